@@ -1,0 +1,144 @@
+"""The ``Source`` resource: what triggers a workflow (webhooks, chat, schedules, API calls, cluster events)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from croniter import croniter
+from pydantic import Field, field_validator
+
+from punching_fist.resources.base import ApiVersion, Condition, ObjectMeta, SpecModel, StatusModel
+
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+
+
+class Authentication(SpecModel):
+    """How callers prove who they are. ``secretRef`` is a secret reference such as ``env://NAME``."""
+
+    type: Literal["bearer", "apikey", "none"] = "bearer"
+    secret_ref: str | None = None
+    header: str | None = Field(
+        default=None, description="Header carrying an API key (default X-API-Key for apikey)."
+    )
+
+
+class WebhookConfig(SpecModel):
+    """An HTTP endpoint that accepts Alertmanager webhook notifications."""
+
+    path: str
+    filters: dict[str, list[str]] = Field(default_factory=dict)
+    authentication: Authentication | None = None
+    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, gt=0)
+    trigger_on_resolved: bool = Field(
+        default=False, description="Start a run for resolved notifications too."
+    )
+
+    @field_validator("path")
+    @classmethod
+    def _path_is_absolute(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("must start with '/'")
+        return value
+
+
+class ChatConfig(SpecModel):
+    """Chat messages (mentions or slash commands) that start a workflow."""
+
+    platform: Literal["slack"] = "slack"
+    trigger: Literal["mention", "command"] = "mention"
+    channel: str | None = None
+    command: str | None = None
+
+
+class ScheduleConfig(SpecModel):
+    """A cron schedule."""
+
+    cron: str
+    timezone: str = "UTC"
+
+    @field_validator("cron")
+    @classmethod
+    def _cron_is_valid(cls, value: str) -> str:
+        if not croniter.is_valid(value):
+            raise ValueError(f"not a valid cron expression: {value!r}")
+        return value
+
+
+class ApiConfig(SpecModel):
+    """An API endpoint that external systems call to start a workflow."""
+
+    endpoint: str
+    method: Literal["POST", "PUT"] = "POST"
+    authentication: Authentication | None = None
+
+
+class KubernetesConfig(SpecModel):
+    """Kubernetes object events that start a workflow."""
+
+    resource: str
+    event: Literal["created", "updated", "deleted"] = "created"
+    label_selector: str | None = None
+    namespace: str | None = None
+
+
+class _SourceSpecBase(SpecModel):
+    trigger_workflow: str
+    context: dict[str, Any] = Field(default_factory=dict)
+
+
+class WebhookSourceSpec(_SourceSpecBase):
+    type: Literal["webhook"]
+    config: WebhookConfig
+
+
+class ChatSourceSpec(_SourceSpecBase):
+    type: Literal["chat"]
+    config: ChatConfig
+
+
+class ScheduleSourceSpec(_SourceSpecBase):
+    type: Literal["schedule"]
+    config: ScheduleConfig
+
+
+class ApiSourceSpec(_SourceSpecBase):
+    type: Literal["api"]
+    config: ApiConfig
+
+
+class KubernetesSourceSpec(_SourceSpecBase):
+    type: Literal["kubernetes"]
+    config: KubernetesConfig
+
+
+SourceSpec = Annotated[
+    WebhookSourceSpec | ChatSourceSpec | ScheduleSourceSpec | ApiSourceSpec | KubernetesSourceSpec,
+    Field(discriminator="type"),
+]
+
+SOURCE_CONFIGS: dict[str, type[SpecModel]] = {
+    "webhook": WebhookConfig,
+    "chat": ChatConfig,
+    "schedule": ScheduleConfig,
+    "api": ApiConfig,
+    "kubernetes": KubernetesConfig,
+}
+
+
+class SourceStatus(StatusModel):
+    """What the operator reports about a source."""
+
+    ready: bool = False
+    last_event_time: str | None = None
+    events_processed: int = 0
+    conditions: list[Condition] = Field(default_factory=list)
+
+
+class Source(SpecModel):
+    """A ``Source`` resource."""
+
+    api_version: ApiVersion
+    kind: Literal["Source"]
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    spec: SourceSpec
+    status: SourceStatus | None = None

@@ -1,0 +1,172 @@
+"""The ``Workflow`` resource: steps (shell commands, LLM agents, conditionals), outputs and sinks."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, model_validator
+
+from punching_fist.resources.base import ApiVersion, Condition, ObjectMeta, SpecModel, StatusModel
+
+PROVIDERS = ("local", "anthropic", "claude", "openai", "together", "gemini", "cohere")
+
+
+class LLMConfig(SpecModel):
+    """Which LLM a workflow's agents talk to. ``apiKey`` is a secret reference, never the key."""
+
+    provider: Literal["local", "anthropic", "claude", "openai", "together", "gemini", "cohere"]
+    endpoint: str | None = None
+    model: str | None = None
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    max_tokens: int | None = Field(default=None, gt=0)
+    api_key: str | None = None
+
+
+class Runtime(SpecModel):
+    """Where and with what a workflow runs."""
+
+    image: str | None = None
+    llm_config: LLMConfig | None = None
+    environment: dict[str, str] = Field(default_factory=dict)
+
+
+class ToolSpec(SpecModel):
+    """A tool given to an agent: a built-in (kubectl, promql, curl) or a custom script."""
+
+    name: str
+    description: str | None = None
+    endpoint: str | None = None
+    command: str | None = None
+    allowed_hosts: list[str] = Field(default_factory=list)
+    token_secret_ref: str | None = None
+
+
+ToolEntry = str | ToolSpec
+
+
+class RetryPolicy(SpecModel):
+    """How provider errors and rate limits are retried."""
+
+    max_attempts: int = Field(default=3, ge=1)
+    backoff: Literal["exponential", "fixed", "none"] = "exponential"
+    initial_delay_seconds: float = Field(default=1.0, ge=0)
+    max_delay_seconds: float = Field(default=30.0, ge=0)
+
+
+class SafetyConfig(SpecModel):
+    """Extra safety rules: verbs that always need a human's approval."""
+
+    require_approval: list[str] = Field(default_factory=list)
+
+
+class RigConfig(SpecModel):
+    """Agent runtime tuning (named after Rig, the design's Rust LLM library)."""
+
+    retry_policy: RetryPolicy = Field(default_factory=RetryPolicy)
+    safety: SafetyConfig = Field(default_factory=SafetyConfig)
+    token_budget: int | None = Field(default=None, gt=0)
+
+
+class AgentSettings(SpecModel):
+    """What an agent needs: the goal and its tools and limits."""
+
+    goal: str
+    tools: list[ToolEntry] = Field(default_factory=list)
+    max_iterations: int = Field(default=10, gt=0)
+    timeout_minutes: float = Field(default=10, gt=0)
+    approval_required: bool = False
+    service_account: str | None = None
+    rig_config: RigConfig | None = None
+    context: Any = None
+
+
+class CliStep(SpecModel):
+    """Runs a shell command. Template values reach the command as data, never as shell syntax."""
+
+    name: str
+    type: Literal["cli"]
+    command: str
+    timeout_seconds: float = Field(default=300, gt=0)
+
+
+class AgentStep(AgentSettings):
+    """An LLM agent investigation."""
+
+    name: str
+    type: Literal["agent"]
+
+
+class ConditionalStep(SpecModel):
+    """Runs its nested agent (or command) only when ``condition`` holds."""
+
+    name: str
+    type: Literal["conditional"]
+    condition: str
+    agent: AgentSettings | None = None
+    command: str | None = None
+    timeout_seconds: float = Field(default=300, gt=0)
+
+    @model_validator(mode="after")
+    def _exactly_one_body(self) -> ConditionalStep:
+        if (self.agent is None) == (self.command is None):
+            raise ValueError("a conditional step needs exactly one of 'agent' or 'command'")
+        return self
+
+
+Step = Annotated[CliStep | AgentStep | ConditionalStep, Field(discriminator="type")]
+
+
+class Output(SpecModel):
+    """A named value rendered from a template after the steps ran."""
+
+    name: str
+    value: str
+
+
+class SinkRef(SpecModel):
+    """A sink to deliver to, optionally only when ``condition`` holds."""
+
+    name: str
+    condition: str | None = None
+
+
+class WorkflowSpec(SpecModel):
+    runtime: Runtime = Field(default_factory=Runtime)
+    steps: list[Step] = Field(default_factory=list)
+    outputs: list[Output] = Field(default_factory=list)
+    sinks: list[str | SinkRef] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _step_names_unique(self) -> WorkflowSpec:
+        seen: set[str] = set()
+        for step in self.steps:
+            if step.name in seen:
+                raise ValueError(f"step name {step.name!r} is used twice")
+            seen.add(step.name)
+        return self
+
+    def sink_refs(self) -> list[SinkRef]:
+        """Sinks as ``SinkRef`` whichever way they were written."""
+        return [SinkRef(name=s) if isinstance(s, str) else s for s in self.sinks]
+
+
+class WorkflowStatus(StatusModel):
+    """Summary of the latest run, as the operator publishes it."""
+
+    phase: str | None = None
+    last_run_id: str | None = None
+    last_run_time: str | None = None
+    steps: dict[str, str] = Field(default_factory=dict)
+    outputs: dict[str, str] = Field(default_factory=dict)
+    runs_total: int = 0
+    conditions: list[Condition] = Field(default_factory=list)
+
+
+class Workflow(SpecModel):
+    """A ``Workflow`` resource."""
+
+    api_version: ApiVersion
+    kind: Literal["Workflow"]
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+    spec: WorkflowSpec
+    status: WorkflowStatus | None = None
