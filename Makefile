@@ -1,0 +1,19 @@
+# Services the integration tests start on 127.0.0.1 (see tests/harness/).
+TEST_PACKAGES := postgresql prometheus prometheus-alertmanager prometheus-pushgateway
+TEST_BINARIES := /usr/lib/postgresql/15/bin/initdb /usr/lib/postgresql/15/bin/postgres \
+	/usr/bin/prometheus /usr/bin/prometheus-alertmanager /usr/bin/prometheus-pushgateway
+
+.PHONY: test-deps
+
+## test-deps: install PostgreSQL 15, Prometheus, Alertmanager and Pushgateway if any is missing
+test-deps:
+	@missing=""; \
+	for bin in $(TEST_BINARIES); do [ -x "$$bin" ] || missing="$$missing $$bin"; done; \
+	if [ -z "$$missing" ]; then echo "test-deps: all present"; exit 0; fi; \
+	echo "test-deps: missing$$missing"; \
+	if [ "$$(id -u)" -eq 0 ]; then sudo=""; \
+	elif command -v sudo >/dev/null 2>&1; then sudo="sudo"; \
+	else echo "test-deps: need root or sudo to install: $(TEST_PACKAGES)" >&2; exit 1; fi; \
+	$$sudo apt-get update && \
+	$$sudo env DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y --no-install-recommends $(TEST_PACKAGES)
