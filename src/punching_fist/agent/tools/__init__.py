@@ -1,0 +1,1 @@
+"""Tools the LLM agent can call, and the policies that keep them safe."""
