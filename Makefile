@@ -1,3 +1,37 @@
+# Punching Fist: the two commands of the quick start are `make run` and `make test`.
+VENV := .venv
+BIN := $(VENV)/bin
+PYTHON ?= python3
+
+.PHONY: run test venv lint typecheck check bench
+
+## venv: create .venv and install the project with its development tools
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+## run: serve examples/quickstart on the embedded default (SQLite file, YAML folder, stdout sink)
+run: venv
+	$(BIN)/punching-fist serve --resources examples/quickstart --db sqlite:///var/punching-fist.db
+
+## test: install what the tests need and run the whole suite (CI runs exactly this)
+test: venv test-deps
+	$(BIN)/pytest
+
+## lint / typecheck / check: style and types
+lint: venv
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: venv
+	$(BIN)/mypy
+
+check: lint typecheck test
+
 # Services the integration tests start on 127.0.0.1 (see tests/harness/).
 TEST_PACKAGES := postgresql prometheus prometheus-alertmanager prometheus-pushgateway
 TEST_BINARIES := /usr/lib/postgresql/15/bin/initdb /usr/lib/postgresql/15/bin/postgres \

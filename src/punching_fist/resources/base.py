@@ -32,7 +32,7 @@ class SpecModel(BaseModel):
 
 
 class StatusModel(BaseModel):
-    """Base of status models: written by us, so unknown fields are tolerated for forward compatibility."""
+    """Base of status models: written by us; unknown fields are tolerated (forward compatible)."""
 
     model_config = ConfigDict(
         extra="ignore",

@@ -97,7 +97,9 @@ def parse_document(document: Any, *, origin: str, index: int) -> Resource:
     """Validate one YAML document as a resource; raises ``ResourceValidationError``."""
     where = f"{origin}: document {index}"
     if not isinstance(document, dict):
-        raise ResourceValidationError([f"{where}: expected a mapping, got {type(document).__name__}"])
+        raise ResourceValidationError(
+            [f"{where}: expected a mapping, got {type(document).__name__}"]
+        )
     where = f"{where} ({_describe(document)})"
     api_version = document.get("apiVersion")
     if api_version != API_VERSION:

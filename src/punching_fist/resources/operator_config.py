@@ -1,4 +1,4 @@
-"""The ``OperatorConfig`` resource: operator-wide settings (database, chat, LLM defaults, secrets)."""
+"""The ``OperatorConfig`` resource: operator-wide settings (database, chat, LLM, secrets)."""
 
 from __future__ import annotations
 

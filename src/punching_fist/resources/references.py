@@ -50,7 +50,10 @@ def check_references(resources: ResourceSet) -> list[str]:
         problems.extend(_check_workflow(name, workflow, resources))
     for name, sink in resources.sinks.items():
         spec = sink.spec
-        if isinstance(spec, WorkflowSinkSpec) and spec.config.workflow_name not in resources.workflows:
+        if (
+            isinstance(spec, WorkflowSinkSpec)
+            and spec.config.workflow_name not in resources.workflows
+        ):
             problems.append(
                 f"Sink/{name}: spec.config.workflowName: workflow "
                 f"{spec.config.workflow_name!r} does not exist"

@@ -1,4 +1,4 @@
-"""The ``Source`` resource: what triggers a workflow (webhooks, chat, schedules, API calls, cluster events)."""
+"""The ``Source`` resource: what triggers a workflow (webhook, chat, schedule, API, cluster)."""
 
 from __future__ import annotations
 

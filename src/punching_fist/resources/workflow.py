@@ -1,4 +1,4 @@
-"""The ``Workflow`` resource: steps (shell commands, LLM agents, conditionals), outputs and sinks."""
+"""The ``Workflow`` resource: steps (commands, LLM agents, conditionals), outputs, sinks."""
 
 from __future__ import annotations
 

@@ -1,0 +1,89 @@
+"""The JSON API: alerts, runs and health, described by the OpenAPI document."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import PlainTextResponse, Response
+from sqlalchemy import text
+
+from punching_fist.observability.metrics import Metrics
+from punching_fist.store import queries
+from punching_fist.store.database import Database
+
+Limit = Annotated[int, Query(ge=1, le=1000, description="Page size.")]
+Offset = Annotated[int, Query(ge=0, description="Items to skip.")]
+
+
+def health_router(db: Database, metrics: Metrics) -> APIRouter:
+    router = APIRouter(tags=["health"])
+
+    @router.get("/healthz", response_class=PlainTextResponse)
+    async def healthz() -> str:
+        """The process is up."""
+        return "ok"
+
+    @router.get("/readyz", response_class=PlainTextResponse)
+    async def readyz() -> str:
+        """The process can serve: the database answers."""
+        try:
+            async with db.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception as exc:  # any database failure means "not ready"
+            raise HTTPException(status_code=503, detail=f"database unavailable: {exc}") from exc
+        return "ok"
+
+    @router.get("/metrics")
+    async def prometheus_metrics() -> Response:
+        """Prometheus text exposition."""
+        return Response(metrics.exposition(), media_type="text/plain; version=0.0.4")
+
+    return router
+
+
+def api_router(db: Database) -> APIRouter:
+    router = APIRouter(prefix="/api/v1")
+
+    @router.get("/alerts", tags=["alerts"])
+    async def list_alerts(
+        limit: Limit = 50,
+        offset: Offset = 0,
+        status: str | None = None,
+        severity: str | None = None,
+        fingerprint: str | None = None,
+        source: str | None = None,
+        alertname: str | None = None,
+    ) -> dict[str, Any]:
+        """Alerts, newest first."""
+        filters = {
+            "status": status,
+            "severity": severity,
+            "fingerprint": fingerprint,
+            "source_name": source,
+            "alert_name": alertname,
+        }
+        return await queries.list_alerts(db, filters, limit=limit, offset=offset)
+
+    @router.get("/runs", tags=["runs"])
+    async def list_runs(
+        limit: Limit = 50,
+        offset: Offset = 0,
+        status: str | None = None,
+        workflow: str | None = None,
+        alert_id: uuid.UUID | None = None,
+    ) -> dict[str, Any]:
+        """Workflow runs, newest first."""
+        filters = {"status": status, "workflow_name": workflow, "alert_id": alert_id}
+        return await queries.list_runs(db, filters, limit=limit, offset=offset)
+
+    @router.get("/runs/{run_id}", tags=["runs"])
+    async def get_run(run_id: uuid.UUID) -> dict[str, Any]:
+        """One run with its steps, sink deliveries, audit trail and approvals."""
+        detail = await queries.run_detail(db, run_id)
+        if detail is None:
+            raise HTTPException(status_code=404, detail=f"run {run_id} not found")
+        return detail
+
+    return router

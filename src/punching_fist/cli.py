@@ -1,0 +1,108 @@
+"""The ``punching-fist`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+from rich.console import Console
+
+from punching_fist.config import DEFAULT_DB, Settings, inherited_env
+from punching_fist.errors import ResourceValidationError
+from punching_fist.observability.logging import configure_logging
+from punching_fist.resources.loader import ResourceSet, build_resource_set, load_directory
+from punching_fist.resources.references import check_references
+from punching_fist.service import Service
+
+app = typer.Typer(
+    name="punching-fist",
+    help="AI incident response for Kubernetes: alerts in, investigations out.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True)
+
+
+def load_resources(directory: Path) -> ResourceSet:
+    """Load, schema-check and cross-check a folder of resources; raises with every problem."""
+    resources = build_resource_set(load_directory(directory))
+    problems = check_references(resources)
+    if problems:
+        raise ResourceValidationError(problems)
+    return resources
+
+
+@app.command()
+def validate(
+    directory: Annotated[Path, typer.Argument(help="Folder of Source/Workflow/Sink YAML files.")],
+) -> None:
+    """Check a folder of resources: schemas, then cross references. Exit 1 on any error."""
+    try:
+        resources = load_resources(directory)
+    except ResourceValidationError as exc:
+        for problem in exc.problems:
+            err.print(f"[red]error[/red] {problem}", highlight=False, soft_wrap=True)
+        err.print(f"{len(exc.problems)} problem(s) found")
+        raise typer.Exit(code=1) from exc
+    Console().print(
+        f"ok: {len(resources.sources)} source(s), {len(resources.workflows)} workflow(s), "
+        f"{len(resources.sinks)} sink(s)"
+    )
+
+
+@app.command()
+def serve(
+    resources: Annotated[
+        Path, typer.Option("--resources", "-r", help="Folder of resource YAML files.")
+    ] = Path("examples/quickstart"),
+    db: Annotated[str, typer.Option("--db", help="Database URL (SQLite file or PostgreSQL).")] = (
+        DEFAULT_DB
+    ),
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    concurrency: Annotated[int, typer.Option(help="Workflow runs executed at once.")] = 16,
+    lease_seconds: Annotated[float, typer.Option(help="Run lease length.")] = 30.0,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+) -> None:
+    """Serve webhooks and the API, running workflows for the resources in a folder."""
+    configure_logging(level=log_level)
+    try:
+        resource_set = load_resources(resources)
+    except ResourceValidationError as exc:
+        for problem in exc.problems:
+            err.print(f"[red]error[/red] {problem}", highlight=False, soft_wrap=True)
+        raise typer.Exit(code=1) from exc
+    settings = Settings(
+        resources_dir=resources,
+        database_url=db,
+        host=host,
+        port=port,
+        run_concurrency=concurrency,
+        lease_seconds=lease_seconds,
+        base_env=inherited_env(os.environ),
+        log_level=log_level,
+    )
+    service = Service.build(settings, resource_set)
+    config = uvicorn.Config(
+        service.asgi_app(),
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        http="httptools",
+        loop="uvloop",
+        timeout_graceful_shutdown=10,
+    )
+    asyncio.run(uvicorn.Server(config).serve())
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""Server settings, built once at start-up (from the command line) and passed down."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_DB = "sqlite+aiosqlite:///./var/punching-fist.db"
+
+# Variables a `cli` step inherits from the server; everything else (tokens, keys) stays out.
+INHERITED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "KUBECONFIG", "TMPDIR", "USER")
+
+
+def default_owner() -> str:
+    """A name for this process in run leases: host, pid and a random suffix."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+def inherited_env(environ: Mapping[str, str]) -> dict[str, str]:
+    return {name: environ[name] for name in INHERITED_ENV if name in environ}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Everything the server needs to start."""
+
+    resources_dir: Path | None = None
+    """Folder of YAML resources (the embedded default); None in Kubernetes mode."""
+    database_url: str = DEFAULT_DB
+    """SQLAlchemy URL; ``postgresql://...`` selects PostgreSQL."""
+    host: str = "127.0.0.1"
+    port: int = 8080
+    run_concurrency: int = 16
+    """How many workflow runs execute at once."""
+    lease_seconds: float = 30.0
+    """How long a worker owns a run without renewing; a crashed worker's runs wait this long."""
+    sweep_interval_seconds: float = 10.0
+    """How often to look for runs whose worker vanished."""
+    owner: str = field(default_factory=default_owner)
+    base_env: Mapping[str, str] = field(default_factory=dict)
+    """Environment every `cli` step starts from."""
+    log_level: str = "info"
+    json_logs: bool = True

@@ -1,0 +1,232 @@
+"""Executing one workflow run: steps in order, outputs, then sinks.
+
+A run is never lost to a failing step: the failure is recorded, outputs render what is
+available, and sinks still receive the result. Step results are persisted as they finish, so
+a run restarted after a crash skips what it already did.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from punching_fist.engine.delivery import SinkDispatch
+from punching_fist.engine.state import RunState, StepOutcome
+from punching_fist.engine.steps.agent import AgentRequest, AgentRunner, NoAgentRuntime
+from punching_fist.engine.steps.cli import run_cli_step
+from punching_fist.errors import PunchingFistError
+from punching_fist.observability.metrics import Metrics
+from punching_fist.resources.loader import ResourceSet
+from punching_fist.resources.workflow import (
+    AgentSettings,
+    AgentStep,
+    CliStep,
+    ConditionalStep,
+    Step,
+    Workflow,
+)
+from punching_fist.store.runs import (
+    FINISHED_STEP,
+    ClaimedRun,
+    RunStatus,
+    RunStore,
+    StepStatus,
+)
+from punching_fist.store.tables import utcnow
+from punching_fist.templating import evaluate_condition, render, render_value
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(kw_only=True)
+class RunnerDependencies:
+    """What the runner works with, handed in explicitly."""
+
+    runs: RunStore
+    sinks: SinkDispatch
+    resources: Callable[[], ResourceSet]
+    metrics: Metrics
+    base_env: Mapping[str, str]
+    agent: AgentRunner = field(default_factory=NoAgentRuntime)
+
+
+class WorkflowRunner:
+    """Runs claimed workflow runs to completion."""
+
+    def __init__(self, deps: RunnerDependencies) -> None:
+        self._deps = deps
+
+    async def execute(self, run_id: uuid.UUID) -> RunStatus | None:
+        """Claim and run ``run_id``; None when another worker has it."""
+        claimed = await self._deps.runs.claim(run_id)
+        if claimed is None:
+            return None
+        fingerprint = ((claimed.source_context.get("data") or {}).get("alert") or {}).get(
+            "fingerprint"
+        )
+        with structlog.contextvars.bound_contextvars(
+            run_id=str(claimed.id), workflow=claimed.workflow_name, fingerprint=fingerprint
+        ):
+            self._deps.metrics.active_tasks.inc()
+            heartbeat = asyncio.create_task(self._heartbeat(claimed.id))
+            started = time.perf_counter()
+            try:
+                status = await self._run(claimed)
+            finally:
+                heartbeat.cancel()
+                self._deps.metrics.active_tasks.dec()
+            self._deps.metrics.task_duration.labels(claimed.workflow_name).observe(
+                time.perf_counter() - started
+            )
+            self._deps.metrics.workflow_runs.labels(claimed.workflow_name, status.value).inc()
+            log.info("run finished", status=status.value)
+            return status
+
+    async def _heartbeat(self, run_id: uuid.UUID) -> None:
+        interval = max(self._deps.runs.lease.total_seconds() / 3, 0.5)
+        while True:
+            await asyncio.sleep(interval)
+            await self._deps.runs.renew_lease(run_id)
+
+    async def _run(self, run: ClaimedRun) -> RunStatus:
+        workflow = self._deps.resources().workflows.get(run.workflow_name)
+        if workflow is None:
+            await self._deps.runs.finish(
+                run,
+                status=RunStatus.FAILED,
+                outputs={},
+                error=f"workflow {run.workflow_name!r} does not exist",
+            )
+            return RunStatus.FAILED
+        log.info("run started", attempt=run.attempt)
+        state = RunState(
+            run_id=str(run.id),
+            workflow_name=run.workflow_name,
+            source=run.source_context,
+            environment=dict(workflow.spec.runtime.environment),
+            started_at=run.started_at,
+        )
+        stored = await self._deps.runs.steps(run.id)
+        failures: list[str] = []
+        for position, step in enumerate(workflow.spec.steps):
+            prior = stored.get(step.name)
+            if prior is not None and prior.status in FINISHED_STEP:
+                outcome = StepOutcome(
+                    status=StepStatus(prior.status), result=prior.result, error=prior.error
+                )
+            else:
+                outcome = await self._run_step(run, workflow, position, step, state)
+                if outcome.status is StepStatus.WAITING_APPROVAL:
+                    await self._deps.runs.set_status(run.id, RunStatus.WAITING_APPROVAL)
+                    return RunStatus.WAITING_APPROVAL
+            state.record(step.name, step.type, outcome)
+            if outcome.status is StepStatus.FAILED:
+                failures.append(f"{step.name}: {outcome.error}")
+        state.outputs.update(self._render_outputs(workflow, state))
+        status = RunStatus.FAILED if failures else RunStatus.SUCCEEDED
+        state.status = status.value
+        state.completed_at = utcnow()
+        await self._deps.sinks.deliver(run, workflow, state)
+        analysis, confidence = _analysis(state)
+        await self._deps.runs.finish(
+            run,
+            status=status,
+            outputs=state.outputs,
+            error="; ".join(failures) or None,
+            analysis=analysis,
+            confidence=confidence,
+        )
+        return status
+
+    async def _run_step(
+        self, run: ClaimedRun, workflow: Workflow, position: int, step: Step, state: RunState
+    ) -> StepOutcome:
+        await self._deps.runs.step_started(
+            run.id, position=position, name=step.name, step_type=step.type
+        )
+        try:
+            outcome = await self._dispatch_step(run, workflow, step, state)
+        except PunchingFistError as exc:
+            outcome = StepOutcome(status=StepStatus.FAILED, error=str(exc))
+        except Exception as exc:  # a broken step must not lose the run; record and go on
+            log.exception("step crashed", step=step.name)
+            outcome = StepOutcome(status=StepStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
+        await self._deps.runs.step_finished(
+            run.id,
+            name=step.name,
+            status=outcome.status,
+            result=outcome.result,
+            error=outcome.error,
+        )
+        self._deps.metrics.steps.labels(step.type, outcome.status.value).inc()
+        log.info("step finished", step=step.name, status=outcome.status.value, error=outcome.error)
+        return outcome
+
+    async def _dispatch_step(
+        self, run: ClaimedRun, workflow: Workflow, step: Step, state: RunState
+    ) -> StepOutcome:
+        context = state.template_context()
+        if isinstance(step, CliStep):
+            return await self._cli(step.command, context, step.timeout_seconds)
+        if isinstance(step, AgentStep):
+            return await self._agent(run, workflow, step.name, step, context)
+        if isinstance(step, ConditionalStep):
+            if not evaluate_condition(step.condition, context):
+                return StepOutcome(status=StepStatus.SKIPPED)
+            if step.agent is not None:
+                return await self._agent(run, workflow, step.name, step.agent, context)
+            assert step.command is not None  # the model guarantees one body
+            return await self._cli(step.command, context, step.timeout_seconds)
+        raise AssertionError(f"unknown step type {step!r}")
+
+    async def _cli(
+        self, command: str, context: Mapping[str, Any], timeout_seconds: float
+    ) -> StepOutcome:
+        env = {**self._deps.base_env, **context["env"]}
+        return await run_cli_step(command, context, base_env=env, timeout_seconds=timeout_seconds)
+
+    async def _agent(
+        self,
+        run: ClaimedRun,
+        workflow: Workflow,
+        name: str,
+        settings: AgentSettings,
+        context: Mapping[str, Any],
+    ) -> StepOutcome:
+        request = AgentRequest(
+            run_id=str(run.id),
+            step_name=name,
+            settings=settings,
+            goal=render(settings.goal, context),
+            workflow=workflow,
+            context=context,
+        )
+        return await self._deps.agent.investigate(request)
+
+    @staticmethod
+    def _render_outputs(workflow: Workflow, state: RunState) -> dict[str, Any]:
+        outputs: dict[str, Any] = {}
+        for output in workflow.spec.outputs:
+            context = {**state.template_context(), "outputs": {**state.outputs, **outputs}}
+            try:
+                outputs[output.name] = render_value(output.value, context)
+            except PunchingFistError as exc:
+                log.warning("output could not be rendered", output=output.name, error=str(exc))
+                outputs[output.name] = None
+        return outputs
+
+
+def _analysis(state: RunState) -> tuple[dict[str, Any] | None, float | None]:
+    """The first agent result of the run, for the alert's ``ai_analysis``/``ai_confidence``."""
+    for step in state.steps.values():
+        result = step.get("result")
+        if step.get("type") in ("agent", "conditional") and isinstance(result, dict):
+            confidence = result.get("confidence")
+            return result, float(confidence) if isinstance(confidence, int | float) else None
+    return None, None

@@ -1,0 +1,157 @@
+"""The composition root: builds the store, engine, intake and HTTP app from ``Settings``."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import structlog
+from fastapi import FastAPI
+from starlette.routing import Route
+
+from punching_fist import __version__
+from punching_fist.api.routes import api_router, health_router
+from punching_fist.api.webhooks import webhook_endpoint
+from punching_fist.config import Settings
+from punching_fist.engine.delivery import SinkDispatch
+from punching_fist.engine.dispatcher import Dispatcher
+from punching_fist.engine.runner import RunnerDependencies, WorkflowRunner
+from punching_fist.engine.steps.agent import AgentRunner, NoAgentRuntime
+from punching_fist.observability.metrics import Metrics
+from punching_fist.resources.loader import ResourceSet
+from punching_fist.resources.registry import ResourceRegistry
+from punching_fist.secret_refs import SecretResolver
+from punching_fist.sinks.registry import SinkDependencies
+from punching_fist.sources.webhook import WebhookIntake
+from punching_fist.store.database import Database
+from punching_fist.store.deliveries import DeliveryStore
+from punching_fist.store.group_commit import GroupCommitter
+from punching_fist.store.intake import IncomingAlert, IntakeResult, record_alerts
+from punching_fist.store.resources_sync import sync_resources
+from punching_fist.store.runs import RunStore
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(kw_only=True)
+class Service:
+    """Every long-lived part of a running server, wired together."""
+
+    settings: Settings
+    database: Database
+    registry: ResourceRegistry
+    metrics: Metrics
+    secrets: SecretResolver
+    runs: RunStore
+    committer: GroupCommitter[IncomingAlert, IntakeResult]
+    dispatcher: Dispatcher
+    intake: WebhookIntake
+    _started: bool = field(default=False)
+    _background: set[asyncio.Task[None]] = field(default_factory=set)
+
+    @classmethod
+    def build(
+        cls,
+        settings: Settings,
+        resources: ResourceSet,
+        *,
+        sink_dependencies: SinkDependencies | None = None,
+        agent: AgentRunner | None = None,
+        secrets: SecretResolver | None = None,
+    ) -> Service:
+        database = Database(settings.database_url)
+        registry = ResourceRegistry(resources)
+        metrics = Metrics()
+        secrets = secrets or SecretResolver()
+        runs = RunStore(
+            database, owner=settings.owner, lease=timedelta(seconds=settings.lease_seconds)
+        )
+        sinks = SinkDispatch(
+            deliveries=DeliveryStore(database),
+            resources=registry.current,
+            dependencies=sink_dependencies or SinkDependencies(),
+            metrics=metrics,
+        )
+        runner = WorkflowRunner(
+            RunnerDependencies(
+                runs=runs,
+                sinks=sinks,
+                resources=registry.current,
+                metrics=metrics,
+                base_env=settings.base_env,
+                agent=agent or NoAgentRuntime(),
+            )
+        )
+        dispatcher = Dispatcher(
+            runner,
+            runs,
+            concurrency=settings.run_concurrency,
+            sweep_interval=settings.sweep_interval_seconds,
+            single_writer=database.is_sqlite,
+        )
+
+        def start_runs(results: Sequence[IntakeResult]) -> None:
+            dispatcher.submit(r.run_id for r in results if r.run_id is not None)
+
+        committer: GroupCommitter[IncomingAlert, IntakeResult] = GroupCommitter(
+            database, record_alerts, on_committed=start_runs
+        )
+        return cls(
+            settings=settings,
+            database=database,
+            registry=registry,
+            metrics=metrics,
+            secrets=secrets,
+            runs=runs,
+            committer=committer,
+            dispatcher=dispatcher,
+            intake=WebhookIntake(registry, committer, secrets),
+        )
+
+    async def start(self) -> None:
+        await self.database.migrate()
+        await sync_resources(self.database, self.registry.current())
+        self.registry.subscribe(self._on_resources_changed)
+        self.committer.start()
+        await self.dispatcher.start()
+        self._started = True
+        log.info("service started", version=__version__, database=self.database.dialect)
+
+    async def stop(self) -> None:
+        if not self._started:
+            return
+        await self.committer.stop()
+        await self.dispatcher.stop()
+        await self.database.close()
+        self._started = False
+
+    def _on_resources_changed(self, resources: ResourceSet) -> None:
+        # Keep the sources/workflows tables (foreign-key targets of alerts) in step.
+        task = asyncio.get_running_loop().create_task(sync_resources(self.database, resources))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def asgi_app(self) -> FastAPI:
+        @asynccontextmanager
+        async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+            await self.start()
+            try:
+                yield
+            finally:
+                await self.stop()
+
+        app = FastAPI(
+            title="Punching Fist",
+            version=__version__,
+            description="AI incident response for Kubernetes: alerts in, investigations out.",
+            lifespan=lifespan,
+        )
+        app.include_router(health_router(self.database, self.metrics))
+        app.include_router(api_router(self.database))
+        app.router.routes.append(
+            Route("/{path:path}", webhook_endpoint(self.intake, self.metrics), methods=["POST"])
+        )
+        return app

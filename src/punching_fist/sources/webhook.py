@@ -1,0 +1,152 @@
+"""The webhook intake: Alertmanager notifications in, durable alerts and new runs out.
+
+Nothing is acknowledged before it is committed: the response (202) is sent only after the
+group commit that stored every alert of the notification. Refusals are precise and change
+nothing: 400 invalid JSON, 401 wrong token, 404 unknown path, 413 too large, 422 schema.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from punching_fist.errors import IntakeError, SecretResolutionError
+from punching_fist.resources.loader import format_location
+from punching_fist.resources.registry import ResourceRegistry
+from punching_fist.resources.source import Authentication, Source, WebhookSourceSpec
+from punching_fist.secret_refs import SecretResolver
+from punching_fist.sources.alertmanager import AlertmanagerAlert, AlertmanagerNotification
+from punching_fist.store.group_commit import GroupCommitter
+from punching_fist.store.intake import IncomingAlert, IntakeResult
+
+
+@dataclass(frozen=True, kw_only=True)
+class Accepted:
+    source: str
+    results: list[IntakeResult]
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "status": "accepted",
+            "source": self.source,
+            "alerts": [
+                {
+                    "id": str(r.alert_id),
+                    "outcome": r.outcome.value,
+                    "runId": str(r.run_id) if r.run_id else None,
+                }
+                for r in self.results
+            ],
+        }
+
+
+class WebhookIntake:
+    """Validates, authenticates, filters and stores webhook notifications."""
+
+    def __init__(
+        self,
+        registry: ResourceRegistry,
+        committer: GroupCommitter[IncomingAlert, IntakeResult],
+        secrets: SecretResolver,
+    ) -> None:
+        self._registry = registry
+        self._committer = committer
+        self._secrets = secrets
+
+    def source_for(self, path: str) -> tuple[str, Source]:
+        found = self._registry.webhook(path)
+        if found is None:
+            raise IntakeError(404, f"no webhook source serves {path!r}")
+        return found
+
+    def body_limit(self, source: Source) -> int:
+        assert isinstance(source.spec, WebhookSourceSpec)
+        return source.spec.config.max_body_bytes
+
+    async def authenticate(self, source: Source, headers: Mapping[str, str]) -> None:
+        assert isinstance(source.spec, WebhookSourceSpec)
+        auth = source.spec.config.authentication
+        if auth is None or auth.type == "none":
+            return
+        presented = _presented_credential(auth, headers)
+        if auth.secret_ref is None:
+            raise IntakeError(500, "authentication is configured without a secretRef")
+        try:
+            expected = await self._secrets.resolve(auth.secret_ref)
+        except SecretResolutionError as exc:
+            raise IntakeError(503, f"cannot check credentials: {exc}") from exc
+        if presented is None or not hmac.compare_digest(presented.encode(), expected.encode()):
+            raise IntakeError(401, "missing or invalid credentials")
+
+    async def accept(self, source_name: str, source: Source, body: bytes) -> Accepted:
+        """Parse and store ``body``; returns once every alert in it is committed."""
+        assert isinstance(source.spec, WebhookSourceSpec)
+        raw = _parse_json(body)
+        notification = _parse_notification(raw)
+        items = [_incoming(source_name, source.spec, alert, raw) for alert in notification.alerts]
+        return Accepted(source=source_name, results=await self._committer.submit(items))
+
+
+def _presented_credential(auth: Authentication, headers: Mapping[str, str]) -> str | None:
+    if auth.type == "bearer":
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+    return headers.get((auth.header or "x-api-key").lower())
+
+
+def _parse_json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise IntakeError(400, f"request body is not valid JSON: {exc}") from exc
+
+
+def _parse_notification(raw: Any) -> AlertmanagerNotification:
+    try:
+        return AlertmanagerNotification.model_validate(raw)
+    except ValidationError as exc:
+        problems = [
+            f"{format_location(e['loc'])}: {e['msg']}" for e in exc.errors(include_url=False)
+        ]
+        raise IntakeError(
+            422, "not an Alertmanager webhook notification: " + "; ".join(problems)
+        ) from exc
+
+
+def passes_filters(filters: Mapping[str, list[str]], labels: Mapping[str, str]) -> bool:
+    """True when, for every filtered label, the alert's value is one of the allowed values."""
+    return all(labels.get(label) in allowed for label, allowed in filters.items())
+
+
+def _incoming(
+    source_name: str, spec: WebhookSourceSpec, alert: AlertmanagerAlert, raw: dict[str, Any]
+) -> IncomingAlert:
+    view = alert.template_view()
+    return IncomingAlert(
+        source_name=source_name,
+        workflow_name=spec.trigger_workflow,
+        fingerprint=view["fingerprint"],
+        firing=alert.status == "firing",
+        alert_name=view["alertname"],
+        severity=view["severity"],
+        summary=view["summary"] or None,
+        description=view["description"] or None,
+        labels=view["labels"],
+        annotations=view["annotations"],
+        starts_at=alert.starts_at,
+        ends_at=alert.effective_ends_at(),
+        generator_url=alert.generator_url,
+        passes_filters=passes_filters(spec.config.filters, alert.labels),
+        run_on_resolved=spec.config.trigger_on_resolved,
+        source_context={
+            "name": source_name,
+            "type": spec.type,
+            "context": spec.context,
+            "data": {"alert": view, "notification": raw},
+        },
+    )

@@ -1,0 +1,92 @@
+"""Read-side queries behind the HTTP API: filterable, paginated lists and run details."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Select, Table, and_, func, select
+from sqlalchemy.engine import RowMapping
+
+from punching_fist.store.database import Database
+from punching_fist.store.tables import (
+    alerts,
+    approvals,
+    audit_events,
+    sink_deliveries,
+    step_results,
+    workflow_runs,
+)
+
+
+def _jsonable(row: RowMapping) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if isinstance(value, uuid.UUID):
+            out[key] = str(value)
+        elif hasattr(value, "isoformat"):
+            out[key] = value.isoformat()
+        else:
+            out[key] = value
+    return out
+
+
+async def _page(
+    db: Database, table: Table, filters: Mapping[str, Any], order: Any, limit: int, offset: int
+) -> dict[str, Any]:
+    conditions = [table.c[name] == value for name, value in filters.items() if value is not None]
+    where = and_(True, *conditions)
+    query: Select[Any] = select(table).where(where).order_by(order).limit(limit).offset(offset)
+    async with db.connect() as conn:
+        rows = (await conn.execute(query)).mappings().all()
+        total = (await conn.execute(select(func.count()).select_from(table).where(where))).scalar()
+    items = [_jsonable(row) for row in rows]
+    next_offset = offset + len(items) if offset + len(items) < (total or 0) else None
+    return {
+        "items": items,
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+        "nextOffset": next_offset,
+    }
+
+
+async def list_alerts(
+    db: Database, filters: Mapping[str, Any], *, limit: int, offset: int
+) -> dict[str, Any]:
+    return await _page(db, alerts, filters, alerts.c.received_at.desc(), limit, offset)
+
+
+async def list_runs(
+    db: Database, filters: Mapping[str, Any], *, limit: int, offset: int
+) -> dict[str, Any]:
+    page = await _page(db, workflow_runs, filters, workflow_runs.c.created_at.desc(), limit, offset)
+    for item in page["items"]:
+        item.pop("source_context", None)  # large; the run detail has it
+    return page
+
+
+async def run_detail(db: Database, run_id: uuid.UUID) -> dict[str, Any] | None:
+    async with db.connect() as conn:
+        run = (
+            (await conn.execute(select(workflow_runs).where(workflow_runs.c.id == run_id)))
+            .mappings()
+            .one_or_none()
+        )
+        if run is None:
+            return None
+        detail = _jsonable(run)
+        for key, table, order in (
+            ("steps", step_results, step_results.c.position),
+            ("deliveries", sink_deliveries, sink_deliveries.c.created_at),
+            ("audit", audit_events, audit_events.c.created_at),
+            ("approvals", approvals, approvals.c.requested_at),
+        ):
+            rows = (
+                await conn.execute(select(table).where(table.c.run_id == run_id).order_by(order))
+            ).mappings()
+            detail[key] = [_jsonable(row) for row in rows]
+    for approval in detail["approvals"]:
+        approval.pop("state", None)  # the saved conversation is internal
+    return detail

@@ -1,0 +1,267 @@
+"""The database schema, as SQLAlchemy Core tables.
+
+``alerts``, ``incidents`` and ``alert_relationships`` follow the design document's schema; the
+other tables record what ran (runs, steps, tool calls, approvals, deliveries). Alembic
+migrations under ``migrations/`` create them; this module is what the code queries.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    Uuid,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+Json = JSON().with_variant(JSONB(), "postgresql")
+
+
+def utcnow() -> datetime:
+    """Aware UTC now; every timestamp we store is UTC."""
+    return datetime.now(UTC)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timestamps that come back timezone-aware from every backend (SQLite drops the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+def _timestamp(name: str, *, nullable: bool = True, default: bool = False) -> Column[datetime]:
+    return Column(
+        name,
+        UtcDateTime(),
+        nullable=nullable,
+        default=utcnow if default else None,
+    )
+
+
+sources = Table(
+    "sources",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("type", String(50), nullable=False),
+    Column("spec", Json, nullable=False),
+    Column("events_processed", Integer, nullable=False, server_default=text("0")),
+    _timestamp("last_event_at"),
+    _timestamp("created_at", default=True),
+    _timestamp("updated_at", default=True),
+)
+
+workflows = Table(
+    "workflows",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("spec", Json, nullable=False),
+    _timestamp("created_at", default=True),
+    _timestamp("updated_at", default=True),
+)
+
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("title", String(255), nullable=False),
+    Column("description", Text),
+    Column("status", String(50), nullable=False),
+    Column("severity", String(20), nullable=False),
+    Column("incident_commander", String(255)),
+    Column("alerts_count", Integer, server_default=text("0")),
+    Column("mttr_seconds", Integer),
+    Column("ai_summary", Json),
+    Column("root_cause_analysis", Text),
+    Column("lessons_learned", Text),
+    _timestamp("created_at", default=True),
+    _timestamp("resolved_at"),
+    _timestamp("updated_at", default=True),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("external_id", String(255), unique=True),
+    Column("fingerprint", String(255), index=True),
+    Column("status", String(50), nullable=False, index=True),
+    Column("severity", String(20), nullable=False, index=True),
+    Column("alert_name", String(255), nullable=False),
+    Column("summary", Text),
+    Column("description", Text),
+    Column("labels", Json),
+    Column("annotations", Json),
+    Column("source_id", Uuid, ForeignKey("sources.id")),
+    Column("workflow_id", Uuid, ForeignKey("workflows.id")),
+    # AI analysis
+    Column("ai_analysis", Json),
+    Column("ai_confidence", Float),
+    Column("auto_resolved", Boolean, server_default=text("false")),
+    # Timing
+    Column("received_at", UtcDateTime(), nullable=False, index=True),
+    _timestamp("triage_started_at"),
+    _timestamp("triage_completed_at"),
+    _timestamp("resolved_at"),
+    _timestamp("escalated_at"),
+    # Human interaction
+    Column("escalated_to", String(255)),
+    Column("human_actions", Json),
+    Column("resolution_notes", Text),
+    # Relationships
+    Column("incident_id", Uuid, ForeignKey("incidents.id"), index=True),
+    Column("parent_alert_id", Uuid, ForeignKey("alerts.id")),
+    _timestamp("created_at", default=True),
+    _timestamp("updated_at", default=True),
+    # Lifecycle bookkeeping beyond the design's columns.
+    Column("source_name", String(255), nullable=False),
+    Column("starts_at", UtcDateTime()),
+    Column("ends_at", UtcDateTime()),
+    Column("generator_url", Text),
+    Column("last_seen_at", UtcDateTime(), nullable=False),
+    Column("occurrences", Integer, nullable=False, server_default=text("1")),
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+)
+# One open lifecycle per fingerprint and source: Alertmanager's repeats update it, never add to it.
+Index(
+    "uq_alerts_active_fingerprint",
+    alerts.c.source_name,
+    alerts.c.fingerprint,
+    unique=True,
+    sqlite_where=text("active"),
+    postgresql_where=text("active"),
+)
+
+alert_relationships = Table(
+    "alert_relationships",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("parent_alert_id", Uuid, ForeignKey("alerts.id")),
+    Column("child_alert_id", Uuid, ForeignKey("alerts.id")),
+    Column("relationship_type", String(50)),
+    Column("confidence", Float),
+    _timestamp("created_at", default=True),
+)
+
+workflow_runs = Table(
+    "workflow_runs",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("workflow_name", String(255), nullable=False, index=True),
+    Column("workflow_id", Uuid, ForeignKey("workflows.id")),
+    Column("source_name", String(255)),
+    Column("alert_id", Uuid, ForeignKey("alerts.id"), index=True),
+    Column("parent_run_id", Uuid, ForeignKey("workflow_runs.id")),
+    Column("status", String(30), nullable=False, index=True),
+    Column("source_context", Json, nullable=False),
+    Column("outputs", Json),
+    Column("error", Text),
+    Column("attempt", Integer, nullable=False, server_default=text("0")),
+    Column("lease_owner", String(255)),
+    _timestamp("lease_expires_at"),
+    _timestamp("created_at", default=True),
+    _timestamp("started_at"),
+    _timestamp("completed_at"),
+    _timestamp("updated_at", default=True),
+)
+
+step_results = Table(
+    "step_results",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("run_id", Uuid, ForeignKey("workflow_runs.id", ondelete="CASCADE"), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("type", String(30), nullable=False),
+    Column("status", String(30), nullable=False),
+    Column("result", Json),
+    Column("error", Text),
+    _timestamp("started_at"),
+    _timestamp("completed_at"),
+    UniqueConstraint("run_id", "name", name="uq_step_results_run_id_name"),
+)
+
+sink_deliveries = Table(
+    "sink_deliveries",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("run_id", Uuid, ForeignKey("workflow_runs.id", ondelete="CASCADE"), nullable=False),
+    Column("sink_name", String(255), nullable=False),
+    Column("sink_type", String(50), nullable=False),
+    Column("status", String(30), nullable=False),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("response", Json),
+    Column("error", Text),
+    Column("idempotency_key", String(255)),
+    Column("external_ref", String(255)),
+    _timestamp("created_at", default=True),
+    _timestamp("started_at"),
+    _timestamp("completed_at"),
+    _timestamp("next_attempt_at"),
+    UniqueConstraint("run_id", "sink_name", name="uq_sink_deliveries_run_id_sink_name"),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("run_id", Uuid, ForeignKey("workflow_runs.id", ondelete="CASCADE"), index=True),
+    Column("step_name", String(255)),
+    Column("kind", String(30), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("arguments", Json),
+    Column("exit_code", Integer),
+    Column("duration_ms", Float),
+    Column("output", Text),
+    Column("usage", Json),
+    _timestamp("created_at", default=True),
+)
+
+approvals = Table(
+    "approvals",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("run_id", Uuid, ForeignKey("workflow_runs.id", ondelete="CASCADE"), nullable=False),
+    Column("step_name", String(255), nullable=False),
+    Column("status", String(20), nullable=False, index=True),
+    Column("action", Json, nullable=False),
+    Column("reason", Text),
+    Column("risk", String(20)),
+    Column("feedback", Text),
+    Column("decided_by", String(255)),
+    Column("state", Json),
+    _timestamp("requested_at", default=True),
+    _timestamp("decided_at"),
+    _timestamp("expires_at"),
+)
