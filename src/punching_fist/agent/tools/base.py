@@ -9,13 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel
+
+from punching_fist.errors import CommandRejected
 
 Verdict = Literal["allow", "approval", "refuse"]
 
 DEFAULT_OUTPUT_LIMIT = 8_000  # characters handed back to the LLM per tool call
+
+Args = TypeVar("Args", bound=BaseModel)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,6 +43,12 @@ class ToolContext:
     require_approval_for: tuple[str, ...] = ()
     timeout_seconds: float = 60.0
     output_limit: int = DEFAULT_OUTPUT_LIMIT
+    approved: bool = False
+    """A person approved this very call; set by the runtime only when resuming after approval.
+
+    Tools fail closed without it: ``call`` raises ``CommandRejected`` for a call whose
+    ``check`` said "approval", so a runtime that forgets to ask cannot run a write.
+    """
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,6 +71,29 @@ class AgentTool(Protocol):
     def check(self, arguments: BaseModel, context: ToolContext) -> SafetyCheck: ...
 
     async def call(self, arguments: BaseModel, context: ToolContext) -> ToolOutput: ...
+
+
+def parse_arguments(model: type[Args], arguments: BaseModel) -> Args:
+    """``arguments`` as the tool's own model; the protocol types them as any ``BaseModel``.
+
+    A runtime may validate the LLM's JSON with a model of its own making; re-validating
+    its fields keeps each tool working on exactly the schema it declared.
+    """
+    if isinstance(arguments, model):
+        return arguments
+    return model.model_validate(arguments.model_dump())
+
+
+def ensure_permitted(check: SafetyCheck, context: ToolContext) -> None:
+    """Raise ``CommandRejected`` unless ``check`` lets the call run in ``context``.
+
+    Every tool's ``call`` repeats its own ``check`` through this, so the approval gate holds
+    even if a caller skips ``check``.
+    """
+    if check.verdict == "refuse":
+        raise CommandRejected(check.reason)
+    if check.verdict == "approval" and not context.approved:
+        raise CommandRejected(f"needs a person's approval: {check.reason}")
 
 
 def cap_output(text: str, limit: int) -> tuple[str, bool]:

@@ -1,0 +1,147 @@
+"""The ``kubectl`` tool: one command line from the model, run by the real kubectl binary.
+
+The model writes the command as one string (``get pods -n shop``), which small models get
+right far more often than a structured schema. ``kubectl_policy`` decides whether it may run;
+this module turns that decision into a ``SafetyCheck`` with a risk level, and runs allowed
+(or approved) commands with:
+
+* the argv the policy parsed (never a shell), so what ran is exactly what was judged;
+* an environment built from nothing: ``PATH``, the step's credentials (see
+  ``kube_credentials``), ``KUBERC=off`` (no user aliases that could rename a verb), and a
+  private cache directory; the operator's own variables, ``KUBE_EDITOR`` and
+  ``KUBECTL_EXTERNAL_DIFF`` included, never reach the child;
+* the step's time limit, after which the process group is killed.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from punching_fist.agent.tools.base import SafetyCheck, ToolContext, ToolOutput, parse_arguments
+from punching_fist.agent.tools.kube_credentials import KubeCredentials
+from punching_fist.agent.tools.kubectl_policy import (
+    KubectlDecision,
+    classify_kubectl,
+    kubectl_argv,
+)
+from punching_fist.agent.tools.process import DEFAULT_PATH, describe_ending, run_argv
+from punching_fist.agent.tools.redaction import finish_output
+from punching_fist.secret_refs import SecretResolver
+
+DESCRIPTION = (
+    "Run one kubectl command against the cluster and read its output. Use it first to see"
+    " the state of pods, deployments, services and events (get, describe, logs, events,"
+    " top). Commands that change the cluster (delete, scale, patch, rollout restart) wait"
+    " for a person's approval."
+)
+
+# Verbs needing approval are high risk (deletes, drains, exec, plugins...) unless milder:
+_MEDIUM_RISK = frozenset({"label", "annotate", "create", "expose", "autoscale", "uncordon"})
+# Reads that need approval only for an unknown flag or a file argument.
+_READ_VERBS = frozenset({
+    "get", "describe", "logs", "events", "explain", "api-resources", "api-versions",
+    "version", "wait", "cluster-info", "top", "auth can-i", "auth whoami",
+})  # fmt: skip
+_READ_PATHS = frozenset({"rollout status", "rollout history"})
+
+
+class KubectlArguments(BaseModel):
+    """What the model passes: the command line, without pipes."""
+
+    command: str = Field(
+        description="One kubectl command without pipes, e.g. `get pods -n shop` or"
+        " `describe pod web-0 -n shop`; the leading `kubectl` is optional."
+    )
+
+
+class KubectlTool:
+    """Runs the kubectl binary for the agent, within the kubectl safety policy."""
+
+    name = "kubectl"
+    arguments: type[BaseModel] = KubectlArguments
+
+    def __init__(
+        self,
+        *,
+        secrets: SecretResolver,
+        credentials: KubeCredentials | None = None,
+        description: str | None = None,
+        binary: str = "kubectl",
+        path: str = DEFAULT_PATH,
+        cache_dir: Path | None = None,
+    ) -> None:
+        """``path`` is the child's ``PATH`` (also where ``binary`` is looked up).
+
+        ``cache_dir`` keeps kubectl's discovery cache; by default a private temporary
+        directory, made on first use, so kubectl never writes into the operator's home.
+        """
+        self.description = description or DESCRIPTION
+        self._secrets = secrets
+        self._credentials = credentials or KubeCredentials()
+        self._binary = binary
+        self._path = path
+        self._cache_dir = cache_dir
+
+    def check(self, arguments: BaseModel, context: ToolContext) -> SafetyCheck:
+        """The policy's verdict with a risk level for the person asked to approve."""
+        decision = self._decide(arguments, context)
+        return SafetyCheck(verdict=decision.kind, reason=decision.reason, risk=_risk(decision))
+
+    async def call(self, arguments: BaseModel, context: ToolContext) -> ToolOutput:
+        """Run the command; ``CommandRejected`` if refused, or if it needs approval and
+        ``context.approved`` is not set; ``MissingCredentials`` if the step has none."""
+        decision = self._decide(arguments, context)
+        argv = kubectl_argv(decision, approved=context.approved)
+        env = {
+            "PATH": self._path,
+            "KUBERC": "off",
+            "KUBECACHEDIR": str(self._cache()),
+            **self._credentials.environment_for(context),
+        }
+        result = await run_argv(
+            [self._binary, *argv],
+            env=env,
+            timeout_seconds=context.timeout_seconds,
+            keep_bytes=max(64 * 1024, 4 * context.output_limit),
+        )
+        ending = describe_ending(result, context.timeout_seconds)
+        return finish_output(
+            "\n".join(part for part in (result.output.rstrip("\n"), ending) if part),
+            context=context,
+            secrets=self._secrets,
+            exit_code=result.exit_code,
+            details={
+                "argv": ["kubectl", *argv],
+                "verb": decision.verb,
+                "ran_with_approval": decision.kind == "approval",
+                "duration_ms": round(result.duration_ms, 1),
+                "timed_out": result.timed_out,
+                "bytes": result.bytes_total,
+            },
+        )
+
+    def _decide(self, arguments: BaseModel, context: ToolContext) -> KubectlDecision:
+        command = parse_arguments(KubectlArguments, arguments).command
+        return classify_kubectl(command, require_approval_for=context.require_approval_for)
+
+    def _cache(self) -> Path:
+        if self._cache_dir is None:
+            self._cache_dir = Path(tempfile.mkdtemp(prefix="punching-fist-kubectl-"))
+        return self._cache_dir
+
+
+def _risk(decision: KubectlDecision) -> Literal["low", "medium", "high"]:
+    if decision.kind == "allow":
+        return "low"
+    if decision.kind == "refuse":
+        return "high"
+    first = decision.verb.split(" ", 1)[0]
+    if decision.verb in _READ_PATHS or decision.verb in _READ_VERBS or first in _READ_VERBS:
+        return "low"
+    if first in _MEDIUM_RISK:
+        return "medium"
+    return "high"

@@ -1,0 +1,40 @@
+"""Small helpers for the agent tool tests: contexts, stand-in executables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from punching_fist.agent.tools.base import ToolContext
+
+
+def context(**overrides: Any) -> ToolContext:
+    """A ``ToolContext`` for a test step, with a short time limit unless overridden."""
+    values: dict[str, Any] = {
+        "run_id": "run-test",
+        "step_name": "investigate",
+        "timeout_seconds": 30.0,
+    }
+    values.update(overrides)
+    return ToolContext(**values)
+
+
+def write_executable(directory: Path, name: str, body: str) -> Path:
+    """Write an executable ``/bin/sh`` script (``body`` after the shebang) and return its path."""
+    path = directory / name
+    path.write_text(f"#!/bin/sh\n{body}\n")
+    path.chmod(0o755)
+    return path
+
+
+def process_alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie counts as gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+def read_pid(path: Path) -> int:
+    return int(path.read_text().strip())
