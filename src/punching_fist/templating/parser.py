@@ -325,6 +325,8 @@ class _Parser:
         while not tokens.done() and not tokens.at(TokenKind.PIPE, TokenKind.RPAREN):
             operands.append(self.operand(tokens))
         if not operands:
+            if tokens.at(TokenKind.RPAREN):
+                raise _error(line, "unexpected ')' in command")
             problem = "missing command after |" if piped else f"missing value for {context}"
             raise _error(line, problem)
         head, rest = operands[0], operands[1:]
