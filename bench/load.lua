@@ -1,27 +1,16 @@
 -- wrk script: Alertmanager webhook notifications (or Alertmanager v2 alerts) with rotating
--- fingerprints. Set via environment: PF_FINGERPRINTS (how many distinct), PF_FORMAT
+-- fingerprints (run wrk with one thread). Set via environment: PF_FINGERPRINTS (how many distinct), PF_FORMAT
 -- ("webhook" or "alertmanager").
 local fingerprints = tonumber(os.getenv("PF_FINGERPRINTS") or "1000")
 local format = os.getenv("PF_FORMAT") or "webhook"
-local threads = {}
 local counter = 0
-local id = 0
 
-function setup(thread)
-  thread:set("id", #threads)
-  table.insert(threads, thread)
-end
-
-function init(args)
-  counter = 0
-end
-
-local webhook = [[{"version":"4","groupKey":"{}:{alertname=\"BenchAlert\"}","truncatedAlerts":0,"status":"firing","receiver":"pf","groupLabels":{"alertname":"BenchAlert"},"commonLabels":{"alertname":"BenchAlert","severity":"critical"},"commonAnnotations":{},"externalURL":"http://alertmanager:9093","alerts":[{"status":"firing","labels":{"alertname":"BenchAlert","severity":"critical","namespace":"bench","pod":"pod-%s"},"annotations":{"summary":"bench alert %s","description":"load test"},"startsAt":"2026-11-25T10:00:00Z","endsAt":"0001-01-01T00:00:00Z","generatorURL":"http://prometheus:9090/graph","fingerprint":"%s"}]}]]
-local v2 = [[[{"labels":{"alertname":"BenchAlert","severity":"critical","namespace":"bench","pod":"pod-%s"},"annotations":{"summary":"bench alert %s","description":"load test"},"generatorURL":"http://prometheus:9090/graph"}]]]
+local webhook = [==[{"version":"4","groupKey":"{}:{alertname=\"BenchAlert\"}","truncatedAlerts":0,"status":"firing","receiver":"pf","groupLabels":{"alertname":"BenchAlert"},"commonLabels":{"alertname":"BenchAlert","severity":"critical"},"commonAnnotations":{},"externalURL":"http://alertmanager:9093","alerts":[{"status":"firing","labels":{"alertname":"BenchAlert","severity":"critical","namespace":"bench","pod":"pod-%s"},"annotations":{"summary":"bench alert %s","description":"load test"},"startsAt":"2026-11-25T10:00:00Z","endsAt":"0001-01-01T00:00:00Z","generatorURL":"http://prometheus:9090/graph","fingerprint":"%s"}]}]==]
+local v2 = [==[[{"labels":{"alertname":"BenchAlert","severity":"critical","namespace":"bench","pod":"pod-%s"},"annotations":{"summary":"bench alert %s","description":"load test"},"generatorURL":"http://prometheus:9090/graph"}]]==]
 
 function request()
   counter = counter + 1
-  local fp = string.format("bench-%d", (counter * #threads + id) % fingerprints)
+  local fp = string.format("bench-%d", counter % fingerprints)
   local body
   if format == "alertmanager" then
     body = string.format(v2, fp, fp)

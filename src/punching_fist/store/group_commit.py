@@ -9,12 +9,12 @@ batch is one request (no added latency); under heavy load batches grow on their 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from punching_fist.errors import TemporaryFailure
 from punching_fist.store.database import Database
@@ -22,7 +22,7 @@ from punching_fist.store.database import Database
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 
-BatchHandler = Callable[[AsyncConnection, list[Item]], Awaitable[list[Result]]]
+BatchHandler = Callable[[Connection, list[Item]], list[Result]]
 
 log = structlog.get_logger(__name__)
 
@@ -110,8 +110,7 @@ class GroupCommitter(Generic[Item, Result]):
             self._on_committed(results)
 
     async def _transaction(self, items: list[Item]) -> list[Result]:
-        async with self._database.transaction() as conn:
-            return await self._handler(conn, items)
+        return await self._database.run_transaction(self._handler, items, urgent=True)
 
     @staticmethod
     def _fail(request: _Request[Item, Result], exc: Exception) -> None:

@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import and_, bindparam, insert, select, tuple_, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from punching_fist.store.tables import alerts, sources, utcnow, workflow_runs
 
@@ -71,10 +71,13 @@ class _Active:
     filtered: bool
 
 
-async def record_alerts(conn: AsyncConnection, batch: list[IncomingAlert]) -> list[IntakeResult]:
-    """Store a batch of alerts and start runs for new lifecycles; one result per alert."""
+def record_alerts(conn: Connection, batch: list[IncomingAlert]) -> list[IntakeResult]:
+    """Store a batch of alerts and start runs for new lifecycles; one result per alert.
+
+    Synchronous on purpose: ``Database.run_transaction`` runs it in one hop (see there).
+    """
     now = utcnow()
-    active = await _load_active(conn, batch)
+    active = _load_active(conn, batch)
     new_alerts: list[dict[str, Any]] = []
     new_runs: list[dict[str, Any]] = []
     repeats: Counter[uuid.UUID] = Counter()
@@ -127,10 +130,10 @@ async def record_alerts(conn: AsyncConnection, batch: list[IncomingAlert]) -> li
         results.append(IntakeResult(outcome=Outcome.NEW, alert_id=alert_id, run_id=run_id))
 
     if new_alerts:
-        await conn.execute(insert(alerts), new_alerts)
+        conn.execute(insert(alerts), new_alerts)
     if repeat_rows:
         rows = [{**row, "b_inc": repeats[alert_id]} for alert_id, row in repeat_rows.items()]
-        await conn.execute(
+        conn.execute(
             update(alerts)
             .where(alerts.c.id == bindparam("b_id"))
             .values(
@@ -142,7 +145,7 @@ async def record_alerts(conn: AsyncConnection, batch: list[IncomingAlert]) -> li
             rows,
         )
     if resolutions:
-        await conn.execute(
+        conn.execute(
             update(alerts)
             .where(alerts.c.id == bindparam("b_id"))
             .values(
@@ -155,9 +158,9 @@ async def record_alerts(conn: AsyncConnection, batch: list[IncomingAlert]) -> li
             resolutions,
         )
     if new_runs:
-        await conn.execute(insert(workflow_runs), new_runs)
+        conn.execute(insert(workflow_runs), new_runs)
     for source_name, count in per_source.items():
-        await conn.execute(
+        conn.execute(
             update(sources)
             .where(sources.c.name == source_name)
             .values(events_processed=sources.c.events_processed + count, last_event_at=now)
@@ -165,13 +168,11 @@ async def record_alerts(conn: AsyncConnection, batch: list[IncomingAlert]) -> li
     return results
 
 
-async def _load_active(
-    conn: AsyncConnection, batch: list[IncomingAlert]
-) -> dict[tuple[str, str], _Active]:
+def _load_active(conn: Connection, batch: list[IncomingAlert]) -> dict[tuple[str, str], _Active]:
     keys = {(item.source_name, item.fingerprint) for item in batch}
     if not keys:
         return {}
-    rows = await conn.execute(
+    rows = conn.execute(
         select(alerts.c.id, alerts.c.source_name, alerts.c.fingerprint, alerts.c.status).where(
             and_(
                 alerts.c.active.is_(True),
