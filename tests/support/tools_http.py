@@ -72,7 +72,9 @@ def http_stub(routes: dict[str, Route]) -> Iterator[HttpStub]:
     server.daemon_threads = True
     stub.port = int(server.server_address[1])
     stub.url = f"http://127.0.0.1:{stub.port}"
-    thread = threading.Thread(target=server.serve_forever, name="tools-http-stub", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, args=(0.05,), name="tools-http-stub", daemon=True
+    )
     thread.start()
     try:
         yield stub
