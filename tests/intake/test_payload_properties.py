@@ -1,0 +1,75 @@
+"""Property tests: whatever arrives, the intake answers 400/422 or accepts, never crashes."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from punching_fist.errors import IntakeError
+from punching_fist.resources.source import WebhookConfig, WebhookSourceSpec
+from punching_fist.sources.webhook import _incoming, _parse_json, _parse_notification
+from tests.support.payloads import alert, notification
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+SPEC = WebhookSourceSpec(type="webhook", config=WebhookConfig(path="/h"), trigger_workflow="wf")
+
+
+def outcome(body: bytes) -> int:
+    try:
+        raw = _parse_json(body)
+        parsed = _parse_notification(raw)
+    except IntakeError as exc:
+        return exc.status_code
+    for item in parsed.alerts:
+        incoming = _incoming("src", SPEC, item, raw)
+        assert incoming.fingerprint
+        json.dumps(incoming.source_context)  # what the store will persist must serialise
+    return 202
+
+
+@settings(max_examples=300)
+@given(st.binary(max_size=200))
+def test_arbitrary_bytes(body: bytes) -> None:
+    assert outcome(body) in {202, 400, 422}
+
+
+@settings(max_examples=300)
+@given(json_values)
+def test_arbitrary_json(value: Any) -> None:
+    assert outcome(json.dumps(value).encode()) in {400, 422}
+
+
+@settings(max_examples=300)
+@given(
+    st.sampled_from(["status", "labels", "annotations", "startsAt", "endsAt", "fingerprint"]),
+    json_values,
+)
+def test_mutated_alert_fields(field: str, value: Any) -> None:
+    payload = notification(alert())
+    payload["alerts"][0][field] = value
+    code = outcome(json.dumps(payload).encode())
+    assert code in {202, 422}
+
+
+@settings(max_examples=200)
+@given(st.dictionaries(st.text(min_size=1), st.text(), min_size=1, max_size=8))
+def test_any_label_set_is_accepted_with_a_stable_identity(labels: dict[str, str]) -> None:
+    def body(label_set: dict[str, str]) -> bytes:
+        payload = notification(alert(fingerprint=None))
+        payload["alerts"][0]["labels"] = label_set
+        return json.dumps(payload).encode()
+
+    first = _parse_notification(_parse_json(body(labels))).alerts[0].identity()
+    shuffled = dict(reversed(list(labels.items())))
+    body2 = body(shuffled)
+    assert _parse_notification(_parse_json(body2)).alerts[0].identity() == first
