@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from punching_fist.resources.base import ApiVersion, ObjectMeta, SpecModel
+from punching_fist.resources.base import ApiVersion, Condition, ObjectMeta, SpecModel, StatusModel
 
 
 class DatabaseConfig(SpecModel):
@@ -76,6 +76,13 @@ class OperatorConfigSpec(SpecModel):
     secret_rotation: SecretRotationConfig | None = None
 
 
+class OperatorConfigStatus(StatusModel):
+    """Whether the operator accepted the configuration (the CRD's status subresource)."""
+
+    ready: bool = False
+    conditions: list[Condition] = Field(default_factory=list)
+
+
 class OperatorConfig(SpecModel):
     """An ``OperatorConfig`` resource."""
 
@@ -83,3 +90,4 @@ class OperatorConfig(SpecModel):
     kind: Literal["OperatorConfig"]
     metadata: ObjectMeta = Field(default_factory=ObjectMeta)
     spec: OperatorConfigSpec
+    status: OperatorConfigStatus | None = None
