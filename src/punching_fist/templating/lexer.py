@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from punching_fist.errors import TemplateError
 
@@ -34,17 +36,19 @@ _NUMBER = re.compile(
     r"|(?:\d[\d_]*(?:\.[\d_]*)?|\.\d[\d_]*)(?:[eE][+-]?\d+)?)"
 )
 _LEGACY_OCTAL = re.compile(r"0[0-7_]+")
-_SIMPLE_ESCAPES = {
-    "a": "\a",
-    "b": "\b",
-    "f": "\f",
-    "n": "\n",
-    "r": "\r",
-    "t": "\t",
-    "v": "\v",
-    "\\": "\\",
-    '"': '"',
-}
+_SIMPLE_ESCAPES: Mapping[str, str] = MappingProxyType(
+    {
+        "a": "\a",
+        "b": "\b",
+        "f": "\f",
+        "n": "\n",
+        "r": "\r",
+        "t": "\t",
+        "v": "\v",
+        "\\": "\\",
+        '"': '"',
+    }
+)
 
 
 class TokenKind(enum.Enum):
@@ -65,6 +69,17 @@ class TokenKind(enum.Enum):
     LPAREN = "("
     RPAREN = ")"
     COMMA = ","
+
+
+_PUNCTUATION = MappingProxyType(
+    {
+        "=": TokenKind.ASSIGN,
+        "|": TokenKind.PIPE,
+        "(": TokenKind.LPAREN,
+        ")": TokenKind.RPAREN,
+        ",": TokenKind.COMMA,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,15 +235,8 @@ class _Lexer:
             return self.number(line)
         if src.startswith(":=", pos):
             return self.take(TokenKind.DECLARE, None, pos + 2, line)
-        simple = {
-            "=": TokenKind.ASSIGN,
-            "|": TokenKind.PIPE,
-            "(": TokenKind.LPAREN,
-            ")": TokenKind.RPAREN,
-            ",": TokenKind.COMMA,
-        }
-        if char in simple:
-            return self.take(simple[char], None, pos + 1, line)
+        if char in _PUNCTUATION:
+            return self.take(_PUNCTUATION[char], None, pos + 1, line)
         match = _IDENT.match(src, pos)
         if match:
             word = match.group()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from punching_fist.errors import TemplateError
 
@@ -46,20 +47,25 @@ class _Kind(enum.Enum):
 
 
 # Runs of characters with no meaning in each context, skipped in one step.
-_ORDINARY = {
-    _Kind.COMMAND: re.compile(r"[^\\'\"`$()#<>\n \t;&|\[\]\x00]+"),
-    _Kind.DOUBLE: re.compile(r"[^\\\"`$\x00]+"),
-    _Kind.SINGLE: re.compile(r"[^'\x00]+"),
-    _Kind.ANSI: re.compile(r"[^\\'\x00]+"),
-    _Kind.COMMENT: re.compile(r"[^\n\x00]+"),
-    _Kind.PARAMETER: re.compile(r"[^\\'\"`$}\x00]+"),
-    _Kind.ARITHMETIC: re.compile(r"[^\\'\"`$()\[\]\x00]+"),
-    _Kind.HEREDOC: re.compile(r"[^\\`$\n\x00]+"),
-}
-_ORDINARY_IN_BACKTICKS = {
-    kind: re.compile(pattern.pattern.replace("[^", "[^`\\\\", 1))
-    for kind, pattern in _ORDINARY.items()
-}
+_ORDINARY = MappingProxyType(
+    {
+        _Kind.COMMAND: re.compile(r"[^\\'\"`$()#<>\n \t;&|\[\]\x00]+"),
+        _Kind.DOUBLE: re.compile(r"[^\\\"`$\x00]+"),
+        _Kind.SINGLE: re.compile(r"[^'\x00]+"),
+        _Kind.ANSI: re.compile(r"[^\\'\x00]+"),
+        _Kind.COMMENT: re.compile(r"[^\n\x00]+"),
+        _Kind.PARAMETER: re.compile(r"[^\\'\"`$}\x00]+"),
+        _Kind.ARITHMETIC: re.compile(r"[^\\'\"`$()\[\]\x00]+"),
+        _Kind.HEREDOC: re.compile(r"[^\\`$\n\x00]+"),
+    }
+)
+# Inside `...` a backslash or backtick may end any context (see backtick_text).
+_ORDINARY_IN_BACKTICKS = MappingProxyType(
+    {
+        kind: re.compile(pattern.pattern.replace("[^", "[^`\\\\", 1))
+        for kind, pattern in _ORDINARY.items()
+    }
+)
 _QUOTED_HEREDOC_LINE = re.compile(r"[^\n\x00]*")  # stops at placeholders, to refuse them
 _BLANK = frozenset(" \t")
 _SEPARATORS = frozenset("\n;&|()")
@@ -78,7 +84,9 @@ _ALWAYS_EVALUATE = frozenset(
 _TAKE_NAMES = frozenset({"declare", "typeset", "local", "readonly", "export"})
 # Commands that evaluate their arguments only with a given option.
 _SHELLS = ("sh", "bash", "dash", "zsh", "ksh", "su")
-_WITH_OPTION = {"printf": "-v", "test": "-v", "[": "-v"} | dict.fromkeys(_SHELLS, "-c")
+_WITH_OPTION = MappingProxyType(
+    {"printf": "-v", "test": "-v", "[": "-v"} | dict.fromkeys(_SHELLS, "-c")
+)
 # declare -i makes assignments arithmetic; -n makes the value a variable name.
 _EVALUATING_ATTRIBUTE = re.compile(r"[-+][A-Za-z]*[in]")
 _ASSIGNMENT = re.compile(r"[A-Za-z_]\w*(?:\[[^\]]*\])?\+?=")
@@ -172,7 +180,9 @@ class _Scanner:
         if _SUBSCRIPT_OPEN.match(word):
             raise _refuse("inside an array subscript (it is evaluated as arithmetic)")
         name, args = _command_name(command.words)
-        if name in _ALWAYS_EVALUATE or (name in _WITH_OPTION and _WITH_OPTION[name] in args):
+        if name is None:
+            return
+        if name in _ALWAYS_EVALUATE or _WITH_OPTION.get(name, "\x00") in args:
             raise _refuse(f"as an argument of {name!r}: it evaluates its arguments")
         if name in _TAKE_NAMES:
             if any(_EVALUATING_ATTRIBUTE.match(arg) for arg in args):
