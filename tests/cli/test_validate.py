@@ -132,6 +132,28 @@ spec:
     assert "spec.steps[1].command:" in flat
 
 
+def test_two_sources_cannot_serve_one_path(tmp_path: Path) -> None:
+    source = """
+apiVersion: punchingfist.io/v1alpha1
+kind: Source
+metadata: {{name: {name}}}
+spec:
+  type: webhook
+  config: {{path: /same}}
+  triggerWorkflow: wf
+---
+"""
+    workflow = (
+        "apiVersion: punchingfist.io/v1alpha1\nkind: Workflow\nmetadata: {name: wf}\nspec: {}\n"
+    )
+    write(tmp_path, "a.yaml", source.format(name="a") + source.format(name="b") + workflow)
+    code, output = validate(tmp_path)
+    assert code == 1
+    assert "Source/b: spec.config.path: '/same' is already served by Source/a" in " ".join(
+        output.split()
+    )
+
+
 def test_duplicate_names_and_missing_names(tmp_path: Path) -> None:
     write(tmp_path, "a.yaml", GOOD_SINK)
     write(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import time
@@ -117,6 +118,11 @@ def test_sigkill_mid_run_then_restart_finishes_every_accepted_alert(
     # The finished first step was not run again; the interrupted one was.
     assert (tmp_path / "marker.quick").read_text().count("quick") == 2
     assert len(_pids(tmp_path / "marker.long")) == 4
+    logs = [json.loads(line) for line in server.stderr().splitlines() if line.startswith("{")]
+    finished = [entry for entry in logs if entry["event"] == "run finished"]
+    assert {entry["run_id"] for entry in finished} == run_ids
+    assert {entry["fingerprint"] for entry in finished} == {"crash-1", "crash-2"}
+    assert all(entry["level"] == "info" and "timestamp" in entry for entry in finished)
     out = server.stdout()
     assert len(out.splitlines()) == 2
     assert "finished crash-1" in out

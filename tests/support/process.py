@@ -62,18 +62,19 @@ class ServerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"server exited early:\n{self.stderr()}")
+                raise RuntimeError(f"server exited early:\n{self.stderr()[-4000:]}")
             try:
                 if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
-        raise TimeoutError(f"server not ready in {timeout}s:\n{self.stderr()}")
+        raise TimeoutError(f"server not ready in {timeout}s:\n{self.stderr()[-4000:]}")
 
     def stderr(self) -> str:
+        """Everything the current server process logged (JSON lines)."""
         path = self.workdir / f"server-{self.generation}.err"
-        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+        return path.read_text(errors="replace") if path.exists() else ""
 
     def stdout(self) -> str:
         return self.stdout_path.read_text(errors="replace")

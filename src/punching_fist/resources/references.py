@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from punching_fist.errors import TemplateError
 from punching_fist.resources.loader import ResourceSet
 from punching_fist.resources.sink import WorkflowSinkSpec
+from punching_fist.resources.source import WebhookSourceSpec
 from punching_fist.resources.workflow import AgentStep, CliStep, ConditionalStep, Workflow
 from punching_fist.templating import compile_template
 
@@ -40,6 +41,16 @@ def workflow_templates(workflow: Workflow) -> Iterator[tuple[str, str]]:
 def check_references(resources: ResourceSet) -> list[str]:
     """Problems found across resources; empty when everything resolves."""
     problems: list[str] = []
+    served: dict[str, str] = {}
+    for name, source in sorted(resources.sources.items()):
+        if isinstance(source.spec, WebhookSourceSpec):
+            path = source.spec.config.path
+            if path in served:
+                problems.append(
+                    f"Source/{name}: spec.config.path: {path!r} is already served by "
+                    f"Source/{served[path]}"
+                )
+            served.setdefault(path, name)
     for name, source in resources.sources.items():
         if source.spec.trigger_workflow not in resources.workflows:
             problems.append(
