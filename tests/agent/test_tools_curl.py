@@ -10,7 +10,7 @@ from punching_fist.agent.tools.curl import CurlArguments, CurlTool
 from punching_fist.errors import CommandRejected, ConfigurationError
 from punching_fist.secret_refs import SecretResolver
 from tests.support.tools_helpers import context
-from tests.support.tools_http import Handler, http_stub
+from tests.support.tools_http import Handler, Route, http_stub
 
 TEXT = {"Content-Type": "text/plain; charset=utf-8"}
 
@@ -70,7 +70,7 @@ def test_malformed_allow_list_entry_is_a_configuration_error(entry: str) -> None
 
 async def test_get_shows_status_chosen_headers_and_body() -> None:
     headers = {**TEXT, "Set-Cookie": "session=abc", "Retry-After": "5"}
-    routes = {"/healthz": (503, headers, b"db connection pool exhausted\n")}
+    routes: dict[str, Route] = {"/healthz": (503, headers, b"db connection pool exhausted\n")}
     with http_stub(routes) as stub:
         output = await curl("127.0.0.1").call(CurlArguments(url=f"{stub.url}/healthz"), context())
     lines = output.text.splitlines()

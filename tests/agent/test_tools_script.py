@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 from typing import Any
@@ -150,3 +151,23 @@ async def test_missing_executable_and_bad_command() -> None:
         script("'unbalanced")
     with pytest.raises(ConfigurationError, match="empty"):
         script("   ")
+
+
+async def test_cancelled_call_kills_the_script(tmp_path: Path) -> None:
+    """An investigation stopped mid-call (timeout, shutdown) leaves no process behind."""
+    pidfile = tmp_path / "child.pid"
+    exe = write_executable(tmp_path, "hang.sh", f"sleep 60 & echo $! > {pidfile}; wait")
+    task = asyncio.create_task(script(exe).call(run_line(""), context(timeout_seconds=60)))
+    for _ in range(200):
+        if pidfile.exists() and pidfile.read_text().strip():
+            break
+        await asyncio.sleep(0.02)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    child = read_pid(pidfile)
+    for _ in range(100):
+        if not process_alive(child):
+            break
+        await asyncio.sleep(0.02)
+    assert not process_alive(child)

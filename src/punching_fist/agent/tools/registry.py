@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 
 import httpx
 
@@ -178,8 +179,6 @@ def _described(built_in: str, spec: ToolSpec) -> str:
     return f"{built_in} {note}" if note else built_in
 
 
-_BUILT_IN: Mapping[str, Callable[[ToolSpec, _Build], AgentTool]] = {
-    "kubectl": _kubectl,
-    "promql": _promql,
-    "curl": _curl,
-}
+_BUILT_IN: Mapping[str, Callable[[ToolSpec, _Build], AgentTool]] = MappingProxyType(
+    {"kubectl": _kubectl, "promql": _promql, "curl": _curl}
+)
