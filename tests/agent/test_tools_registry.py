@@ -126,3 +126,17 @@ async def test_script_from_the_registry_prints_a_secret_and_the_model_sees_it_re
     )
     output = await tool.call(ScriptArguments(arguments="web-0"), context())
     assert output.text == "pod web-0: auth [redacted]"
+
+
+def test_only_scripts_declare_they_may_change_things(tmp_path: Path) -> None:
+    """The runtime gates ``read_only = False`` tools on steps with ``approvalRequired``."""
+    tools = build(
+        ["kubectl", "promql", "curl", ToolSpec(name="fix", command=str(tmp_path / "fix.sh"))],
+        PROMETHEUS_URL="http://prom:9090",
+    )
+    assert {t.name: getattr(t, "read_only", None) for t in tools} == {
+        "kubectl": True,
+        "promql": True,
+        "curl": True,
+        "fix": False,
+    }

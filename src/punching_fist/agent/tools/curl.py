@@ -91,6 +91,8 @@ class CurlTool:
 
     name = "curl"
     arguments: type[BaseModel] = CurlArguments
+    read_only = True
+    """Only GET and HEAD, which servers must treat as safe."""
 
     def __init__(
         self,

@@ -63,6 +63,8 @@ class KubectlTool:
 
     name = "kubectl"
     arguments: type[BaseModel] = KubectlArguments
+    read_only = True
+    """Every call ``check`` allows only reads; writes are gated by ``check`` itself."""
 
     def __init__(
         self,

@@ -59,6 +59,7 @@ class PromqlTool:
 
     name = "promql"
     arguments: type[BaseModel] = PromqlArguments
+    read_only = True
 
     def __init__(
         self,

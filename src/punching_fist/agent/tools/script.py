@@ -55,6 +55,8 @@ class ScriptTool:
     """Runs one executable configured by the workflow, with the model's words as argv."""
 
     arguments: type[BaseModel] = ScriptArguments
+    read_only = False
+    """Opaque: a step with ``approvalRequired: true`` gates every call (see ``toolset``)."""
 
     def __init__(
         self,
