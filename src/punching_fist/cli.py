@@ -11,6 +11,7 @@ import typer
 import uvicorn
 from rich.console import Console
 
+from punching_fist.agent import approvals_cli
 from punching_fist.config import DEFAULT_DB, Settings, inherited_env
 from punching_fist.errors import ResourceValidationError
 from punching_fist.observability.logging import configure_logging
@@ -25,6 +26,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 err = Console(stderr=True)
+app.add_typer(approvals_cli.app, name="approvals")
 
 
 def load_resources(directory: Path) -> ResourceSet:

@@ -45,3 +45,15 @@ class Settings:
     """Environment every `cli` step starts from."""
     log_level: str = "info"
     json_logs: bool = True
+    approval_timeout_seconds: float = 3600.0
+    """How long an agent's approval request waits for a decision before it counts as denied."""
+    approval_sweep_interval_seconds: float = 15.0
+    """How often expired approvals are denied and their runs resumed."""
+    agent_stream: bool = False
+    """Stream LLM responses (server-sent events) instead of waiting for whole answers."""
+    kubeconfig: str | None = None
+    """Kubeconfig for agent kubectl calls of steps without a serviceAccount."""
+    kubeconfig_dir: Path | None = None
+    """Folder of ``<serviceAccount>.kubeconfig`` files for steps that name a serviceAccount."""
+    tool_path: str | None = None
+    """``PATH`` of the agent's kubectl and script tools (where ``kubectl`` is found)."""

@@ -13,13 +13,14 @@ from fastapi import FastAPI
 from starlette.routing import Route
 
 from punching_fist import __version__
+from punching_fist.agent.wiring import AgentServices, build_agent_services
 from punching_fist.api.routes import api_router, health_router
 from punching_fist.api.webhooks import webhook_endpoint
 from punching_fist.config import Settings
 from punching_fist.engine.delivery import SinkDispatch
 from punching_fist.engine.dispatcher import Dispatcher
 from punching_fist.engine.runner import RunnerDependencies, WorkflowRunner
-from punching_fist.engine.steps.agent import AgentRunner, NoAgentRuntime
+from punching_fist.engine.steps.agent import AgentRunner
 from punching_fist.observability.metrics import Metrics
 from punching_fist.resources.loader import ResourceSet
 from punching_fist.resources.registry import ResourceRegistry
@@ -49,6 +50,7 @@ class Service:
     committer: GroupCommitter[IncomingAlert, IntakeResult]
     dispatcher: Dispatcher
     intake: WebhookIntake
+    agent_services: AgentServices
     _started: bool = field(default=False)
     _background: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -75,6 +77,7 @@ class Service:
             dependencies=sink_dependencies or SinkDependencies(),
             metrics=metrics,
         )
+        agent_services = build_agent_services(settings, database, registry.current, secrets)
         runner = WorkflowRunner(
             RunnerDependencies(
                 runs=runs,
@@ -82,7 +85,7 @@ class Service:
                 resources=registry.current,
                 metrics=metrics,
                 base_env=settings.base_env,
-                agent=agent or NoAgentRuntime(),
+                agent=agent or agent_services.runtime,
             )
         )
         dispatcher = Dispatcher(
@@ -92,6 +95,8 @@ class Service:
             sweep_interval=settings.sweep_interval_seconds,
             single_writer=database.is_sqlite,
         )
+
+        agent_services.bind(dispatcher.submit)
 
         def start_runs(results: Sequence[IntakeResult]) -> None:
             dispatcher.submit(r.run_id for r in results if r.run_id is not None)
@@ -109,6 +114,7 @@ class Service:
             committer=committer,
             dispatcher=dispatcher,
             intake=WebhookIntake(registry, committer, secrets),
+            agent_services=agent_services,
         )
 
     async def start(self) -> None:
@@ -116,6 +122,7 @@ class Service:
         await sync_resources(self.database, self.registry.current())
         self.registry.subscribe(self._on_resources_changed)
         self.committer.start()
+        await self.agent_services.start()
         await self.dispatcher.start()
         self._started = True
         log.info("service started", version=__version__, database=self.database.dialect)
@@ -125,6 +132,7 @@ class Service:
             return
         await self.committer.stop()
         await self.dispatcher.stop()
+        await self.agent_services.stop()
         await self.database.close()
         self._started = False
 
@@ -151,6 +159,7 @@ class Service:
         )
         app.include_router(health_router(self.database, self.metrics))
         app.include_router(api_router(self.database))
+        app.include_router(self.agent_services.router())
         app.router.routes.append(
             Route("/{path:path}", webhook_endpoint(self.intake, self.metrics), methods=["POST"])
         )

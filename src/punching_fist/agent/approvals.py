@@ -1,0 +1,122 @@
+"""Human decisions on agent actions: recording them, expiring them, resuming the runs.
+
+The HTTP API (``api/approvals.py``) and the ``punching-fist approvals`` CLI (through that
+API) end up here. A decision is stored and, when it was the last one a paused step waited
+for, the run goes back to ``pending`` in the same transaction and is handed to the
+dispatcher; the engine then re-runs the step, which resumes the conversation.
+
+A background sweep denies approvals nobody decided in time and picks up runs left parked
+by a crash between a decision and the hand-over, so nothing waits forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable, Iterable
+
+import structlog
+
+from punching_fist.store.approvals import ApprovalStore, Decision, StoredApproval
+from punching_fist.store.audit import AuditEvent, AuditLog
+
+log = structlog.get_logger(__name__)
+
+Submit = Callable[[Iterable[uuid.UUID]], None]
+
+
+class ApprovalService:
+    """Decides approvals and resumes runs; ``start``/``stop`` bound the expiry sweep."""
+
+    def __init__(
+        self, store: ApprovalStore, audit: AuditLog, *, sweep_interval: float = 15.0
+    ) -> None:
+        self.store = store
+        self._audit = audit
+        self._sweep_interval = sweep_interval
+        self._submit: Submit | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+
+    def bind(self, submit: Submit) -> None:
+        """Where resumed runs go (the dispatcher, built after the agent runtime)."""
+        self._submit = submit
+
+    async def decide(
+        self,
+        approval_id: uuid.UUID,
+        *,
+        approved: bool,
+        feedback: str | None,
+        decided_by: str = "api",
+    ) -> Decision | None:
+        """Record a decision; ``None`` when there is no such approval.
+
+        Raises ``ApprovalConflict`` when it was already decided (or expired).
+        """
+        decision = await self.store.decide(
+            approval_id, approved=approved, feedback=feedback, decided_by=decided_by
+        )
+        if decision is None:
+            return None
+        self._record(decision.approval, "approved" if approved else "denied")
+        log.info(
+            "approval decided",
+            approval_id=str(approval_id),
+            approved=approved,
+            run_id=str(decision.approval.run_id),
+            resumed=decision.run_resumed,
+        )
+        if decision.run_resumed:
+            self._resume([decision.approval.run_id])
+        return decision
+
+    async def sweep_once(self) -> list[uuid.UUID]:
+        """Expire overdue approvals, resume what can go on; the runs resumed."""
+        resumed = await self.store.expire_due()
+        resumed += await self.store.stranded_runs()
+        if resumed:
+            log.info("runs resumed by the approval sweep", count=len(resumed))
+            self._resume(resumed)
+        return resumed
+
+    def start(self) -> None:
+        if self._sweeper is None:
+            self._sweeper = asyncio.create_task(self._sweep(), name="approval-sweeper")
+
+    async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
+            self._sweeper = None
+
+    async def _sweep(self) -> None:
+        while True:
+            try:
+                await self.sweep_once()
+            except Exception:  # the database may be briefly away; try again next round
+                log.exception("approval sweep failed")
+            await asyncio.sleep(self._sweep_interval)
+
+    def _resume(self, run_ids: list[uuid.UUID]) -> None:
+        if self._submit is None:
+            log.warning("no dispatcher bound; resumed runs wait for the next start-up")
+            return
+        self._submit(run_ids)
+
+    def _record(self, approval: StoredApproval, outcome: str) -> None:
+        # Queued, not awaited: the decision itself is already committed with the approval.
+        self._audit.record(
+            AuditEvent(
+                run_id=approval.run_id,
+                step_name=approval.step_name,
+                kind="approval",
+                name=outcome,
+                arguments={"approval_id": str(approval.id), **approval.action},
+                output=approval.feedback,
+            )
+        ).add_done_callback(_ignore_failure)
+
+
+def _ignore_failure(future: asyncio.Future[None]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.warning("approval decision not written to the audit trail")

@@ -1,0 +1,428 @@
+"""The agent runtime: the engine's ``AgentRunner``, running investigations with pydantic-ai.
+
+One ``investigate`` call runs the tool-calling loop for one agent step until the model gives
+its final answer, a limit stops it, or it asks for an action a person must approve:
+
+* final answer → ``SUCCEEDED`` with the ``AgentResult`` as the step's ``result``;
+* limit, timeout, unreachable LLM, unusable answer → ``SUCCEEDED`` with a *partial*
+  ``AgentResult`` whose ``error_message`` says what happened. SUCCEEDED because the step did
+  produce a result the workflow can use (escalation context for the sinks); its
+  ``can_auto_fix`` is False, so a ``resolution-attempt`` conditional stays skipped;
+* a configuration problem (unknown provider, missing key or SDK) → ``FAILED``, with the same
+  kind of partial result attached, since no investigation took place;
+* approval needed → the conversation is saved with one approval row per pending action and
+  the step returns ``WAITING_APPROVAL``. When the engine re-runs the step after a decision,
+  ``investigate`` finds the decided batch and resumes the conversation, executing approved
+  actions and telling the model about denied ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from typing import Protocol
+
+import httpx2
+import structlog
+from pydantic_ai import (
+    Agent,
+    DeferredToolRequests,
+    DeferredToolResults,
+    RunContext,
+    ToolDenied,
+    ToolOutput,
+    UsageLimits,
+    capture_run_messages,
+)
+from pydantic_ai.exceptions import (
+    AgentRunError,
+    ModelAPIError,
+    RunTimedOut,
+    UnexpectedModelBehavior,
+    UsageLimitExceeded,
+)
+from pydantic_ai.messages import AgentStreamEvent, ModelMessage
+from pydantic_ai.models import Model
+from pydantic_ai.settings import ModelSettings
+
+from punching_fist.agent.history import SavedState, last_text, ledger_from, observations
+from punching_fist.agent.model import AuditedModel
+from punching_fist.agent.prompt import FINAL_TOOL, LAST_TURN_NOTE, system_prompt
+from punching_fist.agent.providers import (
+    PROVIDERS,
+    LLMChoice,
+    LocalEndpointProvider,
+    NoLocalModel,
+    build_model,
+    choose_llm,
+)
+from punching_fist.agent.providers.base import ProviderFactory
+from punching_fist.agent.result import AgentResult, Conclusion, complete_result, partial_result
+from punching_fist.agent.retry import RetryPolicy
+from punching_fist.agent.tools.base import DEFAULT_OUTPUT_LIMIT, AgentTool, ToolContext
+from punching_fist.agent.toolset import CallLedger, GuardedToolset
+from punching_fist.engine.state import StepOutcome
+from punching_fist.engine.steps.agent import AgentRequest
+from punching_fist.errors import ConfigurationError
+from punching_fist.resources.loader import ResourceSet
+from punching_fist.resources.workflow import RigConfig
+from punching_fist.secret_refs import SecretResolver
+from punching_fist.store.approvals import ApprovalStatus, ApprovalStore, NewApproval, StoredApproval
+from punching_fist.store.audit import AuditEvent, AuditLog
+from punching_fist.store.runs import StepStatus
+from punching_fist.store.tables import utcnow
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_TOKEN_BUDGET = 150_000
+"""Tokens (prompt + completion, all requests) one step may use without ``rigConfig.tokenBudget``."""
+
+
+class ToolBuilder(Protocol):
+    """Builds the tools a step asked for (``tools:`` entries), for one investigation."""
+
+    def __call__(self, request: AgentRequest, context: ToolContext) -> Sequence[AgentTool]: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class RuntimeOptions:
+    """Operator-wide knobs of the agent runtime."""
+
+    approval_timeout: timedelta = timedelta(hours=1)
+    """How long an approval waits for a decision before it counts as denied."""
+    default_token_budget: int = DEFAULT_TOKEN_BUDGET
+    stream: bool = False
+    """Stream LLM responses (SSE) instead of waiting for whole answers."""
+    tool_timeout_seconds: float = 60.0
+    output_limit: int = DEFAULT_OUTPUT_LIMIT
+
+
+@dataclass(kw_only=True)
+class AgentRuntimeDeps:
+    """What the runtime works with, handed in explicitly."""
+
+    resources: Callable[[], ResourceSet]
+    secrets: SecretResolver
+    audit: AuditLog
+    approvals: ApprovalStore
+    tools: ToolBuilder
+    local_model: LocalEndpointProvider = field(default_factory=NoLocalModel)
+    providers: Mapping[str, ProviderFactory] = field(default_factory=lambda: dict(PROVIDERS))
+    options: RuntimeOptions = field(default_factory=RuntimeOptions)
+
+
+class _Trail:
+    """One investigation's audit writes: queued at once, awaited together at the end."""
+
+    def __init__(self, audit: AuditLog, secrets: SecretResolver) -> None:
+        self._audit = audit
+        self._secrets = secrets
+        self._pending: list[asyncio.Future[None]] = []
+
+    def record(self, event: AuditEvent) -> asyncio.Future[None]:
+        if event.output is not None:
+            event = replace(event, output=self._secrets.redact(event.output))
+        future = self._audit.record(event)
+        self._pending.append(future)
+        return future
+
+    async def flush(self) -> None:
+        pending, self._pending = self._pending, []
+        for outcome in await asyncio.gather(*pending, return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                log.warning("audit events were not stored", error=str(outcome))
+
+
+def _new_agent() -> Agent[None, Conclusion | DeferredToolRequests]:
+    return Agent(
+        output_type=[
+            ToolOutput(
+                Conclusion,
+                name=FINAL_TOOL,
+                description="Give your final answer; this ends the investigation.",
+            ),
+            DeferredToolRequests,
+        ],
+        retries={"tools": 2, "output": 1},
+        defer_model_check=True,
+        name="investigator",
+    )
+
+
+async def _drain(_ctx: RunContext[None], events: AsyncIterable[AgentStreamEvent]) -> None:
+    # Having a handler makes pydantic-ai stream each response; the events themselves are
+    # not needed (the audit trail records whole responses).
+    async for _ in events:
+        pass
+
+
+class AgentRuntime:
+    """Runs agent steps; implements ``engine.steps.agent.AgentRunner``."""
+
+    def __init__(self, deps: AgentRuntimeDeps) -> None:
+        self._deps = deps
+        self._agent = _new_agent()
+        self._http: httpx2.AsyncClient | None = None
+        self._models: dict[tuple[LLMChoice, str | None], Model] = {}
+
+    async def start(self) -> None:
+        self._client()
+
+    async def stop(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+        self._models.clear()
+
+    def _client(self) -> httpx2.AsyncClient:
+        if self._http is None:
+            self._http = httpx2.AsyncClient(
+                timeout=httpx2.Timeout(600, connect=10),
+                limits=httpx2.Limits(max_connections=1000, max_keepalive_connections=200),
+            )
+        return self._http
+
+    async def _model(self, choice: LLMChoice) -> Model:
+        key = await choice.api_key(self._deps.secrets)
+        cached = self._models.get((choice, key))
+        if cached is None:
+            cached = await build_model(
+                choice,
+                secrets=self._deps.secrets,
+                http_client=self._client(),
+                local_model=self._deps.local_model,
+                providers=self._deps.providers,
+            )
+            self._models[(choice, key)] = cached
+        return cached
+
+    def _tool_context(self, request: AgentRequest) -> ToolContext:
+        settings = request.settings
+        rig = settings.rig_config or RigConfig()
+        env = request.context.get("env") if isinstance(request.context, Mapping) else None
+        options = self._deps.options
+        return ToolContext(
+            run_id=request.run_id,
+            step_name=request.step_name,
+            environment=dict(env or {}),
+            service_account=settings.service_account,
+            require_approval_for=tuple(rig.safety.require_approval),
+            timeout_seconds=options.tool_timeout_seconds,
+            output_limit=options.output_limit,
+        )
+
+    async def investigate(self, request: AgentRequest) -> StepOutcome:
+        run_id = uuid.UUID(request.run_id)
+        batch = await self._deps.approvals.live_batch(run_id, request.step_name)
+        if any(a.status is ApprovalStatus.PENDING for a in batch):
+            return _waiting([a.id for a in batch])
+        trail = _Trail(self._deps.audit, self._deps.secrets)
+        try:
+            return await self._investigate(request, run_id, batch, trail)
+        finally:
+            await trail.flush()
+
+    async def _investigate(
+        self,
+        request: AgentRequest,
+        run_id: uuid.UUID,
+        batch: list[StoredApproval],
+        trail: _Trail,
+    ) -> StepOutcome:
+        settings = request.settings
+        rig = settings.rig_config or RigConfig()
+        context = self._tool_context(request)
+        try:
+            tools = list(self._deps.tools(request, context))
+            choice = choose_llm(
+                request.workflow.spec.runtime.llm_config,
+                self._deps.resources().operator_config,
+            )
+            model = await self._model(choice)
+        except ConfigurationError as exc:
+            result = partial_result(
+                reason=f"the agent could not start: {exc}", goal=request.goal, observations=[]
+            )
+            return StepOutcome(
+                status=StepStatus.FAILED, result=result.as_step_result(), error=str(exc)
+            )
+
+        saved: SavedState | None = None
+        deferred: DeferredToolResults | None = None
+        ledger = CallLedger()
+        if batch:
+            saved = SavedState.load(batch[0].state)
+            deferred = _decisions(batch)
+            ledger = ledger_from(saved.messages, saved.executed_actions)
+            # Consumed before anything runs: a crash from here on restarts the step rather
+            # than executing an approved action twice.
+            await self._deps.approvals.consume_batch(run_id, request.step_name)
+
+        toolset = GuardedToolset(
+            tools,
+            context=context,
+            secrets=self._deps.secrets,
+            record=trail.record,
+            approval_required=settings.approval_required,
+            max_iterations=settings.max_iterations,
+            ledger=ledger,
+        )
+        audited = AuditedModel(
+            model,
+            policy=RetryPolicy.from_spec(rig.retry_policy),
+            record=trail.record,
+            run_id=run_id,
+            step_name=request.step_name,
+        )
+        model_settings = ModelSettings(max_retries=0)
+        if choice.temperature is not None:
+            model_settings["temperature"] = choice.temperature
+        if choice.max_tokens is not None:
+            model_settings["max_tokens"] = choice.max_tokens
+        budget = rig.token_budget or self._deps.options.default_token_budget
+
+        def last_turn(ctx: RunContext[None]) -> str:
+            return LAST_TURN_NOTE if toolset.last_turn(ctx) else ""
+
+        with capture_run_messages() as captured:
+            try:
+                run = await self._agent.run(
+                    None if saved else request.goal,
+                    message_history=saved.messages if saved else None,
+                    deferred_tool_results=deferred,
+                    model=audited,
+                    toolsets=[toolset],
+                    instructions=[
+                        system_prompt(tools, max_iterations=settings.max_iterations),
+                        last_turn,
+                    ],
+                    model_settings=model_settings,
+                    usage_limits=UsageLimits(
+                        request_limit=settings.max_iterations, total_tokens_limit=budget
+                    ),
+                    usage=replace(saved.usage) if saved else None,
+                    timeout=settings.timeout_minutes * 60,
+                    event_stream_handler=_drain if self._deps.options.stream else None,
+                )
+            except (AgentRunError, TimeoutError) as exc:
+                reason = _reason(exc, settings.max_iterations, budget, settings.timeout_minutes)
+                log.warning("investigation ended early", step=request.step_name, reason=reason)
+                return _partial(reason, request, captured, ledger)
+
+        output = run.output
+        if isinstance(output, DeferredToolRequests):
+            state = SavedState(
+                messages=run.all_messages(),
+                usage=run.usage,
+                executed_actions=ledger.executed_actions,
+            )
+            return await self._pause(request, run_id, output, state, trail)
+        result = complete_result(output, executed_actions=ledger.executed_actions)
+        return StepOutcome(status=StepStatus.SUCCEEDED, result=result.as_step_result())
+
+    async def _pause(
+        self,
+        request: AgentRequest,
+        run_id: uuid.UUID,
+        requests: DeferredToolRequests,
+        state: SavedState,
+        trail: _Trail,
+    ) -> StepOutcome:
+        pending = []
+        for call in requests.approvals:
+            meta = requests.metadata.get(call.tool_call_id) or {}
+            action = {
+                "tool": call.tool_name,
+                "arguments": call.args_as_dict(),
+                "command": meta.get("command") or str(call.args_as_dict()),
+                "tool_call_id": call.tool_call_id,
+            }
+            pending.append(
+                NewApproval(
+                    action=action,
+                    reason=str(meta.get("reason") or "this action needs a person's approval"),
+                    risk=str(meta.get("risk") or "high"),
+                )
+            )
+        ids = await self._deps.approvals.create_batch(
+            run_id=run_id,
+            step_name=request.step_name,
+            requests=pending,
+            state=state.dump(),
+            expires_at=utcnow() + self._deps.options.approval_timeout,
+        )
+        for approval_id, new in zip(ids, pending, strict=True):
+            trail.record(
+                AuditEvent(
+                    run_id=run_id,
+                    step_name=request.step_name,
+                    kind="approval",
+                    name="requested",
+                    arguments={"approval_id": str(approval_id), **new.action},
+                    output=f"{new.reason} (risk: {new.risk})",
+                )
+            )
+        log.info("investigation waits for approval", step=request.step_name, approvals=len(ids))
+        return _waiting(ids)
+
+
+def _waiting(ids: Sequence[uuid.UUID]) -> StepOutcome:
+    return StepOutcome(
+        status=StepStatus.WAITING_APPROVAL,
+        result={"status": "waiting_approval", "approvals": [str(i) for i in ids]},
+    )
+
+
+def _decisions(batch: Sequence[StoredApproval]) -> DeferredToolResults:
+    """The people's decisions in pydantic-ai's terms, feedback passed along to the model."""
+    results = DeferredToolResults()
+    for approval in batch:
+        call_id = str(approval.action.get("tool_call_id"))
+        feedback = approval.feedback
+        if approval.status is ApprovalStatus.APPROVED:
+            results.approvals[call_id] = True
+            if feedback:
+                results.metadata[call_id] = {"feedback": feedback}
+            continue
+        why = "expired without a decision" if approval.status is ApprovalStatus.EXPIRED else ""
+        message = f"A person denied this action{f' ({why})' if why else ''}; it did not run."
+        if feedback and not why:
+            message += f" Their note: {feedback}"
+        message += " Do not ask for it again: recommend it in your answer instead."
+        results.approvals[call_id] = ToolDenied(message)
+    return results
+
+
+def _reason(exc: BaseException, max_iterations: int, budget: int, minutes: float) -> str:
+    if isinstance(exc, UsageLimitExceeded):
+        text = str(exc)
+        if "request_limit" in text:
+            return f"reached maxIterations ({max_iterations}) before a final answer"
+        if "tokens_limit" in text:
+            return f"used up the token budget ({budget} tokens) before a final answer"
+        return f"hit a usage limit: {text[:200]}"
+    if isinstance(exc, RunTimedOut | TimeoutError):
+        return f"timed out after timeoutMinutes ({minutes:g})"
+    if isinstance(exc, ModelAPIError):
+        return (
+            f"the LLM could not be reached or kept failing ({type(exc).__name__}: {str(exc)[:200]})"
+        )
+    if isinstance(exc, UnexpectedModelBehavior):
+        return f"the model's answer could not be used ({exc.message[:200]})"
+    return f"the agent failed ({type(exc).__name__}: {str(exc)[:200]})"
+
+
+def _partial(
+    reason: str, request: AgentRequest, messages: list[ModelMessage], ledger: CallLedger
+) -> StepOutcome:
+    result: AgentResult = partial_result(
+        reason=reason,
+        goal=request.goal,
+        observations=observations(messages),
+        executed_actions=ledger.executed_actions,
+        last_text=last_text(messages),
+    )
+    return StepOutcome(status=StepStatus.SUCCEEDED, result=result.as_step_result())

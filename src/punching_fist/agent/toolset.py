@@ -1,0 +1,224 @@
+"""The agent's tools as a pydantic-ai toolset, with the safety rules enforced on every call.
+
+This is where untrusted model output meets the cluster, so the rules hold whatever the
+model says:
+
+* a tool's ``check`` runs before every call; "refuse" never runs (the model is told why),
+  "approval" ends the run as a deferred call (``ApprovalRequired``) until a person decides;
+  with ``approvalRequired: true`` on the step, tools that declare ``read_only = False``
+  (scripts that may change things) need approval even when their check allows them;
+* an identical repeat of an earlier call is answered with a note instead of running again;
+* output is redacted (known secret values) and capped (head and tail) before the model, the
+  audit trail or the logs see it;
+* every call is written to the audit trail; an approved call's audit row is committed
+  before the call runs.
+
+On the last allowed turn the function tools are withdrawn, so the model can only answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, cast
+
+from pydantic import BaseModel, TypeAdapter
+from pydantic_ai import ApprovalRequired, RunContext
+from pydantic_ai.tools import ToolDefinition
+from pydantic_ai.toolsets import AbstractToolset, ToolsetTool
+from pydantic_ai.toolsets.abstract import SchemaValidatorProt
+
+from punching_fist.agent.tools.base import AgentTool, ToolContext, cap_output
+from punching_fist.errors import CommandRejected, PunchingFistError
+from punching_fist.secret_refs import SecretResolver
+from punching_fist.store.audit import AuditEvent
+
+REPEAT_NOTE = (
+    "You already made this exact call earlier in this investigation; its result (or the"
+    " decision on it) is above. Do not repeat it: try a different call or give your answer."
+)
+
+Recorder = Callable[[AuditEvent], "asyncio.Future[None]"]
+
+
+def lean_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The model's JSON schema without ``title`` keys: tokens a model does not need."""
+
+    def strip(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: strip(v) for k, v in node.items() if k != "title"}
+        if isinstance(node, list):
+            return [strip(v) for v in node]
+        return node
+
+    schema: dict[str, Any] = strip(model.model_json_schema())
+    return schema
+
+
+def describe_call(arguments: BaseModel) -> str:
+    """A call's arguments as one line: the value itself for one-string tools like kubectl."""
+    dumped = arguments.model_dump(exclude_none=True)
+    if len(dumped) == 1:
+        (value,) = dumped.values()
+        if isinstance(value, str):
+            return value
+    return json.dumps(dumped, sort_keys=True, default=str)
+
+
+@dataclass(kw_only=True)
+class CallLedger:
+    """What this investigation did with its tools; survives a pause through the history."""
+
+    seen: set[tuple[str, str]] = field(default_factory=set)
+    executed_actions: list[str] = field(default_factory=list)
+    """Calls that needed approval and ran: the changes actually made."""
+
+    def remember(self, name: str, arguments: dict[str, Any] | str | None) -> None:
+        self.seen.add((name, _key(arguments)))
+
+
+def _key(arguments: dict[str, Any] | str | None) -> str:
+    value: Any = arguments
+    if isinstance(arguments, str):
+        try:
+            value = json.loads(arguments or "{}")
+        except ValueError:
+            return arguments
+    return json.dumps(value or {}, sort_keys=True, default=str)
+
+
+class GuardedToolset(AbstractToolset[Any]):
+    """``AgentTool`` objects exposed to pydantic-ai behind the runtime's safety rules."""
+
+    def __init__(
+        self,
+        tools: Sequence[AgentTool],
+        *,
+        context: ToolContext,
+        secrets: SecretResolver,
+        record: Recorder,
+        approval_required: bool,
+        max_iterations: int,
+        ledger: CallLedger,
+    ) -> None:
+        self._tools = {tool.name: tool for tool in tools}
+        self._context = context
+        self._secrets = secrets
+        self._record = record
+        self._approval_required = approval_required
+        self._max_iterations = max_iterations
+        self.ledger = ledger
+        self._definitions = {
+            tool.name: ToolsetTool[Any](
+                toolset=self,
+                tool_def=ToolDefinition(
+                    name=tool.name,
+                    description=tool.description,
+                    parameters_json_schema=lean_schema(tool.arguments),
+                ),
+                max_retries=2,
+                args_validator=cast(SchemaValidatorProt, TypeAdapter(tool.arguments).validator),
+            )
+            for tool in tools
+        }
+
+    @property
+    def id(self) -> str:
+        return "punching-fist-tools"
+
+    def last_turn(self, ctx: RunContext[Any]) -> bool:
+        return ctx.usage.requests >= self._max_iterations - 1
+
+    async def get_tools(self, ctx: RunContext[Any]) -> dict[str, ToolsetTool[Any]]:
+        return {} if self.last_turn(ctx) else dict(self._definitions)
+
+    async def call_tool(
+        self, name: str, tool_args: dict[str, Any], ctx: RunContext[Any], tool: ToolsetTool[Any]
+    ) -> str:
+        agent_tool = self._tools[name]
+        # The validator yields the tool's own model; validating again is a no-op then.
+        arguments = agent_tool.arguments.model_validate(tool_args)
+        approved = ctx.tool_call_approved
+        call_line = describe_call(arguments)
+        audit_args = arguments.model_dump(mode="json")
+        key = (name, _key(arguments.model_dump(mode="json")))
+        if not approved and key in self.ledger.seen:
+            self._audit(name, audit_args, output=REPEAT_NOTE, verdict="repeat")
+            return REPEAT_NOTE
+        self.ledger.seen.add(key)
+        context = replace(self._context, approved=approved)
+        check = agent_tool.check(arguments, context)
+        if check.verdict == "refuse":
+            message = f"Refused by the safety policy, nothing ran: {check.reason}"
+            self._audit(name, audit_args, output=message, verdict="refuse")
+            return message
+        needs_approval = check.verdict == "approval" or (
+            self._approval_required and getattr(agent_tool, "read_only", None) is False
+        )
+        if needs_approval and not approved:
+            raise ApprovalRequired(
+                metadata={
+                    "reason": check.reason or f"{name} may change the system",
+                    "risk": check.risk if check.verdict == "approval" else "medium",
+                    "command": call_line,
+                }
+            )
+        if needs_approval:
+            # Audit before acting: the record of a change must exist even if we crash mid-way.
+            try:
+                await self._audit(name, audit_args, output="approved; running", verdict="approved")
+            except PunchingFistError:
+                return "The audit trail could not be written, so the approved action did not run."
+        started = time.perf_counter()
+        exit_code: int | None = None
+        try:
+            output = await agent_tool.call(arguments, context)
+            text, exit_code = output.text, output.exit_code
+        except CommandRejected as exc:
+            text = f"Refused, nothing ran: {exc}"
+        except PunchingFistError as exc:  # a tool's own failure is information for the model
+            text = f"The tool failed: {exc}"
+        text, _ = cap_output(self._secrets.redact(text), context.output_limit)
+        duration_ms = (time.perf_counter() - started) * 1000
+        self._audit(name, audit_args, output=text, exit_code=exit_code, duration_ms=duration_ms)
+        if needs_approval:
+            self.ledger.executed_actions.append(f"{name} {call_line}")
+            feedback = (ctx.tool_call_metadata or {}).get("feedback")
+            note = f" Their note: {feedback}" if feedback else ""
+            text = f"[A person approved this action.{note}]\n{text}"
+        return text
+
+    def _audit(
+        self,
+        name: str,
+        arguments: dict[str, Any],
+        *,
+        output: str,
+        exit_code: int | None = None,
+        duration_ms: float | None = None,
+        verdict: str | None = None,
+    ) -> asyncio.Future[None]:
+        details = {**arguments, "verdict": verdict} if verdict else arguments
+        return self._record(
+            AuditEvent(
+                run_id=_uuid(self._context.run_id),
+                step_name=self._context.step_name,
+                kind="tool",
+                name=name,
+                arguments=details,
+                exit_code=exit_code,
+                duration_ms=duration_ms,
+                output=output,
+            )
+        )
+
+
+def _uuid(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None

@@ -1,0 +1,137 @@
+"""Building the agent side of a server: runtime, audit writer, approvals, their HTTP routes.
+
+``Service.build`` calls ``build_agent_services`` once; the result is started before the
+dispatcher (so the first run already has its audit writer) and stopped after it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from fastapi import APIRouter
+
+from punching_fist.agent.approvals import ApprovalService, Submit
+from punching_fist.agent.providers import LocalEndpointProvider, NoLocalModel
+from punching_fist.agent.runtime import (
+    AgentRuntime,
+    AgentRuntimeDeps,
+    RuntimeOptions,
+    ToolBuilder,
+)
+from punching_fist.agent.tools.base import AgentTool, ToolContext
+from punching_fist.agent.tools.kube_credentials import KubeCredentials
+from punching_fist.agent.tools.process import DEFAULT_PATH
+from punching_fist.agent.tools.registry import ToolSettings, build_tools
+from punching_fist.api.approvals import approvals_router
+from punching_fist.config import Settings
+from punching_fist.engine.steps.agent import AgentRequest
+from punching_fist.resources.loader import ResourceSet
+from punching_fist.resources.workflow import ToolSpec
+from punching_fist.secret_refs import SecretResolver
+from punching_fist.store.approvals import ApprovalStore
+from punching_fist.store.audit import AuditLog
+from punching_fist.store.database import Database
+from punching_fist.templating import render
+
+
+class RegistryTools:
+    """The default ``ToolBuilder``: the step's ``tools`` entries via the tool registry.
+
+    Templates in a tool's ``endpoint`` (``{{ .env.PROMETHEUS_URL }}``) and in the workflow's
+    environment are rendered against the run's context first.
+    """
+
+    def __init__(self, secrets: SecretResolver, settings: ToolSettings) -> None:
+        self._secrets = secrets
+        self._settings = settings
+
+    def __call__(self, request: AgentRequest, context: ToolContext) -> Sequence[AgentTool]:
+        environment = {
+            name: render(value, request.context) if "{{" in value else value
+            for name, value in context.environment.items()
+        }
+        entries = [
+            entry.model_copy(update={"endpoint": render(entry.endpoint, request.context)})
+            if isinstance(entry, ToolSpec) and entry.endpoint and "{{" in entry.endpoint
+            else entry
+            for entry in request.settings.tools
+        ]
+        return build_tools(
+            entries, environment=environment, secrets=self._secrets, settings=self._settings
+        )
+
+
+def tool_settings(settings: Settings, environ: Mapping[str, str]) -> ToolSettings:
+    """Where kubectl finds credentials: the server's settings plus in-cluster variables."""
+    return ToolSettings(
+        path=settings.tool_path or DEFAULT_PATH,
+        kube_credentials=KubeCredentials.from_environ(
+            environ,
+            directory=settings.kubeconfig_dir,
+            default=Path(settings.kubeconfig) if settings.kubeconfig else None,
+        ),
+    )
+
+
+@dataclass(kw_only=True)
+class AgentServices:
+    """The agent runtime and what it needs running beside it."""
+
+    runtime: AgentRuntime
+    audit: AuditLog
+    approvals: ApprovalService
+
+    def bind(self, submit: Submit) -> None:
+        self.approvals.bind(submit)
+
+    async def start(self) -> None:
+        self.audit.start()
+        await self.runtime.start()
+        self.approvals.start()
+
+    async def stop(self) -> None:
+        await self.approvals.stop()
+        await self.runtime.stop()
+        await self.audit.stop()
+
+    def router(self) -> APIRouter:
+        return approvals_router(self.approvals)
+
+
+def build_agent_services(
+    settings: Settings,
+    database: Database,
+    resources: Callable[[], ResourceSet],
+    secrets: SecretResolver,
+    *,
+    tools: ToolBuilder | None = None,
+    local_model: LocalEndpointProvider | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> AgentServices:
+    audit = AuditLog(database)
+    store = ApprovalStore(database)
+    builder = tools or RegistryTools(
+        secrets, tool_settings(settings, os.environ if environ is None else environ)
+    )
+    runtime = AgentRuntime(
+        AgentRuntimeDeps(
+            resources=resources,
+            secrets=secrets,
+            audit=audit,
+            approvals=store,
+            tools=builder,
+            local_model=local_model or NoLocalModel(),
+            options=RuntimeOptions(
+                approval_timeout=timedelta(seconds=settings.approval_timeout_seconds),
+                stream=settings.agent_stream,
+            ),
+        )
+    )
+    approvals = ApprovalService(
+        store, audit, sweep_interval=settings.approval_sweep_interval_seconds
+    )
+    return AgentServices(runtime=runtime, audit=audit, approvals=approvals)
