@@ -14,10 +14,11 @@ from starlette.routing import Route
 
 from punching_fist import __version__
 from punching_fist.agent.wiring import AgentServices, build_agent_services
+from punching_fist.api.deliveries import deliveries_router
 from punching_fist.api.routes import api_router, health_router
 from punching_fist.api.webhooks import webhook_endpoint
 from punching_fist.config import Settings
-from punching_fist.engine.delivery import SinkDispatch
+from punching_fist.engine.delivery import SinkDispatch, build_sink_dispatch
 from punching_fist.engine.dispatcher import Dispatcher
 from punching_fist.engine.runner import RunnerDependencies, WorkflowRunner
 from punching_fist.engine.steps.agent import AgentRunner
@@ -28,7 +29,6 @@ from punching_fist.secret_refs import SecretResolver
 from punching_fist.sinks.registry import SinkDependencies
 from punching_fist.sources.webhook import WebhookIntake
 from punching_fist.store.database import Database
-from punching_fist.store.deliveries import DeliveryStore
 from punching_fist.store.group_commit import GroupCommitter
 from punching_fist.store.intake import IncomingAlert, IntakeResult, record_alerts
 from punching_fist.store.resources_sync import sync_resources
@@ -51,6 +51,7 @@ class Service:
     dispatcher: Dispatcher
     intake: WebhookIntake
     agent_services: AgentServices
+    sinks: SinkDispatch
     _started: bool = field(default=False)
     _background: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -71,11 +72,8 @@ class Service:
         runs = RunStore(
             database, owner=settings.owner, lease=timedelta(seconds=settings.lease_seconds)
         )
-        sinks = SinkDispatch(
-            deliveries=DeliveryStore(database),
-            resources=registry.current,
-            dependencies=sink_dependencies or SinkDependencies(),
-            metrics=metrics,
+        sinks, chained_runs = build_sink_dispatch(
+            settings, database, registry.current, metrics, secrets, sink_dependencies
         )
         agent_services = build_agent_services(settings, database, registry.current, secrets)
         runner = WorkflowRunner(
@@ -97,6 +95,7 @@ class Service:
         )
 
         agent_services.bind(dispatcher.submit)
+        chained_runs.bind(dispatcher.submit)
 
         def start_runs(results: Sequence[IntakeResult]) -> None:
             dispatcher.submit(r.run_id for r in results if r.run_id is not None)
@@ -115,6 +114,7 @@ class Service:
             dispatcher=dispatcher,
             intake=WebhookIntake(registry, committer, secrets),
             agent_services=agent_services,
+            sinks=sinks,
         )
 
     async def start(self) -> None:
@@ -123,6 +123,7 @@ class Service:
         self.registry.subscribe(self._on_resources_changed)
         self.committer.start()
         await self.agent_services.start()
+        await self.sinks.start()  # before the dispatcher: resumed runs find deliveries unleased
         await self.dispatcher.start()
         self._started = True
         log.info("service started", version=__version__, database=self.database.dialect)
@@ -132,6 +133,7 @@ class Service:
             return
         await self.committer.stop()
         await self.dispatcher.stop()
+        await self.sinks.stop()
         await self.agent_services.stop()
         await self.database.close()
         self._started = False
@@ -159,6 +161,7 @@ class Service:
         )
         app.include_router(health_router(self.database, self.metrics))
         app.include_router(api_router(self.database))
+        app.include_router(deliveries_router(self.database, self.sinks, self.registry.current))
         app.include_router(self.agent_services.router())
         app.router.routes.append(
             Route("/{path:path}", webhook_endpoint(self.intake, self.metrics), methods=["POST"])

@@ -108,6 +108,8 @@ def workflow_yaml(
     goal: str = "Investigate {{ .source.data.alert.alertname }} in {{ .source.data.alert.labels.namespace }}",
     outputs: str = "",
     api_key: str | None = None,
+    max_iterations: int = 6,
+    timeout_minutes: float = 1,
 ) -> str:
     key = f"\n      apiKey: {api_key}" if api_key else ""
     return (
@@ -120,18 +122,19 @@ spec:
   runtime:
     llmConfig:
       provider: {provider}
-      endpoint: {llm}
+      endpoint: "{llm}"
       model: test-model{key}
   steps:
     - name: investigate
       type: agent
       goal: "{goal}"
       tools: {tools}
-      maxIterations: 6
-      timeoutMinutes: 1
+      maxIterations: {max_iterations}
+      timeoutMinutes: {timeout_minutes}
 {step_extra}
   outputs:
     - {{name: summary, value: "{{{{ .steps.investigate.result.summary }}}}"}}
+    - {{name: escalation_context, value: "{{{{ .steps.investigate.result.escalation_notes }}}}"}}
 {outputs}
   sinks: [out]
 """

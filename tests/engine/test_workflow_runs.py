@@ -198,7 +198,7 @@ async def test_conditionals_typed_defaults_and_sink_conditions(
     assert ("Status: succeeded" in out) is escalated
 
 
-async def test_sinks_of_unbuilt_types_report_not_implemented_without_failing(
+async def test_a_sink_that_cannot_deliver_fails_alone_and_the_run_still_succeeds(
     sqlite_url: str,
 ) -> None:
     detail, _ = await run_workflow(
@@ -222,8 +222,8 @@ spec:
     assert detail["status"] == "succeeded"
     deliveries = {d["sink_name"]: (d["status"], d["error"]) for d in detail["deliveries"]}
     assert deliveries["json-out"] == ("delivered", None)
-    assert deliveries["pager"][0] == "not_implemented"
-    assert "pagerduty" in deliveries["pager"][1]
+    assert deliveries["pager"][0] == "failed"  # PD_KEY is not set: refused, not retried
+    assert "env://PD_KEY" in deliveries["pager"][1]
 
 
 async def test_alert_timing_is_recorded(sqlite_url: str) -> None:

@@ -11,7 +11,6 @@ from typing import Annotated, Any
 import httpx
 import typer
 from rich.console import Console
-from rich.table import Table
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 
@@ -55,19 +54,18 @@ def list_approvals(
     if not items:
         _out.print(f"no {status} approvals")
         return
-    table = Table("id", "status", "risk", "workflow / step", "action", "reason", "expires")
     for item in items:
         action = item.get("action") or {}
-        table.add_row(
-            item["id"],
-            item["status"],
-            item.get("risk") or "",
-            f"{item.get('workflow') or '?'} / {item['step_name']}",
-            f"{action.get('tool', '')}: {action.get('command', '')}",
-            item.get("reason") or "",
-            item.get("expires_at") or "",
-        )
-    _out.print(table)
+        lines = [
+            f"{item['id']}  {item['status']}  risk={item.get('risk') or '?'}  "
+            f"{item.get('workflow') or '?'}/{item['step_name']}",
+            f"    action:  {action.get('tool', '')}: {action.get('command', '')}",
+            f"    reason:  {item.get('reason') or ''}",
+            f"    expires: {item.get('expires_at') or ''}",
+        ]
+        if item.get("feedback"):
+            lines.append(f"    feedback: {item['feedback']}")
+        _out.print("\n".join(lines), soft_wrap=True, highlight=False, markup=False)
 
 
 def _decide(url: str, approval_id: str, approved: bool, feedback: str | None) -> None:

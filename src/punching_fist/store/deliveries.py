@@ -1,87 +1,536 @@
-"""Recording sink deliveries, so a resumed run never delivers the same result twice."""
+"""Recording sink deliveries, so a result is delivered once however often the server restarts.
+
+A delivery row (one per run and sink) is owned through a lease while it is being sent, like a
+run: whoever holds ``lease_owner`` until ``lease_expires_at`` sends it, and a crashed owner's
+rows are taken over when the lease lapses. The attempt counter is raised *before* each
+request goes out, so an attempt that a crash interrupted still counts and the next one knows
+(``attempt > 1``) that the destination may already have it.
+
+Next to the rows live ``sink_correlations`` (what a sink remembers per alert or incident: the
+Slack thread, the Jira issue, the silence id) and ``sink_status`` (the counters a Sink's
+status publishes), both updated in the same transaction as the delivery they come from.
+"""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import Table, and_, func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Row, RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from punching_fist.resources.sink import SinkStatus
 from punching_fist.store.database import Database
-from punching_fist.store.tables import sink_deliveries, utcnow
+from punching_fist.store.tables import (
+    sink_correlations,
+    sink_deliveries,
+    sink_status,
+    utcnow,
+    workflow_runs,
+)
 
-DONE = ("delivered", "skipped", "not_implemented")
+PENDING = "pending"
+DEFERRED = "deferred"
+DELIVERED = "delivered"
+FAILED = "failed"
+RETRYABLE_BY_HAND = ("failed", "deferred", "delivered", "not_implemented")
+ATTEMPT_LOG_LIMIT = 25
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeliveryRow:
+    id: uuid.UUID
+    run_id: uuid.UUID
+    sink_name: str
+    sink_type: str
+    status: str
+    attempts: int
+    correlation_key: str | None
+    external_ref: str | None
+    error: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoredCorrelation:
+    external_ref: str
+    data: Mapping[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class AttemptRecord:
+    """One attempt, as kept in ``attempt_log`` (newest last)."""
+
+    attempt: int
+    started_at: datetime
+    duration_ms: float
+    outcome: str
+    error: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "attempt": self.attempt,
+            "startedAt": self.started_at.isoformat(),
+            "durationMs": round(self.duration_ms, 1),
+            "outcome": self.outcome,
+            "error": self.error,
+        }
+
+
+def _row(row: Row[Any]) -> DeliveryRow:
+    return DeliveryRow(
+        id=row.id,
+        run_id=row.run_id,
+        sink_name=row.sink_name,
+        sink_type=row.sink_type,
+        status=row.status,
+        attempts=row.attempts,
+        correlation_key=row.correlation_key,
+        external_ref=row.external_ref,
+        error=row.error,
+    )
+
+
+def _claimable(owner: str, now: datetime) -> Any:
+    return or_(
+        sink_deliveries.c.lease_owner.is_(None),
+        sink_deliveries.c.lease_owner == owner,
+        sink_deliveries.c.lease_expires_at < now,
+    )
 
 
 class DeliveryStore:
-    def __init__(self, database: Database) -> None:
-        self._db = database
+    """Database operations on deliveries, correlations and sink counters."""
 
-    async def finished_sinks(self, run_id: uuid.UUID) -> set[str]:
-        """Sinks this run already delivered to (or decided not to)."""
+    def __init__(self, database: Database, *, owner: str, lease: timedelta) -> None:
+        self._db = database
+        self.owner = owner
+        self.lease = lease
+
+    # --- the run's deliveries -------------------------------------------------------------
+
+    async def settled_sinks(self, run_id: uuid.UUID) -> set[str]:
+        """Sinks of this run that need nothing more from the run (only ``pending`` ones do)."""
         async with self._db.connect() as conn:
             rows = await conn.execute(
                 select(sink_deliveries.c.sink_name).where(
-                    and_(sink_deliveries.c.run_id == run_id, sink_deliveries.c.status.in_(DONE))
+                    and_(sink_deliveries.c.run_id == run_id, sink_deliveries.c.status != PENDING)
                 )
             )
             return {row.sink_name for row in rows}
 
-    async def started(self, run_id: uuid.UUID, sink_name: str, sink_type: str) -> uuid.UUID:
+    async def open(
+        self, run_id: uuid.UUID, sink_name: str, sink_type: str, correlation_key: str
+    ) -> DeliveryRow | None:
+        """Create (or take over) this run's delivery to ``sink_name``; None if someone has it."""
         now = utcnow()
         async with self._db.transaction() as conn:
             existing = (
                 await conn.execute(
-                    select(sink_deliveries.c.id).where(
+                    select(sink_deliveries).where(
                         and_(
                             sink_deliveries.c.run_id == run_id,
                             sink_deliveries.c.sink_name == sink_name,
                         )
                     )
                 )
-            ).scalar_one_or_none()
-            if existing is not None:
+            ).one_or_none()
+            if existing is None:
+                delivery_id = uuid.uuid4()
                 await conn.execute(
-                    update(sink_deliveries)
-                    .where(sink_deliveries.c.id == existing)
-                    .values(status="pending", started_at=now)
+                    insert(sink_deliveries).values(
+                        id=delivery_id,
+                        run_id=run_id,
+                        sink_name=sink_name,
+                        sink_type=sink_type,
+                        status=PENDING,
+                        attempts=0,
+                        correlation_key=correlation_key,
+                        lease_owner=self.owner,
+                        lease_expires_at=now + self.lease,
+                        created_at=now,
+                        started_at=now,
+                        attempt_log=[],
+                    )
                 )
-                return uuid.UUID(str(existing))
-            delivery_id = uuid.uuid4()
-            await conn.execute(
-                insert(sink_deliveries).values(
-                    id=delivery_id,
-                    run_id=run_id,
-                    sink_name=sink_name,
-                    sink_type=sink_type,
-                    status="pending",
-                    attempts=0,
-                    created_at=now,
-                    started_at=now,
+                return await _load(conn, delivery_id)
+        if existing.status != PENDING:
+            return None
+        return await self.claim(existing.id, statuses=(PENDING,))
+
+    async def claim(
+        self, delivery_id: uuid.UUID, *, statuses: tuple[str, ...]
+    ) -> DeliveryRow | None:
+        """Take a delivery in one of ``statuses`` that nobody else holds; None otherwise."""
+        now = utcnow()
+        async with self._db.transaction() as conn:
+            result = await conn.execute(
+                update(sink_deliveries)
+                .where(
+                    and_(
+                        sink_deliveries.c.id == delivery_id,
+                        sink_deliveries.c.status.in_(statuses),
+                        _claimable(self.owner, now),
+                    )
+                )
+                .values(
+                    status=PENDING,
+                    lease_owner=self.owner,
+                    lease_expires_at=now + self.lease,
+                    next_attempt_at=None,
                 )
             )
-            return delivery_id
+            if result.rowcount != 1:
+                return None
+            return await _load(conn, delivery_id)
 
-    async def finished(
-        self,
-        delivery_id: uuid.UUID,
-        *,
-        status: str,
-        attempts: int,
-        response: dict[str, Any] | None,
-        error: str | None,
-        external_ref: str | None = None,
-    ) -> None:
+    async def attempt_started(self, delivery_id: uuid.UUID, *, hold_for: timedelta) -> int:
+        """Count an attempt before it is made; the lease covers it. Returns its number."""
+        now = utcnow()
         async with self._db.transaction() as conn:
             await conn.execute(
                 update(sink_deliveries)
                 .where(sink_deliveries.c.id == delivery_id)
                 .values(
-                    status=status,
-                    attempts=sink_deliveries.c.attempts + attempts,
-                    response=response,
-                    error=error,
-                    external_ref=external_ref,
-                    completed_at=utcnow(),
+                    attempts=sink_deliveries.c.attempts + 1,
+                    last_attempt_at=now,
+                    started_at=now,
+                    lease_expires_at=now + max(hold_for, self.lease),
                 )
             )
+            row = await _load(conn, delivery_id)
+        return row.attempts
+
+    async def hold(self, delivery_id: uuid.UUID, *, hold_for: timedelta) -> None:
+        """Keep the lease while waiting in-process for the next attempt."""
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                update(sink_deliveries)
+                .where(sink_deliveries.c.id == delivery_id)
+                .values(lease_expires_at=utcnow() + hold_for + self.lease)
+            )
+
+    async def attempt_failed(
+        self,
+        row: DeliveryRow,
+        record: AttemptRecord,
+        *,
+        status: str,
+        next_attempt_at: datetime | None,
+    ) -> None:
+        """A failed attempt: retried in-process (``pending``), parked, or dead-lettered."""
+        now = utcnow()
+        keep_lease = status == PENDING
+        async with self._db.transaction() as conn:
+            values: dict[str, Any] = {
+                "status": status,
+                "error": record.error,
+                "next_attempt_at": next_attempt_at,
+                "attempt_log": await _appended_log(conn, row.id, record),
+            }
+            if not keep_lease:
+                values.update(lease_owner=None, lease_expires_at=None, completed_at=now)
+            await conn.execute(
+                update(sink_deliveries).where(sink_deliveries.c.id == row.id).values(**values)
+            )
+            await _count(conn, row, failed=True, error=record.error, now=now)
+
+    async def delivered(
+        self,
+        row: DeliveryRow,
+        record: AttemptRecord,
+        *,
+        response: dict[str, Any],
+        external_ref: str | None,
+        remember: StoredCorrelation | None,
+    ) -> None:
+        now = utcnow()
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                update(sink_deliveries)
+                .where(sink_deliveries.c.id == row.id)
+                .values(
+                    status=DELIVERED,
+                    response=response,
+                    error=None,
+                    external_ref=external_ref,
+                    completed_at=now,
+                    next_attempt_at=None,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    attempt_log=await _appended_log(conn, row.id, record),
+                )
+            )
+            if remember is not None and row.correlation_key:
+                await _remember(conn, row, remember, now)
+            await _count(conn, row, failed=False, error=None, now=now)
+
+    async def settle(
+        self, row: DeliveryRow, *, status: str, error: str | None, response: dict[str, Any]
+    ) -> None:
+        """End a delivery that made no attempt: skipped, not implemented, or refused outright."""
+        now = utcnow()
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                update(sink_deliveries)
+                .where(sink_deliveries.c.id == row.id)
+                .values(
+                    status=status,
+                    error=error,
+                    response=response,
+                    completed_at=now,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                )
+            )
+            if status == FAILED:
+                await _count(conn, row, failed=True, error=error, now=now)
+
+    async def defer(self, row: DeliveryRow, *, until: datetime, reason: str) -> None:
+        """Park a delivery without an attempt (its sink's breaker is open)."""
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                update(sink_deliveries)
+                .where(sink_deliveries.c.id == row.id)
+                .values(
+                    status=DEFERRED,
+                    error=reason,
+                    next_attempt_at=until,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                )
+            )
+
+    async def release(self, delivery_id: uuid.UUID) -> None:
+        """Give up the lease without a verdict (shutdown), so the next owner takes it at once."""
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                update(sink_deliveries)
+                .where(
+                    and_(
+                        sink_deliveries.c.id == delivery_id,
+                        sink_deliveries.c.lease_owner == self.owner,
+                    )
+                )
+                .values(lease_owner=None, lease_expires_at=None)
+            )
+
+    async def release_orphans(self) -> int:
+        """Clear every lease: for a store only this process writes (SQLite), at start-up."""
+        async with self._db.transaction() as conn:
+            result = await conn.execute(
+                update(sink_deliveries)
+                .where(sink_deliveries.c.lease_owner.is_not(None))
+                .values(lease_owner=None, lease_expires_at=None)
+            )
+        return int(result.rowcount)
+
+    async def due(self, *, limit: int = 50) -> list[DeliveryRow]:
+        """Deliveries the retrier should take: parked ones now due, and orphans of finished runs.
+
+        A ``pending`` delivery whose run is still unfinished is left to that run, which
+        resumes it; one of a finished run (a manual retry or a retrier attempt cut short) has
+        nobody else to finish it.
+        """
+        now = utcnow()
+        finished_run = select(workflow_runs.c.id).where(
+            workflow_runs.c.status.in_(("succeeded", "failed"))
+        )
+        async with self._db.connect() as conn:
+            rows = await conn.execute(
+                select(sink_deliveries)
+                .where(
+                    or_(
+                        and_(
+                            sink_deliveries.c.status == DEFERRED,
+                            sink_deliveries.c.next_attempt_at <= now,
+                        ),
+                        and_(
+                            sink_deliveries.c.status == PENDING,
+                            sink_deliveries.c.run_id.in_(finished_run),
+                            or_(
+                                sink_deliveries.c.lease_owner.is_(None),
+                                sink_deliveries.c.lease_expires_at < now,
+                            ),
+                        ),
+                    )
+                )
+                .order_by(sink_deliveries.c.next_attempt_at)
+                .limit(limit)
+            )
+            return [_row(row) for row in rows]
+
+    async def get(self, delivery_id: uuid.UUID) -> DeliveryRow | None:
+        async with self._db.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(sink_deliveries).where(sink_deliveries.c.id == delivery_id)
+                )
+            ).one_or_none()
+        return _row(row) if row is not None else None
+
+    # --- correlations and counters --------------------------------------------------------
+
+    async def correlation(self, sink_name: str, key: str) -> StoredCorrelation | None:
+        async with self._db.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(sink_correlations).where(
+                        and_(
+                            sink_correlations.c.sink_name == sink_name,
+                            sink_correlations.c.correlation_key == key,
+                        )
+                    )
+                )
+            ).one_or_none()
+        if row is None:
+            return None
+        return StoredCorrelation(external_ref=row.external_ref, data=row.data or {})
+
+    async def statuses(self) -> dict[str, SinkStatus]:
+        """Every sink's published counters, by sink name."""
+        async with self._db.connect() as conn:
+            rows = await conn.execute(select(sink_status))
+            return {
+                row.sink_name: SinkStatus(
+                    messages_sent=row.messages_sent,
+                    last_sent_time=row.last_sent_time.isoformat() if row.last_sent_time else None,
+                    last_error=row.last_error,
+                )
+                for row in rows
+            }
+
+
+async def _load(conn: AsyncConnection, delivery_id: uuid.UUID) -> DeliveryRow:
+    row = (
+        await conn.execute(select(sink_deliveries).where(sink_deliveries.c.id == delivery_id))
+    ).one()
+    return _row(row)
+
+
+async def _appended_log(
+    conn: AsyncConnection, delivery_id: uuid.UUID, record: AttemptRecord
+) -> list[dict[str, Any]]:
+    current = (
+        await conn.execute(
+            select(sink_deliveries.c.attempt_log).where(sink_deliveries.c.id == delivery_id)
+        )
+    ).scalar_one_or_none()
+    log = [*(current or []), record.as_json()]
+    return log[-ATTEMPT_LOG_LIMIT:]
+
+
+async def _upsert(
+    conn: AsyncConnection,
+    table: Table,
+    keys: dict[str, Any],
+    *,
+    create: dict[str, Any],
+    change: dict[str, Any],
+) -> None:
+    """Insert or update one row atomically (ON CONFLICT), safe under concurrent deliveries."""
+    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    statement = dialect_insert(table).values(**keys, **create)
+    await conn.execute(statement.on_conflict_do_update(index_elements=list(keys), set_=change))
+
+
+async def _remember(
+    conn: AsyncConnection, row: DeliveryRow, remember: StoredCorrelation, now: datetime
+) -> None:
+    values = {
+        "external_ref": remember.external_ref,
+        "data": dict(remember.data),
+        "run_id": row.run_id,
+        "updated_at": now,
+    }
+    await _upsert(
+        conn,
+        sink_correlations,
+        {"sink_name": row.sink_name, "correlation_key": row.correlation_key},
+        create={**values, "created_at": now},
+        change=values,
+    )
+
+
+async def _count(
+    conn: AsyncConnection, row: DeliveryRow, *, failed: bool, error: str | None, now: datetime
+) -> None:
+    change: dict[str, Any] = {"updated_at": now, "sink_type": row.sink_type}
+    if failed:
+        change.update(failures=sink_status.c.failures + 1, last_error=error, last_error_time=now)
+    else:
+        change.update(messages_sent=sink_status.c.messages_sent + 1, last_sent_time=now)
+    await _upsert(
+        conn,
+        sink_status,
+        {"sink_name": row.sink_name},
+        create={
+            "sink_type": row.sink_type,
+            "messages_sent": 0 if failed else 1,
+            "failures": 1 if failed else 0,
+            "last_sent_time": None if failed else now,
+            "last_error": error if failed else None,
+            "last_error_time": now if failed else None,
+            "updated_at": now,
+        },
+        change=change,
+    )
+
+
+# --- read side, for the API ---------------------------------------------------------------
+
+
+def _jsonable(row: RowMapping) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if isinstance(value, uuid.UUID):
+            out[key] = str(value)
+        elif isinstance(value, datetime):
+            out[key] = value.isoformat()
+        else:
+            out[key] = value
+    out.pop("lease_owner", None)  # internal: which process holds it
+    return out
+
+
+async def delivery_page(
+    database: Database, filters: Mapping[str, Any], *, limit: int, offset: int
+) -> dict[str, Any]:
+    conditions = [sink_deliveries.c[k] == v for k, v in filters.items() if v is not None]
+    where = and_(True, *conditions)
+    async with database.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(sink_deliveries)
+                .where(where)
+                .order_by(sink_deliveries.c.created_at.desc())
+                .limit(limit)
+                .offset(offset)
+            )
+        ).mappings()
+        items = [_jsonable(row) for row in rows]
+        total = (
+            await conn.execute(select(func.count()).select_from(sink_deliveries).where(where))
+        ).scalar() or 0
+    return {
+        "items": items,
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+        "nextOffset": offset + len(items) if offset + len(items) < total else None,
+    }
+
+
+async def delivery_detail(database: Database, delivery_id: uuid.UUID) -> dict[str, Any] | None:
+    async with database.connect() as conn:
+        row = (
+            (await conn.execute(select(sink_deliveries).where(sink_deliveries.c.id == delivery_id)))
+            .mappings()
+            .one_or_none()
+        )
+    return _jsonable(row) if row is not None else None

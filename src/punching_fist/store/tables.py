@@ -229,7 +229,46 @@ sink_deliveries = Table(
     _timestamp("started_at"),
     _timestamp("completed_at"),
     _timestamp("next_attempt_at"),
+    # Delivery bookkeeping (migration 0003): who is sending it, what each attempt did, and the
+    # alert/incident it belongs to (the key of ``sink_correlations``).
+    Column("correlation_key", String(255)),
+    Column("lease_owner", String(255)),
+    _timestamp("lease_expires_at"),
+    _timestamp("last_attempt_at"),
+    Column("attempt_log", Json),
     UniqueConstraint("run_id", "sink_name", name="uq_sink_deliveries_run_id_sink_name"),
+)
+Index(
+    "ix_sink_deliveries_status_next_attempt_at",
+    sink_deliveries.c.status,
+    sink_deliveries.c.next_attempt_at,
+)
+
+# What a sink remembers per alert or incident: the Slack thread, the Jira issue, the silence.
+sink_correlations = Table(
+    "sink_correlations",
+    metadata,
+    Column("sink_name", String(255), primary_key=True),
+    Column("correlation_key", String(255), primary_key=True),
+    Column("external_ref", String(255), nullable=False),
+    Column("data", Json),
+    Column("run_id", Uuid),
+    _timestamp("created_at", default=True),
+    _timestamp("updated_at", default=True),
+)
+
+# The counters a Sink's ``status`` publishes (messagesSent, lastSentTime, lastError).
+sink_status = Table(
+    "sink_status",
+    metadata,
+    Column("sink_name", String(255), primary_key=True),
+    Column("sink_type", String(50), nullable=False),
+    Column("messages_sent", Integer, nullable=False, server_default=text("0")),
+    Column("failures", Integer, nullable=False, server_default=text("0")),
+    _timestamp("last_sent_time"),
+    Column("last_error", Text),
+    _timestamp("last_error_time"),
+    _timestamp("updated_at", default=True),
 )
 
 audit_events = Table(
