@@ -15,8 +15,12 @@ from punching_fist.agent import approvals_cli
 from punching_fist.config import DEFAULT_DB, Settings, inherited_env
 from punching_fist.errors import ResourceValidationError
 from punching_fist.observability.logging import configure_logging
+from punching_fist.operator.client import KubeClient
+from punching_fist.operator.crds import rendered_files
+from punching_fist.operator.runtime import OperatorRuntime, add_secret_schemes
 from punching_fist.resources.loader import ResourceSet, build_resource_set, load_directory
 from punching_fist.resources.references import check_references
+from punching_fist.secret_refs import SecretResolver
 from punching_fist.service import Service
 
 app = typer.Typer(
@@ -69,17 +73,37 @@ def serve(
     concurrency: Annotated[int, typer.Option(help="Workflow runs executed at once.")] = 16,
     lease_seconds: Annotated[float, typer.Option(help="Run lease length.")] = 30.0,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    kubernetes: Annotated[
+        bool,
+        typer.Option(
+            "--kubernetes",
+            help="Take resources from the cluster (in-cluster config or current kubeconfig) "
+            "and run the operator controller; --resources is then ignored.",
+        ),
+    ] = False,
+    namespace: Annotated[
+        list[str] | None,
+        typer.Option("--namespace", "-n", help="Namespace to watch (repeatable; default all)."),
+    ] = None,
+    peering_lifetime: Annotated[int, typer.Option(hidden=True)] = 60,
+    status_interval: Annotated[float, typer.Option(hidden=True)] = 10.0,
+    sweep_interval: Annotated[float, typer.Option(hidden=True)] = 10.0,
 ) -> None:
-    """Serve webhooks and the API, running workflows for the resources in a folder."""
+    """Serve webhooks and the API, running workflows for a folder's or the cluster's resources."""
     configure_logging(level=log_level)
     try:
-        resource_set = load_resources(resources)
+        resource_set = ResourceSet() if kubernetes else load_resources(resources)
     except ResourceValidationError as exc:
         for problem in exc.problems:
             err.print(f"[red]error[/red] {problem}", highlight=False, soft_wrap=True)
         raise typer.Exit(code=1) from exc
     settings = Settings(
-        resources_dir=resources,
+        kubernetes=kubernetes,
+        namespaces=tuple(namespace or ()),
+        peering_lifetime_seconds=peering_lifetime,
+        status_interval_seconds=status_interval,
+        sweep_interval_seconds=sweep_interval,
+        resources_dir=None if kubernetes else resources,
         database_url=db,
         host=host,
         port=port,
@@ -88,7 +112,8 @@ def serve(
         base_env=inherited_env(os.environ),
         log_level=log_level,
     )
-    service = Service.build(settings, resource_set)
+    service = Service.build(settings, resource_set, secrets=SecretResolver())
+    _add_operator(service, settings)
     config = uvicorn.Config(
         service.asgi_app(),
         host=host,
@@ -100,6 +125,32 @@ def serve(
         timeout_graceful_shutdown=10,
     )
     asyncio.run(uvicorn.Server(config).serve())
+
+
+def _add_operator(service: Service, settings: Settings) -> None:
+    """Secret schemes beyond env://, and in Kubernetes mode the operator runtime."""
+    client = KubeClient.from_environment() if settings.kubernetes else None
+    add_secret_schemes(service.secrets, service.registry, client)
+    if client is not None:
+        service.extensions.append(OperatorRuntime.build(service, client, settings))
+
+
+@app.command()
+def crds(
+    output: Annotated[
+        Path | None,
+        typer.Option(help="Write one file per CRD into this folder instead of printing them."),
+    ] = None,
+) -> None:
+    """Print (or write) the CustomResourceDefinitions generated from the resource models."""
+    files = rendered_files()
+    if output is None:
+        typer.echo("---\n".join(files.values()), nl=False)
+        return
+    output.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (output / name).write_text(text, encoding="utf-8")
+    Console().print(f"wrote {len(files)} file(s) to {output}")
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import uuid
 from collections.abc import Mapping
@@ -18,6 +19,11 @@ INHERITED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "KUBECONFIG", "TMPDIR",
 def default_owner() -> str:
     """A name for this process in run leases: host, pid and a random suffix."""
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+def default_peering_priority() -> int:
+    """A random peering priority, so two replicas practically never tie."""
+    return secrets.randbelow(1_000_000) + 1
 
 
 def inherited_env(environ: Mapping[str, str]) -> dict[str, str]:
@@ -45,6 +51,18 @@ class Settings:
     """Environment every `cli` step starts from."""
     log_level: str = "info"
     json_logs: bool = True
+    kubernetes: bool = False
+    """Kubernetes mode: resources come from the cluster, and the operator controller runs."""
+    namespaces: tuple[str, ...] = ()
+    """Namespaces watched in Kubernetes mode; empty means all."""
+    peering_name: str = "punching-fist"
+    """kopf peering object through which replicas elect one controller."""
+    peering_priority: int = field(default_factory=default_peering_priority)
+    """Highest live priority leads; random per replica, because equal priorities all pause."""
+    peering_lifetime_seconds: int = 60
+    """How long a silent replica still counts as alive to its peers."""
+    status_interval_seconds: float = 10.0
+    """How often the controller refreshes each resource's status."""
     approval_timeout_seconds: float = 3600.0
     """How long an agent's approval request waits for a decision before it counts as denied."""
     approval_sweep_interval_seconds: float = 15.0

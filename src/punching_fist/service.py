@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any, Protocol
 
 import structlog
 from fastapi import FastAPI
@@ -27,14 +29,24 @@ from punching_fist.resources.loader import ResourceSet
 from punching_fist.resources.registry import ResourceRegistry
 from punching_fist.secret_refs import SecretResolver
 from punching_fist.sinks.registry import SinkDependencies
+from punching_fist.sources.schedule import ScheduleRunner
 from punching_fist.sources.webhook import WebhookIntake
 from punching_fist.store.database import Database
 from punching_fist.store.group_commit import GroupCommitter
 from punching_fist.store.intake import IncomingAlert, IntakeResult, record_alerts
 from punching_fist.store.resources_sync import sync_resources
 from punching_fist.store.runs import RunStore
+from punching_fist.store.triggers import create_triggered_run
 
 log = structlog.get_logger(__name__)
+
+
+class Extension(Protocol):
+    """Something started after the engine and stopped before it (Kubernetes mode)."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
 @dataclass(kw_only=True)
@@ -52,6 +64,8 @@ class Service:
     intake: WebhookIntake
     agent_services: AgentServices
     sinks: SinkDispatch
+    schedules: ScheduleRunner | None = None
+    extensions: list[Extension] = field(default_factory=list)
     _started: bool = field(default=False)
     _background: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -117,6 +131,26 @@ class Service:
             sinks=sinks,
         )
 
+    async def trigger_run(
+        self,
+        *,
+        trigger_key: str,
+        source_name: str,
+        workflow_name: str,
+        source_context: dict[str, Any],
+    ) -> uuid.UUID | None:
+        """Create the run for a schedule tick or cluster event (once across replicas), start it."""
+        run_id = await create_triggered_run(
+            self.database,
+            trigger_key=trigger_key,
+            source_name=source_name,
+            workflow_name=workflow_name,
+            source_context=source_context,
+        )
+        if run_id is not None:
+            self.dispatcher.submit([run_id])
+        return run_id
+
     async def start(self) -> None:
         await self.database.migrate()
         await sync_resources(self.database, self.registry.current())
@@ -126,11 +160,19 @@ class Service:
         await self.sinks.start()  # before the dispatcher: resumed runs find deliveries unleased
         await self.dispatcher.start()
         self._started = True
+        self.schedules = self.schedules or ScheduleRunner(self.registry, self.trigger_run)
+        self.schedules.start()
+        for extension in self.extensions:
+            await extension.start()
         log.info("service started", version=__version__, database=self.database.dialect)
 
     async def stop(self) -> None:
         if not self._started:
             return
+        for extension in reversed(self.extensions):
+            await extension.stop()
+        if self.schedules is not None:
+            await self.schedules.stop()
         await self.committer.stop()
         await self.dispatcher.stop()
         await self.sinks.stop()

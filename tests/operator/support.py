@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
 import yaml
 
 from tests.harness.k8s import K8sApiServer
+from tests.support.process import CLI
+from tests.support.server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD_DIR = ROOT / "charts" / "punching-fist" / "crds"
@@ -70,3 +78,106 @@ def wait_for(predicate: Callable[[], T | None], timeout: float = 60.0, what: str
             return value
         time.sleep(0.2)
     raise TimeoutError(f"not reached in {timeout}s: {what} (last error: {last})")
+
+
+@dataclass(kw_only=True)
+class OperatorProcess:
+    """``punching-fist serve --kubernetes`` as a real child process (own session, own port)."""
+
+    kubeconfig: Path
+    namespace: str
+    database_url: str
+    workdir: Path
+    name: str = "operator"
+    extra_args: list[str] = field(default_factory=list)
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60.0) -> None:
+        out = (self.workdir / f"{self.name}.out").open("ab")
+        err = (self.workdir / f"{self.name}.err").open("ab")
+        self.process = subprocess.Popen(
+            [
+                *CLI,
+                "serve",
+                "--kubernetes",
+                "--namespace",
+                self.namespace,
+                "--db",
+                self.database_url,
+                "--port",
+                str(self.port),
+                "--status-interval",
+                "1",
+                "--peering-lifetime",
+                "6",
+                *self.extra_args,
+            ],
+            stdout=out,
+            stderr=err,
+            env={**os.environ, "KUBECONFIG": str(self.kubeconfig)},
+            start_new_session=True,
+        )
+        out.close()
+        err.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"operator exited early:\n{self.stderr()}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"operator not ready in {timeout}s:\n{self.stderr()}")
+
+    def stderr(self) -> str:
+        path = self.workdir / f"{self.name}.err"
+        return path.read_text(errors="replace")[-6000:] if path.exists() else ""
+
+    def logs(self) -> str:
+        """Everything the process logged (structured logs go to stderr)."""
+        path = self.workdir / f"{self.name}.err"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def stdout(self) -> str:
+        """What the process printed: the stdout sink's messages."""
+        path = self.workdir / f"{self.name}.out"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group, as a node failure would."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self) -> int | None:
+        """SIGTERM and wait; the exit code (None if it had to be killed).
+
+        After a graceful shutdown uvicorn re-raises the signal, so a clean stop is -SIGTERM.
+        """
+        if self.process is None or self.process.poll() is not None:
+            return None if self.process is None else self.process.returncode
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            return self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return None
+
+
+def events_for(server: K8sApiServer, namespace: str, name: str) -> list[dict[str, Any]]:
+    """Kubernetes Events in ``namespace`` about the object called ``name``."""
+    listed = json.loads(server.kubectl("get", "events", "-n", namespace, "-o", "json"))
+    return [e for e in listed["items"] if e.get("involvedObject", {}).get("name") == name]
+
+
+def get_object(server: K8sApiServer, plural: str, name: str, namespace: str) -> dict[str, Any]:
+    out = server.kubectl("get", f"{plural}.punchingfist.io", name, "-n", namespace, "-o", "json")
+    loaded: dict[str, Any] = json.loads(out)
+    return loaded

@@ -82,12 +82,15 @@ class KubeClient:
         target.chmod(0o600)
         return str(target)
 
-    def _ssl_context(self, info: Any) -> ssl.SSLContext | bool:
+    def _ssl_context(self, info: Any) -> ssl.SSLContext:
         if info.insecure:
-            return False
-        context = ssl.create_default_context(
-            cafile=self._materialise("ca.crt", info.ca_path, info.ca_data)
-        )
+            # Still present the client certificate: "insecure" only skips server verification.
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        else:
+            ca_file = self._materialise("ca.crt", info.ca_path, info.ca_data)
+            context = ssl.create_default_context(cafile=ca_file)
         cert = self._materialise("client.crt", info.certificate_path, info.certificate_data)
         key = self._materialise("client.key", info.private_key_path, info.private_key_data)
         if cert:

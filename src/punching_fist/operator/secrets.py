@@ -1,0 +1,153 @@
+"""``k8s://`` and ``vault://`` secret references.
+
+* ``k8s://NAMESPACE/NAME/KEY`` reads key ``KEY`` of Secret ``NAME`` through the API server
+  (``k8s://NAME/KEY`` uses the operator's own namespace).
+* ``vault://PATH#KEY`` reads ``KEY`` from the Vault secret at ``PATH`` (KV v1 or v2, e.g.
+  ``vault://secret/data/punchingfist/slack#token``); without ``#KEY`` the last path segment
+  is the key. hvac is synchronous, so each read runs in a worker thread.
+
+No message here contains a secret value; the references themselves are not secret.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from punching_fist.errors import ConfigurationError, SecretResolutionError
+from punching_fist.operator.client import KubeClient, KubernetesApiError
+
+SERVICE_ACCOUNT_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
+
+
+def parse_k8s_reference(reference: str, default_namespace: str) -> tuple[str, str, str]:
+    """(namespace, name, key) of a ``k8s://`` reference."""
+    parts = reference.removeprefix("k8s://").split("/")
+    if len(parts) == 2 and all(parts):
+        return default_namespace, parts[0], parts[1]
+    if len(parts) == 3 and all(parts):
+        return parts[0], parts[1], parts[2]
+    raise SecretResolutionError(
+        f"secret {reference!r}: expected k8s://namespace/name/key or k8s://name/key"
+    )
+
+
+class KubernetesSecretResolver:
+    """Reads Kubernetes Secrets on demand (so rotated values are picked up)."""
+
+    def __init__(self, client: KubeClient, *, default_namespace: str | None = None) -> None:
+        self._client = client
+        self._namespace = default_namespace or client.default_namespace
+
+    async def resolve(self, reference: str) -> str:
+        namespace, name, key = parse_k8s_reference(reference, self._namespace)
+        try:
+            secret = await self._client.get(f"/api/v1/namespaces/{namespace}/secrets/{name}")
+        except KubernetesApiError as exc:
+            if exc.status == 404:
+                raise SecretResolutionError(
+                    f"secret {reference!r}: Secret {namespace}/{name} does not exist"
+                ) from None
+            raise SecretResolutionError(
+                f"secret {reference!r}: cannot read Secret {namespace}/{name} ({exc.status})"
+            ) from None
+        data = secret.get("data") or {}
+        if key in data:
+            try:
+                return base64.b64decode(data[key], validate=True).decode()
+            except (binascii.Error, UnicodeDecodeError):
+                raise SecretResolutionError(
+                    f"secret {reference!r}: key {key!r} is not base64-encoded UTF-8 text"
+                ) from None
+        string_data = secret.get("stringData") or {}
+        if key in string_data:
+            return str(string_data[key])
+        raise SecretResolutionError(
+            f"secret {reference!r}: Secret {namespace}/{name} has no key {key!r}"
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class VaultSettings:
+    """How to reach and log in to Vault: a token, or Kubernetes auth with a role."""
+
+    url: str
+    token: str | None = None
+    role: str | None = None
+    auth_mount: str = "kubernetes"
+    jwt_path: Path = SERVICE_ACCOUNT_TOKEN
+    verify: bool | str = True
+
+
+def parse_vault_reference(reference: str) -> tuple[str, str]:
+    """(path, key) of a ``vault://`` reference."""
+    body = reference.removeprefix("vault://").strip("/")
+    path, sep, key = body.partition("#")
+    if not sep:
+        path, _, key = body.rpartition("/")
+    if not path or not key:
+        raise SecretResolutionError(
+            f"secret {reference!r}: expected vault://path#key or vault://path/key"
+        )
+    return path, key
+
+
+class VaultResolver:
+    """Reads KV secrets from HashiCorp Vault through hvac."""
+
+    def __init__(self, settings: Callable[[], VaultSettings | None]) -> None:
+        self._settings = settings
+        self._client: Any = None
+        self._lock = asyncio.Lock()
+
+    def _login(self) -> Any:
+        settings = self._settings()
+        if settings is None:
+            raise SecretResolutionError(
+                "vault:// needs Vault's address: an OperatorConfig secretManager of type vault, "
+                "or VAULT_ADDR"
+            )
+        try:
+            import hvac
+        except ImportError as exc:  # pragma: no cover - hvac is a declared dependency
+            raise ConfigurationError("vault:// references need hvac: pip install hvac") from exc
+        client = hvac.Client(url=settings.url, token=settings.token, verify=settings.verify)
+        if settings.token is None and settings.role:
+            jwt = settings.jwt_path.read_text().strip()
+            client.auth.kubernetes.login(
+                role=settings.role, jwt=jwt, mount_point=settings.auth_mount
+            )
+        return client
+
+    def _read(self, path: str) -> Any:
+        if self._client is None:
+            self._client = self._login()
+        return self._client.read(path)
+
+    async def resolve(self, reference: str) -> str:
+        path, key = parse_vault_reference(reference)
+        async with self._lock:
+            try:
+                answer = await asyncio.to_thread(self._read, path)
+            except SecretResolutionError:
+                raise
+            except OSError as exc:
+                raise SecretResolutionError(
+                    f"secret {reference!r}: cannot reach Vault ({type(exc).__name__})"
+                ) from None
+            except Exception as exc:  # hvac raises its own VaultError tree
+                self._client = None  # log in again next time (token may have expired)
+                raise SecretResolutionError(
+                    f"secret {reference!r}: Vault refused ({type(exc).__name__})"
+                ) from None
+        data = (answer or {}).get("data") or {}
+        if isinstance(data.get("data"), dict) and "metadata" in data:
+            data = data["data"]  # KV version 2 wraps the values once more
+        if key not in data:
+            raise SecretResolutionError(f"secret {reference!r}: no key {key!r} at that path")
+        return str(data[key])

@@ -1,0 +1,382 @@
+"""The operator against a real API server: one ``serve --kubernetes`` process per module.
+
+Resources are created, changed and deleted with kubectl while the process runs; the engine
+must follow without a restart, and the status it writes must show in ``kubectl get``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from tests.harness.k8s import K8sApiServer
+from tests.operator.support import (
+    OperatorProcess,
+    events_for,
+    get_object,
+    install_crds,
+    new_namespace,
+    wait_for,
+)
+from tests.support.payloads import alert, notification
+
+pytestmark = pytest.mark.integration
+
+API = "punchingfist.io/v1alpha1"
+
+
+@pytest.fixture(scope="module")
+def cluster(
+    k8s_apiserver: K8sApiServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[K8sApiServer, str, OperatorProcess]]:
+    install_crds(k8s_apiserver)
+    namespace = new_namespace(k8s_apiserver, "ctl")
+    workdir = tmp_path_factory.mktemp("controller")
+    process = OperatorProcess(
+        kubeconfig=k8s_apiserver.kubeconfig,
+        namespace=namespace,
+        database_url=f"sqlite:///{workdir / 'pf.db'}",
+        workdir=workdir,
+    )
+    process.start()
+    try:
+        yield k8s_apiserver, namespace, process
+    finally:
+        code = process.stop()
+        assert code in (0, -signal.SIGTERM), (
+            f"operator did not stop cleanly ({code}):\n{process.stderr()}"
+        )
+
+
+def apply(server: K8sApiServer, namespace: str, *documents: dict[str, Any]) -> None:
+    for document in documents:
+        document.setdefault("apiVersion", API)
+        document["metadata"]["namespace"] = namespace
+    server.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(documents))
+
+
+def webhook_source(name: str, path: str, workflow: str, **config: Any) -> dict[str, Any]:
+    return {
+        "kind": "Source",
+        "metadata": {"name": name},
+        "spec": {
+            "type": "webhook",
+            "config": {"path": path, **config},
+            "triggerWorkflow": workflow,
+        },
+    }
+
+
+def echo_workflow(name: str, sink: str) -> dict[str, Any]:
+    return {
+        "kind": "Workflow",
+        "metadata": {"name": name},
+        "spec": {
+            "steps": [
+                {
+                    "name": "hello",
+                    "type": "cli",
+                    "command": 'echo "hello {{ .source.data.alert.alertname }}"',
+                }
+            ],
+            "outputs": [{"name": "said", "value": "{{ .steps.hello.result.stdout | trim }}"}],
+            "sinks": [sink],
+        },
+    }
+
+
+def stdout_sink(name: str) -> dict[str, Any]:
+    return {"kind": "Sink", "metadata": {"name": name}, "spec": {"type": "stdout"}}
+
+
+def post(process: OperatorProcess, path: str, body: dict[str, Any]) -> httpx.Response:
+    return httpx.post(f"{process.url}{path}", json=body, timeout=10)
+
+
+def test_source_created_with_kubectl_serves_runs_and_reports_status(
+    cluster: tuple[K8sApiServer, str, OperatorProcess],
+) -> None:
+    server, namespace, process = cluster
+    path = f"/webhook/{namespace}/alerts"
+    assert post(process, path, notification()).status_code == 404
+
+    apply(
+        server,
+        namespace,
+        webhook_source("alerts", path, "triage"),
+        echo_workflow("triage", "out"),
+        stdout_sink("out"),
+    )
+    accepted = wait_for(
+        lambda: (
+            (
+                r := post(process, path, notification(alert("DiskFull", fingerprint="e2e-1")))
+            ).status_code
+            == 202
+            and r
+        ),
+        what="webhook path served",
+    )
+    run_id = accepted.json()["alerts"][0]["runId"]
+
+    workflow = wait_for(
+        lambda: (
+            (w := get_object(server, "workflows", "triage", namespace))
+            .get("status", {})
+            .get("phase")
+            == "Succeeded"
+            and w
+        ),
+        what="workflow status Succeeded",
+    )
+    assert workflow["status"]["lastRunId"] == run_id
+    assert workflow["status"]["outputs"] == {"said": "hello DiskFull"}
+    assert workflow["status"]["steps"] == {"hello": "succeeded"}
+    assert workflow["status"]["runsTotal"] == 1
+
+    source = wait_for(
+        lambda: (
+            (s := get_object(server, "sources", "alerts", namespace))
+            .get("status", {})
+            .get("eventsProcessed")
+            == 1
+            and s
+        ),
+        what="source counters",
+    )
+    assert source["status"]["ready"] is True
+    assert source["status"]["lastEventTime"]
+    assert source["status"]["conditions"][0]["type"] == "Ready"
+
+    sink = wait_for(
+        lambda: (
+            (s := get_object(server, "sinks", "out", namespace))
+            .get("status", {})
+            .get("messagesSent")
+            == 1
+            and s
+        ),
+        what="sink counters",
+    )
+    assert sink["status"]["lastSentTime"]
+
+    table = server.kubectl("get", "sources", "-n", namespace)
+    header, row = table.splitlines()[:2]
+    assert header.split()[:5] == ["NAME", "TYPE", "WORKFLOW", "READY", "EVENTS"]
+    assert row.split()[:5] == ["alerts", "webhook", "triage", "true", "1"]
+    assert "Succeeded" in server.kubectl("get", "workflows", "-n", namespace)
+    assert "hello DiskFull" in process.stdout()
+
+
+def test_changed_and_deleted_sources_change_the_webhooks_without_restart(
+    cluster: tuple[K8sApiServer, str, OperatorProcess],
+) -> None:
+    server, namespace, process = cluster
+    first, second = f"/webhook/{namespace}/first", f"/webhook/{namespace}/second"
+    apply(
+        server,
+        namespace,
+        webhook_source("moving", first, "moving-wf"),
+        echo_workflow("moving-wf", "moving-out"),
+        stdout_sink("moving-out"),
+    )
+    body = notification(alert(fingerprint="move-1"))
+    wait_for(lambda: post(process, first, body).status_code == 202, what="first path")
+
+    apply(server, namespace, webhook_source("moving", second, "moving-wf"))
+    wait_for(lambda: post(process, first, body).status_code == 404, what="old path gone")
+    assert post(process, second, notification(alert(fingerprint="move-2"))).status_code == 202
+
+    server.kubectl("delete", "source", "moving", "-n", namespace)
+    wait_for(lambda: post(process, second, body).status_code == 404, what="deleted path gone")
+    assert process.process is not None
+    assert process.process.poll() is None
+
+
+def test_invalid_template_and_missing_secret_become_events(
+    cluster: tuple[K8sApiServer, str, OperatorProcess],
+) -> None:
+    server, namespace, _ = cluster
+    broken = echo_workflow("broken", "out")
+    broken["spec"]["steps"][0]["command"] = "echo {{ .source.data.alert.alertname "
+    guarded = webhook_source(
+        "guarded",
+        f"/webhook/{namespace}/guarded",
+        "triage",
+        authentication={"type": "bearer", "secretRef": f"k8s://{namespace}/absent/token"},
+    )
+    apply(server, namespace, broken, guarded)
+
+    template_events = wait_for(
+        lambda: [
+            e for e in events_for(server, namespace, "broken") if e["reason"] == "InvalidTemplate"
+        ],
+        what="InvalidTemplate event",
+    )
+    assert template_events[0]["type"] == "Warning"
+    assert "spec.steps[0].command" in template_events[0]["message"]
+    secret_events = wait_for(
+        lambda: [
+            e for e in events_for(server, namespace, "guarded") if e["reason"] == "SecretMissing"
+        ],
+        what="SecretMissing event",
+    )
+    assert "absent" in secret_events[0]["message"]
+    status = wait_for(
+        lambda: get_object(server, "sources", "guarded", namespace).get("status"),
+        what="guarded status",
+    )
+    assert status["ready"] is False
+    assert status["conditions"][0]["status"] == "False"
+
+
+def test_k8s_secret_reference_authenticates_a_webhook(
+    cluster: tuple[K8sApiServer, str, OperatorProcess],
+) -> None:
+    server, namespace, process = cluster
+    token = "s3cret-token-value"
+    server.kubectl(
+        "apply",
+        "-f",
+        "-",
+        stdin=json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": "hook-auth", "namespace": namespace},
+                "data": {"token": base64.b64encode(token.encode()).decode()},
+            }
+        ),
+    )
+    path = f"/webhook/{namespace}/authed"
+    apply(
+        server,
+        namespace,
+        webhook_source(
+            "authed",
+            path,
+            "triage",
+            authentication={"type": "bearer", "secretRef": f"k8s://{namespace}/hook-auth/token"},
+        ),
+    )
+    body = notification(alert(fingerprint="auth-1"))
+    wait_for(lambda: post(process, path, body).status_code == 401, what="auth enforced")
+    accepted = httpx.post(
+        f"{process.url}{path}", json=body, headers={"Authorization": f"Bearer {token}"}, timeout=10
+    )
+    assert accepted.status_code == 202
+    assert token not in process.stdout() + process.stderr()
+
+
+def test_schedule_source_starts_and_stops_with_the_resource(
+    cluster: tuple[K8sApiServer, str, OperatorProcess],
+) -> None:
+    server, namespace, process = cluster
+    workflow = echo_workflow("ticker-wf", "out")
+    workflow["spec"]["steps"][0]["command"] = 'echo "tick {{ .source.data.scheduledAt }}"'
+    apply(
+        server,
+        namespace,
+        workflow,
+        {
+            "kind": "Source",
+            "metadata": {"name": "ticker"},
+            "spec": {
+                "type": "schedule",
+                "config": {"cron": "* * * * * *"},
+                "triggerWorkflow": "ticker-wf",
+                "context": {"purpose": "test"},
+            },
+        },
+    )
+
+    def runs() -> list[dict[str, Any]]:
+        answer = httpx.get(
+            f"{process.url}/api/v1/runs", params={"workflow": "ticker-wf", "limit": 1000}, timeout=5
+        )
+        items: list[dict[str, Any]] = answer.json()["items"]
+        return items
+
+    wait_for(lambda: len([r for r in runs() if r["status"] == "succeeded"]) >= 2, what="ticks")
+    server.kubectl("delete", "source", "ticker", "-n", namespace)
+    settled = wait_for(lambda: (n := len(runs())) and _stable(runs, n), what="schedule stopped")
+    assert len(runs()) == settled
+    assert process.stdout().count("tick 20") >= 2
+
+
+def _stable(runs: Any, count: int) -> int | None:
+    time.sleep(2.5)
+    return count if len(runs()) == count else None
+
+
+def test_kubernetes_source_runs_the_workflow_for_matching_objects(
+    cluster: tuple[K8sApiServer, str, OperatorProcess],
+    tmp_path: Path,
+) -> None:
+    server, namespace, process = cluster
+    workflow = echo_workflow("cm-wf", "out")
+    workflow["spec"]["steps"][0]["command"] = (
+        'echo "saw {{ .source.data.object.metadata.name }} {{ .source.data.event }}"'
+    )
+    apply(
+        server,
+        namespace,
+        workflow,
+        {
+            "kind": "Source",
+            "metadata": {"name": "configmaps"},
+            "spec": {
+                "type": "kubernetes",
+                "config": {
+                    "resource": "configmaps",
+                    "event": "created",
+                    "labelSelector": "watch=yes",
+                    "namespace": namespace,
+                },
+                "triggerWorkflow": "cm-wf",
+            },
+        },
+    )
+    wait_for(
+        lambda: any(
+            "kubernetes source watching" in line and '"configmaps"' in line
+            for line in process.logs().splitlines()
+        ),
+        what="kubernetes source watching",
+    )
+    for name, labels in (("ignored", {"watch": "no"}), ("matched", {"watch": "yes"})):
+        server.kubectl(
+            "apply",
+            "-f",
+            "-",
+            stdin=json.dumps(
+                {
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "metadata": {"name": name, "namespace": namespace, "labels": labels},
+                    "data": {"k": "v"},
+                }
+            ),
+        )
+    wait_for(lambda: "saw matched created" in process.stdout(), what="run for matched configmap")
+    source = wait_for(
+        lambda: (
+            (s := get_object(server, "sources", "configmaps", namespace))
+            .get("status", {})
+            .get("eventsProcessed")
+            == 1
+            and s
+        ),
+        what="one event counted",
+    )
+    assert source["status"]["eventsProcessed"] == 1
+    assert "saw ignored" not in process.stdout()
