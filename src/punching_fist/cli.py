@@ -12,7 +12,7 @@ import uvicorn
 from rich.console import Console
 
 from punching_fist.agent import approvals_cli
-from punching_fist.config import DEFAULT_DB, Settings, inherited_env
+from punching_fist.config import DEFAULT_DB, Settings, default_peering_priority, inherited_env
 from punching_fist.errors import ResourceValidationError
 from punching_fist.observability.logging import configure_logging
 from punching_fist.operator.client import KubeClient
@@ -86,6 +86,9 @@ def serve(
         typer.Option("--namespace", "-n", help="Namespace to watch (repeatable; default all)."),
     ] = None,
     peering_lifetime: Annotated[int, typer.Option(hidden=True)] = 60,
+    peering_priority: Annotated[
+        int, typer.Option(help="This replica's controller priority (default: random).")
+    ] = 0,
     status_interval: Annotated[float, typer.Option(hidden=True)] = 10.0,
     sweep_interval: Annotated[float, typer.Option(hidden=True)] = 10.0,
 ) -> None:
@@ -101,6 +104,7 @@ def serve(
         kubernetes=kubernetes,
         namespaces=tuple(namespace or ()),
         peering_lifetime_seconds=peering_lifetime,
+        peering_priority=peering_priority or default_peering_priority(),
         status_interval_seconds=status_interval,
         sweep_interval_seconds=sweep_interval,
         resources_dir=None if kubernetes else resources,
