@@ -1,0 +1,181 @@
+{{/* Names, labels and checks shared by every template. */}}
+
+{{- define "punching-fist.name" -}}
+{{- .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "punching-fist.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "punching-fist.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "punching-fist.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "punching-fist.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{ include "punching-fist.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: punching-fist
+{{- end -}}
+
+{{- define "punching-fist.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "punching-fist.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "punching-fist.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+
+{{- define "punching-fist.secretName" -}}
+{{- default (include "punching-fist.fullname" .) .Values.agent.existingSecret -}}
+{{- end -}}
+
+{{/* Refuse combinations that cannot work, at template time rather than in the cluster. */}}
+{{- define "punching-fist.validate" -}}
+{{- if not (has .Values.database.type (list "sqlite" "postgres")) -}}
+{{- fail "database.type must be sqlite or postgres" -}}
+{{- end -}}
+{{- if and (eq .Values.database.type "sqlite") (gt (int .Values.replicaCount) 1) -}}
+{{- fail "database.type=sqlite supports one replica only: set replicaCount=1 or use postgres" -}}
+{{- end -}}
+{{- if and (eq .Values.database.type "sqlite") (ne .Values.workload "StatefulSet") -}}
+{{- fail "database.type=sqlite needs workload=StatefulSet (its volume)" -}}
+{{- end -}}
+{{- if and (eq .Values.database.type "postgres") (not .Values.database.postgres.url) (not .Values.database.postgres.existingSecret) (not .Values.agent.existingSecret) -}}
+{{- fail "database.type=postgres needs database.postgres.url or database.postgres.existingSecret" -}}
+{{- end -}}
+{{- if not (has .Values.agent.provider (list "anthropic" "openai" "local")) -}}
+{{- fail "agent.provider must be anthropic, openai or local" -}}
+{{- end -}}
+{{- if not (has .Values.workload (list "StatefulSet" "Deployment")) -}}
+{{- fail "workload must be StatefulSet or Deployment" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The operator pod: shared by the StatefulSet and the Deployment. */}}
+{{- define "punching-fist.podTemplate" -}}
+metadata:
+  labels:
+    {{- include "punching-fist.selectorLabels" . | nindent 4 }}
+  annotations:
+    checksum/config: {{ include (print .Template.BasePath "/configmap.yaml") . | sha256sum }}
+    {{- with .Values.podAnnotations }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+spec:
+  serviceAccountName: {{ include "punching-fist.serviceAccountName" . }}
+  {{- with .Values.imagePullSecrets }}
+  imagePullSecrets:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  securityContext:
+    {{- toYaml .Values.podSecurityContext | nindent 4 }}
+  terminationGracePeriodSeconds: 30
+  containers:
+    - name: operator
+      image: {{ include "punching-fist.image" . }}
+      imagePullPolicy: {{ .Values.image.pullPolicy }}
+      args:
+        - serve
+        - --kubernetes
+        - --host=0.0.0.0
+        - --port={{ .Values.service.port }}
+        - --db=$(DATABASE_URL)
+        - --log-level={{ .Values.operator.logLevel }}
+        - --concurrency={{ .Values.operator.runConcurrency }}
+        - --lease-seconds={{ .Values.operator.leaseSeconds }}
+        - --peering-lifetime={{ .Values.operator.peering.lifetimeSeconds }}
+        {{- range .Values.operator.watchNamespaces }}
+        - --namespace={{ . }}
+        {{- end }}
+      ports:
+        - name: http
+          containerPort: {{ .Values.service.port }}
+          protocol: TCP
+      envFrom:
+        - configMapRef:
+            name: {{ include "punching-fist.fullname" . }}
+      env:
+        - name: POD_NAME
+          valueFrom:
+            fieldRef:
+              fieldPath: metadata.name
+        - name: DATABASE_URL
+          {{- if eq .Values.database.type "sqlite" }}
+          value: {{ printf "sqlite:///%s" .Values.database.sqlite.path | quote }}
+          {{- else }}
+          valueFrom:
+            secretKeyRef:
+              name: {{ default (include "punching-fist.secretName" .) .Values.database.postgres.existingSecret }}
+              key: {{ .Values.database.postgres.secretKey }}
+          {{- end }}
+        - name: ANTHROPIC_API_KEY
+          valueFrom:
+            secretKeyRef:
+              name: {{ include "punching-fist.secretName" . }}
+              key: llm-api-key
+              optional: true
+        - name: OPENAI_API_KEY
+          valueFrom:
+            secretKeyRef:
+              name: {{ include "punching-fist.secretName" . }}
+              key: openai-api-key
+              optional: true
+        - name: SLACK_BOT_TOKEN
+          valueFrom:
+            secretKeyRef:
+              name: {{ include "punching-fist.secretName" . }}
+              key: slack-bot-token
+              optional: true
+        {{- with .Values.extraEnv }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+      livenessProbe:
+        httpGet:
+          path: /healthz
+          port: http
+        periodSeconds: 10
+        failureThreshold: 6
+      readinessProbe:
+        httpGet:
+          path: /readyz
+          port: http
+        periodSeconds: 5
+      resources:
+        {{- toYaml .Values.resources | nindent 8 }}
+      securityContext:
+        {{- toYaml .Values.securityContext | nindent 8 }}
+      volumeMounts:
+        - name: tmp
+          mountPath: /tmp
+        {{- if eq .Values.database.type "sqlite" }}
+        - name: data
+          mountPath: {{ dir .Values.database.sqlite.path }}
+        {{- end }}
+  volumes:
+    - name: tmp
+      emptyDir: {}
+  {{- with .Values.nodeSelector }}
+  nodeSelector:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with .Values.affinity }}
+  affinity:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with .Values.tolerations }}
+  tolerations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end -}}
