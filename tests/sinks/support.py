@@ -51,9 +51,12 @@ def pipeline(
     sinks_yaml: str, sink_refs: Iterable[str], *, on_resolved: bool = False
 ) -> ResourceSet:
     """A webhook source at /hook, a workflow producing an investigation, and the sinks."""
+    return resources_from_yaml(pipeline_yaml(sinks_yaml, sink_refs, on_resolved=on_resolved))
+
+
+def pipeline_yaml(sinks_yaml: str, sink_refs: Iterable[str], *, on_resolved: bool = False) -> str:
     refs = ", ".join(sink_refs)
-    return resources_from_yaml(
-        f"""
+    return f"""
 apiVersion: punchingfist.io/v1alpha1
 kind: Source
 metadata: {{name: am}}
@@ -83,7 +86,6 @@ spec:
 ---
 {sinks_yaml}
 """
-    )
 
 
 async def fire(

@@ -33,7 +33,7 @@ from punching_fist.templating import evaluate_condition, is_truthy
 _TOKEN = re.compile(
     r"""\s*(?:
         (?P<string>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
-      | (?P<number>-?\d+(?:\.\d+)?)
+      | (?P<number>-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)
       | (?P<op>==|!=|<=|>=|<|>|&&|\|\||!|\(|\)|\[|\]|,)
       | (?P<name>[A-Za-z_][A-Za-z0-9_-]*(?:\.[A-Za-z_][A-Za-z0-9_-]*)*)
     )""",
@@ -96,6 +96,8 @@ class _Parser:
         return token
 
     def _expect(self, text: str) -> None:
+        if self._peek() is None:
+            raise TemplateError(f"triggerCondition: expected {text!r}, but the expression ends")
         token = self._take()
         if token.text != text:
             raise TemplateError(f"triggerCondition: expected {text!r}, found {token.text!r}")

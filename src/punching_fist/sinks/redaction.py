@@ -18,7 +18,7 @@ from punching_fist.secret_refs import REDACTED, SecretResolver
 
 _PATTERNS = (
     re.compile(r"xox[abposr]-[A-Za-z0-9-]+"),
-    re.compile(r"(?i)(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}"),
+    re.compile(r"(?i)((?:bearer|basic)\s+)[A-Za-z0-9._~+/=-]{8,}"),
     re.compile(r'(?i)("?(?:routing_key|token|api_key|password)"?\s*[:=]\s*"?)[^",\s}]+'),
 )
 

@@ -34,6 +34,7 @@ from punching_fist.secret_refs import SecretResolver
 from punching_fist.sinks.base import Correlation, Delivery, DeliveryReport, DeliveryStatus
 from punching_fist.sinks.credentials import credential
 from punching_fist.sinks.http import retry_after
+from punching_fist.sinks.redaction import Redactor
 from punching_fist.sinks.slack_blocks import SlackMessage, build_message
 from punching_fist.sinks.summary import summarize
 from punching_fist.templating import render
@@ -43,7 +44,30 @@ TRANSIENT_ERRORS = frozenset(
     {"internal_error", "fatal_error", "service_unavailable", "request_timeout", "ratelimited"}
 )
 _CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{6,}")
-_SDK_LOGGER = logging.getLogger("punching_fist.sinks.slack.sdk")
+
+
+class _Redacting(logging.Filter):
+    def __init__(self, redactor: Redactor) -> None:
+        super().__init__()
+        self._redactor = redactor
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self._redactor.text(record.getMessage())
+        record.args = None
+        return True
+
+
+def sdk_logger(redactor: Redactor) -> logging.Logger:
+    """A logger for one client: INFO and up, redacted, then on to ``punching_fist.sinks.slack``.
+
+    slack_sdk logs whole request and response bodies at DEBUG, and an error body can echo
+    a token back; this logger is not registered globally (one per delivery would pile up)
+    and never takes DEBUG, and what it does pass on is redacted first.
+    """
+    logger = logging.Logger("punching_fist.sinks.slack.sdk", level=logging.INFO)
+    logger.parent = logging.getLogger("punching_fist.sinks.slack")
+    logger.addFilter(_Redacting(redactor))
+    return logger
 
 
 class SlackSink:
@@ -64,7 +88,7 @@ class SlackSink:
             token=token,
             base_url=self._config.endpoint.rstrip("/") + "/",
             retry_handlers=[],
-            logger=_SDK_LOGGER,
+            logger=sdk_logger(Redactor(self._secrets)),
         )
         message = self._message(delivery)
         try:
