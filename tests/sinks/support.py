@@ -34,12 +34,11 @@ FAST = """
 
 
 def serve(
-    resources: ResourceSet, tmp_path: Path, **settings: Any
+    resources: ResourceSet, tmp_path: Path, *, database_url: str | None = None, **settings: Any
 ) -> AbstractAsyncContextManager[RunningServer]:
-    """Our real server on a file SQLite database in ``tmp_path``, with the test secrets."""
-    return running_server(
-        resources, f"sqlite:///{tmp_path / 'pf.db'}", secrets=secrets(), **settings
-    )
+    """Our real server (on a file SQLite database in ``tmp_path`` by default), test secrets."""
+    url = database_url or f"sqlite:///{tmp_path / 'pf.db'}"
+    return running_server(resources, url, secrets=secrets(), **settings)
 
 
 def secrets() -> SecretResolver:

@@ -99,11 +99,11 @@ async def test_a_runs_sinks_are_delivered_concurrently(
 
 
 async def test_down_for_the_first_attempts_then_up_delivers_exactly_once(
-    slack: FakeSlack, tmp_path: Path
+    slack: FakeSlack, tmp_path: Path, database_url: str
 ) -> None:
     slack.fail_next(2, 503, "upstream connect error", path="/api/chat.postMessage")
     resources = pipeline(slack_sink(slack), ["slack"])
-    async with serve(resources, tmp_path) as server:
+    async with serve(resources, tmp_path, database_url=database_url) as server:
         run_id = await fire(server)
         delivery = await delivery_of(server, run_id, "slack")
         sinks = await sinks_api(server)

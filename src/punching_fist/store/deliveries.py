@@ -394,16 +394,21 @@ class DeliveryStore:
 
     async def statuses(self) -> dict[str, SinkStatus]:
         """Every sink's published counters, by sink name."""
-        async with self._db.connect() as conn:
-            rows = await conn.execute(select(sink_status))
-            return {
-                row.sink_name: SinkStatus(
-                    messages_sent=row.messages_sent,
-                    last_sent_time=row.last_sent_time.isoformat() if row.last_sent_time else None,
-                    last_error=row.last_error,
-                )
-                for row in rows
-            }
+        return await sink_statuses(self._db)
+
+
+async def sink_statuses(database: Database) -> dict[str, SinkStatus]:
+    """The ``status`` of every sink that delivered or failed, by name, for the operator."""
+    async with database.connect() as conn:
+        rows = await conn.execute(select(sink_status))
+        return {
+            row.sink_name: SinkStatus(
+                messages_sent=row.messages_sent,
+                last_sent_time=row.last_sent_time.isoformat() if row.last_sent_time else None,
+                last_error=row.last_error,
+            )
+            for row in rows
+        }
 
 
 async def _load(conn: AsyncConnection, delivery_id: uuid.UUID) -> DeliveryRow:
