@@ -380,3 +380,37 @@ def test_kubernetes_source_runs_the_workflow_for_matching_objects(
     )
     assert source["status"]["eventsProcessed"] == 1
     assert "saw ignored" not in process.stdout()
+
+
+def test_failed_run_shows_in_status_and_as_an_event(
+    cluster: tuple[K8sApiServer, str, OperatorProcess],
+) -> None:
+    server, namespace, process = cluster
+    path = f"/webhook/{namespace}/failing"
+    failing = echo_workflow("failing-wf", "out")
+    failing["spec"]["steps"][0]["command"] = "echo broken >&2; exit 3"
+    apply(server, namespace, webhook_source("failing", path, "failing-wf"), failing)
+    body = notification(alert(fingerprint="fail-1"))
+    accepted = wait_for(
+        lambda: (r := post(process, path, body)).status_code == 202 and r, what="failing hook"
+    )
+    run_id = accepted.json()["alerts"][0]["runId"]
+    status = wait_for(
+        lambda: (
+            (s := get_object(server, "workflows", "failing-wf", namespace).get("status", {})).get(
+                "phase"
+            )
+            == "Failed"
+            and s
+        ),
+        what="Failed phase",
+    )
+    assert status["steps"] == {"hello": "failed"}
+    events = wait_for(
+        lambda: [
+            e for e in events_for(server, namespace, "failing-wf") if e["reason"] == "RunFailed"
+        ],
+        what="RunFailed event",
+    )
+    assert run_id in events[0]["message"]
+    assert "hello" in events[0]["message"]

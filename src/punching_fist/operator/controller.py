@@ -15,7 +15,7 @@ import contextlib
 import logging
 import signal
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import kopf
 import structlog
@@ -199,6 +199,8 @@ class Controller:
             self._problems[key] = problems
         status = await self._status(kind, body, problems)
         current = body.get("status") or {}
+        if kind.kind == "Workflow":
+            self._report_failed_run(body, current, status)
         patch = merge_patch(current, status)
         if not patch:
             return
@@ -209,6 +211,17 @@ class Controller:
         except KubernetesApiError as exc:
             if exc.status != 404:  # deleted meanwhile: nothing to report on
                 log.warning("status not written", kind=kind.kind, name=name, error=str(exc))
+
+    def _report_failed_run(
+        self, body: dict[str, Any], current: dict[str, Any], status: dict[str, Any]
+    ) -> None:
+        """A Warning Event when a newer run of the workflow failed (once per run)."""
+        run_id = status.get("lastRunId")
+        if status.get("phase") != "Failed" or run_id == current.get("lastRunId"):
+            return
+        failed = [name for name, phase in (status.get("steps") or {}).items() if phase == "failed"]
+        message = f"run {run_id} failed" + (f" in step(s) {', '.join(failed)}" if failed else "")
+        kopf.warn(kopf.Body(cast(Any, body)), reason="RunFailed", message=message)
 
     async def _status(
         self, kind: Kind, body: dict[str, Any], problems: list[Problem]

@@ -81,11 +81,13 @@ class _KindWatch:
 
     async def changed(self, event_type: str, obj: dict[str, Any]) -> None:
         items = self.mirror.objects[self.kind]
-        if event_type == DELETED:
-            items.pop(_key(obj), None)
-        else:
-            items[_key(obj)] = obj
-        self.mirror.rebuild()
+        key = _key(obj)
+        previous = items.pop(key, None) if event_type == DELETED else items.get(key)
+        if event_type != DELETED:
+            items[key] = obj
+        # Status writes and kopf's annotations change objects too; only the spec matters here.
+        if previous is None or event_type == DELETED or previous.get("spec") != obj.get("spec"):
+            self.mirror.rebuild()
 
 
 def _key(obj: dict[str, Any]) -> ObjectKey:

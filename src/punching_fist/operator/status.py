@@ -10,14 +10,15 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import func, select
 
 from punching_fist.resources.base import Condition
 from punching_fist.resources.sink import SinkStatus
 from punching_fist.resources.source import SourceStatus
 from punching_fist.resources.workflow import WorkflowStatus
 from punching_fist.store.database import Database
-from punching_fist.store.tables import sink_deliveries, sources, step_results, utcnow, workflow_runs
+from punching_fist.store.deliveries import sink_statuses
+from punching_fist.store.tables import sources, step_results, utcnow, workflow_runs
 
 PHASES = {
     "pending": "Pending",
@@ -102,34 +103,5 @@ async def workflow_status(database: Database, name: str) -> WorkflowStatus:
 
 
 async def sink_status(database: Database, name: str) -> SinkStatus:
-    async with database.connect() as conn:
-        sent = (
-            await conn.execute(
-                select(func.count(), func.max(sink_deliveries.c.completed_at)).where(
-                    and_(
-                        sink_deliveries.c.sink_name == name,
-                        sink_deliveries.c.status == "delivered",
-                    )
-                )
-            )
-        ).one()
-        failure = (
-            await conn.execute(
-                select(sink_deliveries.c.error, sink_deliveries.c.completed_at)
-                .where(
-                    and_(
-                        sink_deliveries.c.sink_name == name,
-                        sink_deliveries.c.status == "failed",
-                    )
-                )
-                .order_by(sink_deliveries.c.completed_at.desc())
-                .limit(1)
-            )
-        ).first()
-    count, last_sent = int(sent[0] or 0), sent[1]
-    last_error = None
-    if failure is not None and (
-        last_sent is None or (failure.completed_at or last_sent) > last_sent
-    ):
-        last_error = _text(failure.error or "delivery failed")
-    return SinkStatus(messages_sent=count, last_sent_time=_time(last_sent), last_error=last_error)
+    """The sink's delivery counters, kept by the delivery store as deliveries settle."""
+    return (await sink_statuses(database)).get(name) or SinkStatus()
