@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import multiprocessing
 import socket
 import threading
 import time
@@ -31,6 +32,7 @@ import warnings
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from typing import Any
 
 import uvicorn
@@ -48,6 +50,10 @@ def count_tokens(text: str) -> int:
     if encoding is None:  # documented approximation when the tokenizer is not installed
         return max(1, len(text) // 4)
     return len(encoding.encode(text))
+
+
+def _approximate_tokens(text: str) -> int:
+    return max(1, len(text) // 4)
 
 
 @functools.cache
@@ -145,11 +151,18 @@ class FakeLLM:
     """The server; use ``with FakeLLM(scripts) as llm:`` and point providers at ``llm.url``."""
 
     def __init__(
-        self, scripts: Script | Sequence[Script], *, delay: float = 0.0, model: str = "fake-model"
+        self,
+        scripts: Script | Sequence[Script],
+        *,
+        delay: float = 0.0,
+        model: str = "fake-model",
+        exact_tokens: bool = True,
     ) -> None:
+        """``exact_tokens=False`` reports characters / 4 (cheap, for load tests)."""
         self.scripts = [scripts] if isinstance(scripts, Script) else list(scripts)
         self.delay = delay
         self.model = model
+        self._count = count_tokens if exact_tokens else _approximate_tokens
         self.requests: list[Recorded] = []
         self._failed: dict[tuple[str, int], int] = {}
         self._lock = threading.Lock()
@@ -240,7 +253,7 @@ class FakeLLM:
                     headers=headers,
                     turn=turn,
                     status=status,
-                    prompt_tokens=count_tokens(json.dumps(body)),
+                    prompt_tokens=self._count(json.dumps(body)),
                 )
             )
         return outcome, turn
@@ -257,8 +270,8 @@ class FakeLLM:
         if isinstance(outcome, Failure):
             return _error(outcome, {"error": {"message": "fake failure", "type": "server_error"}})
         prompt_tokens = self.requests[-1].prompt_tokens
-        completion_tokens = count_tokens(json.dumps([c.arguments for c in outcome.tool_calls]))
-        completion_tokens += count_tokens(outcome.text or "")
+        completion_tokens = self._count(json.dumps([c.arguments for c in outcome.tool_calls]))
+        completion_tokens += self._count(outcome.text or "")
         usage = {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
@@ -387,7 +400,7 @@ class FakeLLM:
         stop = "tool_use" if outcome.tool_calls else "end_turn"
         usage = {
             "input_tokens": self.requests[-1].prompt_tokens,
-            "output_tokens": count_tokens(json.dumps(content)),
+            "output_tokens": self._count(json.dumps(content)),
         }
         message_id = f"msg_{uuid.uuid4().hex[:12]}"
         if body.get("stream"):
@@ -484,6 +497,33 @@ def _text(message: dict[str, Any]) -> str:
     if isinstance(content, list):
         return " ".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
     return ""
+
+
+def _serve(scripts: Script | Sequence[Script], delay: float, conn: Connection) -> None:
+    with FakeLLM(scripts, delay=delay, exact_tokens=False) as llm:
+        conn.send(llm.port)
+        conn.recv()
+
+
+@contextmanager
+def fake_llm_process(scripts: Script | Sequence[Script], *, delay: float = 0.0) -> Iterator[str]:
+    """The fake in a child process (its CPU time off our GIL, as a real server's would be).
+
+    Yields the OpenAI-compatible base URL; requests are not recorded in this process.
+    """
+    context = multiprocessing.get_context("spawn")
+    parent, child = context.Pipe()
+    process = context.Process(target=_serve, args=(scripts, delay, child), daemon=True)
+    process.start()
+    try:
+        if not parent.poll(30):
+            raise RuntimeError("fake LLM process did not start")
+        yield f"http://127.0.0.1:{parent.recv()}/v1"
+    finally:
+        parent.send("stop")
+        process.join(10)
+        if process.is_alive():
+            process.kill()
 
 
 @contextmanager

@@ -122,14 +122,15 @@ class _Trail:
         self._secrets = secrets
         self._pending: list[asyncio.Future[None]] = []
 
-    def record(self, event: AuditEvent) -> asyncio.Future[None]:
+    def record(self, event: AuditEvent, *, urgent: bool = False) -> asyncio.Future[None]:
         if event.output is not None:
             event = replace(event, output=self._secrets.redact(event.output))
-        future = self._audit.record(event)
+        future = self._audit.record(event, urgent=urgent)
         self._pending.append(future)
         return future
 
     async def flush(self) -> None:
+        self._audit.expedite()
         pending, self._pending = self._pending, []
         for outcome in await asyncio.gather(*pending, return_exceptions=True):
             if isinstance(outcome, BaseException):

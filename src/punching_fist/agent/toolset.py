@@ -22,9 +22,9 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from pydantic import BaseModel, TypeAdapter
 from pydantic_ai import ApprovalRequired, RunContext
@@ -42,7 +42,11 @@ REPEAT_NOTE = (
     " decision on it) is above. Do not repeat it: try a different call or give your answer."
 )
 
-Recorder = Callable[[AuditEvent], "asyncio.Future[None]"]
+
+class Recorder(Protocol):
+    """Queues an audit event (``urgent``: write it now); the future resolves once stored."""
+
+    def __call__(self, event: AuditEvent, *, urgent: bool = False) -> asyncio.Future[None]: ...
 
 
 def lean_schema(model: type[BaseModel]) -> dict[str, Any]:
@@ -170,7 +174,9 @@ class GuardedToolset(AbstractToolset[Any]):
         if needs_approval:
             # Audit before acting: the record of a change must exist even if we crash mid-way.
             try:
-                await self._audit(name, audit_args, output="approved; running", verdict="approved")
+                await self._audit(
+                    name, audit_args, output="approved; running", verdict="approved", urgent=True
+                )
             except PunchingFistError:
                 return "The audit trail could not be written, so the approved action did not run."
         started = time.perf_counter()
@@ -201,6 +207,7 @@ class GuardedToolset(AbstractToolset[Any]):
         exit_code: int | None = None,
         duration_ms: float | None = None,
         verdict: str | None = None,
+        urgent: bool = False,
     ) -> asyncio.Future[None]:
         details = {**arguments, "verdict": verdict} if verdict else arguments
         return self._record(
@@ -213,7 +220,8 @@ class GuardedToolset(AbstractToolset[Any]):
                 exit_code=exit_code,
                 duration_ms=duration_ms,
                 output=output,
-            )
+            ),
+            urgent=urgent,
         )
 
 

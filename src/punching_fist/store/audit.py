@@ -9,6 +9,7 @@ returned future.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -72,10 +73,13 @@ def _trim(text: str, limit: int) -> str:
 class AuditLog:
     """Queues audit rows and commits them in batches; ``start``/``stop`` bound its writer."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, *, linger: float = 0.05) -> None:
+        """``linger``: how long a routine row may wait for others to share its commit."""
         self._db = database
+        self._linger = linger
         self._queue: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
         self._wakeup = asyncio.Event()
+        self._urgent = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -91,20 +95,35 @@ class AuditLog:
         self._writer = None
         await self._write_batch()
 
-    def record(self, event: AuditEvent) -> asyncio.Future[None]:
-        """Queue ``event``; the future completes once it is committed."""
+    def record(self, event: AuditEvent, *, urgent: bool = False) -> asyncio.Future[None]:
+        """Queue ``event``; the future completes once it is committed.
+
+        Routine rows wait up to ``linger`` for company; ``urgent`` ones (and everything
+        queued with them) are written at once.
+        """
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         if self._writer is None:
             done.set_exception(TemporaryFailure("the audit writer is not running"))
             return done
         self._queue.append((event.row(), done))
         self._wakeup.set()
+        if urgent:
+            self._urgent.set()
         return done
+
+    def expedite(self) -> None:
+        """Write what is queued now (someone is waiting for it)."""
+        if self._queue:
+            self._urgent.set()
 
     async def _run(self) -> None:
         while True:
             await self._wakeup.wait()
+            if not self._urgent.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._urgent.wait(), self._linger)
             self._wakeup.clear()
+            self._urgent.clear()
             await self._write_batch()
 
     async def _write_batch(self) -> None:
