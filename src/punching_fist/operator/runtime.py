@@ -14,7 +14,8 @@ import structlog
 
 from punching_fist.config import Settings
 from punching_fist.operator.checks import ResourceChecker
-from punching_fist.operator.client import KubeClient
+from punching_fist.errors import ConfigurationError
+from punching_fist.operator.client import KubeClient, KubernetesApiError
 from punching_fist.operator.controller import Controller, ControllerSettings
 from punching_fist.operator.kubernetes_source import KubernetesSourceRunner
 from punching_fist.operator.mirror import ResourceMirror
@@ -96,9 +97,17 @@ class OperatorRuntime:
         )
 
     async def start(self) -> None:
-        await ensure_peering_objects(
-            self.client, name=self.settings.peering_name, namespaces=self.settings.namespaces
-        )
+        try:
+            await ensure_peering_objects(
+                self.client, name=self.settings.peering_name, namespaces=self.settings.namespaces
+            )
+        except KubernetesApiError as exc:
+            if exc.status == 404:
+                raise ConfigurationError(
+                    "the kopf.dev peering CRDs are not installed: "
+                    "kubectl apply -f charts/punching-fist/crds/"
+                ) from exc
+            raise
         await self.mirror.start()
         self.sources.start()
         await self.controller.start()
