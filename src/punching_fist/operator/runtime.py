@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import structlog
 
 from punching_fist.config import Settings
-from punching_fist.operator.checks import ResourceChecker
 from punching_fist.errors import ConfigurationError
+from punching_fist.operator.checks import ResourceChecker
 from punching_fist.operator.client import KubeClient, KubernetesApiError
 from punching_fist.operator.controller import Controller, ControllerSettings
 from punching_fist.operator.kubernetes_source import KubernetesSourceRunner
