@@ -135,15 +135,15 @@ async def test_a_denied_write_never_runs_and_the_agent_is_told(
 
 
 async def test_a_pending_approval_survives_a_server_restart(
-    sqlite_url: str, tmp_path: Path
+    database_url: str, tmp_path: Path
 ) -> None:
     stand_in = kubectl_stand_in(tmp_path, RESPONSES)
     with FakeLLM(RESTART) as llm:
         resources = resources_from_yaml(workflow_yaml(llm.url))
-        async with running_server(resources, sqlite_url, **server_settings(stand_in)) as first:
+        async with running_server(resources, database_url, **server_settings(stand_in)) as first:
             run_id, approval = await pause(first)
-        # A new server process state: same database file, nothing in memory.
-        async with running_server(resources, sqlite_url, **server_settings(stand_in)) as second:
+        # A new server: same database, nothing in memory.
+        async with running_server(resources, database_url, **server_settings(stand_in)) as second:
             (still_pending,) = await pending(second.client)
             assert still_pending["id"] == approval["id"]
             assert (await run_detail(second.client, run_id))["status"] == "waiting_approval"
