@@ -18,6 +18,7 @@ from punching_fist import __version__
 from punching_fist.agent.wiring import AgentServices, build_agent_services
 from punching_fist.api.deliveries import deliveries_router
 from punching_fist.api.routes import api_router, health_router
+from punching_fist.api.slack_interactions import slack_interactions_router
 from punching_fist.api.webhooks import webhook_endpoint
 from punching_fist.config import Settings
 from punching_fist.engine.delivery import SinkDispatch, build_sink_dispatch
@@ -110,6 +111,8 @@ class Service:
 
         agent_services.bind(dispatcher.submit)
         chained_runs.bind(dispatcher.submit)
+        if sinks.approvals is not None:
+            sinks.approvals.bind(agent_services.approvals)
 
         def start_runs(results: Sequence[IntakeResult]) -> None:
             dispatcher.submit(r.run_id for r in results if r.run_id is not None)
@@ -204,6 +207,8 @@ class Service:
         app.include_router(health_router(self.database, self.metrics))
         app.include_router(api_router(self.database))
         app.include_router(deliveries_router(self.database, self.sinks, self.registry.current))
+        if self.sinks.approvals is not None:
+            app.include_router(slack_interactions_router(self.sinks.approvals))
         app.include_router(self.agent_services.router())
         app.router.routes.append(
             Route("/{path:path}", webhook_endpoint(self.intake, self.metrics), methods=["POST"])

@@ -24,7 +24,7 @@ import asyncio
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
@@ -33,6 +33,7 @@ import httpx
 import structlog
 
 from punching_fist.config import Settings
+from punching_fist.engine.chains import ChainLauncher
 from punching_fist.engine.state import RunState, StepOutcome
 from punching_fist.errors import DeliveryFailed, PunchingFistError, TemporaryFailure
 from punching_fist.observability.metrics import Metrics
@@ -52,6 +53,7 @@ from punching_fist.sinks.correlation import correlation_key
 from punching_fist.sinks.redaction import Redactor
 from punching_fist.sinks.registry import SinkDependencies, build_sink
 from punching_fist.sinks.retry import RetryPolicy
+from punching_fist.sinks.slack_approvals import SlackApprovals
 from punching_fist.store.chains import ChainedRuns, incident_of, run_snapshot
 from punching_fist.store.database import Database
 from punching_fist.store.deliveries import (
@@ -111,6 +113,7 @@ class SinkDispatch:
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
         owned_http: httpx.AsyncClient | None = None,
+        approvals: SlackApprovals | None = None,
     ) -> None:
         self._deliveries = deliveries
         self._database = database
@@ -125,6 +128,8 @@ class SinkDispatch:
         self._retrier: asyncio.Task[None] | None = None
         self._inflight: dict[uuid.UUID, asyncio.Task[None]] = {}
         self._owned_http = owned_http
+        self.approvals = approvals
+        """Approval requests posted to Slack sinks with ``approvals: true`` (bind a decider)."""
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -132,8 +137,12 @@ class SinkDispatch:
         if self._tuning.single_writer:
             await self._deliveries.release_orphans()
         self._retrier = asyncio.create_task(self._retry_loop(), name="sink-retrier")
+        if self.approvals is not None:
+            await self.approvals.start()
 
     async def stop(self) -> None:
+        if self.approvals is not None:
+            await self.approvals.stop()
         tasks = [t for t in (self._retrier, *self._inflight.values()) if t is not None]
         for task in tasks:
             task.cancel()
@@ -436,34 +445,6 @@ def _fingerprint(context: dict[str, Any]) -> str | None:
     return str(value) if value else None
 
 
-class ChainLauncher:
-    """The engine's ``WorkflowStarter``: child runs in the store, handed to the dispatcher."""
-
-    def __init__(self, runs: ChainedRuns) -> None:
-        self._runs = runs
-        self._submit: Callable[[Iterable[uuid.UUID]], None] | None = None
-
-    def bind(self, submit: Callable[[Iterable[uuid.UUID]], None]) -> None:
-        """Connect to the dispatcher once it exists (it is built after the sinks)."""
-        self._submit = submit
-
-    async def lineage(self, run_id: str) -> list[str]:
-        return [link.workflow_name for link in await self._runs.lineage(uuid.UUID(run_id))]
-
-    async def start(
-        self, *, parent_run_id: str, workflow_name: str, source_context: dict[str, Any]
-    ) -> tuple[str, bool]:
-        run_id, created = await self._runs.start(
-            parent_run_id=uuid.UUID(parent_run_id),
-            workflow_name=workflow_name,
-            source_name=None,
-            source_context=source_context,
-        )
-        if self._submit is not None:
-            self._submit([run_id])  # harmless if it already ran: a finished run is not claimed
-        return str(run_id), created
-
-
 def build_sink_dispatch(
     settings: Settings,
     database: Database,
@@ -476,7 +457,8 @@ def build_sink_dispatch(
 
     Dependencies the caller left out are filled in: the server's secret resolver, a shared
     HTTP client (owned, and closed, by the returned ``SinkDispatch``), the chained-run
-    launcher (bind it to the dispatcher once that exists) and links to the run API.
+    launcher (bind it to the dispatcher once that exists) and links to the run API. The
+    dispatch's ``approvals`` (Slack buttons) need the agent's approval service bound.
     """
     given = dependencies or SinkDependencies()
     launcher = ChainLauncher(ChainedRuns(database))
@@ -489,16 +471,21 @@ def build_sink_dispatch(
         workflows=given.workflows or launcher,
         run_url=given.run_url or (lambda run_id: f"{base_url}/api/v1/runs/{run_id}"),
     )
+    deliveries = DeliveryStore(
+        database, owner=settings.owner, lease=timedelta(seconds=settings.lease_seconds)
+    )
+    resolver = complete.secrets or secrets
     dispatch = SinkDispatch(
-        deliveries=DeliveryStore(
-            database, owner=settings.owner, lease=timedelta(seconds=settings.lease_seconds)
-        ),
+        deliveries=deliveries,
         database=database,
         resources=resources,
         dependencies=complete,
         metrics=metrics,
-        secrets=complete.secrets or secrets,
+        secrets=resolver,
         tuning=DeliveryTuning(single_writer=database.is_sqlite),
         owned_http=None if given.http else http,
+        approvals=SlackApprovals(
+            database=database, deliveries=deliveries, resources=resources, secrets=resolver
+        ),
     )
     return dispatch, launcher

@@ -57,6 +57,12 @@ class SlackConfig(SpecModel):
         default=None,
         description="Template of the link to the run; default: the server's run API URL.",
     )
+    approvals: bool = False
+    """Also post the agent's approval requests (runs using this sink) with Approve/Deny."""
+    signing_secret: str = Field(
+        default="env://SLACK_SIGNING_SECRET",
+        description="Secret reference of the Slack app's signing secret (verifies clicks).",
+    )
 
 
 class AlertmanagerConfig(SpecModel):

@@ -95,7 +95,7 @@ class PushgatewaySink:
         gauge("last_completion_timestamp_seconds", "When the run finished.", time.time())
 
     def _custom(self, registry: CollectorRegistry, context: Mapping[str, object]) -> list[str]:
-        """Add the configured metrics; returns the ones whose value is not a number."""
+        """Add the configured metrics; returns those skipped (value not a number, bad name)."""
         skipped: list[str] = []
         for metric in self._config.metrics:
             try:
@@ -104,11 +104,15 @@ class PushgatewaySink:
                 skipped.append(metric.name)  # reported in the delivery's response
                 continue
             label_values = {k: render(v, context) for k, v in metric.labels.items()}
-            gauge = Gauge(
-                metric.name,
-                metric.help or f"{metric.name} (pushed by Punching Fist)",
-                list(label_values),
-                registry=registry,
-            )
+            try:
+                gauge = Gauge(
+                    metric.name,
+                    metric.help or f"{metric.name} (pushed by Punching Fist)",
+                    list(label_values),
+                    registry=registry,
+                )
+            except ValueError:  # an invalid or duplicated metric name
+                skipped.append(metric.name)
+                continue
             (gauge.labels(*label_values.values()) if label_values else gauge).set(value)
         return skipped

@@ -70,6 +70,17 @@ def sdk_logger(redactor: Redactor) -> logging.Logger:
     return logger
 
 
+async def slack_client(config: SlackConfig, secrets: SecretResolver) -> AsyncWebClient:
+    """A Web API client for one sink: its token and endpoint, no SDK retries, redacted logs."""
+    token = await credential(secrets, config.bot_token, field="botToken")
+    return AsyncWebClient(
+        token=token,
+        base_url=config.endpoint.rstrip("/") + "/",
+        retry_handlers=[],
+        logger=sdk_logger(Redactor(secrets)),
+    )
+
+
 class SlackSink:
     def __init__(
         self,
@@ -83,18 +94,12 @@ class SlackSink:
         self._run_url = run_url
 
     async def deliver(self, delivery: Delivery) -> DeliveryReport:
-        token = await credential(self._secrets, self._config.bot_token, field="botToken")
-        client = AsyncWebClient(
-            token=token,
-            base_url=self._config.endpoint.rstrip("/") + "/",
-            retry_handlers=[],
-            logger=sdk_logger(Redactor(self._secrets)),
-        )
+        client = await slack_client(self._config, self._secrets)
         message = self._message(delivery)
         try:
             return await self._send(client, delivery, message)
         except SlackApiError as exc:
-            raise _failure(exc) from exc
+            raise slack_failure(exc) from exc
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise TemporaryFailure(f"slack: {type(exc).__name__}: {exc}", delay=0.0) from exc
 
@@ -247,7 +252,7 @@ class SlackSink:
         return None
 
 
-def _failure(exc: SlackApiError) -> Exception:
+def slack_failure(exc: SlackApiError) -> Exception:
     response = exc.response
     data = response.data if isinstance(response.data, dict) else {}
     error = str(data.get("error") or "")

@@ -199,7 +199,6 @@ class DeliveryStore:
                 .values(
                     attempts=sink_deliveries.c.attempts + 1,
                     last_attempt_at=now,
-                    started_at=now,
                     lease_expires_at=now + max(hold_for, self.lease),
                 )
             )
@@ -376,6 +375,13 @@ class DeliveryStore:
 
     # --- correlations and counters --------------------------------------------------------
 
+    async def remember(
+        self, sink_name: str, key: str, value: StoredCorrelation, *, run_id: uuid.UUID | None
+    ) -> None:
+        """Store what a sink keeps under ``key`` outside a delivery (e.g. an approval message)."""
+        async with self._db.transaction() as conn:
+            await _upsert_correlation(conn, sink_name, key, value, run_id, utcnow())
+
     async def correlation(self, sink_name: str, key: str) -> StoredCorrelation | None:
         async with self._db.connect() as conn:
             row = (
@@ -447,16 +453,28 @@ async def _upsert(
 async def _remember(
     conn: AsyncConnection, row: DeliveryRow, remember: StoredCorrelation, now: datetime
 ) -> None:
+    assert row.correlation_key is not None
+    await _upsert_correlation(conn, row.sink_name, row.correlation_key, remember, row.run_id, now)
+
+
+async def _upsert_correlation(
+    conn: AsyncConnection,
+    sink_name: str,
+    key: str,
+    value: StoredCorrelation,
+    run_id: uuid.UUID | None,
+    now: datetime,
+) -> None:
     values = {
-        "external_ref": remember.external_ref,
-        "data": dict(remember.data),
-        "run_id": row.run_id,
+        "external_ref": value.external_ref,
+        "data": dict(value.data),
+        "run_id": run_id,
         "updated_at": now,
     }
     await _upsert(
         conn,
         sink_correlations,
-        {"sink_name": row.sink_name, "correlation_key": row.correlation_key},
+        {"sink_name": sink_name, "correlation_key": key},
         create={**values, "created_at": now},
         change=values,
     )

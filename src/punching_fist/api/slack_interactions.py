@@ -1,0 +1,35 @@
+"""``POST /slack/interactions``: the Slack app's Request URL for button clicks.
+
+The body is read raw, because the signature is over the exact bytes Slack sent; everything
+else (parsing, verifying, deciding) is in ``sinks.slack_approvals``. Slack wants an answer
+within three seconds, and a decision is one database transaction plus one ``chat.update``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+
+from punching_fist.sinks.slack_approvals import InteractionRefused, SlackApprovals
+
+BODY_LIMIT = 64 * 1024
+
+
+def slack_interactions_router(approvals: SlackApprovals) -> APIRouter:
+    router = APIRouter(tags=["slack"])
+
+    @router.post("/slack/interactions")
+    async def interactions(request: Request) -> dict[str, Any]:
+        """A block action from Slack: Approve or Deny on an approval message."""
+        body = await request.body()
+        if len(body) > BODY_LIMIT:
+            raise HTTPException(status_code=413, detail="interaction payload too large")
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        try:
+            result = await approvals.interaction(body, headers)
+        except InteractionRefused as exc:
+            raise HTTPException(status_code=exc.status_code, detail=exc.detail) from exc
+        return {"approval": str(result.approval_id), "status": result.status}
+
+    return router

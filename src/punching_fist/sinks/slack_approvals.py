@@ -1,0 +1,358 @@
+"""Approval requests in Slack: what the agent wants to run, with Approve and Deny buttons.
+
+A Slack sink with ``approvals: true`` also carries the approval requests of runs whose
+workflow uses it. A background loop looks for pending approvals and posts each once (in
+the alert's thread when there is one); the message's ``ts`` is stored under
+``approval:<id>`` in ``sink_correlations``, so a restart does not post it again.
+
+A click comes back to ``POST /slack/interactions``. The request is verified with the Slack
+app's signing secret (HMAC-SHA256 over ``v0:<timestamp>:<body>``, timestamps older than
+five minutes refused) before anything in it is believed; the decision is recorded as
+``slack:<user>`` through the same service as the API's, and the message is edited to show
+who decided, without its buttons.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import time
+import urllib.parse
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import aiohttp
+import structlog
+from slack_sdk.errors import SlackApiError
+
+from punching_fist.errors import PunchingFistError
+from punching_fist.resources.loader import ResourceSet
+from punching_fist.resources.sink import SlackConfig, SlackSinkSpec
+from punching_fist.secret_refs import SecretResolver
+from punching_fist.sinks.correlation import correlation_key
+from punching_fist.sinks.credentials import credential
+from punching_fist.sinks.redaction import Redactor
+from punching_fist.sinks.slack import slack_client
+from punching_fist.sinks.slack_blocks import shorten
+from punching_fist.store.approvals import ApprovalConflict, ApprovalStore, StoredApproval
+from punching_fist.store.chains import incident_of, run_snapshot
+from punching_fist.store.database import Database
+from punching_fist.store.deliveries import DeliveryStore, StoredCorrelation
+
+log = structlog.get_logger(__name__)
+
+APPROVE = "punchingfist_approve"
+DENY = "punchingfist_deny"
+MAX_SKEW_SECONDS = 300
+
+
+class Decider(Protocol):
+    """Records a decision (the agent's ``ApprovalService``); raises ``ApprovalConflict``."""
+
+    async def decide(
+        self, approval_id: uuid.UUID, *, approved: bool, feedback: str | None, decided_by: str
+    ) -> Any: ...
+
+
+class InteractionRefused(Exception):
+    def __init__(self, status_code: int, detail: str) -> None:
+        self.status_code = status_code
+        self.detail = detail
+        super().__init__(detail)
+
+
+@dataclass(frozen=True, kw_only=True)
+class InteractionResult:
+    approval_id: uuid.UUID
+    status: str
+    decided_by: str
+
+
+def signature(secret: str, timestamp: str, body: bytes) -> str:
+    """Slack's request signature: ``v0=`` + HMAC-SHA256 of ``v0:<timestamp>:<body>``."""
+    base = b"v0:" + timestamp.encode() + b":" + body
+    return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+
+
+def approval_blocks(approval: StoredApproval) -> list[dict[str, Any]]:
+    action = json.dumps(approval.action, indent=1, ensure_ascii=False)
+    return [
+        {
+            "type": "header",
+            "text": {
+                "type": "plain_text",
+                "text": shorten(f"🔐 Approval needed · {approval.workflow_name or 'run'}", 150),
+            },
+        },
+        {
+            "type": "section",
+            "text": {
+                "type": "mrkdwn",
+                "text": shorten(
+                    f"*Why:* {approval.reason or '-'}\n*Risk:* {approval.risk or 'unknown'}\n"
+                    f"```{action}```",
+                    3000,
+                ),
+            },
+        },
+        {
+            "type": "context",
+            "elements": [
+                {
+                    "type": "mrkdwn",
+                    "text": f"Run {approval.run_id} · step {approval.step_name}"
+                    + (
+                        f" · expires {approval.expires_at:%Y-%m-%d %H:%M} UTC"
+                        if approval.expires_at
+                        else ""
+                    ),
+                }
+            ],
+        },
+        {
+            "type": "actions",
+            "block_id": "punchingfist_approval",
+            "elements": [
+                {
+                    "type": "button",
+                    "style": "primary",
+                    "text": {"type": "plain_text", "text": "Approve"},
+                    "action_id": APPROVE,
+                    "value": str(approval.id),
+                },
+                {
+                    "type": "button",
+                    "style": "danger",
+                    "text": {"type": "plain_text", "text": "Deny"},
+                    "action_id": DENY,
+                    "value": str(approval.id),
+                },
+            ],
+        },
+    ]
+
+
+class SlackApprovals:
+    """Posts pending approvals to Slack and turns button clicks into decisions."""
+
+    def __init__(
+        self,
+        *,
+        database: Database,
+        deliveries: DeliveryStore,
+        resources: Callable[[], ResourceSet],
+        secrets: SecretResolver,
+        interval: float = 1.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._db = database
+        self._approvals = ApprovalStore(database)
+        self._deliveries = deliveries
+        self._resources = resources
+        self._secrets = secrets
+        self._redactor = Redactor(secrets)
+        self._interval = interval
+        self._sleep = sleep
+        self._decider: Decider | None = None
+        self._announced: set[uuid.UUID] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    def bind(self, decider: Decider) -> None:
+        self._decider = decider
+
+    def enabled(self) -> bool:
+        return bool(self._sinks())
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="slack-approvals")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    # --- announcing -----------------------------------------------------------------------
+
+    async def _loop(self) -> None:
+        while True:
+            await self._sleep(self._interval)
+            if not self.enabled():
+                continue
+            try:
+                await self.announce_once()
+            except Exception:  # the database or Slack may be briefly away; next round
+                log.exception("announcing approvals to Slack failed")
+
+    async def announce_once(self) -> int:
+        """Post every pending approval not posted yet; the number of messages posted."""
+        pending, _ = await self._approvals.search(status="pending", limit=200)
+        posted = 0
+        for approval in pending:
+            if approval.id in self._announced:
+                continue
+            done = True
+            for name, config in self._sinks(approval.workflow_name).items():
+                key = f"approval:{approval.id}"
+                if await self._deliveries.correlation(name, key) is not None:
+                    continue
+                try:
+                    await self._announce(name, config, approval, key)
+                    posted += 1
+                except (SlackApiError, aiohttp.ClientError, TimeoutError, PunchingFistError) as exc:
+                    done = False
+                    log.warning(
+                        "approval not posted to Slack; will retry",
+                        sink=name,
+                        approval_id=str(approval.id),
+                        error=self._redactor.text(str(exc)),
+                    )
+            if done:
+                self._announced.add(approval.id)
+        return posted
+
+    async def _announce(
+        self, name: str, config: SlackConfig, approval: StoredApproval, key: str
+    ) -> None:
+        client = await slack_client(config, self._secrets)
+        channel, thread_ts = await self._thread(name, config, approval.run_id)
+        response = await client.chat_postMessage(
+            channel=channel,
+            thread_ts=thread_ts,
+            text=f"Approval needed for {approval.workflow_name}: {approval.reason or ''}",
+            blocks=approval_blocks(approval),
+        )
+        await self._deliveries.remember(
+            name,
+            key,
+            StoredCorrelation(
+                external_ref=str(response["ts"]), data={"channel": str(response["channel"])}
+            ),
+            run_id=approval.run_id,
+        )
+        log.info("approval posted to Slack", sink=name, approval_id=str(approval.id))
+
+    async def _thread(
+        self, name: str, config: SlackConfig, run_id: uuid.UUID
+    ) -> tuple[str, str | None]:
+        """The alert's thread in this sink's channel, if a result about it was posted."""
+        snapshot = await run_snapshot(self._db, run_id)
+        if snapshot is None:
+            return config.channel, None
+        incident = await incident_of(self._db, snapshot.alert_id) if snapshot.alert_id else None
+        key = correlation_key(
+            snapshot.source_context,
+            incident_id=str(incident) if incident else None,
+            run_id=str(run_id),
+        )
+        stored = await self._deliveries.correlation(name, key)
+        if stored is None or not stored.data.get("channel"):
+            return config.channel, None
+        return str(stored.data["channel"]), str(stored.data.get("thread_ts") or stored.external_ref)
+
+    def _sinks(self, workflow_name: str | None = None) -> dict[str, SlackConfig]:
+        """Slack sinks with approvals on; only the workflow's own when it is given."""
+        resources = self._resources()
+        names: set[str] | None = None
+        if workflow_name is not None:
+            workflow = resources.workflows.get(workflow_name)
+            names = {ref.name for ref in workflow.spec.sink_refs()} if workflow else set()
+        return {
+            name: sink.spec.config
+            for name, sink in resources.sinks.items()
+            if isinstance(sink.spec, SlackSinkSpec)
+            and sink.spec.config.approvals
+            and (names is None or name in names)
+        }
+
+    # --- clicks ---------------------------------------------------------------------------
+
+    async def interaction(self, body: bytes, headers: Mapping[str, str]) -> InteractionResult:
+        """Handle one interaction request from Slack (already read, not yet trusted)."""
+        name, config = await self._verified(body, headers)
+        if self._decider is None:
+            raise InteractionRefused(503, "approvals are not available on this server")
+        form = urllib.parse.parse_qs(body.decode())
+        try:
+            payload = json.loads(form["payload"][0])
+            action = payload["actions"][0]
+            approval_id = uuid.UUID(str(action["value"]))
+        except (KeyError, IndexError, ValueError, TypeError) as exc:
+            raise InteractionRefused(400, "not a block action of an approval message") from exc
+        if action.get("action_id") not in (APPROVE, DENY):
+            raise InteractionRefused(400, f"unknown action {action.get('action_id')!r}")
+        user = payload.get("user") or {}
+        decided_by = f"slack:{user.get('username') or user.get('name') or user.get('id')}"
+        approved = action["action_id"] == APPROVE
+        try:
+            decision = await self._decider.decide(
+                approval_id, approved=approved, feedback=None, decided_by=decided_by
+            )
+        except ApprovalConflict as exc:  # decided elsewhere (API, CLI, expiry) or clicked twice
+            status, by = exc.approval.status.value, exc.approval.decided_by or "someone"
+            clicker = None
+        else:
+            if decision is None:
+                raise InteractionRefused(404, f"approval {approval_id} not found")
+            status, by = ("approved" if approved else "denied"), decided_by
+            clicker = user.get("id")
+        await self._show_outcome(name, config, payload, status, by, clicker)
+        return InteractionResult(approval_id=approval_id, status=status, decided_by=by)
+
+    async def _verified(self, body: bytes, headers: Mapping[str, str]) -> tuple[str, SlackConfig]:
+        """The sink whose signing secret signed this request; refuses anything else."""
+        timestamp = headers.get("x-slack-request-timestamp", "")
+        given = headers.get("x-slack-signature", "")
+        try:
+            skew = abs(time.time() - int(timestamp))
+        except ValueError:
+            raise InteractionRefused(401, "missing or invalid Slack timestamp") from None
+        if skew > MAX_SKEW_SECONDS:
+            raise InteractionRefused(401, "stale Slack request")
+        for name, config in self._sinks().items():
+            try:
+                secret = await credential(
+                    self._secrets, config.signing_secret, field="signingSecret"
+                )
+            except PunchingFistError:
+                continue
+            if hmac.compare_digest(signature(secret, timestamp, body), given):
+                return name, config
+        raise InteractionRefused(401, "invalid Slack signature")
+
+    async def _show_outcome(
+        self,
+        name: str,
+        config: SlackConfig,
+        payload: Mapping[str, Any],
+        status: str,
+        by: str,
+        user_id: str | None,
+    ) -> None:
+        message = payload.get("message") or {}
+        channel = (payload.get("channel") or {}).get("id")
+        if not channel or not message.get("ts"):
+            return
+        who = f"<@{user_id}>" if user_id else by  # a mention when this click decided
+        icon = {"approved": "✅", "denied": "⛔", "expired": "⌛"}.get(status, "•")
+        blocks = [b for b in message.get("blocks") or [] if b.get("type") != "actions"]
+        blocks.append(
+            {
+                "type": "context",
+                "elements": [{"type": "mrkdwn", "text": f"{icon} {status} by {who}"}],
+            }
+        )
+        try:
+            client = await slack_client(config, self._secrets)
+            await client.chat_update(
+                channel=channel, ts=str(message["ts"]), text=f"{status} by {by}", blocks=blocks
+            )
+        except (SlackApiError, aiohttp.ClientError, TimeoutError, PunchingFistError) as exc:
+            # The decision stands; only the message keeps its buttons.
+            log.warning(
+                "approval message not updated", sink=name, error=self._redactor.text(str(exc))
+            )
