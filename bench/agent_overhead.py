@@ -1,6 +1,7 @@
 """Agent runtime benchmarks: prompt overhead, engine overhead per iteration, concurrency.
 
-Run: ``.venv/bin/python bench/agent_overhead.py`` (``--only prompt|engine|concurrency``).
+Run: ``.venv/bin/python bench/agent_overhead.py`` (``--only prompt|engine|concurrency``;
+``--uvloop`` runs on uvloop, as ``punching-fist serve`` does).
 
 * **Fixed prompt overhead**: the design's investigation workflow
   (``examples/design/resources/02-...yaml``: kubectl, promql, curl, debug-pod) runs against
@@ -247,9 +248,10 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    try:  # the server runs on uvloop (``punching-fist serve``); measure it the same way
+    if "--uvloop" in sys.argv:  # as ``punching-fist serve`` runs
+        sys.argv.remove("--uvloop")
         import uvloop
-    except ImportError:
-        asyncio.run(main())
-    else:
+
         uvloop.run(main())
+    else:
+        asyncio.run(main())
