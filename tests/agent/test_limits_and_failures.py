@@ -20,7 +20,17 @@ from tests.agent.kit import (
     step,
     workflow_yaml,
 )
-from tests.support.fake_llm import FakeLLM, Script, call, fail, final, kubectl, say
+from tests.support.fake_llm import (
+    FakeLLM,
+    Script,
+    ToolCall,
+    Turn,
+    call,
+    fail,
+    final,
+    kubectl,
+    say,
+)
 from tests.support.server import free_port, resources_from_yaml, running_server
 
 FAST_RETRY = "      rigConfig:\n        retryPolicy: {maxAttempts: 3, initialDelaySeconds: 0.01}"
@@ -186,6 +196,18 @@ async def test_unknown_tool_and_bad_arguments_get_corrective_messages(
     assert "Unknown tool name: 'kubectl_exec'" in llm.requests[1].text()
     assert "command" in llm.requests[2].text()
     assert "Field required" in llm.requests[2].text() or "missing" in llm.requests[2].text()
+
+
+async def test_broken_json_arguments_get_a_corrective_message(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    broken = Turn(tool_calls=(ToolCall("kubectl", {}),), raw_arguments='{"command": "get pods')
+    script = Script([broken, kubectl("get pods -n shop"), final(summary="second try worked")])
+    detail, _, llm = await investigate(sqlite_url, tmp_path, script)
+    assert step(detail)["result"]["summary"] == "second try worked"
+    assert llm is not None
+    assert "Invalid JSON" in llm.requests[1].text() or "EOF" in llm.requests[1].text()
+    assert (tmp_path / "bin" / "invocations.jsonl").read_text().count("\n") == 1
 
 
 async def test_an_identical_repeated_call_is_answered_with_a_note_not_rerun(

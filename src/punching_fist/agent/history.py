@@ -94,7 +94,10 @@ def observations(messages: Sequence[ModelMessage]) -> list[Observation]:
                     returns[part.tool_call_id] = part.model_response_str()
     seen = []
     for call in _calls(messages):
-        args = call.args_as_dict() if call.args else {}
+        try:
+            args = call.args_as_dict() if call.args else {}
+        except ValueError:  # the model sent broken JSON; show it as it came
+            args = {"arguments": str(call.args)}
         line = str(next(iter(args.values()))) if len(args) == 1 else str(args)
         seen.append(
             Observation(
