@@ -26,7 +26,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -242,7 +242,7 @@ class SinkDispatch:
             elapsed_ms = (time.perf_counter() - started) * 1000
             if error is None:
                 assert report is not None
-                await self._finish(row, report, attempt, started_at, elapsed_ms, breaker)
+                await self._finish(row, report, attempt, started_at, elapsed_ms)
                 return
             message = self._redactor.text(str(error) or type(error).__name__)
             record = AttemptRecord(
@@ -312,9 +312,8 @@ class SinkDispatch:
         row: DeliveryRow,
         report: DeliveryReport,
         attempt: int,
-        started_at: Any,
+        started_at: datetime,
         elapsed_ms: float,
-        breaker: CircuitBreaker,
     ) -> None:
         response = self._redactor.document(dict(report.response))
         if report.status is not DeliveryStatus.DELIVERED:
