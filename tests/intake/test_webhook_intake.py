@@ -154,6 +154,15 @@ async def test_filtered_alerts_are_stored_but_trigger_nothing(server: RunningSer
     assert await _run_rows(server) == []
 
 
+async def test_our_own_annotation_alerts_never_start_an_investigation(
+    server: RunningServer,
+) -> None:
+    sibling = alert(fingerprint="sib", labels={"punchingfist_triage": "true"})
+    response = await server.post_alert("/webhook/alerts", notification(sibling))
+    assert response.json()["alerts"][0]["outcome"] == "filtered"
+    assert await _run_rows(server) == []
+
+
 async def test_missing_fingerprint_falls_back_to_a_stable_label_hash(server: RunningServer) -> None:
     first = await server.post_alert("/webhook/alerts", notification(alert(fingerprint=None)))
     second = await server.post_alert("/webhook/alerts", notification(alert(fingerprint=None)))

@@ -118,8 +118,18 @@ def _parse_notification(raw: Any) -> AlertmanagerNotification:
         ) from exc
 
 
+# The label our alertmanager sink puts on the sibling alerts it posts (``action: annotate``).
+OWN_ANNOTATION_LABEL = "punchingfist_triage"
+
+
 def passes_filters(filters: Mapping[str, list[str]], labels: Mapping[str, str]) -> bool:
-    """True when, for every filtered label, the alert's value is one of the allowed values."""
+    """True when, for every filtered label, the alert's value is one of the allowed values.
+
+    Our own annotation alerts never pass: routed back to us by Alertmanager they would start
+    an investigation of our investigation. They are still stored, like any filtered alert.
+    """
+    if OWN_ANNOTATION_LABEL in labels:
+        return False
     return all(labels.get(label) in allowed for label, allowed in filters.items())
 
 
