@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from punching_fist.agent.toolset import REPEAT_NOTE
+from punching_fist.secret_refs import EnvResolver, SecretResolver
 from tests.agent.kit import (
     kubectl_stand_in,
     post_alert,
@@ -249,19 +250,21 @@ async def test_huge_tool_output_is_capped_head_and_tail(sqlite_url: str, tmp_pat
     assert "cut from the middle" in tool_message
 
 
-async def test_local_provider_without_endpoint_fails_the_step_but_not_the_run(
+async def test_a_configuration_error_fails_the_step_but_not_the_run(
     sqlite_url: str, tmp_path: Path
 ) -> None:
     stand_in = kubectl_stand_in(tmp_path)
-    text = workflow_yaml("x").replace('      endpoint: "x"\n', "")
+    text = workflow_yaml("x", provider="openai").replace('      endpoint: "x"\n', "")
+    no_keys = SecretResolver({"env": EnvResolver({})})
     async with running_server(
-        resources_from_yaml(text), sqlite_url, **server_settings(stand_in)
+        resources_from_yaml(text), sqlite_url, secrets=no_keys, **server_settings(stand_in)
     ) as server:
         run_id = await post_alert(server)
         await server.settle()
         detail = await run_detail(server.client, run_id)
         out = server.sink_output()
     assert step(detail)["status"] == "failed"
-    assert "no endpoint configured for provider local" in step(detail)["error"]
-    assert "no endpoint configured" in step(detail)["result"]["error_message"]
+    assert "needs an API key: set OPENAI_API_KEY" in step(detail)["error"]
+    assert "needs an API key" in step(detail)["result"]["error_message"]
+    assert detail["status"] == "failed"
     assert "Investigate manually" in out
