@@ -172,6 +172,7 @@ async def test_an_approval_nobody_decides_expires_as_denied(
             history = (await server.client.get("/api/v1/approvals?status=all")).json()["items"]
     assert [a["status"] for a in history] == ["expired"]
     assert history[0]["decided_by"] == "expiry"
+    assert ("approval", "expired") in [(e["kind"], e["name"]) for e in detail["audit"]]
     assert not stand_in.ran("delete")
     assert any("expired without a decision" in t for t in tool_messages(llm, 2))
     assert step(detail)["result"]["summary"] == "restarted web-1"
@@ -338,3 +339,30 @@ async def test_approvals_cli_lists_and_decides_through_the_http_api(
     assert detail["approvals"][0]["decided_by"] == "cli"
     assert stand_in.ran("delete pod web-1")
     assert json.dumps(detail).count("waiting_approval") == 0
+
+
+async def test_approvals_api_rejects_unknown_ids_and_malformed_decisions(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    stand_in = kubectl_stand_in(tmp_path, RESPONSES)
+    with FakeLLM(RESTART) as llm:
+        resources = resources_from_yaml(workflow_yaml(llm.url))
+        async with running_server(resources, sqlite_url, **server_settings(stand_in)) as server:
+            missing = "00000000-0000-0000-0000-000000000000"
+            assert (await server.client.get(f"/api/v1/approvals/{missing}")).status_code == 404
+            decided = await server.client.post(
+                f"/api/v1/approvals/{missing}", json={"approved": True}
+            )
+            assert decided.status_code == 404
+            _, approval = await pause(server)
+            malformed = await server.client.post(
+                f"/api/v1/approvals/{approval['id']}", json={"approved": "maybe", "extra": 1}
+            )
+            assert malformed.status_code == 422
+            one = await server.client.get(f"/api/v1/approvals/{approval['id']}")
+            assert one.json()["status"] == "pending"
+            denied = await server.client.get("/api/v1/approvals", params={"status": "denied"})
+            assert denied.json()["items"] == []
+            everything = await server.client.get("/api/v1/approvals", params={"status": "all"})
+            assert everything.json()["total"] == 1
+    assert not stand_in.ran("delete")

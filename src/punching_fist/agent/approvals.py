@@ -72,8 +72,10 @@ class ApprovalService:
 
     async def sweep_once(self) -> list[uuid.UUID]:
         """Expire overdue approvals, resume what can go on; the runs resumed."""
-        resumed = await self.store.expire_due()
-        resumed += await self.store.stranded_runs()
+        expiry = await self.store.expire_due()
+        for approval in expiry.expired:
+            self._record(approval, "expired")
+        resumed = expiry.resumed + await self.store.stranded_runs()
         if resumed:
             log.info("runs resumed by the approval sweep", count=len(resumed))
             self._resume(resumed)

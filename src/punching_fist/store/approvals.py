@@ -83,6 +83,14 @@ class Decision:
     """True when this decision was the batch's last and the run went back to ``pending``."""
 
 
+@dataclass(frozen=True, kw_only=True)
+class Expiry:
+    expired: list[StoredApproval]
+    """As they were before expiring (status still pending)."""
+    resumed: list[uuid.UUID]
+    """Runs put back to ``pending`` because nothing else held them."""
+
+
 class ApprovalConflict(Exception):
     """The approval exists but is no longer pending."""
 
@@ -246,13 +254,13 @@ class ApprovalStore:
             resumed = await _resume_if_decided(conn, stored.run_id, stored.step_name)
         return Decision(approval=stored, run_resumed=resumed)
 
-    async def expire_due(self, *, now: datetime | None = None) -> list[uuid.UUID]:
-        """Deny every pending approval past its expiry; the runs that can resume now."""
+    async def expire_due(self, *, now: datetime | None = None) -> Expiry:
+        """Deny every pending approval past its expiry; what expired and the runs resumed."""
         now = now or utcnow()
         async with self._db.transaction() as conn:
             due = (
                 await conn.execute(
-                    select(approvals.c.id, approvals.c.run_id, approvals.c.step_name).where(
+                    select(approvals).where(
                         and_(
                             approvals.c.status == ApprovalStatus.PENDING.value,
                             approvals.c.expires_at < now,
@@ -261,7 +269,7 @@ class ApprovalStore:
                 )
             ).all()
             if not due:
-                return []
+                return Expiry(expired=[], resumed=[])
             await conn.execute(
                 update(approvals)
                 .where(approvals.c.id.in_([row.id for row in due]))
@@ -276,7 +284,7 @@ class ApprovalStore:
             for run_id, step_name in sorted({(row.run_id, row.step_name) for row in due}):
                 if await _resume_if_decided(conn, run_id, step_name):
                     resumed.append(run_id)
-        return resumed
+        return Expiry(expired=[_stored(row) for row in due], resumed=resumed)
 
     async def stranded_runs(self) -> list[uuid.UUID]:
         """Runs still parked although their batch is fully decided (a crash between the two)."""
