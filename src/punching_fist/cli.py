@@ -12,6 +12,7 @@ import uvicorn
 from rich.console import Console
 
 from punching_fist.agent import approvals_cli
+from punching_fist.agent.local_model.cli import model_app
 from punching_fist.config import DEFAULT_DB, Settings, default_peering_priority, inherited_env
 from punching_fist.errors import ResourceValidationError
 from punching_fist.observability.logging import configure_logging
@@ -31,6 +32,7 @@ app = typer.Typer(
 )
 err = Console(stderr=True)
 app.add_typer(approvals_cli.app, name="approvals")
+app.add_typer(model_app, name="model")
 
 
 def load_resources(directory: Path) -> ResourceSet:
@@ -73,6 +75,12 @@ def serve(
     concurrency: Annotated[int, typer.Option(help="Workflow runs executed at once.")] = 16,
     lease_seconds: Annotated[float, typer.Option(help="Run lease length.")] = 30.0,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    tool_path: Annotated[
+        str | None, typer.Option(help="PATH of the agent's kubectl and script tools.")
+    ] = None,
+    kubeconfig: Annotated[
+        str | None, typer.Option(help="Kubeconfig of agent steps without a serviceAccount.")
+    ] = None,
     kubernetes: Annotated[
         bool,
         typer.Option(
@@ -115,6 +123,8 @@ def serve(
         lease_seconds=lease_seconds,
         base_env=inherited_env(os.environ),
         log_level=log_level,
+        tool_path=tool_path,
+        kubeconfig=kubeconfig,
     )
     service = Service.build(settings, resource_set, secrets=SecretResolver())
     _add_operator(service, settings)

@@ -15,6 +15,8 @@ from fastapi import FastAPI
 from starlette.routing import Route
 
 from punching_fist import __version__
+from punching_fist.agent.local_model.cache import LocalModelPaths
+from punching_fist.agent.providers.local_bundled import BundledLocalModel
 from punching_fist.agent.wiring import AgentServices, build_agent_services
 from punching_fist.api.deliveries import deliveries_router
 from punching_fist.api.routes import api_router, health_router
@@ -65,6 +67,8 @@ class Service:
     intake: WebhookIntake
     agent_services: AgentServices
     sinks: SinkDispatch
+    local_model: BundledLocalModel
+    """The bundled LLM for ``provider: local`` without an endpoint; starts on first use."""
     schedules: ScheduleRunner | None = None
     extensions: list[Extension] = field(default_factory=list)
     _started: bool = field(default=False)
@@ -79,6 +83,7 @@ class Service:
         sink_dependencies: SinkDependencies | None = None,
         agent: AgentRunner | None = None,
         secrets: SecretResolver | None = None,
+        local_model: BundledLocalModel | None = None,
     ) -> Service:
         database = Database(settings.database_url)
         registry = ResourceRegistry(resources)
@@ -90,7 +95,10 @@ class Service:
         sinks, chained_runs = build_sink_dispatch(
             settings, database, registry.current, metrics, secrets, sink_dependencies
         )
-        agent_services = build_agent_services(settings, database, registry.current, secrets)
+        local_model = local_model or BundledLocalModel.for_cache(LocalModelPaths.from_settings())
+        agent_services = build_agent_services(
+            settings, database, registry.current, secrets, local_model=local_model
+        )
         runner = WorkflowRunner(
             RunnerDependencies(
                 runs=runs,
@@ -132,6 +140,7 @@ class Service:
             intake=WebhookIntake(registry, committer, secrets),
             agent_services=agent_services,
             sinks=sinks,
+            local_model=local_model,
         )
 
     async def trigger_run(
@@ -180,6 +189,7 @@ class Service:
         await self.dispatcher.stop()
         await self.sinks.stop()
         await self.agent_services.stop()
+        await self.local_model.aclose()
         await self.database.close()
         self._started = False
 

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import uvicorn
 
+from punching_fist.agent.providers.local_bundled import BundledLocalModel
 from punching_fist.cli import load_resources
 from punching_fist.config import Settings
 from punching_fist.engine.steps.agent import AgentRunner
@@ -58,6 +59,7 @@ async def running_server(
     *,
     agent: AgentRunner | None = None,
     secrets: SecretResolver | None = None,
+    local_model: BundledLocalModel | None = None,
     **settings: Any,
 ) -> AsyncIterator[RunningServer]:
     if isinstance(resources, Path):
@@ -72,6 +74,7 @@ async def running_server(
         sink_dependencies=SinkDependencies(stdout=stdout),
         agent=agent,
         secrets=secrets,
+        local_model=local_model,
     )
     config = uvicorn.Config(
         service.asgi_app(), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
