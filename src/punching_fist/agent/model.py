@@ -1,7 +1,10 @@
 """The LLM as the agent sees it: the provider's model, retried per policy and audited.
 
 Every request (each attempt, failed ones included) becomes an ``llm`` row in the audit trail
-with its duration, token usage and a one-line summary of the answer. Provider errors and
+with its duration, token usage and a one-line summary of the answer. Each corrective message
+a request carries back to the model (an unknown tool, arguments that do not validate, a final
+answer that is not a valid AgentResult) becomes a ``correction`` row, so the trail shows why
+a small model's call did not run. Provider errors and
 rate limits are retried here, per ``rigConfig.retryPolicy``; the SDKs' own retries are
 switched off (``max_retries=0``) so there is exactly one retry policy.
 """
@@ -17,7 +20,15 @@ from typing import Any, TypeVar
 import structlog
 from pydantic_ai import RunContext
 from pydantic_ai.exceptions import ModelAPIError, ModelHTTPError
-from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCallPart
+from pydantic_ai.messages import (
+    ModelMessage,
+    ModelRequest,
+    ModelResponse,
+    RetryPromptPart,
+    TextPart,
+    ToolCallPart,
+    ToolReturnPart,
+)
 from pydantic_ai.models import ModelRequestParameters, StreamedResponse
 from pydantic_ai.models.wrapper import WrapperModel
 from pydantic_ai.settings import ModelSettings
@@ -71,6 +82,8 @@ class AuditedModel(WrapperModel):
         model_settings: ModelSettings | None,
         model_request_parameters: ModelRequestParameters,
     ) -> ModelResponse:
+        self._audit_corrections(messages)
+
         async def attempt() -> ModelResponse:
             started = time.perf_counter()
             try:
@@ -93,6 +106,7 @@ class AuditedModel(WrapperModel):
         model_request_parameters: ModelRequestParameters,
         run_context: RunContext[Any] | None = None,
     ) -> AsyncGenerator[StreamedResponse]:
+        self._audit_corrections(messages)
         async with AsyncExitStack() as stack:
             started = time.perf_counter()
 
@@ -126,6 +140,32 @@ class AuditedModel(WrapperModel):
         if self._sleep is None:
             return await call_with_retry(attempt, self._policy, on_retry=on_retry)
         return await call_with_retry(attempt, self._policy, on_retry=on_retry, sleep=self._sleep)
+
+    def _audit_corrections(self, messages: list[ModelMessage]) -> None:
+        """One ``correction`` row per corrective message in the request about to be sent."""
+        latest = messages[-1] if messages else None
+        if not isinstance(latest, ModelRequest):
+            return
+        for part in latest.parts:
+            # pydantic-ai sends a correction as a retry prompt, or as a tool return marked
+            # "retried" (with the cause: unknown tool, invalid arguments or output, ...).
+            if isinstance(part, RetryPromptPart):
+                cause, text = "retry", part.model_response()
+            elif isinstance(part, ToolReturnPart) and part.outcome == "retried":
+                cause = str(part.retry.cause) if part.retry else "retry"
+                text = part.model_response_str()
+            else:
+                continue
+            self._record(
+                AuditEvent(
+                    run_id=self._run_id,
+                    step_name=self._step_name,
+                    kind="correction",
+                    name=part.tool_name or "answer",
+                    arguments={"cause": cause, "tool_call_id": part.tool_call_id},
+                    output=text,
+                )
+            )
 
     def _audit(self, response: ModelResponse, started: float) -> None:
         usage = response.usage

@@ -27,7 +27,7 @@ AUDIT_OUTPUT_LIMIT = 4_000
 
 log = structlog.get_logger(__name__)
 
-AuditKind = Literal["llm", "tool", "approval"]
+AuditKind = Literal["llm", "tool", "approval", "correction"]
 
 
 @dataclass(frozen=True, kw_only=True)
