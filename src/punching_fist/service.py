@@ -13,6 +13,7 @@ from typing import Any, Protocol
 import structlog
 from fastapi import FastAPI
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from punching_fist import __version__
 from punching_fist.agent.local_model.cache import LocalModelPaths
@@ -21,7 +22,7 @@ from punching_fist.agent.wiring import AgentServices, build_agent_services
 from punching_fist.api.deliveries import deliveries_router
 from punching_fist.api.routes import api_router, health_router
 from punching_fist.api.slack_interactions import slack_interactions_router
-from punching_fist.api.webhooks import webhook_endpoint
+from punching_fist.api.webhooks import WebhooksFirst, webhook_endpoint
 from punching_fist.config import Settings
 from punching_fist.engine.delivery import SinkDispatch, build_sink_dispatch
 from punching_fist.engine.dispatcher import Dispatcher
@@ -199,7 +200,7 @@ class Service:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    def asgi_app(self) -> FastAPI:
+    def asgi_app(self) -> ASGIApp:
         @asynccontextmanager
         async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
             await self.start()
@@ -220,7 +221,7 @@ class Service:
         if self.sinks.approvals is not None:
             app.include_router(slack_interactions_router(self.sinks.approvals))
         app.include_router(self.agent_services.router())
-        app.router.routes.append(
-            Route("/{path:path}", webhook_endpoint(self.intake, self.metrics), methods=["POST"])
-        )
-        return app
+        endpoint = webhook_endpoint(self.intake, self.metrics)
+        # Unknown POST paths still reach the intake, which answers a precise 404.
+        app.router.routes.append(Route("/{path:path}", endpoint, methods=["POST"]))
+        return WebhooksFirst(app, self.intake, endpoint)

@@ -132,7 +132,7 @@ spec:
     assert "Status: failed" in out
 
 
-async def test_agent_steps_without_a_runtime_fail_clearly_and_the_run_goes_on(
+async def test_an_unreachable_llm_ends_the_agent_step_with_a_partial_result_and_the_run_goes_on(
     sqlite_url: str,
 ) -> None:
     detail, out = await run_workflow(
@@ -142,20 +142,27 @@ apiVersion: punchingfist.io/v1alpha1
 kind: Workflow
 metadata: {name: wf}
 spec:
+  runtime:
+    llmConfig: {provider: local, endpoint: "http://127.0.0.1:9/v1", model: nothing-listens}
   steps:
     - name: agent-investigation
       type: agent
       goal: "Investigate {{ .source.data.alert.summary }}"
       tools: [kubectl]
+      rigConfig: {retryPolicy: {maxAttempts: 1}}
   outputs:
-    - {name: root_cause, value: "{{ .steps.agent-investigation.result.root_cause }}"}
+    - {name: escalation, value: "{{ .steps.agent-investigation.result.escalation_notes }}"}
+    - {name: error, value: "{{ .steps.agent-investigation.result.error_message }}"}
   sinks: [json-out]
 """,
     )
-    step = detail["steps"][0]
-    assert step["status"] == "failed"
-    assert "no agent runtime" in step["error"]
-    assert json.loads(out)["workflow"]["outputs"] == {"root_cause": None}
+    result = detail["steps"][0]["result"]
+    assert result["error_message"]
+    assert result["can_auto_fix"] is False
+    assert result["confidence"] == 0
+    outputs = json.loads(out)["workflow"]["outputs"]
+    assert outputs["error"] == result["error_message"]
+    assert {d["sink_name"]: d["status"] for d in detail["deliveries"]} == {"json-out": "delivered"}
 
 
 DESIGN_CONDITIONAL = """

@@ -10,6 +10,8 @@ from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import request_response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from punching_fist.errors import IntakeError, TemporaryFailure
 from punching_fist.observability.metrics import Metrics
@@ -42,7 +44,7 @@ def webhook_endpoint(
     """Build the ASGI endpoint serving every webhook source's path."""
 
     async def endpoint(request: Request) -> Response:
-        path = request.url.path
+        path = request.scope["path"]
         try:
             name, source = intake.source_for(path)
             await intake.authenticate(source, request.headers)
@@ -63,3 +65,32 @@ def webhook_endpoint(
         return JSONResponse(accepted.body(), status_code=202)
 
     return endpoint
+
+
+class WebhooksFirst:
+    """ASGI front door: POSTs to a webhook source's path skip the API router entirely.
+
+    The API has a dozen routes; matching each webhook request against all of them before the
+    catch-all cost more CPU than storing the alert. Webhook paths come from the live registry,
+    so this check is one dict lookup; everything else goes to the API app unchanged.
+    """
+
+    def __init__(
+        self,
+        api: ASGIApp,
+        intake: WebhookIntake,
+        endpoint: Callable[[Request], Awaitable[Response]],
+    ) -> None:
+        self._api = api
+        self._intake = intake
+        self._webhook = request_response(endpoint)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["method"] == "POST"
+            and self._intake.serves(scope["path"])
+        ):
+            await self._webhook(scope, receive, send)
+            return
+        await self._api(scope, receive, send)

@@ -58,6 +58,9 @@ class WebhookIntake:
         self._committer = committer
         self._secrets = secrets
 
+    def serves(self, path: str) -> bool:
+        return self._registry.webhook(path) is not None
+
     def source_for(self, path: str) -> tuple[str, Source]:
         found = self._registry.webhook(path)
         if found is None:

@@ -13,9 +13,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import and_, bindparam, insert, select, tuple_, update
+from sqlalchemy import Table, and_, bindparam, insert, select, tuple_, update
 from sqlalchemy.engine import Connection
 
+from punching_fist.store.sqlite_rows import execute_many, insert_rows, sqlite_value
 from punching_fist.store.tables import alerts, sources, utcnow, workflow_runs
 
 
@@ -129,9 +130,26 @@ def record_alerts(conn: Connection, batch: list[IncomingAlert]) -> list[IntakeRe
         run_id = _queue_run(new_runs, item, alert_id, now)
         results.append(IntakeResult(outcome=Outcome.NEW, alert_id=alert_id, run_id=run_id))
 
+    sqlite = conn.dialect.name == "sqlite"
     if new_alerts:
-        conn.execute(insert(alerts), new_alerts)
-    if repeat_rows:
+        _insert(conn, alerts, new_alerts, sqlite=sqlite)
+    if repeat_rows and sqlite:
+        execute_many(
+            conn,
+            "UPDATE alerts SET last_seen_at = ?, updated_at = ?, annotations = ?, "
+            "occurrences = occurrences + ? WHERE id = ?",
+            (
+                (
+                    sqlite_value(now, is_json=False),
+                    sqlite_value(now, is_json=False),
+                    sqlite_value(row["b_annotations"], is_json=True),
+                    repeats[alert_id],
+                    alert_id.hex,
+                )
+                for alert_id, row in repeat_rows.items()
+            ),
+        )
+    elif repeat_rows:
         rows = [{**row, "b_inc": repeats[alert_id]} for alert_id, row in repeat_rows.items()]
         conn.execute(
             update(alerts)
@@ -158,7 +176,7 @@ def record_alerts(conn: Connection, batch: list[IncomingAlert]) -> list[IntakeRe
             resolutions,
         )
     if new_runs:
-        conn.execute(insert(workflow_runs), new_runs)
+        _insert(conn, workflow_runs, new_runs, sqlite=sqlite)
     for source_name, count in per_source.items():
         conn.execute(
             update(sources)
@@ -168,23 +186,39 @@ def record_alerts(conn: Connection, batch: list[IncomingAlert]) -> list[IntakeRe
     return results
 
 
+def _insert(conn: Connection, table: Table, rows: list[dict[str, Any]], *, sqlite: bool) -> None:
+    if sqlite:
+        insert_rows(conn, table, rows)
+    else:
+        conn.execute(insert(table), rows)
+
+
 def _load_active(conn: Connection, batch: list[IncomingAlert]) -> dict[tuple[str, str], _Active]:
     keys = {(item.source_name, item.fingerprint) for item in batch}
     if not keys:
         return {}
-    rows = conn.execute(
-        select(alerts.c.id, alerts.c.source_name, alerts.c.fingerprint, alerts.c.status).where(
-            and_(
-                alerts.c.active.is_(True),
-                tuple_(alerts.c.source_name, alerts.c.fingerprint).in_(list(keys)),
+    if conn.dialect.name == "sqlite":
+        fingerprints = sorted({fingerprint for _, fingerprint in keys})
+        found = conn.exec_driver_sql(  # only placeholders are interpolated
+            "SELECT id, source_name, fingerprint, status FROM alerts WHERE active = 1 "  # noqa: S608
+            f"AND fingerprint IN ({', '.join('?' for _ in fingerprints)})",
+            tuple(fingerprints),
+        )
+        rows = [(uuid.UUID(hex=id_), source, fp, status) for id_, source, fp, status in found]
+    else:
+        result = conn.execute(
+            select(alerts.c.id, alerts.c.source_name, alerts.c.fingerprint, alerts.c.status).where(
+                and_(
+                    alerts.c.active.is_(True),
+                    tuple_(alerts.c.source_name, alerts.c.fingerprint).in_(list(keys)),
+                )
             )
         )
-    )
+        rows = [(row.id, row.source_name, row.fingerprint, row.status) for row in result]
     return {
-        (row.source_name, row.fingerprint): _Active(
-            alert_id=row.id, filtered=row.status == AlertStatus.FILTERED.value
-        )
-        for row in rows
+        (source, fp): _Active(alert_id=alert_id, filtered=status == AlertStatus.FILTERED.value)
+        for alert_id, source, fp, status in rows
+        if (source, fp) in keys
     }
 
 
