@@ -19,6 +19,7 @@ its final answer, a limit stops it, or it asks for an action a person must appro
 from __future__ import annotations
 
 import asyncio
+import traceback
 import uuid
 from collections.abc import AsyncIterable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -311,6 +312,18 @@ class AgentRuntime:
             except (AgentRunError, TimeoutError) as exc:
                 reason = _reason(exc, settings.max_iterations, budget, settings.timeout_minutes)
                 log.warning("investigation ended early", step=request.step_name, reason=reason)
+                return _partial(reason, request, captured, ledger)
+            except Exception as exc:  # a bug in a tool or SDK must not cost the alert its result
+                # Not log.exception: pydantic-ai's stacks are deep, and a console renderer that
+                # prints locals takes minutes over them. Where it broke is enough to find it.
+                where = traceback.extract_tb(exc.__traceback__)[-1]
+                log.error(
+                    "investigation crashed",
+                    step=request.step_name,
+                    error=f"{type(exc).__name__}: {exc}",
+                    at=f"{where.filename}:{where.lineno} in {where.name}",
+                )
+                reason = _reason(exc, settings.max_iterations, budget, settings.timeout_minutes)
                 return _partial(reason, request, captured, ledger)
 
         output = run.output
