@@ -98,7 +98,7 @@ class Service:
         )
         local_model = local_model or BundledLocalModel.for_cache(LocalModelPaths.from_settings())
         agent_services = build_agent_services(
-            settings, database, registry.current, secrets, local_model=local_model
+            settings, database, registry.current, secrets, local_model=local_model, metrics=metrics
         )
         runner = WorkflowRunner(
             RunnerDependencies(

@@ -93,6 +93,7 @@ async def test_a_write_pauses_until_approved_then_runs_and_the_agent_continues(
             )
             assert again.status_code == 409
             assert await pending(server.client) == []
+            metrics = (await server.client.get("/metrics")).text
 
     assert stand_in.invocations() == [
         ["get", "pods", "-n", "shop"],
@@ -109,6 +110,14 @@ async def test_a_write_pauses_until_approved_then_runs_and_the_agent_continues(
     names = [(e["kind"], e["name"]) for e in detail["audit"]]
     assert ("approval", "requested") in names
     assert ("approval", "approved") in names
+    # The same events drive the Prometheus metrics.
+    assert 'punchingfist_llm_requests_total{model="test-model",outcome="ok"} 3.0' in metrics
+    assert 'punchingfist_llm_tokens_total{direction="input",model="test-model"}' in metrics
+    assert 'punchingfist_agent_tool_calls_total{outcome="ran",tool="kubectl"} 2.0' in metrics
+    assert 'punchingfist_agent_approvals_total{event="requested"} 1.0' in metrics
+    assert 'punchingfist_agent_approvals_total{event="approved"} 1.0' in metrics
+    assert 'punchingfist_agent_investigations_total{outcome="waiting_approval"} 1.0' in metrics
+    assert 'punchingfist_agent_investigations_total{outcome="complete"} 1.0' in metrics
 
 
 async def test_a_denied_write_never_runs_and_the_agent_is_told(

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 
 import structlog
 
+from punching_fist.agent.metrics import AgentMetrics
 from punching_fist.store.approvals import ApprovalStore, Decision, StoredApproval
 from punching_fist.store.audit import AuditEvent, AuditLog
 
@@ -29,10 +30,16 @@ class ApprovalService:
     """Decides approvals and resumes runs; ``start``/``stop`` bound the expiry sweep."""
 
     def __init__(
-        self, store: ApprovalStore, audit: AuditLog, *, sweep_interval: float = 15.0
+        self,
+        store: ApprovalStore,
+        audit: AuditLog,
+        *,
+        sweep_interval: float = 15.0,
+        metrics: AgentMetrics | None = None,
     ) -> None:
         self.store = store
         self._audit = audit
+        self._metrics = metrics or AgentMetrics()
         self._sweep_interval = sweep_interval
         self._submit: Submit | None = None
         self._sweeper: asyncio.Task[None] | None = None
@@ -106,17 +113,17 @@ class ApprovalService:
         self._submit(run_ids)
 
     def _record(self, approval: StoredApproval, outcome: str) -> None:
+        event = AuditEvent(
+            run_id=approval.run_id,
+            step_name=approval.step_name,
+            kind="approval",
+            name=outcome,
+            arguments={"approval_id": str(approval.id), **approval.action},
+            output=approval.feedback,
+        )
+        self._metrics.observe(event)
         # Queued, not awaited: the decision itself is already committed with the approval.
-        self._audit.record(
-            AuditEvent(
-                run_id=approval.run_id,
-                step_name=approval.step_name,
-                kind="approval",
-                name=outcome,
-                arguments={"approval_id": str(approval.id), **approval.action},
-                output=approval.feedback,
-            )
-        ).add_done_callback(_ignore_failure)
+        self._audit.record(event).add_done_callback(_ignore_failure)
 
 
 def _ignore_failure(future: asyncio.Future[None]) -> None:

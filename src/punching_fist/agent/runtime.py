@@ -50,6 +50,7 @@ from pydantic_ai.models import Model
 from pydantic_ai.settings import ModelSettings
 
 from punching_fist.agent.history import SavedState, last_text, ledger_from, observations
+from punching_fist.agent.metrics import AgentMetrics
 from punching_fist.agent.model import AuditedModel
 from punching_fist.agent.prompt import FINAL_TOOL, LAST_TURN_NOTE, system_prompt
 from punching_fist.agent.providers import (
@@ -113,19 +114,22 @@ class AgentRuntimeDeps:
     local_model: LocalEndpointProvider = field(default_factory=NoLocalModel)
     providers: Mapping[str, ProviderFactory] = field(default_factory=lambda: dict(PROVIDERS))
     options: RuntimeOptions = field(default_factory=RuntimeOptions)
+    metrics: AgentMetrics = field(default_factory=AgentMetrics)
 
 
 class _Trail:
     """One investigation's audit writes: queued at once, awaited together at the end."""
 
-    def __init__(self, audit: AuditLog, secrets: SecretResolver) -> None:
+    def __init__(self, audit: AuditLog, secrets: SecretResolver, metrics: AgentMetrics) -> None:
         self._audit = audit
         self._secrets = secrets
+        self._metrics = metrics
         self._pending: list[asyncio.Future[None]] = []
 
     def record(self, event: AuditEvent, *, urgent: bool = False) -> asyncio.Future[None]:
         if event.output is not None:
             event = replace(event, output=self._secrets.redact(event.output))
+        self._metrics.observe(event)
         future = self._audit.record(event, urgent=urgent)
         self._pending.append(future)
         return future
@@ -221,11 +225,13 @@ class AgentRuntime:
         batch = await self._deps.approvals.live_batch(run_id, request.step_name)
         if any(a.status is ApprovalStatus.PENDING for a in batch):
             return _waiting([a.id for a in batch])
-        trail = _Trail(self._deps.audit, self._deps.secrets)
+        trail = _Trail(self._deps.audit, self._deps.secrets, self._deps.metrics)
         try:
-            return await self._investigate(request, run_id, batch, trail)
+            outcome = await self._investigate(request, run_id, batch, trail)
         finally:
             await trail.flush()
+        self._deps.metrics.investigations.labels(_outcome_label(outcome)).inc()
+        return outcome
 
     async def _investigate(
         self,
@@ -381,6 +387,13 @@ class AgentRuntime:
             )
         log.info("investigation waits for approval", step=request.step_name, approvals=len(ids))
         return _waiting(ids)
+
+
+def _outcome_label(outcome: StepOutcome) -> str:
+    if outcome.status is not StepStatus.SUCCEEDED:
+        return str(outcome.status.value)
+    partial = isinstance(outcome.result, dict) and outcome.result.get("error_message")
+    return "partial" if partial else "complete"
 
 
 def _waiting(ids: Sequence[uuid.UUID]) -> StepOutcome:

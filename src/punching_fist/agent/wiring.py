@@ -15,6 +15,7 @@ from pathlib import Path
 from fastapi import APIRouter
 
 from punching_fist.agent.approvals import ApprovalService, Submit
+from punching_fist.agent.metrics import AgentMetrics
 from punching_fist.agent.providers import LocalEndpointProvider, NoLocalModel
 from punching_fist.agent.runtime import (
     AgentRuntime,
@@ -29,6 +30,7 @@ from punching_fist.agent.tools.registry import ToolSettings, build_tools
 from punching_fist.api.approvals import approvals_router
 from punching_fist.config import Settings
 from punching_fist.engine.steps.agent import AgentRequest
+from punching_fist.observability.metrics import Metrics
 from punching_fist.resources.loader import ResourceSet
 from punching_fist.resources.workflow import ToolSpec
 from punching_fist.secret_refs import SecretResolver
@@ -111,7 +113,10 @@ def build_agent_services(
     tools: ToolBuilder | None = None,
     local_model: LocalEndpointProvider | None = None,
     environ: Mapping[str, str] | None = None,
+    metrics: Metrics | None = None,
 ) -> AgentServices:
+    """``metrics``: the server's registry gets the agent's metrics too."""
+    agent_metrics = AgentMetrics(metrics.registry if metrics is not None else None)
     audit = AuditLog(database)
     store = ApprovalStore(database)
     builder = tools or RegistryTools(
@@ -129,9 +134,13 @@ def build_agent_services(
                 approval_timeout=timedelta(seconds=settings.approval_timeout_seconds),
                 stream=settings.agent_stream,
             ),
+            metrics=agent_metrics,
         )
     )
     approvals = ApprovalService(
-        store, audit, sweep_interval=settings.approval_sweep_interval_seconds
+        store,
+        audit,
+        sweep_interval=settings.approval_sweep_interval_seconds,
+        metrics=agent_metrics,
     )
     return AgentServices(runtime=runtime, audit=audit, approvals=approvals)
