@@ -26,6 +26,7 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -229,6 +230,70 @@ async def concurrency(workdir: Path, count: int, delay: float) -> None:
     )
 
 
+async def runtime_only(workdir: Path, count: int, delay: float) -> None:
+    """The same burst straight into the agent runtime: no intake, runs, steps or sinks."""
+    from sqlalchemy import insert
+
+    from punching_fist.agent.wiring import build_agent_services
+    from punching_fist.config import Settings
+    from punching_fist.engine.steps.agent import AgentRequest
+    from punching_fist.resources.workflow import AgentStep
+    from punching_fist.secret_refs import SecretResolver
+    from punching_fist.store.database import Database
+    from punching_fist.store.tables import workflow_runs
+
+    with fake_llm_process(investigation(2), delay=delay) as llm_url:
+        resources = resources_from_yaml(
+            RESOURCES.replace("WORKFLOW", "bench") + BENCH_WORKFLOW.replace("URL", llm_url)
+        )
+        workflow = resources.workflows["bench"]
+        step = workflow.spec.steps[0]
+        assert isinstance(step, AgentStep)
+        database = Database(f"sqlite+aiosqlite:///{workdir / 'runtime.db'}")
+        await database.migrate()
+        settings = Settings(database_url=database.url, **stand_in(workdir))
+        services = build_agent_services(settings, database, lambda: resources, SecretResolver())
+        await services.start()
+
+        async def one(name: str) -> float:
+            run_id = uuid.uuid4()
+            async with database.transaction() as conn:
+                await conn.execute(
+                    insert(workflow_runs).values(
+                        id=run_id, workflow_name="bench", status="running", source_context={}
+                    )
+                )
+            started = time.perf_counter()
+            outcome = await services.runtime.investigate(
+                AgentRequest(
+                    run_id=str(run_id),
+                    step_name="investigate",
+                    settings=step,
+                    goal=f"Investigate PodCrashLooping ({name})",
+                    workflow=workflow,
+                    context={"env": {}},
+                )
+            )
+            assert outcome.result["error_message"] is None, outcome.result
+            return time.perf_counter() - started
+
+        try:
+            await one("warm-up")
+            single = await one("single")
+            cpu = time.process_time()
+            started = time.perf_counter()
+            await asyncio.gather(*(one(f"many-{i}") for i in range(count)))
+            many = time.perf_counter() - started
+            cpu = time.process_time() - cpu
+        finally:
+            await services.stop()
+            await database.close()
+    print(
+        f"  runtime only: {count} concurrent investigations {many:.2f} s vs one alone"
+        f" {single:.2f} s = {many / single:.2f}x; CPU {cpu * 1000 / count:.1f} ms per investigation"
+    )
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", choices=["prompt", "engine", "concurrency"])
@@ -245,6 +310,7 @@ async def main() -> None:
             await engine_overhead(workdir, args.iterations, args.repeats)
         if args.only in (None, "concurrency"):
             await concurrency(workdir, args.concurrency, args.delay)
+            await runtime_only(workdir, args.concurrency, args.delay)
 
 
 if __name__ == "__main__":
