@@ -375,3 +375,20 @@ async def test_approvals_api_rejects_unknown_ids_and_malformed_decisions(
             everything = await server.client.get("/api/v1/approvals", params={"status": "all"})
             assert everything.json()["total"] == 1
     assert not stand_in.ran("delete")
+
+
+async def test_an_approved_action_runs_even_when_the_pause_used_up_the_turns(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    stand_in = kubectl_stand_in(tmp_path, RESPONSES)
+    with FakeLLM(RESTART) as llm:
+        resources = resources_from_yaml(workflow_yaml(llm.url, max_iterations=3))
+        async with running_server(resources, sqlite_url, **server_settings(stand_in)) as server:
+            run_id, approval = await pause(server)
+            await server.client.post(f"/api/v1/approvals/{approval['id']}", json={"approved": True})
+            await server.settle()
+            detail = await wait_for_status(server.client, run_id, "succeeded")
+    assert stand_in.ran("delete pod web-1")
+    assert step(detail)["result"]["summary"] == "restarted web-1"
+    # The resumed (last) turn offered only the final answer.
+    assert llm.requests[-1].tool_names == ["final_answer"]

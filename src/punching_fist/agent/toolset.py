@@ -135,7 +135,9 @@ class GuardedToolset(AbstractToolset[Any]):
         return "punching-fist-tools"
 
     def last_turn(self, ctx: RunContext[Any]) -> bool:
-        return ctx.usage.requests >= self._max_iterations - 1
+        # Step 0 of a resumed run executes the decided calls; they need their tools even
+        # when the pause came on the second-to-last turn.
+        return ctx.run_step > 0 and ctx.usage.requests >= self._max_iterations - 1
 
     async def get_tools(self, ctx: RunContext[Any]) -> dict[str, ToolsetTool[Any]]:
         return {} if self.last_turn(ctx) else dict(self._definitions)
