@@ -392,3 +392,32 @@ async def test_an_approved_action_runs_even_when_the_pause_used_up_the_turns(
     assert step(detail)["result"]["summary"] == "restarted web-1"
     # The resumed (last) turn offered only the final answer.
     assert llm.requests[-1].tool_names == ["final_answer"]
+
+
+async def test_a_second_pause_after_resuming_waits_for_its_own_decision(
+    database_url: str, tmp_path: Path
+) -> None:
+    stand_in = kubectl_stand_in(tmp_path, RESPONSES)
+    script = Script(
+        [
+            kubectl("delete pod web-1 -n shop"),
+            kubectl("scale deployment web --replicas=5 -n shop"),
+            final(summary="restarted, not scaled"),
+        ]
+    )
+    with FakeLLM(script) as llm:
+        resources = resources_from_yaml(workflow_yaml(llm.url))
+        async with running_server(resources, database_url, **server_settings(stand_in)) as server:
+            run_id, first = await pause(server)
+            await server.client.post(f"/api/v1/approvals/{first['id']}", json={"approved": True})
+            await server.settle()
+            await wait_for_status(server.client, run_id, "waiting_approval")
+            (second,) = await pending(server.client)
+            assert second["action"]["command"] == "scale deployment web --replicas=5 -n shop"
+            assert stand_in.ran("delete pod web-1")
+            await server.client.post(f"/api/v1/approvals/{second['id']}", json={"approved": False})
+            await server.settle()
+            detail = await wait_for_status(server.client, run_id, "succeeded")
+    assert not stand_in.ran("scale")
+    assert [a["status"] for a in detail["approvals"]] == ["approved", "denied"]
+    assert step(detail)["result"]["actions_taken"] == ["kubectl delete pod web-1 -n shop"]

@@ -17,7 +17,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import and_, exists, func, insert, select, update
+from sqlalchemy import and_, exists, func, insert, null, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -185,7 +185,8 @@ class ApprovalStore:
         """Mark the batch as picked up by its step (its state is no longer needed)."""
         async with self._db.transaction() as conn:
             await conn.execute(
-                update(approvals).where(_live_batch(run_id, step_name)).values(state=None)
+                # SQL NULL, not JSON null: "state IS NOT NULL" is what marks a live batch.
+                update(approvals).where(_live_batch(run_id, step_name)).values(state=null())
             )
 
     async def get(self, approval_id: uuid.UUID) -> StoredApproval | None:
