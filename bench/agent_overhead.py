@@ -199,6 +199,111 @@ async def burst(server: Any, prefix: str, count: int) -> tuple[float, float, lis
     return time.perf_counter() - started, time.process_time() - cpu, list(run_ids)
 
 
+async def engine_in_process(workdir: Path, iterations: int, repeats: int) -> None:
+    """Engine overhead without HTTP or processes: an instant in-process model and tool.
+
+    Load on the machine inflates wall-clock figures; CPU time of this process per iteration
+    is the steadier measure of what the runtime (pydantic-ai, our toolset, audit) costs.
+    """
+    from pydantic import BaseModel
+    from pydantic_ai.messages import ModelMessage, ModelResponse, ToolCallPart
+    from pydantic_ai.models.function import AgentInfo, FunctionModel
+    from sqlalchemy import insert
+
+    from punching_fist.agent.runtime import AgentRuntime, AgentRuntimeDeps
+    from punching_fist.agent.tools.base import SafetyCheck, ToolContext, ToolOutput
+    from punching_fist.engine.steps.agent import AgentRequest
+    from punching_fist.resources.workflow import AgentStep
+    from punching_fist.secret_refs import SecretResolver
+    from punching_fist.store.approvals import ApprovalStore
+    from punching_fist.store.audit import AuditLog
+    from punching_fist.store.database import Database
+    from punching_fist.store.tables import workflow_runs
+
+    class Args(BaseModel):
+        command: str
+
+    class Instant:
+        name = "kubectl"
+        description = "Run kubectl."
+        arguments: type[BaseModel] = Args
+        read_only = True
+
+        def check(self, arguments: BaseModel, context: ToolContext) -> SafetyCheck:
+            return SafetyCheck(verdict="allow")
+
+        async def call(self, arguments: BaseModel, context: ToolContext) -> ToolOutput:
+            return ToolOutput(text="web-1 0/1 CrashLoopBackOff 7", exit_code=0)
+
+    def answer(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        done = sum(1 for m in messages if isinstance(m, ModelResponse))
+        if done < iterations:
+            return ModelResponse(
+                parts=[ToolCallPart("kubectl", {"command": f"get pods -n s{done}"})]
+            )
+        return ModelResponse(parts=[ToolCallPart("final_answer", {"summary": "done"})])
+
+    resources = resources_from_yaml(
+        RESOURCES.replace("WORKFLOW", "bench") + BENCH_WORKFLOW.replace("URL", "http://unused")
+    )
+    workflow = resources.workflows["bench"]
+    step = workflow.spec.steps[0]
+    assert isinstance(step, AgentStep)
+    database = Database(f"sqlite+aiosqlite:///{workdir / 'in-process.db'}")
+    await database.migrate()
+    audit = AuditLog(database)
+    audit.start()
+    runtime = AgentRuntime(
+        AgentRuntimeDeps(
+            resources=lambda: resources,
+            secrets=SecretResolver(),
+            audit=audit,
+            approvals=ApprovalStore(database),
+            tools=lambda request, context: [Instant()],
+            providers={"local": lambda inputs: FunctionModel(answer)},
+        )
+    )
+
+    async def one() -> None:
+        run_id = uuid.uuid4()
+        async with database.transaction() as conn:
+            await conn.execute(
+                insert(workflow_runs).values(
+                    id=run_id, workflow_name="bench", status="running", source_context={}
+                )
+            )
+        outcome = await runtime.investigate(
+            AgentRequest(
+                run_id=str(run_id),
+                step_name="investigate",
+                settings=step,
+                goal="Investigate",
+                workflow=workflow,
+                context={"env": {}},
+            )
+        )
+        assert outcome.result["error_message"] is None, outcome.result
+
+    try:
+        for _ in range(3):
+            await one()
+        cpu = time.process_time()
+        started = time.perf_counter()
+        for _ in range(repeats * 4):
+            await one()
+        wall = time.perf_counter() - started
+        cpu = time.process_time() - cpu
+    finally:
+        await runtime.stop()
+        await audit.stop()
+        await database.close()
+    per = (iterations + 1) * repeats * 4
+    print(
+        f"  in process (instant model and tool, no HTTP): {cpu * 1000 / per:.2f} ms CPU,"
+        f" {wall * 1000 / per:.2f} ms wall per iteration"
+    )
+
+
 async def concurrency(workdir: Path, count: int, delay: float) -> None:
     with fake_llm_process(investigation(2), delay=delay) as llm_url:
         text = RESOURCES.replace("WORKFLOW", "bench") + BENCH_WORKFLOW.replace("URL", llm_url)
@@ -308,6 +413,7 @@ async def main() -> None:
             await prompt_overhead(workdir)
         if args.only in (None, "engine"):
             await engine_overhead(workdir, args.iterations, args.repeats)
+            await engine_in_process(workdir, args.iterations, args.repeats)
         if args.only in (None, "concurrency"):
             await concurrency(workdir, args.concurrency, args.delay)
             await runtime_only(workdir, args.concurrency, args.delay)
