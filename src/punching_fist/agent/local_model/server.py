@@ -46,6 +46,9 @@ class ServerSettings:
     slots: int = 1
     """Requests served at once (``--parallel``); more wait in :meth:`LlamaServerSupervisor.slot`."""
     host: str = "127.0.0.1"
+    max_predict: int = 1024
+    """Tokens one answer may generate unless the request sets ``max_tokens`` (``-n``): a small
+    model stuck repeating itself would otherwise generate until the context is full."""
     start_timeout: float = 120.0
     """Seconds from spawn to a 200 on ``/health`` (loading the model takes ~1.5 s)."""
     poll_interval: float = 0.1
@@ -66,7 +69,8 @@ class ServerSettings:
         return [
             str(self.binary),
             *("--jinja", "-c", str(self.context_size * self.slots), "-t", str(self.threads)),
-            *("--parallel", str(self.slots), "--host", self.host, "--port", str(port)),
+            *("--parallel", str(self.slots), "-n", str(self.max_predict)),
+            *("--host", self.host, "--port", str(port)),
             *("-m", str(self.model)),
             *self.extra_args,
         ]
