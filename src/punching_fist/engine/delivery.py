@@ -54,7 +54,7 @@ from punching_fist.sinks.redaction import Redactor
 from punching_fist.sinks.registry import SinkDependencies, build_sink
 from punching_fist.sinks.retry import RetryPolicy
 from punching_fist.sinks.slack_approvals import SlackApprovals
-from punching_fist.store.chains import ChainedRuns, incident_of, run_snapshot
+from punching_fist.store.chains import ChainedRuns, run_snapshot
 from punching_fist.store.database import Database
 from punching_fist.store.deliveries import (
     DEFERRED,
@@ -71,6 +71,9 @@ from punching_fist.store.tables import utcnow
 from punching_fist.templating import evaluate_condition
 
 log = structlog.get_logger(__name__)
+
+_UNCORRELATED = frozenset({"stdout"})
+"""Sink types whose drivers never read ``Delivery.previous``: no correlation lookup for them."""
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -155,12 +158,16 @@ class SinkDispatch:
     # --- the run's deliveries -------------------------------------------------------------
 
     async def deliver(self, run: ClaimedRun, workflow: Workflow, state: RunState) -> None:
-        settled = await self._deliveries.settled_sinks(run.id)
+        settled, incident = await self._deliveries.outstanding(run.id, run.alert_id)
         pending = [ref for ref in workflow.spec.sink_refs() if ref.name not in settled]
         if not pending:
             return
         context = state.template_context()
-        key = await self._correlation_key(run.source_context, run.alert_id, run.id)
+        key = correlation_key(
+            run.source_context,
+            incident_id=str(incident) if incident else None,
+            run_id=str(run.id),
+        )
         await asyncio.gather(*(self._deliver_ref(run.id, ref, context, key) for ref in pending))
 
     async def _deliver_ref(
@@ -205,7 +212,11 @@ class SinkDispatch:
         )
         try:
             driver = build_sink(sink, self._dependencies)
-            stored = await self._deliveries.correlation(row.sink_name, row.correlation_key or "")
+            stored = (
+                await self._deliveries.correlation(row.sink_name, row.correlation_key or "")
+                if sink.spec.type not in _UNCORRELATED
+                else None
+            )
         except PunchingFistError as exc:
             await self._settle(row, DeliveryStatus.FAILED, str(exc))
             return
@@ -353,14 +364,6 @@ class SinkDispatch:
     def _count(self, row: DeliveryRow, status: str, error: str | None = None) -> None:
         self._metrics.sink_deliveries.labels(row.sink_name, status).inc()
         log.info("sink delivery", sink=row.sink_name, status=status, error=error)
-
-    async def _correlation_key(
-        self, source_context: dict[str, Any], alert_id: uuid.UUID | None, run_id: uuid.UUID
-    ) -> str:
-        incident = await incident_of(self._database, alert_id) if alert_id else None
-        return correlation_key(
-            source_context, incident_id=str(incident) if incident else None, run_id=str(run_id)
-        )
 
     async def statuses(self) -> dict[str, SinkStatus]:
         """Each sink's published counters (``messagesSent``, ``lastSentTime``, ``lastError``)."""

@@ -19,15 +19,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, and_, func, insert, or_, select, update
+from sqlalchemy import Table, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Row, RowMapping
+from sqlalchemy.engine import Connection, Row, RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from punching_fist.resources.sink import SinkStatus
 from punching_fist.store.database import Database
 from punching_fist.store.tables import (
+    alerts,
     sink_correlations,
     sink_deliveries,
     sink_status,
@@ -124,44 +125,27 @@ class DeliveryStore:
             )
             return {row.sink_name for row in rows}
 
+    async def outstanding(
+        self, run_id: uuid.UUID, alert_id: uuid.UUID | None
+    ) -> tuple[set[str], uuid.UUID | None]:
+        """In one hop: this run's settled sinks (see ``settled_sinks``) and its alert's incident."""
+        return await self._db.run_transaction(_outstanding, (run_id, alert_id))
+
     async def open(
         self, run_id: uuid.UUID, sink_name: str, sink_type: str, correlation_key: str
     ) -> DeliveryRow | None:
         """Create (or take over) this run's delivery to ``sink_name``; None if someone has it."""
         now = utcnow()
-        async with self._db.transaction() as conn:
-            existing = (
-                await conn.execute(
-                    select(sink_deliveries).where(
-                        and_(
-                            sink_deliveries.c.run_id == run_id,
-                            sink_deliveries.c.sink_name == sink_name,
-                        )
-                    )
-                )
-            ).one_or_none()
-            if existing is None:
-                delivery_id = uuid.uuid4()
-                await conn.execute(
-                    insert(sink_deliveries).values(
-                        id=delivery_id,
-                        run_id=run_id,
-                        sink_name=sink_name,
-                        sink_type=sink_type,
-                        status=PENDING,
-                        attempts=0,
-                        correlation_key=correlation_key,
-                        lease_owner=self.owner,
-                        lease_expires_at=now + self.lease,
-                        created_at=now,
-                        started_at=now,
-                        attempt_log=[],
-                    )
-                )
-                return await _load(conn, delivery_id)
-        if existing.status != PENDING:
-            return None
-        return await self.claim(existing.id, statuses=(PENDING,))
+        args = _Open(
+            run_id=run_id,
+            sink_name=sink_name,
+            sink_type=sink_type,
+            correlation_key=correlation_key,
+            owner=self.owner,
+            now=now,
+            expires=now + self.lease,
+        )
+        return await self._db.run_transaction(_open, args)
 
     async def claim(
         self, delivery_id: uuid.UUID, *, statuses: tuple[str, ...]
@@ -192,27 +176,13 @@ class DeliveryStore:
     async def attempt_started(self, delivery_id: uuid.UUID, *, hold_for: timedelta) -> int:
         """Count an attempt before it is made; the lease covers it. Returns its number."""
         now = utcnow()
-        async with self._db.transaction() as conn:
-            await conn.execute(
-                update(sink_deliveries)
-                .where(sink_deliveries.c.id == delivery_id)
-                .values(
-                    attempts=sink_deliveries.c.attempts + 1,
-                    last_attempt_at=now,
-                    lease_expires_at=now + max(hold_for, self.lease),
-                )
-            )
-            row = await _load(conn, delivery_id)
-        return row.attempts
+        params = {"b_id": delivery_id, "b_now": now, "b_expires": now + max(hold_for, self.lease)}
+        return await self._db.run_transaction(_attempt_started, params)
 
     async def hold(self, delivery_id: uuid.UUID, *, hold_for: timedelta) -> None:
         """Keep the lease while waiting in-process for the next attempt."""
-        async with self._db.transaction() as conn:
-            await conn.execute(
-                update(sink_deliveries)
-                .where(sink_deliveries.c.id == delivery_id)
-                .values(lease_expires_at=utcnow() + hold_for + self.lease)
-            )
+        params = {"b_id": delivery_id, "lease_expires_at": utcnow() + hold_for + self.lease}
+        await self._db.run_transaction(_update_by_id, params)
 
     async def attempt_failed(
         self,
@@ -224,20 +194,16 @@ class DeliveryStore:
     ) -> None:
         """A failed attempt: retried in-process (``pending``), parked, or dead-lettered."""
         now = utcnow()
-        keep_lease = status == PENDING
-        async with self._db.transaction() as conn:
-            values: dict[str, Any] = {
-                "status": status,
-                "error": record.error,
-                "next_attempt_at": next_attempt_at,
-                "attempt_log": await _appended_log(conn, row.id, record),
-            }
-            if not keep_lease:
-                values.update(lease_owner=None, lease_expires_at=None, completed_at=now)
-            await conn.execute(
-                update(sink_deliveries).where(sink_deliveries.c.id == row.id).values(**values)
-            )
-            await _count(conn, row, failed=True, error=record.error, now=now)
+        values: dict[str, Any] = {
+            "b_id": row.id,
+            "status": status,
+            "error": record.error,
+            "next_attempt_at": next_attempt_at,
+        }
+        if status != PENDING:  # only an in-process retry keeps the lease
+            values.update(lease_owner=None, lease_expires_at=None, completed_at=now)
+        outcome = _Outcome(row=row, record=record, values=values, now=now, failed=True)
+        await self._db.run_transaction(_record_outcome, outcome)
 
     async def delivered(
         self,
@@ -249,61 +215,50 @@ class DeliveryStore:
         remember: StoredCorrelation | None,
     ) -> None:
         now = utcnow()
-        async with self._db.transaction() as conn:
-            await conn.execute(
-                update(sink_deliveries)
-                .where(sink_deliveries.c.id == row.id)
-                .values(
-                    status=DELIVERED,
-                    response=response,
-                    error=None,
-                    external_ref=external_ref,
-                    completed_at=now,
-                    next_attempt_at=None,
-                    lease_owner=None,
-                    lease_expires_at=None,
-                    attempt_log=await _appended_log(conn, row.id, record),
-                )
-            )
-            if remember is not None and row.correlation_key:
-                await _remember(conn, row, remember, now)
-            await _count(conn, row, failed=False, error=None, now=now)
+        values: dict[str, Any] = {
+            "b_id": row.id,
+            "status": DELIVERED,
+            "response": response,
+            "error": None,
+            "external_ref": external_ref,
+            "completed_at": now,
+            "next_attempt_at": None,
+            "lease_owner": None,
+            "lease_expires_at": None,
+        }
+        outcome = _Outcome(
+            row=row, record=record, values=values, now=now, failed=False, remember=remember
+        )
+        await self._db.run_transaction(_record_outcome, outcome)
 
     async def settle(
         self, row: DeliveryRow, *, status: str, error: str | None, response: dict[str, Any]
     ) -> None:
         """End a delivery that made no attempt: skipped, not implemented, or refused outright."""
         now = utcnow()
-        async with self._db.transaction() as conn:
-            await conn.execute(
-                update(sink_deliveries)
-                .where(sink_deliveries.c.id == row.id)
-                .values(
-                    status=status,
-                    error=error,
-                    response=response,
-                    completed_at=now,
-                    lease_owner=None,
-                    lease_expires_at=None,
-                )
-            )
-            if status == FAILED:
-                await _count(conn, row, failed=True, error=error, now=now)
+        values: dict[str, Any] = {
+            "b_id": row.id,
+            "status": status,
+            "error": error,
+            "response": response,
+            "completed_at": now,
+            "lease_owner": None,
+            "lease_expires_at": None,
+        }
+        outcome = _Outcome(row=row, record=None, values=values, now=now, failed=status == FAILED)
+        await self._db.run_transaction(_record_outcome, outcome)
 
     async def defer(self, row: DeliveryRow, *, until: datetime, reason: str) -> None:
         """Park a delivery without an attempt (its sink's breaker is open)."""
-        async with self._db.transaction() as conn:
-            await conn.execute(
-                update(sink_deliveries)
-                .where(sink_deliveries.c.id == row.id)
-                .values(
-                    status=DEFERRED,
-                    error=reason,
-                    next_attempt_at=until,
-                    lease_owner=None,
-                    lease_expires_at=None,
-                )
-            )
+        params = {
+            "b_id": row.id,
+            "status": DEFERRED,
+            "error": reason,
+            "next_attempt_at": until,
+            "lease_owner": None,
+            "lease_expires_at": None,
+        }
+        await self._db.run_transaction(_update_by_id, params)
 
     async def release(self, delivery_id: uuid.UUID) -> None:
         """Give up the lease without a verdict (shutdown), so the next owner takes it at once."""
@@ -379,8 +334,9 @@ class DeliveryStore:
         self, sink_name: str, key: str, value: StoredCorrelation, *, run_id: uuid.UUID | None
     ) -> None:
         """Store what a sink keeps under ``key`` outside a delivery (e.g. an approval message)."""
-        async with self._db.transaction() as conn:
-            await _upsert_correlation(conn, sink_name, key, value, run_id, utcnow())
+        await self._db.run_transaction(
+            _upsert_correlation, _Remember(sink_name, key, value, run_id, utcnow())
+        )
 
     async def correlation(self, sink_name: str, key: str) -> StoredCorrelation | None:
         async with self._db.connect() as conn:
@@ -424,20 +380,163 @@ async def _load(conn: AsyncConnection, delivery_id: uuid.UUID) -> DeliveryRow:
     return _row(row)
 
 
-async def _appended_log(
-    conn: AsyncConnection, delivery_id: uuid.UUID, record: AttemptRecord
-) -> list[dict[str, Any]]:
-    current = (
-        await conn.execute(
-            select(sink_deliveries.c.attempt_log).where(sink_deliveries.c.id == delivery_id)
+# --- write transactions: synchronous, each run in one hop by ``Database.run_transaction`` --
+# The statements are built once; values travel as parameters. ``b_*`` names are WHERE
+# parameters; every other key of a parameter dict is a column SET by the UPDATE.
+
+_BY_ID = sink_deliveries.c.id == bindparam("b_id")
+_SELECT_OF_RUN_SINK = select(sink_deliveries).where(
+    and_(
+        sink_deliveries.c.run_id == bindparam("b_run_id"),
+        sink_deliveries.c.sink_name == bindparam("b_sink_name"),
+    )
+)
+_INSERT = insert(sink_deliveries)
+_TAKE_PENDING = (
+    update(sink_deliveries)
+    .where(
+        and_(
+            _BY_ID,
+            sink_deliveries.c.status == PENDING,
+            or_(
+                sink_deliveries.c.lease_owner.is_(None),
+                sink_deliveries.c.lease_owner == bindparam("b_owner"),
+                sink_deliveries.c.lease_expires_at < bindparam("b_now"),
+            ),
         )
-    ).scalar_one_or_none()
-    log = [*(current or []), record.as_json()]
-    return log[-ATTEMPT_LOG_LIMIT:]
+    )
+    .values(next_attempt_at=None)
+)
+_ATTEMPT_STARTED = (
+    update(sink_deliveries)
+    .where(_BY_ID)
+    .values(
+        attempts=sink_deliveries.c.attempts + 1,
+        last_attempt_at=bindparam("b_now", type_=sink_deliveries.c.last_attempt_at.type),
+        lease_expires_at=bindparam("b_expires", type_=sink_deliveries.c.lease_expires_at.type),
+    )
+    .returning(sink_deliveries.c.attempts)
+)
+_UPDATE_BY_ID = update(sink_deliveries).where(_BY_ID)
+_ATTEMPT_LOG = select(sink_deliveries.c.attempt_log).where(_BY_ID)
 
 
-async def _upsert(
-    conn: AsyncConnection,
+_SETTLED = select(sink_deliveries.c.sink_name).where(
+    and_(sink_deliveries.c.run_id == bindparam("b_run_id"), sink_deliveries.c.status != PENDING)
+)
+_INCIDENT = select(alerts.c.incident_id).where(alerts.c.id == bindparam("b_alert_id"))
+
+
+def _outstanding(
+    conn: Connection, ids: tuple[uuid.UUID, uuid.UUID | None]
+) -> tuple[set[str], uuid.UUID | None]:
+    run_id, alert_id = ids
+    settled = {row.sink_name for row in conn.execute(_SETTLED, {"b_run_id": run_id})}
+    if alert_id is None:
+        return settled, None
+    incident = conn.execute(_INCIDENT, {"b_alert_id": alert_id}).scalar_one_or_none()
+    return settled, incident if isinstance(incident, uuid.UUID) else None
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Open:
+    run_id: uuid.UUID
+    sink_name: str
+    sink_type: str
+    correlation_key: str
+    owner: str
+    now: datetime
+    expires: datetime
+
+
+def _open(conn: Connection, args: _Open) -> DeliveryRow | None:
+    existing = conn.execute(
+        _SELECT_OF_RUN_SINK, {"b_run_id": args.run_id, "b_sink_name": args.sink_name}
+    ).one_or_none()
+    if existing is None:
+        row = DeliveryRow(
+            id=uuid.uuid4(),
+            run_id=args.run_id,
+            sink_name=args.sink_name,
+            sink_type=args.sink_type,
+            status=PENDING,
+            attempts=0,
+            correlation_key=args.correlation_key,
+            external_ref=None,
+            error=None,
+        )
+        conn.execute(
+            _INSERT,
+            {
+                "id": row.id,
+                "run_id": row.run_id,
+                "sink_name": row.sink_name,
+                "sink_type": row.sink_type,
+                "status": PENDING,
+                "attempts": 0,
+                "correlation_key": row.correlation_key,
+                "lease_owner": args.owner,
+                "lease_expires_at": args.expires,
+                "created_at": args.now,
+                "started_at": args.now,
+                "attempt_log": [],
+            },
+        )
+        return row
+    if existing.status != PENDING:
+        return None
+    taken = conn.execute(
+        _TAKE_PENDING,
+        {
+            "b_id": existing.id,
+            "b_owner": args.owner,
+            "b_now": args.now,
+            "lease_owner": args.owner,
+            "lease_expires_at": args.expires,
+        },
+    )
+    return _row(existing) if taken.rowcount == 1 else None
+
+
+def _attempt_started(conn: Connection, params: dict[str, Any]) -> int:
+    return int(conn.execute(_ATTEMPT_STARTED, params).scalar_one())
+
+
+def _update_by_id(conn: Connection, params: dict[str, Any]) -> None:
+    conn.execute(_UPDATE_BY_ID, params)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Outcome:
+    row: DeliveryRow
+    record: AttemptRecord | None
+    """Appended to ``attempt_log`` when the outcome ends an attempt."""
+    values: dict[str, Any]
+    now: datetime
+    failed: bool
+    """Counted as a failure of the sink (False: a message sent; skipped ones are not counted)."""
+    remember: StoredCorrelation | None = None
+
+
+def _record_outcome(conn: Connection, outcome: _Outcome) -> None:
+    """The delivery's new state, its attempt log, correlation and the sink's counters at once."""
+    row, values = outcome.row, dict(outcome.values)
+    if outcome.record is not None:
+        current = conn.execute(_ATTEMPT_LOG, {"b_id": row.id}).scalar_one_or_none()
+        values["attempt_log"] = [*(current or []), outcome.record.as_json()][-ATTEMPT_LOG_LIMIT:]
+    conn.execute(_UPDATE_BY_ID, values)
+    if outcome.remember is not None and row.correlation_key:
+        remember = _Remember(
+            row.sink_name, row.correlation_key, outcome.remember, row.run_id, outcome.now
+        )
+        _upsert_correlation(conn, remember)
+    status = values["status"]
+    if outcome.failed or status == DELIVERED:
+        _count(conn, row, failed=outcome.failed, error=values.get("error"), now=outcome.now)
+
+
+def _upsert(
+    conn: Connection,
     table: Table,
     keys: dict[str, Any],
     *,
@@ -447,48 +546,44 @@ async def _upsert(
     """Insert or update one row atomically (ON CONFLICT), safe under concurrent deliveries."""
     dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     statement = dialect_insert(table).values(**keys, **create)
-    await conn.execute(statement.on_conflict_do_update(index_elements=list(keys), set_=change))
+    conn.execute(statement.on_conflict_do_update(index_elements=list(keys), set_=change))
 
 
-async def _remember(
-    conn: AsyncConnection, row: DeliveryRow, remember: StoredCorrelation, now: datetime
-) -> None:
-    assert row.correlation_key is not None
-    await _upsert_correlation(conn, row.sink_name, row.correlation_key, remember, row.run_id, now)
+@dataclass(frozen=True)
+class _Remember:
+    sink_name: str
+    key: str
+    value: StoredCorrelation
+    run_id: uuid.UUID | None
+    now: datetime
 
 
-async def _upsert_correlation(
-    conn: AsyncConnection,
-    sink_name: str,
-    key: str,
-    value: StoredCorrelation,
-    run_id: uuid.UUID | None,
-    now: datetime,
-) -> None:
+def _upsert_correlation(conn: Connection, remember: _Remember) -> None:
+    now = remember.now
     values = {
-        "external_ref": value.external_ref,
-        "data": dict(value.data),
-        "run_id": run_id,
+        "external_ref": remember.value.external_ref,
+        "data": dict(remember.value.data),
+        "run_id": remember.run_id,
         "updated_at": now,
     }
-    await _upsert(
+    _upsert(
         conn,
         sink_correlations,
-        {"sink_name": sink_name, "correlation_key": key},
+        {"sink_name": remember.sink_name, "correlation_key": remember.key},
         create={**values, "created_at": now},
         change=values,
     )
 
 
-async def _count(
-    conn: AsyncConnection, row: DeliveryRow, *, failed: bool, error: str | None, now: datetime
+def _count(
+    conn: Connection, row: DeliveryRow, *, failed: bool, error: str | None, now: datetime
 ) -> None:
     change: dict[str, Any] = {"updated_at": now, "sink_type": row.sink_type}
     if failed:
         change.update(failures=sink_status.c.failures + 1, last_error=error, last_error_time=now)
     else:
         change.update(messages_sent=sink_status.c.messages_sent + 1, last_sent_time=now)
-    await _upsert(
+    _upsert(
         conn,
         sink_status,
         {"sink_name": row.sink_name},
