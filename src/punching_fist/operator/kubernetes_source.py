@@ -17,9 +17,9 @@ import structlog
 from punching_fist.errors import ConfigurationError
 from punching_fist.operator.client import KubeClient
 from punching_fist.operator.watch import ADDED, DELETED, MODIFIED, ApiResource, run_watch
-from punching_fist.resources.loader import ResourceSet
 from punching_fist.resources.registry import ResourceRegistry
 from punching_fist.resources.source import KubernetesSourceSpec
+from punching_fist.sources.per_source import PerSourceTasks
 from punching_fist.sources.schedule import Trigger
 
 log = structlog.get_logger(__name__)
@@ -107,47 +107,20 @@ class KubernetesSourceRunner:
 
     def __init__(self, client: KubeClient, registry: ResourceRegistry, trigger: Trigger) -> None:
         self._client = client
-        self._registry = registry
         self._trigger = trigger
-        self._tasks: dict[str, tuple[KubernetesSourceSpec, asyncio.Task[None]]] = {}
-        self._running = False
+        self._tasks = PerSourceTasks(
+            registry, KubernetesSourceSpec, self._watch, kind="kubernetes source"
+        )
 
     def start(self) -> None:
-        self._running = True
-        self._registry.subscribe(self._apply)
-        self._apply(self._registry.current())
+        self._tasks.start()
 
     async def stop(self) -> None:
-        self._running = False
-        tasks = [task for _, task in self._tasks.values()]
-        self._tasks.clear()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._tasks.stop()
 
     @property
     def watching(self) -> set[str]:
-        return set(self._tasks)
-
-    def _apply(self, resources: ResourceSet) -> None:
-        if not self._running:
-            return
-        wanted = {
-            name: source.spec
-            for name, source in resources.sources.items()
-            if isinstance(source.spec, KubernetesSourceSpec)
-        }
-        for name in list(self._tasks):
-            spec, task = self._tasks[name]
-            if wanted.get(name) != spec:
-                task.cancel()
-                del self._tasks[name]
-        for name, spec in wanted.items():
-            if name not in self._tasks:
-                task = asyncio.get_running_loop().create_task(
-                    self._watch(name, spec), name=f"kubernetes-source-{name}"
-                )
-                self._tasks[name] = (spec, task)
+        return self._tasks.names
 
     async def _watch(self, name: str, spec: KubernetesSourceSpec) -> None:
         while True:

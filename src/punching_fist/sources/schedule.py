@@ -17,9 +17,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import structlog
 from croniter import croniter
 
-from punching_fist.resources.loader import ResourceSet
 from punching_fist.resources.registry import ResourceRegistry
 from punching_fist.resources.source import ScheduleSourceSpec
+from punching_fist.sources.per_source import PerSourceTasks
 
 log = structlog.get_logger(__name__)
 
@@ -55,51 +55,20 @@ class ScheduleRunner:
         *,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self._registry = registry
         self._trigger = trigger
         self._now = now
-        self._tasks: dict[str, tuple[ScheduleSourceSpec, asyncio.Task[None]]] = {}
-        self._running = False
+        self._tasks = PerSourceTasks(registry, ScheduleSourceSpec, self._tick, kind="schedule")
 
     def start(self) -> None:
-        self._running = True
-        self._registry.subscribe(self._apply)
-        self._apply(self._registry.current())
+        self._tasks.start()
 
     async def stop(self) -> None:
-        self._running = False
-        tasks = [task for _, task in self._tasks.values()]
-        self._tasks.clear()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._tasks.stop()
 
     @property
     def scheduled(self) -> set[str]:
         """Names of the schedule sources currently ticking."""
-        return set(self._tasks)
-
-    def _apply(self, resources: ResourceSet) -> None:
-        if not self._running:
-            return
-        wanted = {
-            name: source.spec
-            for name, source in resources.sources.items()
-            if isinstance(source.spec, ScheduleSourceSpec)
-        }
-        for name in list(self._tasks):
-            spec, task = self._tasks[name]
-            if wanted.get(name) != spec:
-                task.cancel()
-                del self._tasks[name]
-                log.info("schedule stopped", source=name)
-        for name, spec in wanted.items():
-            if name not in self._tasks:
-                task = asyncio.get_running_loop().create_task(
-                    self._tick(name, spec), name=f"schedule-{name}"
-                )
-                self._tasks[name] = (spec, task)
-                log.info("schedule started", source=name, cron=spec.config.cron)
+        return self._tasks.names
 
     async def _tick(self, name: str, spec: ScheduleSourceSpec) -> None:
         zone = _zone(spec.config.timezone)
