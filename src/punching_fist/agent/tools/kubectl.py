@@ -28,8 +28,8 @@ from punching_fist.agent.tools.kubectl_policy import (
     classify_kubectl,
     kubectl_argv,
 )
-from punching_fist.agent.tools.process import DEFAULT_PATH, describe_ending, run_argv
-from punching_fist.agent.tools.redaction import finish_output
+from punching_fist.agent.tools.process import DEFAULT_PATH
+from punching_fist.agent.tools.redaction import run_tool_process
 from punching_fist.secret_refs import SecretResolver
 
 DESCRIPTION = (
@@ -104,25 +104,15 @@ class KubectlTool:
             "KUBECACHEDIR": str(self._cache()),
             **self._credentials.environment_for(context),
         }
-        result = await run_argv(
+        return await run_tool_process(
             [self._binary, *argv],
             env=env,
-            timeout_seconds=context.timeout_seconds,
-            keep_bytes=max(64 * 1024, 4 * context.output_limit),
-        )
-        ending = describe_ending(result, context.timeout_seconds)
-        return finish_output(
-            "\n".join(part for part in (result.output.rstrip("\n"), ending) if part),
             context=context,
             secrets=self._secrets,
-            exit_code=result.exit_code,
             details={
                 "argv": ["kubectl", *argv],
                 "verb": decision.verb,
                 "ran_with_approval": decision.kind == "approval",
-                "duration_ms": round(result.duration_ms, 1),
-                "timed_out": result.timed_out,
-                "bytes": result.bytes_total,
             },
         )
 

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from punching_fist.agent.tools.base import ToolContext, ToolOutput, cap_output
+from punching_fist.agent.tools.process import describe_ending, run_argv
 from punching_fist.secret_refs import SecretResolver
 
 
@@ -30,4 +31,38 @@ def finish_output(
     capped, truncated = cap_output(redacted or "(no output)", context.output_limit)
     return ToolOutput(
         text=capped, exit_code=exit_code, truncated=truncated, details=dict(details or {})
+    )
+
+
+async def run_tool_process(
+    argv: list[str],
+    *,
+    env: Mapping[str, str],
+    context: ToolContext,
+    secrets: SecretResolver,
+    details: Mapping[str, Any],
+) -> ToolOutput:
+    """Run a tool's process and hand its output back the way every tool does.
+
+    The process gets the step's timeout; what it printed, plus a line on how it ended when
+    it failed or timed out, is redacted and capped; ``details`` go to the audit trail.
+    """
+    result = await run_argv(
+        argv,
+        env=env,
+        timeout_seconds=context.timeout_seconds,
+        keep_bytes=max(64 * 1024, 4 * context.output_limit),
+    )
+    ending = describe_ending(result, context.timeout_seconds)
+    return finish_output(
+        "\n".join(part for part in (result.output.rstrip("\n"), ending) if part),
+        context=context,
+        secrets=secrets,
+        exit_code=result.exit_code,
+        details={
+            **details,
+            "duration_ms": round(result.duration_ms, 1),
+            "timed_out": result.timed_out,
+            "bytes": result.bytes_total,
+        },
     )

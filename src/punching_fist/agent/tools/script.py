@@ -36,8 +36,8 @@ from punching_fist.agent.tools.base import (
     parse_arguments,
 )
 from punching_fist.agent.tools.kube_credentials import KubeCredentials, MissingCredentials
-from punching_fist.agent.tools.process import DEFAULT_PATH, describe_ending, run_argv
-from punching_fist.agent.tools.redaction import finish_output
+from punching_fist.agent.tools.process import DEFAULT_PATH
+from punching_fist.agent.tools.redaction import run_tool_process
 from punching_fist.errors import ConfigurationError
 from punching_fist.secret_refs import SecretResolver, is_reference
 
@@ -108,24 +108,12 @@ class ScriptTool:
         ensure_permitted(self.check(arguments, context), context)
         words = _split(parse_arguments(ScriptArguments, arguments).arguments)
         argv = [*self._prefix, *words]
-        result = await run_argv(
+        return await run_tool_process(
             argv,
             env=await self._child_environment(context),
-            timeout_seconds=context.timeout_seconds,
-            keep_bytes=max(64 * 1024, 4 * context.output_limit),
-        )
-        ending = describe_ending(result, context.timeout_seconds)
-        return finish_output(
-            "\n".join(part for part in (result.output.rstrip("\n"), ending) if part),
             context=context,
             secrets=self._secrets,
-            exit_code=result.exit_code,
-            details={
-                "argv": argv,
-                "duration_ms": round(result.duration_ms, 1),
-                "timed_out": result.timed_out,
-                "bytes": result.bytes_total,
-            },
+            details={"argv": argv},
         )
 
     async def _child_environment(self, context: ToolContext) -> dict[str, str]:
