@@ -112,7 +112,7 @@ class WorkflowRunner:
             environment=dict(workflow.spec.runtime.environment),
             started_at=run.started_at,
         )
-        stored = await self._deps.runs.steps(run.id)
+        stored = run.steps if run.steps is not None else await self._deps.runs.steps(run.id)
         failures: list[str] = []
         for position, step in enumerate(workflow.spec.steps):
             prior = stored.get(step.name)

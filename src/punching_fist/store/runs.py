@@ -9,13 +9,16 @@ a restarted run skip the steps it already completed.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import and_, case, delete, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, case, delete, func, insert, or_, select, update
+from sqlalchemy.engine import Connection, Row
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql import Executable
 
 from punching_fist.store.database import Database
 from punching_fist.store.tables import alerts, step_results, utcnow, workflow_runs
@@ -55,6 +58,8 @@ class ClaimedRun:
     attempt: int
     created_at: datetime
     started_at: datetime
+    steps: dict[str, StoredStep] | None = None
+    """The run's stored step results, read in the claiming transaction (None: not read)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -77,61 +82,21 @@ class RunStore:
         self.lease = lease
 
     async def claim(self, run_id: uuid.UUID) -> ClaimedRun | None:
-        """Take a pending run, or a running one whose lease expired; None if someone has it."""
+        """Take a pending run, or a running one whose lease expired; None if someone has it.
+
+        The claimed run comes with its stored step results, read in the same transaction.
+        """
         now = utcnow()
-        async with self._db.transaction() as conn:
-            claimed = await conn.execute(
-                update(workflow_runs)
-                .where(
-                    and_(
-                        workflow_runs.c.id == run_id,
-                        or_(
-                            workflow_runs.c.status == RunStatus.PENDING.value,
-                            and_(
-                                workflow_runs.c.status == RunStatus.RUNNING.value,
-                                or_(
-                                    workflow_runs.c.lease_expires_at.is_(None),
-                                    workflow_runs.c.lease_expires_at < now,
-                                    workflow_runs.c.lease_owner == self.owner,
-                                ),
-                            ),
-                        ),
-                    )
-                )
-                .values(
-                    status=RunStatus.RUNNING.value,
-                    lease_owner=self.owner,
-                    lease_expires_at=now + self.lease,
-                    attempt=workflow_runs.c.attempt + 1,
-                    started_at=func.coalesce(workflow_runs.c.started_at, now),
-                    updated_at=now,
-                )
-            )
-            if claimed.rowcount != 1:
-                return None
-            row = (
-                await conn.execute(select(workflow_runs).where(workflow_runs.c.id == run_id))
-            ).one()
-            if row.alert_id is not None:
-                await conn.execute(
-                    update(alerts)
-                    .where(and_(alerts.c.id == row.alert_id, alerts.c.triage_started_at.is_(None)))
-                    .values(
-                        triage_started_at=now,
-                        status=_unless_resolved(alerts.c.status, "triaging"),
-                        updated_at=now,
-                    )
-                )
-        return ClaimedRun(
-            id=row.id,
-            workflow_name=row.workflow_name,
-            source_name=row.source_name,
-            alert_id=row.alert_id,
-            source_context=row.source_context,
-            attempt=row.attempt,
-            created_at=row.created_at,
-            started_at=row.started_at,
-        )
+        params = {
+            "b_id": run_id,
+            "b_owner": self.owner,
+            "b_now": now,
+            "status": RunStatus.RUNNING.value,
+            "lease_owner": self.owner,
+            "lease_expires_at": now + self.lease,
+            "updated_at": now,
+        }
+        return await self._db.run_transaction(_claim, params)
 
     async def renew_lease(self, run_id: uuid.UUID) -> bool:
         """Extend our lease; False when the run is no longer ours."""
@@ -184,42 +149,35 @@ class RunStore:
     async def step_started(
         self, run_id: uuid.UUID, *, position: int, name: str, step_type: str
     ) -> None:
-        now = utcnow()
-        async with self._db.transaction() as conn:
-            await conn.execute(
-                delete(step_results).where(
-                    and_(step_results.c.run_id == run_id, step_results.c.name == name)
-                )
-            )
-            await conn.execute(
-                insert(step_results).values(
-                    id=uuid.uuid4(),
-                    run_id=run_id,
-                    position=position,
-                    name=name,
-                    type=step_type,
-                    status=StepStatus.RUNNING.value,
-                    started_at=now,
-                )
-            )
+        params = {
+            "b_run_id": run_id,
+            "b_name": name,
+            "id": uuid.uuid4(),
+            "run_id": run_id,
+            "position": position,
+            "name": name,
+            "type": step_type,
+            "status": StepStatus.RUNNING.value,
+            "started_at": utcnow(),
+        }
+        await self._db.run_transaction(_step_started, params)
 
     async def step_finished(
         self, run_id: uuid.UUID, *, name: str, status: StepStatus, result: Any, error: str | None
     ) -> None:
-        async with self._db.transaction() as conn:
-            await conn.execute(
-                update(step_results)
-                .where(and_(step_results.c.run_id == run_id, step_results.c.name == name))
-                .values(status=status.value, result=result, error=error, completed_at=utcnow())
-            )
+        params = {
+            "b_run_id": run_id,
+            "b_name": name,
+            "status": status.value,
+            "result": result,
+            "error": error,
+            "completed_at": utcnow(),
+        }
+        await self._db.run_transaction(_execute, (_STEP_FINISHED, params))
 
     async def set_status(self, run_id: uuid.UUID, status: RunStatus) -> None:
-        async with self._db.transaction() as conn:
-            await conn.execute(
-                update(workflow_runs)
-                .where(workflow_runs.c.id == run_id)
-                .values(status=status.value, updated_at=utcnow())
-            )
+        params = {"b_id": run_id, "status": status.value, "updated_at": utcnow()}
+        await self._db.run_transaction(_execute, (_UPDATE_RUN, params))
 
     async def finish(
         self,
@@ -232,32 +190,28 @@ class RunStore:
         confidence: float | None = None,
     ) -> datetime:
         now = utcnow()
-        async with self._db.transaction() as conn:
-            await conn.execute(
-                update(workflow_runs)
-                .where(workflow_runs.c.id == run.id)
-                .values(
-                    status=status.value,
-                    outputs=outputs,
-                    error=error,
-                    completed_at=now,
-                    updated_at=now,
-                    lease_owner=None,
-                    lease_expires_at=None,
-                )
-            )
-            if run.alert_id is not None:
-                await conn.execute(
-                    update(alerts)
-                    .where(alerts.c.id == run.alert_id)
-                    .values(
-                        triage_completed_at=now,
-                        ai_analysis=analysis,
-                        ai_confidence=confidence,
-                        status=_unless_resolved(alerts.c.status, "triaged"),
-                        updated_at=now,
-                    )
-                )
+        run_values = {
+            "b_id": run.id,
+            "status": status.value,
+            "outputs": outputs,
+            "error": error,
+            "completed_at": now,
+            "updated_at": now,
+            "lease_owner": None,
+            "lease_expires_at": None,
+        }
+        alert_values = (
+            {
+                "b_id": run.alert_id,
+                "triage_completed_at": now,
+                "ai_analysis": analysis,
+                "ai_confidence": confidence,
+                "updated_at": now,
+            }
+            if run.alert_id is not None
+            else None
+        )
+        await self._db.run_transaction(_finish, (run_values, alert_values))
         return now
 
 
@@ -266,12 +220,101 @@ def _unless_resolved(current: Any, status: str) -> Any:
     return case((current == "resolved", "resolved"), else_=status)
 
 
-async def load_steps(conn: AsyncConnection, run_id: uuid.UUID) -> dict[str, StoredStep]:
-    rows = await conn.execute(
-        select(step_results)
-        .where(step_results.c.run_id == run_id)
-        .order_by(step_results.c.position)
+# --- write transactions: synchronous, each run in one hop by ``Database.run_transaction`` --
+# The statements are built once; values travel as parameters. ``b_*`` names are WHERE
+# parameters; every other key of a parameter dict is a column SET by the UPDATE.
+
+_RUN_BY_ID = workflow_runs.c.id == bindparam("b_id")
+_CLAIM = (
+    update(workflow_runs)
+    .where(
+        and_(
+            _RUN_BY_ID,
+            or_(
+                workflow_runs.c.status == RunStatus.PENDING.value,
+                and_(
+                    workflow_runs.c.status == RunStatus.RUNNING.value,
+                    or_(
+                        workflow_runs.c.lease_expires_at.is_(None),
+                        workflow_runs.c.lease_expires_at < bindparam("b_now"),
+                        workflow_runs.c.lease_owner == bindparam("b_owner"),
+                    ),
+                ),
+            ),
+        )
     )
+    .values(
+        attempt=workflow_runs.c.attempt + 1,
+        started_at=func.coalesce(
+            workflow_runs.c.started_at,
+            bindparam("b_now", type_=workflow_runs.c.started_at.type),
+        ),
+    )
+)
+_SELECT_RUN = select(workflow_runs).where(_RUN_BY_ID)
+_ALERT_BY_ID = alerts.c.id == bindparam("b_id")
+_TRIAGE_STARTED = (
+    update(alerts)
+    .where(and_(_ALERT_BY_ID, alerts.c.triage_started_at.is_(None)))
+    .values(status=_unless_resolved(alerts.c.status, "triaging"))
+)
+_TRIAGE_COMPLETED = (
+    update(alerts).where(_ALERT_BY_ID).values(status=_unless_resolved(alerts.c.status, "triaged"))
+)
+_UPDATE_RUN = update(workflow_runs).where(_RUN_BY_ID)
+_STEP_OF_RUN = and_(
+    step_results.c.run_id == bindparam("b_run_id"), step_results.c.name == bindparam("b_name")
+)
+_DELETE_STEP = delete(step_results).where(_STEP_OF_RUN)
+_INSERT_STEP = insert(step_results)
+_STEP_FINISHED = update(step_results).where(_STEP_OF_RUN)
+_SELECT_STEPS = (
+    select(step_results)
+    .where(step_results.c.run_id == bindparam("b_run_id"))
+    .order_by(step_results.c.position)
+)
+
+
+def _claim(conn: Connection, params: dict[str, Any]) -> ClaimedRun | None:
+    if conn.execute(_CLAIM, params).rowcount != 1:
+        return None
+    row = conn.execute(_SELECT_RUN, {"b_id": params["b_id"]}).one()
+    now = params["b_now"]
+    if row.alert_id is not None:
+        conn.execute(
+            _TRIAGE_STARTED, {"b_id": row.alert_id, "triage_started_at": now, "updated_at": now}
+        )
+    steps = _steps(conn.execute(_SELECT_STEPS, {"b_run_id": row.id}))
+    return ClaimedRun(
+        id=row.id,
+        workflow_name=row.workflow_name,
+        source_name=row.source_name,
+        alert_id=row.alert_id,
+        source_context=row.source_context,
+        attempt=row.attempt,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        steps=steps,
+    )
+
+
+def _step_started(conn: Connection, params: dict[str, Any]) -> None:
+    conn.execute(_DELETE_STEP, {"b_run_id": params["b_run_id"], "b_name": params["b_name"]})
+    conn.execute(_INSERT_STEP, {k: v for k, v in params.items() if not k.startswith("b_")})
+
+
+def _execute(conn: Connection, statement: tuple[Executable, dict[str, Any]]) -> None:
+    conn.execute(*statement)
+
+
+def _finish(conn: Connection, values: tuple[dict[str, Any], dict[str, Any] | None]) -> None:
+    run_values, alert_values = values
+    conn.execute(_UPDATE_RUN, run_values)
+    if alert_values is not None:
+        conn.execute(_TRIAGE_COMPLETED, alert_values)
+
+
+def _steps(rows: Iterable[Row[Any]]) -> dict[str, StoredStep]:
     return {
         row.name: StoredStep(
             name=row.name,
@@ -284,3 +327,7 @@ async def load_steps(conn: AsyncConnection, run_id: uuid.UUID) -> dict[str, Stor
         )
         for row in rows
     }
+
+
+async def load_steps(conn: AsyncConnection, run_id: uuid.UUID) -> dict[str, StoredStep]:
+    return _steps(await conn.execute(_SELECT_STEPS, {"b_run_id": run_id}))
