@@ -19,6 +19,8 @@ On the last allowed turn the function tools are withdrawn, so the model can only
 from __future__ import annotations
 
 import asyncio
+import copy
+import functools
 import json
 import time
 import uuid
@@ -50,7 +52,16 @@ class Recorder(Protocol):
 
 
 def lean_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """The model's JSON schema without ``title`` keys: tokens a model does not need."""
+    """The model's JSON schema without ``title`` keys: tokens a model does not need.
+
+    Generated once per model class (every investigation builds its toolset anew); each
+    caller gets its own copy, as pydantic-ai may adapt the schema in place.
+    """
+    return copy.deepcopy(_lean_schema(model))
+
+
+@functools.cache
+def _lean_schema(model: type[BaseModel]) -> dict[str, Any]:
 
     def strip(node: Any) -> Any:
         if isinstance(node, dict):

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import structlog
 from sqlalchemy import insert
+from sqlalchemy.engine import Connection
 
 from punching_fist.errors import TemporaryFailure
 from punching_fist.store.database import Database
@@ -60,6 +61,13 @@ class AuditEvent:
             "usage": self.usage,
             "created_at": self.created_at,
         }
+
+
+_INSERT = insert(audit_events)
+
+
+def _insert_rows(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    conn.execute(_INSERT, rows)
 
 
 def _trim(text: str, limit: int) -> str:
@@ -131,8 +139,7 @@ class AuditLog:
         if not batch:
             return
         try:
-            async with self._db.transaction() as conn:
-                await conn.execute(insert(audit_events), [row for row, _ in batch])
+            await self._db.run_transaction(_insert_rows, [row for row, _ in batch])
         except Exception as exc:  # the trail must not take investigations down with it
             log.error("could not store audit events", count=len(batch), error=str(exc))
             for _, done in batch:
