@@ -74,6 +74,7 @@ log = structlog.get_logger(__name__)
 
 _UNCORRELATED = frozenset({"stdout"})
 """Sink types whose drivers never read ``Delivery.previous``: no correlation lookup for them."""
+_ROUTINE = frozenset({DeliveryStatus.DELIVERED.value, DeliveryStatus.SKIPPED.value})
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -363,7 +364,10 @@ class SinkDispatch:
 
     def _count(self, row: DeliveryRow, status: str, error: str | None = None) -> None:
         self._metrics.sink_deliveries.labels(row.sink_name, status).inc()
-        log.info("sink delivery", sink=row.sink_name, status=status, error=error)
+        # Routine outcomes are on /metrics and in the delivery rows; the log line costs more
+        # than the rest of a stdout delivery, so only trouble is logged at info.
+        report = log.debug if error is None and status in _ROUTINE else log.info
+        report("sink delivery", sink=row.sink_name, status=status, error=error)
 
     async def statuses(self) -> dict[str, SinkStatus]:
         """Each sink's published counters (``messagesSent``, ``lastSentTime``, ``lastError``)."""

@@ -212,8 +212,9 @@ class WorkflowRunner:
     @staticmethod
     def _render_outputs(workflow: Workflow, state: RunState) -> dict[str, Any]:
         outputs: dict[str, Any] = {}
+        base = state.template_context()
         for output in workflow.spec.outputs:
-            context = {**state.template_context(), "outputs": {**state.outputs, **outputs}}
+            context = {**base, "outputs": {**state.outputs, **outputs}}
             try:
                 outputs[output.name] = render_value(output.value, context)
             except PunchingFistError as exc:
