@@ -13,7 +13,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,9 +34,18 @@ START_TIMEOUT = 180.0
 START_ATTEMPTS = 3
 
 
-def default_kit_dir(repo_root: Path) -> Path:
-    """Where the kit sits next to a checkout: ``<repo>/../shared/k8s-test-apiserver``."""
-    return repo_root.parent / "shared" / "k8s-test-apiserver"
+def default_kit_dir(repo_root: Path, environ: Mapping[str, str] | None = None) -> Path:
+    """Where the kit is: ``$PF_TEST_K8S_KIT``, else next to the checkout
+    (``<repo>/../shared/k8s-test-apiserver``), else the workplace's ``/work/shared`` copy
+    (for a clone made elsewhere, e.g. a scratch directory)."""
+    environ = os.environ if environ is None else environ
+    if environ.get("PF_TEST_K8S_KIT"):
+        return Path(environ["PF_TEST_K8S_KIT"])
+    candidates = [
+        repo_root.parent / "shared" / "k8s-test-apiserver",
+        Path("/work/shared/k8s-test-apiserver"),
+    ]
+    return next((kit for kit in candidates if (kit / "start.sh").is_file()), candidates[0])
 
 
 def kit_problems(kit: Path) -> list[str]:

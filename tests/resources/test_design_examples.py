@@ -14,7 +14,17 @@ from punching_fist.resources.source import SOURCE_CONFIGS
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "design"
-DESIGN = ROOT.parent / "shared" / "design" / "punching-fist-design.md"
+DESIGN = next(
+    (
+        path
+        for path in (
+            ROOT.parent / "shared" / "design" / "punching-fist-design.md",
+            Path("/work/shared/design/punching-fist-design.md"),
+        )
+        if path.exists()
+    ),
+    ROOT.parent / "shared" / "design" / "punching-fist-design.md",
+)
 
 RESOURCE_FILES = sorted((EXAMPLES / "resources").glob("*.yaml"))
 FRAGMENTS = sorted((EXAMPLES / "fragments").glob("*.yaml"))
