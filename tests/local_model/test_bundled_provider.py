@@ -252,3 +252,22 @@ async def test_aclose_stops_everything_and_a_later_use_starts_again(
     again = await model.endpoint(LOCAL)
     assert (await get(f"{again}/models")).status_code == 200
     assert server_pid(model) not in (None, pid)
+
+
+async def test_aclose_does_not_wait_for_an_answer_in_progress(make_model: MakeModel) -> None:
+    model = make_model()
+    url = await model.endpoint(LOCAL)
+    await get(f"{url}/models")
+    in_flight = asyncio.create_task(get(f"{url}/slow?seconds=60", timeout=90))
+    await asyncio.sleep(0.5)  # the request is inside llama-server now
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+
+    await model.aclose()
+
+    assert loop.time() - started < 5
+    try:
+        answer = await asyncio.wait_for(in_flight, 5)
+    except httpx.HTTPError:
+        return  # the connection was dropped: also an immediate end
+    assert answer.status_code == 502

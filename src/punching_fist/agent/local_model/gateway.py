@@ -70,7 +70,9 @@ class LlamaGateway:
             if self._url is None:
                 app = web.Application()
                 app.router.add_route("*", "/{tail:.*}", self._forward)
-                runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+                runner = web.AppRunner(
+                    app, handler_cancellation=True, access_log=None, shutdown_timeout=5.0
+                )
                 await runner.setup()
                 sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
                 sock.bind((self._host, 0))

@@ -68,10 +68,14 @@ class BundledLocalModel:
         return await self._gateway.start()
 
     async def aclose(self) -> None:
-        """Stop the gateway, then llama-server; both start again on the next use."""
+        """Stop llama-server, then the gateway; both start again on the next use.
+
+        The server goes first: a request still in flight then ends at once (502) instead of
+        holding the gateway's shutdown until the model finishes writing.
+        """
         gateway, self._gateway = self._gateway, None
         supervisor, self._supervisor = self._supervisor, None
-        if gateway is not None:
-            await gateway.aclose()
         if supervisor is not None:
             await supervisor.aclose()
+        if gateway is not None:
+            await gateway.aclose()
