@@ -165,7 +165,9 @@ class WorkflowRunner:
             error=outcome.error,
         )
         self._deps.metrics.steps.labels(step.type, outcome.status.value).inc()
-        log.info("step finished", step=step.name, status=outcome.status.value, error=outcome.error)
+        # A failed step is worth a line at info; routine ones are on /metrics and in the run.
+        report = log.info if outcome.status is StepStatus.FAILED else log.debug
+        report("step finished", step=step.name, status=outcome.status.value, error=outcome.error)
         return outcome
 
     async def _dispatch_step(
