@@ -56,8 +56,6 @@ class LlamaGateway:
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
         self._url: str | None = None
-        self.forwarded = 0
-        """Requests answered by llama-server (any status); for tests and metrics."""
 
     @property
     def url(self) -> str | None:
@@ -121,7 +119,6 @@ class LlamaGateway:
             async with session.request(
                 request.method, url, headers=headers, data=body or None
             ) as upstream:
-                self.forwarded += 1
                 response = web.StreamResponse(
                     status=upstream.status,
                     reason=upstream.reason,
