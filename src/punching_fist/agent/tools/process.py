@@ -114,6 +114,9 @@ async def run_argv(
         await process.wait()
     except BaseException:
         _kill_group(process.pid)
+        # Reap it here: a transport left for the garbage collector may outlive its loop.
+        with contextlib.suppress(Exception):
+            await asyncio.shield(process.wait())
         raise
     return ProcessResult(
         output=buffer.text(),

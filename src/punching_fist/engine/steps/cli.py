@@ -72,6 +72,9 @@ async def run_script(
         stdout, stderr = await process.communicate()
     except asyncio.CancelledError:
         _kill_group(process.pid)
+        # Reap it here: a transport left for the garbage collector may outlive its loop.
+        with contextlib.suppress(Exception):
+            await asyncio.shield(process.wait())
         raise
     return CommandResult(
         stdout=_cap(stdout),
