@@ -13,11 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-import httpx
 import yaml
 
 from tests.harness.k8s import K8sApiServer
-from tests.support.process import CLI
+from tests.support.process import spawn_serving
 from tests.support.server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -98,11 +97,8 @@ class OperatorProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60.0) -> None:
-        out = (self.workdir / f"{self.name}.out").open("ab")
-        err = (self.workdir / f"{self.name}.err").open("ab")
-        self.process = subprocess.Popen(
+        self.process = spawn_serving(
             [
-                *CLI,
                 "serve",
                 "--kubernetes",
                 "--namespace",
@@ -117,24 +113,13 @@ class OperatorProcess:
                 "6",
                 *self.extra_args,
             ],
-            stdout=out,
-            stderr=err,
             env={**os.environ, "KUBECONFIG": str(self.kubeconfig)},
-            start_new_session=True,
+            stdout=self.workdir / f"{self.name}.out",
+            stderr=self.workdir / f"{self.name}.err",
+            ready_url=f"{self.url}/readyz",
+            timeout=timeout,
+            append=True,
         )
-        out.close()
-        err.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"operator exited early:\n{self.stderr()}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise TimeoutError(f"operator not ready in {timeout}s:\n{self.stderr()}")
 
     def stderr(self) -> str:
         path = self.workdir / f"{self.name}.err"

@@ -17,6 +17,43 @@ from tests.support.server import free_port
 CLI = [sys.executable, "-m", "punching_fist.cli"]
 
 
+def spawn_serving(
+    argv: list[str],
+    *,
+    env: dict[str, str],
+    stdout: Path,
+    stderr: Path,
+    ready_url: str,
+    timeout: float,
+    append: bool = False,
+) -> subprocess.Popen[bytes]:
+    """Start ``punching-fist`` in its own process group and wait until ``ready_url`` is 200.
+
+    Output goes to files so a test can read the stdout sink and the JSON logs afterwards; a
+    process that dies or never gets ready raises with the tail of its log.
+    """
+    mode = "ab" if append else "wb"
+    with stdout.open(mode) as out, stderr.open(mode) as err:
+        process = subprocess.Popen(
+            [*CLI, *argv], stdout=out, stderr=err, env=env, start_new_session=True
+        )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{argv[0]} exited early:\n{_tail(stderr)}")
+        try:
+            if httpx.get(ready_url, timeout=1).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{argv[0]} not ready in {timeout}s:\n{_tail(stderr)}")
+
+
+def _tail(path: Path) -> str:
+    return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+
+
 @dataclass(kw_only=True)
 class ServerProcess:
     resources: Path
@@ -38,11 +75,8 @@ class ServerProcess:
 
     def start(self, timeout: float = 30.0) -> None:
         self.generation += 1
-        out = self.stdout_path.open("wb")
-        err = (self.workdir / f"server-{self.generation}.err").open("wb")
-        self.process = subprocess.Popen(
+        self.process = spawn_serving(
             [
-                *CLI,
                 "serve",
                 "--resources",
                 str(self.resources),
@@ -52,24 +86,12 @@ class ServerProcess:
                 str(self.port),
                 *self.extra_args,
             ],
-            stdout=out,
-            stderr=err,
             env={**os.environ, **self.env},
-            start_new_session=True,
+            stdout=self.stdout_path,
+            stderr=self.workdir / f"server-{self.generation}.err",
+            ready_url=f"{self.url}/readyz",
+            timeout=timeout,
         )
-        out.close()
-        err.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited early:\n{self.stderr()[-4000:]}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise TimeoutError(f"server not ready in {timeout}s:\n{self.stderr()[-4000:]}")
 
     def stderr(self) -> str:
         """Everything the current server process logged (JSON lines)."""
