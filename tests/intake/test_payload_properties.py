@@ -33,7 +33,7 @@ def outcome(body: bytes) -> int:
     for item in parsed.alerts:
         incoming = _incoming("src", SPEC, item, raw)
         assert incoming.fingerprint
-        json.dumps(incoming.source_context)  # what the store will persist must serialise
+        json.dumps(incoming.source_context())  # what the store will persist must serialise
     return 202
 
 

@@ -139,27 +139,32 @@ def passes_filters(filters: Mapping[str, list[str]], labels: Mapping[str, str]) 
 def _incoming(
     source_name: str, spec: WebhookSourceSpec, alert: AlertmanagerAlert, raw: dict[str, Any]
 ) -> IncomingAlert:
-    view = alert.template_view()
-    return IncomingAlert(
-        source_name=source_name,
-        workflow_name=spec.trigger_workflow,
-        fingerprint=view["fingerprint"],
-        firing=alert.status == "firing",
-        alert_name=view["alertname"],
-        severity=view["severity"],
-        summary=view["summary"] or None,
-        description=view["description"] or None,
-        labels=view["labels"],
-        annotations=view["annotations"],
-        starts_at=alert.starts_at,
-        ends_at=alert.effective_ends_at(),
-        generator_url=alert.generator_url,
-        passes_filters=passes_filters(spec.config.filters, alert.labels),
-        run_on_resolved=spec.config.trigger_on_resolved,
-        source_context={
+    labels, annotations = alert.labels, alert.annotations
+
+    def source_context() -> dict[str, Any]:
+        # Built only for alerts that start a run; most of a busy intake is repeats.
+        return {
             "name": source_name,
             "type": spec.type,
             "context": spec.context,
-            "data": {"alert": view, "notification": raw},
-        },
+            "data": {"alert": alert.template_view(), "notification": raw},
+        }
+
+    return IncomingAlert(
+        source_name=source_name,
+        workflow_name=spec.trigger_workflow,
+        fingerprint=alert.identity(),
+        firing=alert.status == "firing",
+        alert_name=labels.get("alertname", ""),
+        severity=labels.get("severity", ""),
+        summary=annotations.get("summary") or None,
+        description=annotations.get("description") or None,
+        labels=labels,
+        annotations=annotations,
+        starts_at=alert.starts_at,
+        ends_at=alert.effective_ends_at(),
+        generator_url=alert.generator_url,
+        passes_filters=passes_filters(spec.config.filters, labels),
+        run_on_resolved=spec.config.trigger_on_resolved,
+        source_context=source_context,
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -56,7 +57,8 @@ class IncomingAlert:
     generator_url: str
     passes_filters: bool
     run_on_resolved: bool
-    source_context: dict[str, Any]
+    source_context: Callable[[], dict[str, Any]]
+    """Built only when the alert starts a run (most alerts of a busy intake are repeats)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -268,7 +270,7 @@ def _queue_run(
             "source_name": item.source_name,
             "alert_id": alert_id,
             "status": "pending",
-            "source_context": item.source_context,
+            "source_context": item.source_context(),
             "created_at": now,
             "updated_at": now,
         }
