@@ -91,19 +91,19 @@ class Database:
             await conn.run_sync(_upgrade)
 
     @asynccontextmanager
-    async def transaction(self, *, urgent: bool = False) -> AsyncIterator[AsyncConnection]:
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """A connection inside a transaction, committed when the block ends without error.
 
         SQLite allows one writer at a time, and a second connection that finds the database
         locked backs off in sleeps of up to 100 ms. Queueing this process's writers at a
-        gate instead keeps every write waiting only as long as the one before it; ``urgent``
-        writers (the intake) go first.
+        gate instead keeps every write waiting only as long as the one before it (the intake's
+        ``run_transaction`` batches go ahead of these).
         """
         if self._write_gate is None:
             async with self.engine.begin() as conn:
                 yield conn
             return
-        async with self._write_gate.hold(urgent=urgent), self.engine.begin() as conn:
+        async with self._write_gate.hold(), self.engine.begin() as conn:
             yield conn
 
     async def run_transaction(
