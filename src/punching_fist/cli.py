@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 from pathlib import Path
 from typing import Annotated
@@ -138,7 +137,7 @@ def serve(
         loop="uvloop",
         timeout_graceful_shutdown=10,
     )
-    asyncio.run(uvicorn.Server(config).serve())
+    uvicorn.Server(config).run()  # runs on the configured loop (uvloop); asyncio.run would not
 
 
 def _add_operator(service: Service, settings: Settings) -> None:
