@@ -22,7 +22,7 @@ from punching_fist.agent.wiring import AgentServices, build_agent_services
 from punching_fist.api.deliveries import deliveries_router
 from punching_fist.api.routes import api_router, health_router
 from punching_fist.api.slack_interactions import slack_interactions_router
-from punching_fist.api.webhooks import WebhooksFirst, webhook_endpoint
+from punching_fist.api.webhooks import WebhookApp, WebhooksFirst
 from punching_fist.config import Settings
 from punching_fist.engine.delivery import SinkDispatch, build_sink_dispatch
 from punching_fist.engine.dispatcher import Dispatcher
@@ -221,7 +221,7 @@ class Service:
         if self.sinks.approvals is not None:
             app.include_router(slack_interactions_router(self.sinks.approvals))
         app.include_router(self.agent_services.router())
-        endpoint = webhook_endpoint(self.intake, self.metrics)
+        webhooks = WebhookApp(self.intake, self.metrics)
         # Unknown POST paths still reach the intake, which answers a precise 404.
-        app.router.routes.append(Route("/{path:path}", endpoint, methods=["POST"]))
-        return WebhooksFirst(app, self.intake, endpoint)
+        app.router.routes.append(Route("/{path:path}", webhooks, methods=["POST"]))
+        return WebhooksFirst(app, self.intake, webhooks)

@@ -1,26 +1,32 @@
-"""The HTTP side of webhook sources: a catch-all POST route in front of ``WebhookIntake``.
+"""The HTTP side of webhook sources: a bare ASGI app in front of ``WebhookIntake``.
 
-Kept as a plain Starlette endpoint rather than a FastAPI route: it is the hot path, and the
+This is the hot path, so it speaks ASGI directly rather than through Starlette's request and
+response objects, whose per-request bookkeeping cost more CPU than storing the alert. The
 paths it serves come from Source resources that can change while the server runs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import json
+from collections.abc import Mapping
+from typing import Any
 
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import request_response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from punching_fist.errors import IntakeError, TemporaryFailure
 from punching_fist.observability.metrics import Metrics
 from punching_fist.sources.webhook import WebhookIntake
 
+_JSON = (b"content-type", b"application/json")
 
-async def read_limited_body(request: Request, limit: int) -> bytes:
+
+class ClientGone(Exception):
+    """The client disconnected before sending its whole body; nobody is left to answer."""
+
+
+async def read_limited_body(receive: Receive, headers: Mapping[str, str], limit: int) -> bytes:
     """The request body, refusing (413) anything over ``limit`` bytes without reading it all."""
-    declared = request.headers.get("content-length")
+    declared = headers.get("content-length")
     if declared is not None:
         try:
             too_big = int(declared) > limit
@@ -30,41 +36,73 @@ async def read_limited_body(request: Request, limit: int) -> bytes:
             raise IntakeError(413, f"request body exceeds the limit of {limit} bytes")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        chunk: bytes = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise IntakeError(413, f"request body exceeds the limit of {limit} bytes")
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def webhook_endpoint(
-    intake: WebhookIntake, metrics: Metrics
-) -> Callable[[Request], Awaitable[Response]]:
-    """Build the ASGI endpoint serving every webhook source's path."""
+async def respond(
+    send: Send, status: int, body: bytes, extra_headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    headers = [_JSON, (b"content-length", str(len(body)).encode())]
+    if extra_headers:
+        headers.extend(extra_headers)
+    start: Message = {"type": "http.response.start", "status": status, "headers": headers}
+    await send(start)
+    await send({"type": "http.response.body", "body": body})
 
-    async def endpoint(request: Request) -> Response:
-        path = request.scope["path"]
+
+def _error(detail: str) -> bytes:
+    return json.dumps({"error": detail}).encode()
+
+
+class WebhookApp:
+    """Serves every webhook source's path: authenticate, read, store, answer."""
+
+    def __init__(self, intake: WebhookIntake, metrics: Metrics) -> None:
+        self._intake = intake
+        self._metrics = metrics
+        self._counted: dict[tuple[str, str], Any] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        intake = self._intake
         try:
-            name, source = intake.source_for(path)
-            await intake.authenticate(source, request.headers)
-            body = await read_limited_body(request, intake.body_limit(source))
+            name, source = intake.source_for(scope["path"])
+            # ASGI servers hand header names over lower-cased.
+            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+            await intake.authenticate(source, headers)
+            body = await read_limited_body(receive, headers, intake.body_limit(source))
             accepted = await intake.accept(name, source, body)
+        except ClientGone:
+            return
         except IntakeError as exc:
-            metrics.intake_rejected.labels(str(exc.status_code)).inc()
-            return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
+            self._metrics.intake_rejected.labels(str(exc.status_code)).inc()
+            await respond(send, exc.status_code, _error(exc.detail))
+            return
         except TemporaryFailure as exc:
-            metrics.intake_rejected.labels("503").inc()
-            return JSONResponse(
-                {"error": str(exc)},
-                status_code=503,
-                headers={"Retry-After": str(int(exc.delay) or 1)},
-            )
+            self._metrics.intake_rejected.labels("503").inc()
+            retry_after = str(int(exc.delay) or 1).encode()
+            await respond(send, 503, _error(str(exc)), [(b"retry-after", retry_after)])
+            return
         for result in accepted.results:
-            metrics.alerts_processed.labels(name, result.outcome.value).inc()
-        return JSONResponse(accepted.body(), status_code=202)
+            self._count(name, result.outcome.value)
+        await respond(send, 202, accepted.body())
 
-    return endpoint
+    def _count(self, source: str, outcome: str) -> None:
+        # A labelled child is looked up once per (source, outcome), not once per alert.
+        child = self._counted.get((source, outcome))
+        if child is None:
+            child = self._metrics.alerts_processed.labels(source, outcome)
+            self._counted[(source, outcome)] = child
+        child.inc()
 
 
 class WebhooksFirst:
@@ -75,15 +113,10 @@ class WebhooksFirst:
     so this check is one dict lookup; everything else goes to the API app unchanged.
     """
 
-    def __init__(
-        self,
-        api: ASGIApp,
-        intake: WebhookIntake,
-        endpoint: Callable[[Request], Awaitable[Response]],
-    ) -> None:
+    def __init__(self, api: ASGIApp, intake: WebhookIntake, webhooks: WebhookApp) -> None:
         self._api = api
         self._intake = intake
-        self._webhook = request_response(endpoint)
+        self._webhooks = webhooks
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -91,6 +124,6 @@ class WebhooksFirst:
             and scope["method"] == "POST"
             and self._intake.serves(scope["path"])
         ):
-            await self._webhook(scope, receive, send)
+            await self._webhooks(scope, receive, send)
             return
         await self._api(scope, receive, send)

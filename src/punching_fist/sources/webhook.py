@@ -30,19 +30,18 @@ class Accepted:
     source: str
     results: list[IntakeResult]
 
-    def body(self) -> dict[str, Any]:
-        return {
-            "status": "accepted",
-            "source": self.source,
-            "alerts": [
-                {
-                    "id": str(r.alert_id),
-                    "outcome": r.outcome.value,
-                    "runId": str(r.run_id) if r.run_id else None,
-                }
-                for r in self.results
-            ],
-        }
+    def body(self) -> bytes:
+        """The 202 answer: what became of each alert, and the run it started."""
+        alerts = [
+            {
+                "id": str(r.alert_id),
+                "outcome": r.outcome.value,
+                "runId": str(r.run_id) if r.run_id else None,
+            }
+            for r in self.results
+        ]
+        answer = {"status": "accepted", "source": self.source, "alerts": alerts}
+        return json.dumps(answer, separators=(",", ":")).encode()
 
 
 class WebhookIntake:
@@ -89,9 +88,9 @@ class WebhookIntake:
     async def accept(self, source_name: str, source: Source, body: bytes) -> Accepted:
         """Parse and store ``body``; returns once every alert in it is committed."""
         assert isinstance(source.spec, WebhookSourceSpec)
-        raw = _parse_json(body)
-        notification = _parse_notification(raw)
-        items = [_incoming(source_name, source.spec, alert, raw) for alert in notification.alerts]
+        notification = parse_notification(body)
+        whole = _Lazy(body)
+        items = [_incoming(source_name, source.spec, alert, whole) for alert in notification.alerts]
         return Accepted(source=source_name, results=await self._committer.submit(items))
 
 
@@ -102,23 +101,33 @@ def _presented_credential(auth: Authentication, headers: Mapping[str, str]) -> s
     return headers.get((auth.header or "x-api-key").lower())
 
 
-def _parse_json(body: bytes) -> Any:
+def parse_notification(body: bytes) -> AlertmanagerNotification:
+    """Validate ``body`` in one pass over the bytes: 400 if it is not JSON, 422 if not ours."""
     try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise IntakeError(400, f"request body is not valid JSON: {exc}") from exc
-
-
-def _parse_notification(raw: Any) -> AlertmanagerNotification:
-    try:
-        return AlertmanagerNotification.model_validate(raw)
+        return AlertmanagerNotification.model_validate_json(body)
     except ValidationError as exc:
-        problems = [
-            f"{format_location(e['loc'])}: {e['msg']}" for e in exc.errors(include_url=False)
-        ]
+        errors = exc.errors(include_url=False)
+        if errors and errors[0]["type"] == "json_invalid":
+            raise IntakeError(400, f"request body is not valid JSON: {errors[0]['msg']}") from exc
+        problems = [f"{format_location(e['loc'])}: {e['msg']}" for e in errors]
         raise IntakeError(
             422, "not an Alertmanager webhook notification: " + "; ".join(problems)
         ) from exc
+
+
+class _Lazy:
+    """The notification as plain JSON data, decoded only if an alert of it starts a run."""
+
+    __slots__ = ("_body", "_data")
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+        self._data: Any = None
+
+    def get(self) -> Any:
+        if self._data is None:
+            self._data = json.loads(self._body)
+        return self._data
 
 
 # The label our alertmanager sink puts on the sibling alerts it posts (``action: annotate``).
@@ -137,7 +146,7 @@ def passes_filters(filters: Mapping[str, list[str]], labels: Mapping[str, str]) 
 
 
 def _incoming(
-    source_name: str, spec: WebhookSourceSpec, alert: AlertmanagerAlert, raw: dict[str, Any]
+    source_name: str, spec: WebhookSourceSpec, alert: AlertmanagerAlert, whole: _Lazy
 ) -> IncomingAlert:
     labels, annotations = alert.labels, alert.annotations
 
@@ -147,7 +156,7 @@ def _incoming(
             "name": source_name,
             "type": spec.type,
             "context": spec.context,
-            "data": {"alert": alert.template_view(), "notification": raw},
+            "data": {"alert": alert.template_view(), "notification": whole.get()},
         }
 
     return IncomingAlert(

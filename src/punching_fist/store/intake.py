@@ -38,9 +38,13 @@ class Outcome(StrEnum):
     STALE = "stale"  # a resolved notification for a lifecycle that already ended
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class IncomingAlert:
-    """One alert as the intake hands it to the store, already parsed and checked."""
+    """One alert as the intake hands it to the store, already parsed and checked.
+
+    Not frozen: a frozen dataclass sets each of these fields through ``object.__setattr__``,
+    which showed up on the intake's profile. Nothing mutates one after it is built.
+    """
 
     source_name: str
     workflow_name: str
