@@ -122,6 +122,7 @@ def serve(
         lease_seconds=lease_seconds,
         base_env=inherited_env(os.environ),
         log_level=log_level,
+        freeze_heap_after_start=True,
         tool_path=tool_path,
         kubeconfig=kubeconfig,
     )

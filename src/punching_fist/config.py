@@ -51,6 +51,8 @@ class Settings:
     """Environment every `cli` step starts from."""
     log_level: str = "info"
     json_logs: bool = True
+    freeze_heap_after_start: bool = False
+    """Exempt what startup built from garbage collection (``serve`` does; see gc_tuning)."""
     kubernetes: bool = False
     """Kubernetes mode: resources come from the cluster, and the operator controller runs."""
     namespaces: tuple[str, ...] = ()

@@ -28,6 +28,7 @@ from punching_fist.engine.delivery import SinkDispatch, build_sink_dispatch
 from punching_fist.engine.dispatcher import Dispatcher
 from punching_fist.engine.runner import RunnerDependencies, WorkflowRunner
 from punching_fist.engine.steps.agent import AgentRunner
+from punching_fist.gc_tuning import freeze_startup_heap
 from punching_fist.observability.metrics import Metrics
 from punching_fist.resources.loader import ResourceSet
 from punching_fist.resources.registry import ResourceRegistry
@@ -177,6 +178,8 @@ class Service:
         self.schedules.start()
         for extension in self.extensions:
             await extension.start()
+        if self.settings.freeze_heap_after_start:
+            freeze_startup_heap()
         log.info("service started", version=__version__, database=self.database.dialect)
 
     async def stop(self) -> None:
