@@ -1,16 +1,19 @@
 """Group commit: many concurrent callers, one transaction.
 
 Every accepted alert must be committed before its request is answered, yet one commit per
-request would make the disk the bottleneck. Callers queue their items; a single writer drains
-whatever is waiting into one transaction, commits, and wakes all of them. Under light load a
-batch is one request (no added latency); under heavy load batches grow on their own.
+request would make the disk the bottleneck. Callers add their items to the open batch; a
+single writer takes the whole batch into one transaction, commits, and wakes every caller of
+it at once. Under light load a batch is one request (no added latency); under heavy load
+batches grow on their own while the previous one commits.
+
+This sits on the intake's hot path: a request costs a list append and a future, no queue.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 import structlog
@@ -27,12 +30,36 @@ BatchHandler = Callable[[Connection, list[Item]], list[Result]]
 log = structlog.get_logger(__name__)
 
 
-@dataclass(kw_only=True)
-class _Request(Generic[Item, Result]):
-    items: list[Item]
-    done: asyncio.Future[list[Result]] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
+class _Batch(Generic[Item, Result]):
+    """Items of several requests, committed together, and each request's future."""
+
+    __slots__ = ("futures", "items", "sizes")
+
+    def __init__(self) -> None:
+        self.items: list[Item] = []
+        self.sizes: list[int] = []
+        self.futures: list[asyncio.Future[list[Result]]] = []
+
+    def add(self, items: list[Item], future: asyncio.Future[list[Result]]) -> None:
+        self.items.extend(items)
+        self.sizes.append(len(items))
+        self.futures.append(future)
+
+    def requests(self) -> list[list[Item]]:
+        out, offset = [], 0
+        for size in self.sizes:
+            out.append(self.items[offset : offset + size])
+            offset += size
+        return out
+
+    def settle(self, outcomes: Sequence[list[Result] | BaseException]) -> None:
+        for future, outcome in zip(self.futures, outcomes, strict=True):
+            if future.done():  # its caller gave up (cancelled); the items are stored anyway
+                continue
+            if isinstance(outcome, BaseException):
+                future.set_exception(TemporaryFailure("could not store the alerts", delay=1.0))
+            else:
+                future.set_result(outcome)
 
 
 class GroupCommitter(Generic[Item, Result]):
@@ -50,7 +77,10 @@ class GroupCommitter(Generic[Item, Result]):
         self._handler = handler
         self._max_batch_items = max_batch_items
         self._on_committed = on_committed
-        self._queue: asyncio.Queue[_Request[Item, Result]] = asyncio.Queue()
+        self._batches: deque[_Batch[Item, Result]] = deque()
+        self._wakeup = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
         self._writer: asyncio.Task[None] | None = None
         self.batches_committed = 0
 
@@ -61,50 +91,70 @@ class GroupCommitter(Generic[Item, Result]):
         """Finish what is queued, then stop the writer."""
         if self._writer is None:
             return
-        await self._queue.join()
+        while self._batches or not self._idle.is_set():
+            await self._idle.wait()
+            await asyncio.sleep(0)
         self._writer.cancel()
         await asyncio.gather(self._writer, return_exceptions=True)
         self._writer = None
 
     async def submit(self, items: list[Item]) -> list[Result]:
         """Returns once ``items`` are committed; raises ``TemporaryFailure`` if they cannot be."""
-        if self._writer is None or self._writer.done():
+        writer = self._writer
+        if writer is None or writer.done():
             raise TemporaryFailure("the store writer is not running", delay=1.0)
-        request: _Request[Item, Result] = _Request(items=items)
-        self._queue.put_nowait(request)
-        return await request.done
+        batches = self._batches
+        # Only the newest batch is open: the writer takes batches from the other end.
+        if not batches or len(batches[-1].items) >= self._max_batch_items:
+            batches.append(_Batch())
+            self._wakeup.set()
+        future: asyncio.Future[list[Result]] = asyncio.get_running_loop().create_future()
+        batches[-1].add(items, future)
+        return await future
 
     async def _run(self) -> None:
         while True:
-            batch = [await self._queue.get()]
-            size = len(batch[0].items)
-            while size < self._max_batch_items and not self._queue.empty():
-                request = self._queue.get_nowait()
-                batch.append(request)
-                size += len(request.items)
+            if not self._batches:
+                self._idle.set()
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            self._idle.clear()
+            batch = self._batches.popleft()
             try:
-                await self._commit(batch)
-            finally:
-                for _ in batch:
-                    self._queue.task_done()
+                outcomes = await self._commit(batch)
+            except BaseException as exc:  # cancelled mid-batch: nobody may wait forever
+                batch.settle([exc] * len(batch.sizes))
+                raise
+            batch.settle(outcomes)
 
-    async def _commit(self, batch: list[_Request[Item, Result]]) -> None:
+    async def _commit(self, batch: _Batch[Item, Result]) -> list[list[Result] | BaseException]:
         try:
-            results = await self._transaction([item for request in batch for item in request.items])
+            results = await self._transaction(batch.items)
         except Exception as exc:  # the batch failed as a whole: isolate the culprit
-            if len(batch) == 1:
-                self._fail(batch[0], exc)
-                return
+            if len(batch.sizes) == 1:
+                self._log_failure(exc)
+                return [exc]
             log.warning("group commit failed, retrying requests one by one", error=str(exc))
-            for request in batch:
-                await self._commit([request])
-            return
+            return [await self._commit_alone(items) for items in batch.requests()]
+        self._committed(results)
+        outcomes: list[list[Result] | BaseException] = []
         offset = 0
-        for request in batch:
-            count = len(request.items)
-            if not request.done.done():
-                request.done.set_result(results[offset : offset + count])
-            offset += count
+        for size in batch.sizes:
+            outcomes.append(results[offset : offset + size])
+            offset += size
+        return outcomes
+
+    async def _commit_alone(self, items: list[Item]) -> list[Result] | BaseException:
+        try:
+            results = await self._transaction(items)
+        except Exception as exc:
+            self._log_failure(exc)
+            return exc
+        self._committed(results)
+        return results
+
+    def _committed(self, results: list[Result]) -> None:
         self.batches_committed += 1
         if self._on_committed is not None:
             self._on_committed(results)
@@ -113,7 +163,5 @@ class GroupCommitter(Generic[Item, Result]):
         return await self._database.run_transaction(self._handler, items, urgent=True)
 
     @staticmethod
-    def _fail(request: _Request[Item, Result], exc: Exception) -> None:
+    def _log_failure(exc: Exception) -> None:
         log.error("could not store a request", error=str(exc), error_type=type(exc).__name__)
-        if not request.done.done():
-            request.done.set_exception(TemporaryFailure("could not store the alerts", delay=1.0))
