@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import os
-import signal
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from punching_fist import processes
 from punching_fist.engine.state import StepOutcome
 from punching_fist.store.runs import StepStatus
 from punching_fist.templating import render_shell_script
 
 OUTPUT_LIMIT_BYTES = 256 * 1024
+_CUT = "\n... [{cut} bytes cut] ...\n"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,58 +33,28 @@ class CommandResult:
         }
 
 
-def _cap(data: bytes) -> str:
-    if len(data) <= OUTPUT_LIMIT_BYTES:
-        return data.decode("utf-8", errors="replace")
-    half = OUTPUT_LIMIT_BYTES // 2
-    cut = len(data) - 2 * half
-    return (
-        data[:half].decode("utf-8", errors="replace")
-        + f"\n... [{cut} bytes cut] ...\n"
-        + data[-half:].decode("utf-8", errors="replace")
-    )
-
-
 async def run_script(
     script: str, *, env: Mapping[str, str], timeout_seconds: float, shell: str = "bash"
 ) -> CommandResult:
-    """Run ``script`` with ``bash -c`` in its own process group; kill the group on timeout."""
-    started = time.perf_counter()
-    process = await asyncio.create_subprocess_exec(
-        shell,
-        "-c",
-        script,
-        env=dict(env),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        start_new_session=True,
+    """Run ``script`` with ``bash -c`` in its own process group; kill the group on timeout.
+
+    Each stream keeps its first and last ``OUTPUT_LIMIT_BYTES / 2`` bytes. After a timeout
+    ``exit_code`` is the kill's ``-9``.
+    """
+    done = await processes.run(
+        [shell, "-c", script],
+        env=env,
+        timeout_seconds=timeout_seconds,
+        keep_bytes=OUTPUT_LIMIT_BYTES // 2,
     )
-    timed_out = False
-    try:
-        stdout, stderr = await asyncio.wait_for(process.communicate(), timeout_seconds)
-    except TimeoutError:
-        timed_out = True
-        _kill_group(process.pid)
-        stdout, stderr = await process.communicate()
-    except asyncio.CancelledError:
-        _kill_group(process.pid)
-        # Reap it here: a transport left for the garbage collector may outlive its loop.
-        with contextlib.suppress(Exception):
-            await asyncio.shield(process.wait())
-        raise
+    assert done.stderr is not None  # not merged
     return CommandResult(
-        stdout=_cap(stdout),
-        stderr=_cap(stderr),
-        exit_code=process.returncode,
-        duration_ms=(time.perf_counter() - started) * 1000,
-        timed_out=timed_out,
+        stdout=done.stdout.decode(_CUT),
+        stderr=done.stderr.decode(_CUT),
+        exit_code=done.returncode,
+        duration_ms=done.duration_ms,
+        timed_out=done.timed_out,
     )
-
-
-def _kill_group(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGKILL)
 
 
 async def run_cli_step(

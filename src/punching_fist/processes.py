@@ -1,0 +1,346 @@
+"""Running a child process from async code cheaply, on any event loop.
+
+``asyncio.create_subprocess_exec`` costs several times more CPU on uvloop than on the stdlib
+loop: libuv spawns with ``fork()``, which copies the server's page tables (over 2 ms per spawn
+in a large process), where CPython's ``subprocess`` uses ``vfork()`` (about 0.1 ms) as long as
+no ``preexec_fn`` is given. Tools and ``cli`` steps spawn on every call, so :func:`run` spawns
+with ``subprocess.Popen`` and waits without threads: the output pipes are non-blocking and
+read through ``loop.add_reader``, and the exit is seen on a pidfd (Linux 5.3+) read the same
+way, then reaped with ``waitpid``. Where pidfds are missing it falls back to
+``asyncio.create_subprocess_exec`` for the spawn and the wait; the pipes are read the same way.
+
+The child runs argv (never a shell) in its own session, so a timeout or a cancelled caller
+kills its whole process group, grandchildren included. Only a head and a tail of each stream
+are kept, however much the child prints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+_CHUNK = 64 * 1024
+
+
+@dataclass(frozen=True, kw_only=True)
+class Captured:
+    """What one output stream printed: its first and last bytes and how many there were."""
+
+    head: bytes
+    tail: bytes
+    total: int
+    """Every byte printed, including those cut from the middle."""
+
+    @property
+    def cut(self) -> int:
+        """How many bytes were dropped between ``head`` and ``tail``."""
+        return self.total - len(self.head) - len(self.tail)
+
+    def decode(self, marker: str = "\n[... {cut} bytes cut ...]\n") -> str:
+        """The text, with ``marker`` (formatted with ``cut``) where the middle was dropped."""
+        if not self.cut:
+            # One decode, so a character split between head and tail stays whole.
+            return (self.head + self.tail).decode("utf-8", errors="replace")
+        return (
+            self.head.decode("utf-8", errors="replace")
+            + marker.format(cut=self.cut)
+            + self.tail.decode("utf-8", errors="replace")
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Completed:
+    """How a child ended and what it printed."""
+
+    returncode: int
+    """The exit status; negative for the signal that killed it (``-9`` after a timeout)."""
+    timed_out: bool
+    stdout: Captured
+    """stdout, with stderr interleaved as printed when they were merged."""
+    stderr: Captured | None
+    """``None`` when stderr was merged into stdout."""
+    duration_ms: float
+
+
+async def run(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    timeout_seconds: float,
+    cwd: str | None = None,
+    stdin: bytes | None = None,
+    merge_stderr: bool = False,
+    keep_bytes: int = 128 * 1024,
+) -> Completed:
+    """Run ``argv`` with exactly ``env``; wait for it and its output up to ``timeout_seconds``.
+
+    ``argv[0]`` is looked up on ``env``'s ``PATH``. stdin is ``/dev/null`` unless ``stdin``
+    bytes are given. Of each output stream the first and the last ``keep_bytes`` bytes are
+    kept. The run ends when the child has exited and its output pipes are closed (a
+    background grandchild holding them keeps it going); at the deadline the process group
+    is killed and whatever it printed until then is returned with ``timed_out``.
+
+    Raises ``OSError`` (``FileNotFoundError``, ``PermissionError``...) when the child cannot
+    be started. Cancelling the caller kills the process group and reaps the child first.
+    """
+    loop = asyncio.get_running_loop()
+    started = time.perf_counter()
+    child = _Child(loop)
+    try:
+        stdout = _HeadTail(keep_bytes)
+        stderr = None if merge_stderr else _HeadTail(keep_bytes)
+        await child.start(argv, env=env, cwd=cwd, stdin=stdin, stdout=stdout, stderr=stderr)
+        timed_out = False
+        try:
+            async with asyncio.timeout(timeout_seconds):
+                await child.finished
+        except TimeoutError:
+            timed_out = True
+            child.kill()
+            await child.exited
+            child.drain()
+        returncode = child.exited.result()
+    except BaseException:
+        if child.started:
+            child.kill()
+            # Reaped before the caller goes on: nothing of this run outlives it.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(child.exited)
+        raise
+    finally:
+        child.close()
+    return Completed(
+        returncode=returncode,
+        timed_out=timed_out,
+        stdout=stdout.captured(),
+        stderr=None if stderr is None else stderr.captured(),
+        duration_ms=(time.perf_counter() - started) * 1000,
+    )
+
+
+class _HeadTail:
+    """Keeps the first and last ``keep`` bytes of a stream and counts the rest."""
+
+    def __init__(self, keep: int) -> None:
+        self._keep = keep
+        self._head = bytearray()
+        self._tail = bytearray()
+        self.total = 0
+
+    def add(self, chunk: bytes) -> None:
+        self.total += len(chunk)
+        room = self._keep - len(self._head)
+        if room > 0:
+            self._head += chunk[:room]
+            chunk = chunk[room:]
+        if chunk:
+            self._tail += chunk
+            if len(self._tail) > self._keep:
+                del self._tail[: len(self._tail) - self._keep]
+
+    def captured(self) -> Captured:
+        return Captured(head=bytes(self._head), tail=bytes(self._tail), total=self.total)
+
+
+class _Child:
+    """One child's pipes and exit, watched through the loop's readers.
+
+    ``finished`` resolves once the child has been reaped and every output pipe reached EOF;
+    ``exited`` (the return code) once it has been reaped. ``close`` releases the pipes; the
+    exit watcher releases itself when the child is reaped, even after ``close``.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self.finished: asyncio.Future[None] = loop.create_future()
+        self.exited: asyncio.Future[int] = loop.create_future()
+        self.started = False
+        self._pid = 0
+        self._pending = 0  # output pipes open + the exit not yet seen
+        self._readers: dict[int, _HeadTail] = {}
+        self._fds: list[int] = []  # the parent's copies, closed once the child has them
+        self._stdin: tuple[int, memoryview] | None = None
+        self._keepalive: object = None  # the Popen or Process: never collected unreaped
+
+    async def start(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str],
+        cwd: str | None,
+        stdin: bytes | None,
+        stdout: _HeadTail,
+        stderr: _HeadTail | None,
+    ) -> None:
+        out = self._pipe_to_parent(stdout)
+        err = out if stderr is None else self._pipe_to_parent(stderr)
+        child_stdin: int = subprocess.DEVNULL
+        if stdin is not None:
+            child_stdin, writer = os.pipe()
+            self._fds.append(child_stdin)
+            self._stdin = (writer, memoryview(stdin))
+        if _pidfd_usable():
+            self._start_watched(argv, env=env, cwd=cwd, stdin=child_stdin, out=out, err=err)
+        else:
+            process = await asyncio.create_subprocess_exec(
+                *argv,
+                env=dict(env),
+                cwd=cwd,
+                stdin=child_stdin,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
+            )
+            self._begin(process.pid)
+            waiting = asyncio.ensure_future(process.wait())
+            waiting.add_done_callback(self._on_wait)
+            self._keepalive = waiting
+
+    def _start_watched(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str],
+        cwd: str | None,
+        stdin: int,
+        out: int,
+        err: int,
+    ) -> None:
+        # No preexec_fn: that would make CPython fork() instead of vfork().
+        popen = subprocess.Popen(
+            argv, env=env, cwd=cwd, stdin=stdin, stdout=out, stderr=err, start_new_session=True
+        )
+        self._keepalive = popen
+        try:
+            pidfd = os.pidfd_open(popen.pid)
+        except OSError:  # out of fds, say: it never ran unwatched, so end it here
+            self._pid = popen.pid
+            self.kill()
+            popen.wait()
+            raise
+        self._begin(popen.pid)
+        self._loop.add_reader(pidfd, self._on_pidfd, pidfd, popen)
+
+    def _pipe_to_parent(self, sink: _HeadTail) -> int:
+        ours, theirs = os.pipe()
+        self._readers[ours] = sink
+        self._fds.append(theirs)
+        return theirs
+
+    def _begin(self, pid: int) -> None:
+        self.started = True
+        self._pid = pid
+        for fd in self._fds:
+            os.close(fd)
+        self._fds.clear()
+        self._pending = len(self._readers) + 1
+        for fd in self._readers:
+            os.set_blocking(fd, False)
+            self._loop.add_reader(fd, self._on_output, fd)
+        if self._stdin is not None:
+            os.set_blocking(self._stdin[0], False)
+            self._write_stdin()
+
+    def _on_output(self, fd: int) -> None:
+        try:
+            chunk = os.read(fd, _CHUNK)
+        except (BlockingIOError, InterruptedError):
+            return
+        if chunk:
+            self._readers[fd].add(chunk)
+            return
+        self._close_reader(fd)
+        self._settle()
+
+    def _write_stdin(self) -> None:
+        assert self._stdin is not None
+        fd, rest = self._stdin
+        try:
+            while rest:
+                rest = rest[os.write(fd, rest) :]
+        except BlockingIOError:
+            self._stdin = (fd, rest)
+            self._loop.add_writer(fd, self._write_stdin)
+            return
+        except BrokenPipeError:
+            pass  # the child closed its stdin; what it did not read is its business
+        self._close_stdin()
+
+    def _on_pidfd(self, pidfd: int, popen: subprocess.Popen[bytes]) -> None:
+        try:
+            pid, status = os.waitpid(self._pid, os.WNOHANG)
+        except ChildProcessError:  # reaped behind our back; the status is lost
+            pid, status = self._pid, 255 << 8
+        if pid == 0:
+            return
+        self._loop.remove_reader(pidfd)
+        os.close(pidfd)
+        popen.returncode = os.waitstatus_to_exitcode(status)
+        self._exit(popen.returncode)
+
+    def _on_wait(self, waiting: asyncio.Future[int]) -> None:
+        self._exit(255 if waiting.cancelled() else waiting.result())
+
+    def _exit(self, returncode: int) -> None:
+        self._keepalive = None
+        self.exited.set_result(returncode)
+        self._settle()
+
+    def _settle(self) -> None:
+        self._pending -= 1
+        if self._pending == 0 and not self.finished.done():
+            self.finished.set_result(None)
+
+    def kill(self) -> None:
+        """SIGKILL the child's process group (its session's first group)."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self._pid, signal.SIGKILL)
+
+    def drain(self) -> None:
+        """Take what the pipes hold now, without waiting for EOF."""
+        for fd, sink in self._readers.items():
+            with contextlib.suppress(OSError):
+                while chunk := os.read(fd, _CHUNK):
+                    sink.add(chunk)
+
+    def close(self) -> None:
+        """Release the pipes (idempotent); the exit watcher stays until the child is reaped."""
+        for fd in list(self._readers):
+            self._close_reader(fd)
+        for fd in self._fds:
+            os.close(fd)
+        self._fds.clear()
+        self._close_stdin()
+
+    def _close_reader(self, fd: int) -> None:
+        self._loop.remove_reader(fd)
+        os.close(fd)
+        del self._readers[fd]
+
+    def _close_stdin(self) -> None:
+        if self._stdin is not None:
+            fd = self._stdin[0]
+            self._stdin = None
+            self._loop.remove_writer(fd)
+            os.close(fd)
+
+
+def _pidfd_usable() -> bool:
+    return hasattr(os, "pidfd_open") and _kernel_has_pidfd()
+
+
+@functools.cache
+def _kernel_has_pidfd() -> bool:
+    # Old kernels say ENOSYS; some seccomp profiles say EPERM.
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+    except OSError:
+        return False
+    return True
