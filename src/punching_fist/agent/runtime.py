@@ -1,4 +1,4 @@
-"""The agent runtime: the engine's ``AgentRunner``, running investigations with pydantic-ai.
+"""The agent runtime: the engine's ``AgentRunner``, running investigations (``loop``).
 
 One ``investigate`` call runs the tool-calling loop for one agent step until the model gives
 its final answer, a limit stops it, or it asks for an action a person must approve:
@@ -21,38 +21,34 @@ from __future__ import annotations
 import asyncio
 import traceback
 import uuid
-from collections.abc import AsyncIterable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Protocol
 
 import httpx2
 import structlog
-from pydantic_ai import (
-    Agent,
-    DeferredToolRequests,
-    DeferredToolResults,
-    RunContext,
-    ToolDenied,
-    ToolOutput,
-    UsageLimits,
-    capture_run_messages,
-)
-from pydantic_ai.exceptions import (
-    AgentRunError,
-    ModelAPIError,
-    RunTimedOut,
-    UnexpectedModelBehavior,
-    UsageLimitExceeded,
-)
-from pydantic_ai.messages import AgentStreamEvent, ModelMessage
+from pydantic_ai.exceptions import AgentRunError, ModelAPIError, UnexpectedModelBehavior
+from pydantic_ai.messages import ModelMessage
 from pydantic_ai.models import Model
 from pydantic_ai.settings import ModelSettings
 
 from punching_fist.agent.history import SavedState, last_text, ledger_from, observations
+from punching_fist.agent.loop import (
+    Concluded,
+    Decision,
+    Denial,
+    InvestigationEnded,
+    InvestigationLoop,
+    Limits,
+    Paused,
+    RequestLimit,
+    TokenBudget,
+    UnusableAnswer,
+)
 from punching_fist.agent.metrics import AgentMetrics
 from punching_fist.agent.model import AuditedModel
-from punching_fist.agent.prompt import FINAL_TOOL, LAST_TURN_NOTE, system_prompt
+from punching_fist.agent.prompt import system_prompt
 from punching_fist.agent.providers import (
     PROVIDERS,
     LLMChoice,
@@ -62,10 +58,10 @@ from punching_fist.agent.providers import (
     choose_llm,
 )
 from punching_fist.agent.providers.base import ProviderFactory
-from punching_fist.agent.result import AgentResult, Conclusion, complete_result, partial_result
+from punching_fist.agent.result import AgentResult, complete_result, partial_result
 from punching_fist.agent.retry import RetryPolicy
 from punching_fist.agent.tools.base import DEFAULT_OUTPUT_LIMIT, AgentTool, ToolContext
-from punching_fist.agent.toolset import CallLedger, GuardedToolset
+from punching_fist.agent.toolset import Approval, CallLedger, GuardedToolset
 from punching_fist.engine.state import StepOutcome
 from punching_fist.engine.steps.agent import AgentRequest
 from punching_fist.errors import ConfigurationError
@@ -142,35 +138,11 @@ class _Trail:
                 log.warning("audit events were not stored", error=str(outcome))
 
 
-def _new_agent() -> Agent[None, Conclusion | DeferredToolRequests]:
-    return Agent(
-        output_type=[
-            ToolOutput(
-                Conclusion,
-                name=FINAL_TOOL,
-                description="Give your final answer; this ends the investigation.",
-            ),
-            DeferredToolRequests,
-        ],
-        retries={"tools": 2, "output": 1},
-        defer_model_check=True,
-        name="investigator",
-    )
-
-
-async def _drain(_ctx: RunContext[None], events: AsyncIterable[AgentStreamEvent]) -> None:
-    # Having a handler makes pydantic-ai stream each response; the events themselves are
-    # not needed (the audit trail records whole responses).
-    async for _ in events:
-        pass
-
-
 class AgentRuntime:
     """Runs agent steps; implements ``engine.steps.agent.AgentRunner``."""
 
     def __init__(self, deps: AgentRuntimeDeps) -> None:
         self._deps = deps
-        self._agent = _new_agent()
         self._http: httpx2.AsyncClient | None = None
         self._models: dict[tuple[LLMChoice, str | None], Model] = {}
 
@@ -259,11 +231,9 @@ class AgentRuntime:
             )
 
         saved: SavedState | None = None
-        deferred: DeferredToolResults | None = None
         ledger = CallLedger()
         if batch:
             saved = SavedState.load(batch[0].state)
-            deferred = _decisions(batch)
             ledger = ledger_from(saved.messages, saved.executed_actions)
             # Consumed before anything runs: a crash from here on restarts the step rather
             # than executing an approved action twice.
@@ -275,7 +245,6 @@ class AgentRuntime:
             secrets=self._deps.secrets,
             record=trail.record,
             approval_required=settings.approval_required,
-            max_iterations=settings.max_iterations,
             ledger=ledger,
         )
         audited = AuditedModel(
@@ -291,80 +260,70 @@ class AgentRuntime:
         if choice.max_tokens is not None:
             model_settings["max_tokens"] = choice.max_tokens
         budget = rig.token_budget or self._deps.options.default_token_budget
-
-        def last_turn(ctx: RunContext[None]) -> str:
-            return LAST_TURN_NOTE if toolset.last_turn(ctx) else ""
-
-        with capture_run_messages() as captured:
-            try:
-                run = await self._agent.run(
-                    None if saved else request.goal,
-                    message_history=saved.messages if saved else None,
-                    deferred_tool_results=deferred,
-                    model=audited,
-                    toolsets=[toolset],
-                    instructions=[
-                        system_prompt(tools, max_iterations=settings.max_iterations),
-                        last_turn,
-                    ],
-                    model_settings=model_settings,
-                    usage_limits=UsageLimits(
-                        request_limit=settings.max_iterations, total_tokens_limit=budget
-                    ),
-                    usage=replace(saved.usage) if saved else None,
-                    timeout=settings.timeout_minutes * 60,
-                    event_stream_handler=_drain if self._deps.options.stream else None,
-                )
-            except (AgentRunError, TimeoutError) as exc:
-                reason = _reason(exc, settings.max_iterations, budget, settings.timeout_minutes)
-                log.warning("investigation ended early", step=request.step_name, reason=reason)
-                return _partial(reason, request, captured, ledger)
-            except Exception as exc:  # a bug in a tool or SDK must not cost the alert its result
-                # Not log.exception: pydantic-ai's stacks are deep, and a console renderer that
-                # prints locals takes minutes over them. Where it broke is enough to find it.
-                where = traceback.extract_tb(exc.__traceback__)[-1]
-                log.error(
-                    "investigation crashed",
-                    step=request.step_name,
-                    error=f"{type(exc).__name__}: {exc}",
-                    at=f"{where.filename}:{where.lineno} in {where.name}",
-                )
-                reason = _reason(exc, settings.max_iterations, budget, settings.timeout_minutes)
-                return _partial(reason, request, captured, ledger)
-
-        output = run.output
-        if isinstance(output, DeferredToolRequests):
-            state = SavedState(
-                messages=run.all_messages(),
-                usage=run.usage,
-                executed_actions=ledger.executed_actions,
+        loop = InvestigationLoop(
+            model=audited,
+            settings=model_settings,
+            toolset=toolset,
+            instructions=system_prompt(tools, max_iterations=settings.max_iterations),
+            limits=Limits(requests=settings.max_iterations, total_tokens=budget),
+            stream=self._deps.options.stream,
+            messages=saved.messages if saved else (),
+            usage=replace(saved.usage) if saved else None,
+        )
+        try:
+            async with asyncio.timeout(settings.timeout_minutes * 60):
+                if saved is None:
+                    outcome = await loop.run(request.goal)
+                else:
+                    outcome = await loop.resume(_decisions(batch))
+        except (InvestigationEnded, AgentRunError, TimeoutError) as exc:
+            reason = _reason(exc, settings.max_iterations, budget, settings.timeout_minutes)
+            log.warning("investigation ended early", step=request.step_name, reason=reason)
+            return _partial(reason, request, loop.messages, ledger)
+        except Exception as exc:  # a bug in a tool or SDK must not cost the alert its result
+            # Not log.exception: SDK stacks are deep, and a console renderer that prints locals
+            # takes minutes over them. Where it broke is enough to find it.
+            where = traceback.extract_tb(exc.__traceback__)[-1]
+            log.error(
+                "investigation crashed",
+                step=request.step_name,
+                error=f"{type(exc).__name__}: {exc}",
+                at=f"{where.filename}:{where.lineno} in {where.name}",
             )
-            return await self._pause(request, run_id, output, state, trail)
-        result = complete_result(output, executed_actions=ledger.executed_actions)
+            reason = _reason(exc, settings.max_iterations, budget, settings.timeout_minutes)
+            return _partial(reason, request, loop.messages, ledger)
+
+        if isinstance(outcome, Paused):
+            state = SavedState(
+                messages=loop.messages, usage=loop.usage, executed_actions=ledger.executed_actions
+            )
+            return await self._pause(request, run_id, outcome, state, trail)
+        assert isinstance(outcome, Concluded)
+        result = complete_result(outcome.conclusion, executed_actions=ledger.executed_actions)
         return StepOutcome(status=StepStatus.SUCCEEDED, result=result.as_step_result())
 
     async def _pause(
         self,
         request: AgentRequest,
         run_id: uuid.UUID,
-        requests: DeferredToolRequests,
+        paused: Paused,
         state: SavedState,
         trail: _Trail,
     ) -> StepOutcome:
         pending = []
-        for call in requests.approvals:
-            meta = requests.metadata.get(call.tool_call_id) or {}
+        for waiting in paused.pending:
+            call, needed = waiting.call, waiting.needed
             action = {
                 "tool": call.tool_name,
                 "arguments": call.args_as_dict(),
-                "command": meta.get("command") or str(call.args_as_dict()),
+                "command": needed.command or str(call.args_as_dict()),
                 "tool_call_id": call.tool_call_id,
             }
             pending.append(
                 NewApproval(
                     action=action,
-                    reason=str(meta.get("reason") or "this action needs a person's approval"),
-                    risk=str(meta.get("risk") or "high"),
+                    reason=needed.reason or "this action needs a person's approval",
+                    risk=needed.risk or "high",
                 )
             )
         ids = await self._deps.approvals.create_batch(
@@ -403,41 +362,38 @@ def _waiting(ids: Sequence[uuid.UUID]) -> StepOutcome:
     )
 
 
-def _decisions(batch: Sequence[StoredApproval]) -> DeferredToolResults:
-    """The people's decisions in pydantic-ai's terms, feedback passed along to the model."""
-    results = DeferredToolResults()
+def _decisions(batch: Sequence[StoredApproval]) -> dict[str, Decision]:
+    """The people's decisions by tool call, feedback passed along to the model."""
+    decisions: dict[str, Decision] = {}
     for approval in batch:
         call_id = str(approval.action.get("tool_call_id"))
         feedback = approval.feedback
         if approval.status is ApprovalStatus.APPROVED:
-            results.approvals[call_id] = True
-            if feedback:
-                results.metadata[call_id] = {"feedback": feedback}
+            decisions[call_id] = Approval(feedback=feedback or None)
             continue
         why = "expired without a decision" if approval.status is ApprovalStatus.EXPIRED else ""
         message = f"A person denied this action{f' ({why})' if why else ''}; it did not run."
         if feedback and not why:
             message += f" Their note: {feedback}"
         message += " Do not ask for it again: recommend it in your answer instead."
-        results.approvals[call_id] = ToolDenied(message)
-    return results
+        decisions[call_id] = Denial(message=message)
+    return decisions
 
 
 def _reason(exc: BaseException, max_iterations: int, budget: int, minutes: float) -> str:
-    if isinstance(exc, UsageLimitExceeded):
-        text = str(exc)
-        if "request_limit" in text:
-            return f"reached maxIterations ({max_iterations}) before a final answer"
-        if "tokens_limit" in text:
-            return f"used up the token budget ({budget} tokens) before a final answer"
-        return f"hit a usage limit: {text[:200]}"
-    if isinstance(exc, RunTimedOut | TimeoutError):
+    if isinstance(exc, RequestLimit):
+        return f"reached maxIterations ({max_iterations}) before a final answer"
+    if isinstance(exc, TokenBudget):
+        return f"used up the token budget ({budget} tokens) before a final answer"
+    if isinstance(exc, TimeoutError):
         return f"timed out after timeoutMinutes ({minutes:g})"
     if isinstance(exc, ModelAPIError):
         return (
             f"the LLM could not be reached or kept failing ({type(exc).__name__}: {str(exc)[:200]})"
         )
-    if isinstance(exc, UnexpectedModelBehavior):
+    if isinstance(exc, UnusableAnswer):
+        return f"the model's answer could not be used ({str(exc)[:200]})"
+    if isinstance(exc, UnexpectedModelBehavior):  # a provider's answer its SDK could not read
         return f"the model's answer could not be used ({exc.message[:200]})"
     return f"the agent failed ({type(exc).__name__}: {str(exc)[:200]})"
 

@@ -1,19 +1,18 @@
-"""The agent's tools as a pydantic-ai toolset, with the safety rules enforced on every call.
+"""The agent's tools behind the safety rules that hold on every call.
 
 This is where untrusted model output meets the cluster, so the rules hold whatever the
 model says:
 
 * a tool's ``check`` runs before every call; "refuse" never runs (the model is told why),
-  "approval" ends the run as a deferred call (``ApprovalRequired``) until a person decides;
-  with ``approvalRequired: true`` on the step, tools that declare ``read_only = False``
-  (scripts that may change things) need approval even when their check allows them;
+  "approval" answers ``ApprovalNeeded`` instead of running, and the investigation pauses
+  until a person decides; with ``approvalRequired: true`` on the step, tools that declare
+  ``read_only = False`` (scripts that may change things) need approval even when their
+  check allows them;
 * an identical repeat of an earlier call is answered with a note instead of running again;
 * output is redacted (known secret values) and capped (head and tail) before the model, the
   audit trail or the logs see it;
 * every call is written to the audit trail; an approved call's audit row is committed
   before the call runs.
-
-On the last allowed turn the function tools are withdrawn, so the model can only answer.
 """
 
 from __future__ import annotations
@@ -26,13 +25,11 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 from pydantic import BaseModel, TypeAdapter
-from pydantic_ai import ApprovalRequired, RunContext
 from pydantic_ai.tools import ToolDefinition
-from pydantic_ai.toolsets import AbstractToolset, ToolsetTool
-from pydantic_ai.toolsets.abstract import SchemaValidatorProt
+from pydantic_core import SchemaValidator
 
 from punching_fist.agent.tools.base import AgentTool, ToolContext, cap_output
 from punching_fist.errors import CommandRejected, PunchingFistError
@@ -55,7 +52,7 @@ def lean_schema(model: type[BaseModel]) -> dict[str, Any]:
     """The model's JSON schema without ``title`` keys: tokens a model does not need.
 
     Generated once per model class (every investigation builds its toolset anew); each
-    caller gets its own copy, as pydantic-ai may adapt the schema in place.
+    caller gets its own copy, as a provider's schema transformer may adapt it in place.
     """
     return copy.deepcopy(_lean_schema(model))
 
@@ -72,6 +69,13 @@ def _lean_schema(model: type[BaseModel]) -> dict[str, Any]:
 
     schema: dict[str, Any] = strip(model.model_json_schema())
     return schema
+
+
+@functools.cache
+def validator(model: type[BaseModel]) -> SchemaValidator:
+    """Validates a tool's JSON (or dict) arguments straight into ``model``; built once per class."""
+    built: SchemaValidator = TypeAdapter(model).validator  # type: ignore[assignment]
+    return built
 
 
 def describe_call(arguments: BaseModel) -> str:
@@ -106,8 +110,25 @@ def _key(arguments: dict[str, Any] | str | None) -> str:
     return json.dumps(value or {}, sort_keys=True, default=str)
 
 
-class GuardedToolset(AbstractToolset[Any]):
-    """``AgentTool`` objects exposed to pydantic-ai behind the runtime's safety rules."""
+@dataclass(frozen=True, kw_only=True)
+class ApprovalNeeded:
+    """A call that did not run: it waits for a person's decision."""
+
+    reason: str
+    risk: str
+    command: str
+    """The call as one line, as the person deciding sees it."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Approval:
+    """A person approved a paused call; ``feedback`` is passed on to the model."""
+
+    feedback: str | None = None
+
+
+class GuardedToolset:
+    """``AgentTool`` objects offered to the model behind the runtime's safety rules."""
 
     def __init__(
         self,
@@ -117,7 +138,6 @@ class GuardedToolset(AbstractToolset[Any]):
         secrets: SecretResolver,
         record: Recorder,
         approval_required: bool,
-        max_iterations: int,
         ledger: CallLedger,
     ) -> None:
         self._tools = {tool.name: tool for tool in tools}
@@ -125,49 +145,36 @@ class GuardedToolset(AbstractToolset[Any]):
         self._secrets = secrets
         self._record = record
         self._approval_required = approval_required
-        self._max_iterations = max_iterations
+        self._run_id = _uuid(context.run_id)
         self.ledger = ledger
-        self._definitions = {
-            tool.name: ToolsetTool[Any](
-                toolset=self,
-                tool_def=ToolDefinition(
-                    name=tool.name,
-                    description=tool.description,
-                    parameters_json_schema=lean_schema(tool.arguments),
-                ),
-                max_retries=2,
-                args_validator=cast(SchemaValidatorProt, TypeAdapter(tool.arguments).validator),
+        self.definitions = [
+            ToolDefinition(
+                name=tool.name,
+                description=tool.description,
+                parameters_json_schema=lean_schema(tool.arguments),
             )
             for tool in tools
-        }
+        ]
 
-    @property
-    def id(self) -> str:
-        return "punching-fist-tools"
+    def validator(self, name: str) -> SchemaValidator | None:
+        """How to validate a call's arguments; None for a tool this toolset does not have."""
+        tool = self._tools.get(name)
+        return None if tool is None else validator(tool.arguments)
 
-    def last_turn(self, ctx: RunContext[Any]) -> bool:
-        # Step 0 of a resumed run executes the decided calls; they need their tools even
-        # when the pause came on the second-to-last turn.
-        return ctx.run_step > 0 and ctx.usage.requests >= self._max_iterations - 1
-
-    async def get_tools(self, ctx: RunContext[Any]) -> dict[str, ToolsetTool[Any]]:
-        return {} if self.last_turn(ctx) else dict(self._definitions)
-
-    async def call_tool(
-        self, name: str, tool_args: dict[str, Any], ctx: RunContext[Any], tool: ToolsetTool[Any]
-    ) -> str:
+    async def call(
+        self, name: str, arguments: BaseModel, approval: Approval | None = None
+    ) -> str | ApprovalNeeded:
+        """Run one validated call: the text for the model, or why it waits for a person."""
         agent_tool = self._tools[name]
-        # The validator yields the tool's own model; validating again is a no-op then.
-        arguments = agent_tool.arguments.model_validate(tool_args)
-        approved = ctx.tool_call_approved
+        approved = approval is not None
         call_line = describe_call(arguments)
         audit_args = arguments.model_dump(mode="json")
-        key = (name, _key(arguments.model_dump(mode="json")))
+        key = (name, json.dumps(audit_args, sort_keys=True, default=str))
         if not approved and key in self.ledger.seen:
             self._audit(name, audit_args, output=REPEAT_NOTE, verdict="repeat")
             return REPEAT_NOTE
         self.ledger.seen.add(key)
-        context = replace(self._context, approved=approved)
+        context = replace(self._context, approved=True) if approved else self._context
         check = agent_tool.check(arguments, context)
         if check.verdict == "refuse":
             message = f"Refused by the safety policy, nothing ran: {check.reason}"
@@ -177,12 +184,10 @@ class GuardedToolset(AbstractToolset[Any]):
             self._approval_required and getattr(agent_tool, "read_only", None) is False
         )
         if needs_approval and not approved:
-            raise ApprovalRequired(
-                metadata={
-                    "reason": check.reason or f"{name} may change the system",
-                    "risk": check.risk if check.verdict == "approval" else "medium",
-                    "command": call_line,
-                }
+            return ApprovalNeeded(
+                reason=check.reason or f"{name} may change the system",
+                risk=check.risk if check.verdict == "approval" else "medium",
+                command=call_line,
             )
         if needs_approval:
             # Audit before acting: the record of a change must exist even if we crash mid-way.
@@ -206,8 +211,8 @@ class GuardedToolset(AbstractToolset[Any]):
         self._audit(name, audit_args, output=text, exit_code=exit_code, duration_ms=duration_ms)
         if needs_approval:
             self.ledger.executed_actions.append(f"{name} {call_line}")
-            feedback = (ctx.tool_call_metadata or {}).get("feedback")
-            note = f" Their note: {feedback}" if feedback else ""
+            assert approval is not None
+            note = f" Their note: {approval.feedback}" if approval.feedback else ""
             text = f"[A person approved this action.{note}]\n{text}"
         return text
 
@@ -225,7 +230,7 @@ class GuardedToolset(AbstractToolset[Any]):
         details = {**arguments, "verdict": verdict} if verdict else arguments
         return self._record(
             AuditEvent(
-                run_id=_uuid(self._context.run_id),
+                run_id=self._run_id,
                 step_name=self._context.step_name,
                 kind="tool",
                 name=name,
