@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -16,6 +14,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from punching_fist.errors import ConfigurationError
+from punching_fist.store.sqlite_writer import SqliteWriter, use_explicit_transactions
 from punching_fist.store.write_gate import WriteGate
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -72,14 +71,15 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(self.url, **options)
         self._write_gate = WriteGate() if self.dialect == "sqlite" else None
         self._sync_engine: Engine | None = None
-        self._sync_thread: ThreadPoolExecutor | None = None
-        if self.dialect == "sqlite":
+        self._writer: SqliteWriter | None = None
+        if self._write_gate is not None:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
-            # The batch path: the whole transaction runs on one thread in one hop (see
-            # run_transaction), with the stdlib driver instead of aiosqlite.
+            # The batch path: transactions run on one thread in one hop, many per commit
+            # (see run_transaction), with the stdlib driver instead of aiosqlite.
             self._sync_engine = create_engine(parsed.set(drivername="sqlite"), pool_size=1)
             event.listen(self._sync_engine, "connect", _sqlite_pragmas)
-            self._sync_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pf-sqlite")
+            use_explicit_transactions(self._sync_engine)
+            self._writer = SqliteWriter(self._sync_engine, self._write_gate)
 
     @property
     def is_sqlite(self) -> bool:
@@ -109,24 +109,18 @@ class Database:
     async def run_transaction(
         self, work: Callable[[Connection, Args], T], args: Args, *, urgent: bool = False
     ) -> T:
-        """Run ``work(connection, args)`` in one transaction, committed when it returns.
+        """Run ``work(connection, args)`` in a transaction, committed before this returns.
 
-        Written as plain synchronous code, a batch runs without a round trip through the
-        event loop per statement. On a busy server each round trip waits for the loop to
-        serve everything else that is ready, so a batch of seven statements would wait seven
-        times; here SQLite runs it all on its own thread and the loop is woken once.
+        Written as plain synchronous code, a unit of work runs without a round trip through
+        the event loop per statement (on a busy server each round trip waits for the loop to
+        serve everything else that is ready). On SQLite it runs on the writer thread, in one
+        commit with whatever other work is waiting (see ``sqlite_writer``); ``urgent`` work
+        (the intake, whose callers wait for their 202) goes first.
         """
-        if self._sync_engine is None or self._sync_thread is None or self._write_gate is None:
+        if self._writer is None:
             async with self.engine.begin() as conn:
                 return await conn.run_sync(work, args)
-        engine = self._sync_engine
-
-        def in_thread() -> T:
-            with engine.begin() as conn:
-                return work(conn, args)
-
-        async with self._write_gate.hold(urgent=urgent):
-            return await asyncio.get_running_loop().run_in_executor(self._sync_thread, in_thread)
+        return await self._writer.run(work, args, urgent=urgent)
 
     @asynccontextmanager
     async def connect(self) -> AsyncIterator[AsyncConnection]:
@@ -136,8 +130,8 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
-        if self._sync_thread is not None:
-            self._sync_thread.shutdown(wait=True)
+        if self._writer is not None:
+            self._writer.close()
         if self._sync_engine is not None:
             self._sync_engine.dispose()
 
