@@ -17,8 +17,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import and_, exists, func, insert, null, select, update
-from sqlalchemy.engine import Row
+from sqlalchemy import and_, bindparam, exists, func, insert, null, select, update
+from sqlalchemy.engine import Connection, Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from punching_fist.store.database import Database
@@ -125,12 +125,23 @@ def _stored(row: Row[Any], *, with_state: bool = False) -> StoredApproval:
     )
 
 
+def _select_live_batch(conn: Connection, params: dict[str, Any]) -> list[StoredApproval]:
+    return [_stored(row, with_state=True) for row in conn.execute(_LIVE_BATCH, params)]
+
+
 def _live_batch(run_id: Any, step_name: Any) -> Any:
     return and_(
         approvals.c.run_id == run_id,
         approvals.c.step_name == step_name,
         approvals.c.state.is_not(None),
     )
+
+
+_LIVE_BATCH = (
+    select(approvals)
+    .where(_live_batch(bindparam("b_run_id"), bindparam("b_step_name")))
+    .order_by(approvals.c.requested_at, approvals.c.id)
+)
 
 
 class ApprovalStore:
@@ -172,14 +183,13 @@ class ApprovalStore:
         return ids
 
     async def live_batch(self, run_id: uuid.UUID, step_name: str) -> list[StoredApproval]:
-        """The step's unconsumed batch (with its saved state), oldest first."""
-        async with self._db.connect() as conn:
-            rows = await conn.execute(
-                select(approvals)
-                .where(_live_batch(run_id, step_name))
-                .order_by(approvals.c.requested_at, approvals.c.id)
-            )
-            return [_stored(row, with_state=True) for row in rows]
+        """The step's unconsumed batch (with its saved state), oldest first.
+
+        Every agent step asks this before it starts, nearly always to find nothing, so it is
+        one prebuilt statement in one hop (``run_transaction``).
+        """
+        params = {"b_run_id": run_id, "b_step_name": step_name}
+        return await self._db.run_transaction(_select_live_batch, params)
 
     async def consume_batch(self, run_id: uuid.UUID, step_name: str) -> None:
         """Mark the batch as picked up by its step (its state is no longer needed)."""
