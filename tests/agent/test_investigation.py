@@ -21,6 +21,7 @@ from tests.agent.kit import (
     workflow_yaml,
 )
 from tests.support.fake_llm import FakeLLM, Script, final, kubectl
+from tests.support.payloads import alert, notification
 from tests.support.server import resources_from_yaml, running_server
 
 CRASHLOOP = Script(
@@ -171,3 +172,30 @@ async def test_anthropic_messages_api_with_key_from_a_secret_reference(
     assert key not in llm.requests[1].text()
     assert key not in json.dumps(detail["audit"])
     assert "[redacted]" in json.dumps(detail["audit"])
+
+
+async def test_a_servers_investigations_share_one_kubectl_cache_removed_at_stop(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    stand_in = kubectl_stand_in(tmp_path)
+    script = stand_in.directory / "kubectl"
+    script.write_text('#!/bin/sh\necho "cache=$KUBECACHEDIR"\n')
+    with FakeLLM(Script([kubectl("get pods -n shop"), final(summary="ok")])) as llm:
+        resources = resources_from_yaml(workflow_yaml(llm.url))
+        async with running_server(resources, sqlite_url, **server_settings(stand_in)) as server:
+            runs = []
+            for fingerprint in ("fp-1", "fp-2"):
+                payload = notification(alert("PodCrashLooping", fingerprint=fingerprint))
+                response = await server.post_alert("/hook", payload)
+                runs.append(response.json()["alerts"][0]["runId"])
+            await server.settle()
+            details = [await run_detail(server.client, run_id) for run_id in runs]
+    caches = {
+        event["output"].strip()
+        for detail in details
+        for event in detail["audit"]
+        if event["kind"] == "tool"
+    }
+    (cache,) = caches
+    assert cache.startswith("cache=/")
+    assert not Path(cache.removeprefix("cache=")).exists()

@@ -6,7 +6,10 @@ dispatcher (so the first run already has its audit writer) and stopped after it.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -67,7 +70,9 @@ class RegistryTools:
         )
 
 
-def tool_settings(settings: Settings, environ: Mapping[str, str]) -> ToolSettings:
+def tool_settings(
+    settings: Settings, environ: Mapping[str, str], *, kubectl_cache_dir: Path | None = None
+) -> ToolSettings:
     """Where kubectl finds credentials: the server's settings plus in-cluster variables."""
     return ToolSettings(
         path=settings.tool_path or DEFAULT_PATH,
@@ -76,6 +81,7 @@ def tool_settings(settings: Settings, environ: Mapping[str, str]) -> ToolSetting
             directory=settings.kubeconfig_dir,
             default=Path(settings.kubeconfig) if settings.kubeconfig else None,
         ),
+        kubectl_cache_dir=kubectl_cache_dir,
     )
 
 
@@ -86,6 +92,8 @@ class AgentServices:
     runtime: AgentRuntime
     audit: AuditLog
     approvals: ApprovalService
+    kubectl_cache_dir: Path | None = None
+    """Made for this server (one per investigation left a directory behind each time)."""
 
     def bind(self, submit: Submit) -> None:
         self.approvals.bind(submit)
@@ -99,6 +107,8 @@ class AgentServices:
         await self.approvals.stop()
         await self.runtime.stop()
         await self.audit.stop()
+        if self.kubectl_cache_dir is not None:
+            await asyncio.to_thread(shutil.rmtree, self.kubectl_cache_dir, ignore_errors=True)
 
     def router(self) -> APIRouter:
         return approvals_router(self.approvals)
@@ -119,8 +129,12 @@ def build_agent_services(
     agent_metrics = AgentMetrics(metrics.registry if metrics is not None else None)
     audit = AuditLog(database)
     store = ApprovalStore(database)
+    cache_dir = None if tools else Path(tempfile.mkdtemp(prefix="punching-fist-kubectl-"))
     builder = tools or RegistryTools(
-        secrets, tool_settings(settings, os.environ if environ is None else environ)
+        secrets,
+        tool_settings(
+            settings, os.environ if environ is None else environ, kubectl_cache_dir=cache_dir
+        ),
     )
     runtime = AgentRuntime(
         AgentRuntimeDeps(
@@ -143,4 +157,6 @@ def build_agent_services(
         sweep_interval=settings.approval_sweep_interval_seconds,
         metrics=agent_metrics,
     )
-    return AgentServices(runtime=runtime, audit=audit, approvals=approvals)
+    return AgentServices(
+        runtime=runtime, audit=audit, approvals=approvals, kubectl_cache_dir=cache_dir
+    )
