@@ -245,6 +245,11 @@ class InvestigationLoop:
                     ]
                 )
                 continue
+            ids = [call.tool_call_id for call in calls]
+            if len(set(ids)) < len(ids):
+                # Results and decisions are matched to calls by id: fail closed, as an
+                # approval given for one call must never apply to another.
+                raise UnusableAnswer(f"tool calls must have unique ids, got {sorted(ids)}")
             turn = _Turn(calls=calls, offered=frozenset() if last_turn else self._tools)
             try:
                 await self._handle(turn)
