@@ -160,7 +160,7 @@ async def test_a_pause_resumes_with_the_decision_for_each_call() -> None:
     assert "A person approved this action. Their note: fine" in str(answered[0].content)
 
 
-async def test_the_request_limit_counts_requests_made_before_a_pause() -> None:
+async def test_the_request_limit_stops_the_loop_before_one_request_too_many() -> None:
     def answer(messages: list[ModelMessage]) -> ModelResponse:
         return calls(("probe", {"target": f"t{turn(messages)}"}, f"c{turn(messages)}"))
 
