@@ -1,15 +1,15 @@
-"""Providers that speak OpenAI's chat-completions API: local servers, OpenAI, Together."""
+"""Providers that speak OpenAI's chat-completions API: local servers, OpenAI, Together.
+
+All three use ``ChatCompletionsModel`` on the runtime's shared HTTP client; they differ in
+their default URL and in the name OpenAI insists on for the token limit.
+"""
 
 from __future__ import annotations
 
 from pydantic_ai.models import Model
 
-from punching_fist.agent.providers.base import (
-    ProviderInputs,
-    ProviderUnavailable,
-    install_hint,
-    openai_base_url,
-)
+from punching_fist.agent.providers.base import ProviderInputs, openai_base_url
+from punching_fist.agent.providers.chat_completions import ChatCompletionsModel, MaxTokensField
 
 TOGETHER_URL = "https://api.together.xyz/v1"
 OPENAI_URL = "https://api.openai.com/v1"
@@ -20,34 +20,33 @@ DEFAULT_MODELS = {
 }
 
 
-def _chat_model(inputs: ProviderInputs, default_url: str | None) -> Model:
-    try:
-        from pydantic_ai.models.openai import OpenAIChatModel
-        from pydantic_ai.providers.openai import OpenAIProvider
-    except ImportError as exc:
-        raise ProviderUnavailable(install_hint(inputs.choice.provider, "openai")) from exc
+def _chat_model(
+    inputs: ProviderInputs, default_url: str, max_tokens_field: MaxTokensField = "max_tokens"
+) -> Model:
     endpoint = inputs.endpoint
-    base_url = openai_base_url(endpoint) if endpoint else default_url
-    provider = OpenAIProvider(
-        base_url=base_url,
-        # Local servers take any key, but the SDK insists on one.
-        api_key=inputs.api_key or "not-needed",
+    return ChatCompletionsModel(
+        inputs.choice.model or DEFAULT_MODELS[inputs.choice.provider],
+        base_url=openai_base_url(endpoint) if endpoint else default_url,
         http_client=inputs.http_client,
+        api_key=inputs.api_key,
+        system=inputs.choice.provider,
+        max_tokens_field=max_tokens_field,
     )
-    name = inputs.choice.model or DEFAULT_MODELS[inputs.choice.provider]
-    return OpenAIChatModel(name, provider=provider)
 
 
 def local(inputs: ProviderInputs) -> Model:
     """Ollama, vLLM, llama.cpp's llama-server: any OpenAI-compatible endpoint."""
-    return _chat_model(inputs, None)
+    # build_model hands local an endpoint (configured, or the bundled model's gateway).
+    assert inputs.endpoint is not None
+    return _chat_model(inputs, inputs.endpoint)
 
 
 def openai(inputs: ProviderInputs) -> Model:
-    return _chat_model(inputs, OPENAI_URL)
+    # OpenAI's reasoning models refuse ``max_tokens``; every OpenAI model takes this one.
+    return _chat_model(inputs, OPENAI_URL, "max_completion_tokens")
 
 
 def together(inputs: ProviderInputs) -> Model:
-    # Together's API is OpenAI-compatible; going through the generic provider lets an
-    # ``endpoint`` (a proxy, a test fake) replace its URL.
+    # Together's API is OpenAI-compatible; an ``endpoint`` (a proxy, a test fake) replaces
+    # its URL.
     return _chat_model(inputs, TOGETHER_URL)
