@@ -20,6 +20,7 @@ loop raises ``UnusableAnswer``; the wording of each correction is pydantic-ai's.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -119,6 +120,7 @@ class Denial:
 Decision = Approval | Denial
 
 
+@functools.cache
 def final_tool() -> ToolDefinition:
     """``final_answer``: the ``Conclusion`` schema, described as pydantic-ai's output tools are."""
     schema = lean_schema(Conclusion)

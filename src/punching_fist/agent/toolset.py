@@ -51,8 +51,7 @@ class Recorder(Protocol):
 def lean_schema(model: type[BaseModel]) -> dict[str, Any]:
     """The model's JSON schema without ``title`` keys: tokens a model does not need.
 
-    Generated once per model class (every investigation builds its toolset anew); each
-    caller gets its own copy, as a provider's schema transformer may adapt it in place.
+    Generated once per model class; each caller gets its own copy to change as it likes.
     """
     return copy.deepcopy(_lean_schema(model))
 
@@ -76,6 +75,18 @@ def validator(model: type[BaseModel]) -> SchemaValidator:
     """Validates a tool's JSON (or dict) arguments straight into ``model``; built once per class."""
     built: SchemaValidator = TypeAdapter(model).validator  # type: ignore[assignment]
     return built
+
+
+@functools.cache
+def definition(name: str, description: str, arguments: type[BaseModel]) -> ToolDefinition:
+    """A tool as the model is offered it; one object per tool for every investigation.
+
+    Providers transform definitions into new objects and never change them in place, and
+    the same objects every time let a provider model memoize its transform.
+    """
+    return ToolDefinition(
+        name=name, description=description, parameters_json_schema=_lean_schema(arguments)
+    )
 
 
 def describe_call(arguments: BaseModel) -> str:
@@ -148,12 +159,7 @@ class GuardedToolset:
         self._run_id = _uuid(context.run_id)
         self.ledger = ledger
         self.definitions = [
-            ToolDefinition(
-                name=tool.name,
-                description=tool.description,
-                parameters_json_schema=lean_schema(tool.arguments),
-            )
-            for tool in tools
+            definition(tool.name, tool.description, tool.arguments) for tool in tools
         ]
 
     def validator(self, name: str) -> SchemaValidator | None:
