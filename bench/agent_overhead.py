@@ -22,14 +22,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -335,6 +338,92 @@ async def concurrency(workdir: Path, count: int, delay: float) -> None:
     )
 
 
+async def served(workdir: Path, count: int, delay: float) -> None:
+    """The deployed shape: ``punching-fist serve`` in its own process, as in production.
+
+    The alerts come from this process over loopback (as Alertmanager's would), the LLM from a
+    third. Time runs from the first POST to the last run's ``completed_at``; CPU is the
+    server process's own (user + system, from /proc), so the load generator is not counted.
+    """
+    from tests.support.process import ServerProcess
+
+    with fake_llm_process(investigation(2), delay=delay) as llm_url:
+        resources = workdir / "served"
+        resources.mkdir(exist_ok=True)
+        text = RESOURCES.replace("WORKFLOW", "bench") + BENCH_WORKFLOW.replace("URL", llm_url)
+        (resources / "bench.yaml").write_text(text)
+        tools = stand_in(workdir)
+        server = ServerProcess(
+            resources=resources,
+            database_url=f"sqlite:///{workdir / 'served.db'}",
+            workdir=workdir,
+            extra_args=[
+                "--concurrency",
+                str(max(count, 16)),
+                "--tool-path",
+                tools["tool_path"],
+                "--kubeconfig",
+                tools["kubeconfig"],
+                "--log-level",
+                "warning",
+            ],
+        )
+        server.start()
+        try:
+            async with httpx.AsyncClient(base_url=server.url, timeout=120) as client:
+                await _served_burst(client, "warm-up", 1)
+                single, _ = await _served_burst(client, "single", 1)
+                cpu = _process_cpu(server)
+                many, complete = await _served_burst(client, "many", count)
+                cpu = _process_cpu(server) - cpu
+        finally:
+            server.stop()
+    print(
+        f"  served (server in its own process): {count} concurrent investigations {many:.2f} s"
+        f" vs one alone {single:.2f} s = {many / single:.2f}x ({complete}/{count} complete);"
+        f" server CPU {cpu * 1000 / count:.1f} ms per investigation"
+    )
+
+
+async def _served_burst(client: Any, prefix: str, count: int) -> tuple[float, int]:
+    """Post ``count`` alerts at once, wait for their runs; (seconds to the last finish, ok)."""
+    started = datetime.now(UTC)
+
+    async def one(n: int) -> str:
+        payload = notification(
+            alert("PodCrashLooping", fingerprint=f"{prefix}-{n}", labels={"service": "web"})
+        )
+        response = await client.post("/hook", json=payload)
+        response.raise_for_status()
+        run_id: str = response.json()["alerts"][0]["runId"]
+        return run_id
+
+    run_ids = await asyncio.gather(*(one(n) for n in range(count)))
+    details: dict[str, Any] = {}
+    deadline = time.monotonic() + 600
+    while len(details) < len(run_ids) and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+        for run_id in run_ids:
+            if run_id not in details:
+                detail = (await client.get(f"/api/v1/runs/{run_id}")).json()
+                if detail["completed_at"]:
+                    details[run_id] = detail
+                else:
+                    break  # runs finish roughly in order; look again after a pause
+    last = max(datetime.fromisoformat(d["completed_at"]) for d in details.values())
+    complete = sum(
+        1
+        for d in details.values()
+        if d["steps"] and (d["steps"][0]["result"] or {}).get("error_message") is None
+    )
+    return (last - started).total_seconds(), complete
+
+
+def _process_cpu(server: Any) -> float:
+    fields = Path(f"/proc/{server.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def runtime_only(workdir: Path, count: int, delay: float) -> None:
     """The same burst straight into the agent runtime: no intake, runs, steps or sinks."""
     from sqlalchemy import insert
@@ -401,7 +490,7 @@ async def runtime_only(workdir: Path, count: int, delay: float) -> None:
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", choices=["prompt", "engine", "concurrency"])
+    parser.add_argument("--only", choices=["prompt", "engine", "concurrency", "served"])
     parser.add_argument("--iterations", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--concurrency", type=int, default=200)
@@ -417,6 +506,8 @@ async def main() -> None:
         if args.only in (None, "concurrency"):
             await concurrency(workdir, args.concurrency, args.delay)
             await runtime_only(workdir, args.concurrency, args.delay)
+        if args.only in (None, "concurrency", "served"):
+            await served(workdir, args.concurrency, args.delay)
 
 
 if __name__ == "__main__":
