@@ -147,8 +147,9 @@ class AuditedModel(WrapperModel):
         if not isinstance(latest, ModelRequest):
             return
         for part in latest.parts:
-            # pydantic-ai sends a correction as a retry prompt, or as a tool return marked
-            # "retried" (with the cause: unknown tool, invalid arguments or output, ...).
+            # The loop answers a call it cannot run with a tool return marked "retried" (with
+            # the cause: unknown tool, invalid arguments or output); states saved by older
+            # versions may still hold pydantic-ai's retry prompts.
             if isinstance(part, RetryPromptPart):
                 cause, text = "retry", part.model_response()
             elif isinstance(part, ToolReturnPart) and part.outcome == "retried":
