@@ -371,11 +371,9 @@ async def served(workdir: Path, count: int, delay: float) -> None:
         server.start()
         try:
             async with httpx.AsyncClient(base_url=server.url, timeout=120) as client:
-                await _served_burst(client, "warm-up", 1)
-                single, _ = await _served_burst(client, "single", 1)
-                cpu = _process_cpu(server)
-                many, complete = await _served_burst(client, "many", count)
-                cpu = _process_cpu(server) - cpu
+                await _served_burst(client, server, "warm-up", 1)
+                single, _, _ = await _served_burst(client, server, "single", 1)
+                many, cpu, complete = await _served_burst(client, server, "many", count)
         finally:
             server.stop()
     print(
@@ -385,8 +383,16 @@ async def served(workdir: Path, count: int, delay: float) -> None:
     )
 
 
-async def _served_burst(client: Any, prefix: str, count: int) -> tuple[float, int]:
-    """Post ``count`` alerts at once, wait for their runs; (seconds to the last finish, ok)."""
+async def _served_burst(
+    client: Any, server: Any, prefix: str, count: int
+) -> tuple[float, float, int]:
+    """Post ``count`` alerts at once and wait for their runs.
+
+    Returns the seconds from the first POST to the last run's finish, the server's CPU
+    seconds until then, and how many investigations completed. While waiting it asks only
+    for a count (cheap); run details are read afterwards.
+    """
+    cpu = _process_cpu(server)
     started = datetime.now(UTC)
 
     async def one(n: int) -> str:
@@ -398,25 +404,26 @@ async def _served_burst(client: Any, prefix: str, count: int) -> tuple[float, in
         run_id: str = response.json()["alerts"][0]["runId"]
         return run_id
 
+    async def finished() -> int:
+        params = {"workflow": "bench", "status": "succeeded", "limit": 1}
+        total: int = (await client.get("/api/v1/runs", params=params)).json()["total"]
+        return total
+
+    before = await finished()
     run_ids = await asyncio.gather(*(one(n) for n in range(count)))
-    details: dict[str, Any] = {}
-    deadline = time.monotonic() + 600
-    while len(details) < len(run_ids) and time.monotonic() < deadline:
-        await asyncio.sleep(0.2)
-        for run_id in run_ids:
-            if run_id not in details:
-                detail = (await client.get(f"/api/v1/runs/{run_id}")).json()
-                if detail["completed_at"]:
-                    details[run_id] = detail
-                else:
-                    break  # runs finish roughly in order; look again after a pause
-    last = max(datetime.fromisoformat(d["completed_at"]) for d in details.values())
+    for _ in range(6000):  # at most 10 minutes
+        if await finished() >= before + count:
+            break
+        await asyncio.sleep(0.1)
+    cpu = _process_cpu(server) - cpu
+    details = [(await client.get(f"/api/v1/runs/{run_id}")).json() for run_id in run_ids]
+    last = max(datetime.fromisoformat(d["completed_at"]) for d in details if d["completed_at"])
     complete = sum(
         1
-        for d in details.values()
+        for d in details
         if d["steps"] and (d["steps"][0]["result"] or {}).get("error_message") is None
     )
-    return (last - started).total_seconds(), complete
+    return (last - started).total_seconds(), cpu, complete
 
 
 def _process_cpu(server: Any) -> float:
