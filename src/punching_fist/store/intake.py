@@ -65,14 +65,16 @@ class IncomingAlert:
     """Built only when the alert starts a run (most alerts of a busy intake are repeats)."""
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class IntakeResult:
+    """What became of one alert."""
+
     outcome: Outcome
     alert_id: uuid.UUID
     run_id: uuid.UUID | None = None
 
 
-@dataclass(kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class _Active:
     alert_id: uuid.UUID
     filtered: bool
