@@ -15,6 +15,7 @@ this module turns that decision into a ``SafetyCheck`` with a risk level, and ru
 
 from __future__ import annotations
 
+import functools
 import tempfile
 from pathlib import Path
 from typing import Literal
@@ -118,12 +119,20 @@ class KubectlTool:
 
     def _decide(self, arguments: BaseModel, context: ToolContext) -> KubectlDecision:
         command = parse_arguments(KubectlArguments, arguments).command
-        return classify_kubectl(command, require_approval_for=context.require_approval_for)
+        return _classify(command, tuple(context.require_approval_for))
 
     def _cache(self) -> Path:
         if self._cache_dir is None:
             self._cache_dir = Path(tempfile.mkdtemp(prefix="punching-fist-kubectl-"))
         return self._cache_dir
+
+
+@functools.lru_cache(maxsize=1024)
+def _classify(command: str, require_approval_for: tuple[str, ...]) -> KubectlDecision:
+    # ``check`` and ``call`` both decide every command (``call`` re-checks so a forgotten
+    # check fails closed), and an alert storm repeats the same commands: the policy is a
+    # pure function of these two values and its decision is immutable, so decide once.
+    return classify_kubectl(command, require_approval_for=require_approval_for)
 
 
 def _risk(decision: KubectlDecision) -> Literal["low", "medium", "high"]:
