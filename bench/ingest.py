@@ -48,9 +48,17 @@ def wait_ready(url: str, timeout: float = 30) -> None:
 
 
 @contextmanager
-def process(argv: list[str], ready_url: str, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def process(
+    argv: list[str], ready_url: str, log: Path, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("wb") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            argv,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, **(env or {})},
+        )
     try:
         wait_ready(ready_url)
         yield proc
@@ -140,7 +148,7 @@ def count_runs(base: str, workflow: str) -> int:
 def report(name: str, result: dict[str, Any], baseline: float | None) -> None:
     ratio = f"{result['accepted_per_s'] / baseline:5.2f}x no-op" if baseline else ""
     print(
-        f"{name:<34} {result['accepted_per_s']:>9,.0f}/s  p50 {result['p50_us'] / 1000:6.2f} ms"
+        f"{name:<48} {result['accepted_per_s']:>9,.0f}/s  p50 {result['p50_us'] / 1000:6.2f} ms"
         f"  p99 {result['p99_us'] / 1000:6.2f} ms  non-2xx {result['non2xx']}  {ratio}",
         flush=True,
     )
@@ -174,12 +182,18 @@ def main() -> None:
         report("no-op endpoint (same HTTP stack)", noop, None)
         baseline = noop["accepted_per_s"]
 
-        port = free_port()
-        with process(
-            alertmanager_argv(tmp, port), f"http://127.0.0.1:{port}/-/ready", tmp / "am.log"
-        ):
-            am = wrk(f"http://127.0.0.1:{port}/api/v2/alerts", fmt="alertmanager", **load)
-        report("Alertmanager POST /api/v2/alerts", am, baseline)
+        # Alertmanager as it runs (Go, every core), then held to one core (GOMAXPROCS=1),
+        # the share of the machine one Python event loop gets.
+        for label, env in (("", {}), (", one core", {"GOMAXPROCS": "1"})):
+            port = free_port()
+            with process(
+                alertmanager_argv(tmp, port),
+                f"http://127.0.0.1:{port}/-/ready",
+                tmp / "am.log",
+                env=env,
+            ):
+                am = wrk(f"http://127.0.0.1:{port}/api/v2/alerts", fmt="alertmanager", **load)
+            report(f"Alertmanager POST /api/v2/alerts{label}", am, baseline)
 
         databases = [("SQLite (WAL, synchronous=FULL)", f"sqlite:///{tmp / 'bench.db'}")]
         if args.postgres:
@@ -198,7 +212,7 @@ def measure_punching_fist(
         result = wrk(f"{base}/webhook/alerts", fmt="webhook", **load)
         report(f"punching-fist, {label}", result, baseline)
         before = count_runs(base, "bench-triage")
-        print(f"{'':<34} runs started: {before} (expected {load['fingerprints']})", flush=True)
+        print(f"{'':<48} runs started: {before} (expected {load['fingerprints']})", flush=True)
         elapsed = asyncio.run(
             storm(
                 f"{base}/webhook/alerts", notifications=10_000, fingerprints=1_000, concurrency=64
@@ -206,7 +220,7 @@ def measure_punching_fist(
         )
         new_runs = count_runs(base, "bench-triage") - before
         print(
-            f"{'':<34} storm: 10,000 notifications over 1,000 fingerprints in {elapsed:.1f}s "
+            f"{'':<48} storm: 10,000 notifications over 1,000 fingerprints in {elapsed:.1f}s "
             f"({10_000 / elapsed:,.0f}/s from a Python client) -> {new_runs} new runs "
             "(expected 1,000)",
             flush=True,
