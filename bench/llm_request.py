@@ -17,7 +17,6 @@ import sys
 import time
 from pathlib import Path
 
-import httpx2
 import uvloop
 from pydantic_ai.messages import (
     ModelMessage,
@@ -37,7 +36,12 @@ sys.path.insert(0, str(ROOT))
 
 from tests.support.fake_llm import Script, fake_llm_process, final, kubectl  # noqa: E402
 
-from punching_fist.agent.providers import LLMChoice, NoLocalModel, build_model  # noqa: E402
+from punching_fist.agent.providers import (  # noqa: E402
+    HttpClients,
+    LLMChoice,
+    NoLocalModel,
+    build_model,
+)
 from punching_fist.secret_refs import EnvResolver, SecretResolver  # noqa: E402
 
 KUBECTL = ToolDefinition(
@@ -86,24 +90,25 @@ def third_request() -> list[ModelMessage]:
     return messages
 
 
-async def model_for(url: str, client: httpx2.AsyncClient, sdk: bool) -> Model:
+async def model_for(url: str, http: HttpClients, sdk: bool) -> Model:
     if sdk:
         from pydantic_ai.models.openai import OpenAIChatModel
         from pydantic_ai.providers.openai import OpenAIProvider
 
-        provider = OpenAIProvider(base_url=url, api_key="not-needed", http_client=client)
+        provider = OpenAIProvider(base_url=url, api_key="not-needed", http_client=http.httpx())
         return OpenAIChatModel("m", provider=provider)
     return await build_model(
         LLMChoice(provider="local", endpoint=url, model="m"),
         secrets=SecretResolver({"env": EnvResolver({})}),
-        http_client=client,
+        http=http,
         local_model=NoLocalModel(),
     )
 
 
 async def measure(url: str, requests: int, sdk: bool) -> None:
-    async with httpx2.AsyncClient() as client:
-        model = await model_for(url, client, sdk)
+    http = HttpClients()
+    try:
+        model = await model_for(url, http, sdk)
         messages = model.prepare_messages(third_request(), PARAMETERS)
         for stream in (False, True):
 
@@ -128,6 +133,8 @@ async def measure(url: str, requests: int, sdk: bool) -> None:
                 f" {1000 * cpu / requests:.2f} ms CPU per request"
                 f" ({1000 * wall / requests:.2f} ms wall)"
             )
+    finally:
+        await http.aclose()
 
 
 def main() -> None:

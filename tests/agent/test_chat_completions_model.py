@@ -1,19 +1,23 @@
 """The chat-completions model: what it sends, what it makes of answers, and how it fails.
 
 Most cases talk to the fake LLM server (the real wire format, streamed and not); answers
-the fake cannot give (reasoning fields, an error inside a stream) come from an httpx2
-``MockTransport`` that replays literal bytes.
+the fake cannot give (reasoning fields, an error inside a stream, silence, a cut body) come
+from a local aiohttp server that replays literal bytes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
-import httpx2
+import aiohttp
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import RawTestServer
 from pydantic_ai.exceptions import (
     ModelAPIError,
     ModelAuthenticationError,
@@ -21,6 +25,7 @@ from pydantic_ai.exceptions import (
     ModelHTTPError,
     ModelRateLimitError,
     ModelServerError,
+    ModelTimeoutError,
 )
 from pydantic_ai.messages import (
     ModelMessage,
@@ -39,6 +44,7 @@ from pydantic_ai.tools import ToolDefinition
 
 from punching_fist.agent.model import AuditedModel
 from punching_fist.agent.providers.chat_completions import ChatCompletionsModel
+from punching_fist.agent.providers.http_clients import HttpClients
 from punching_fist.agent.retry import RetryPolicy, is_retryable
 from punching_fist.store.audit import AuditEvent
 from tests.support.fake_llm import FakeLLM, Script, fail, final, kubectl, say
@@ -101,17 +107,19 @@ async def ask(
 
 
 @pytest.fixture
-async def client() -> AsyncIterator[httpx2.AsyncClient]:
-    async with httpx2.AsyncClient() as http:
-        yield http
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    """The session as the runtime configures it."""
+    http = HttpClients()
+    yield http.session()
+    await http.aclose()
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
 async def test_the_conversation_goes_out_in_openai_shape(
-    client: httpx2.AsyncClient, stream: bool
+    session: aiohttp.ClientSession, stream: bool
 ) -> None:
     with FakeLLM(Script([kubectl("a"), final(summary="OOM")])) as llm:
-        model = ChatCompletionsModel("qwen", base_url=llm.url, http_client=client, api_key="k-1")
+        model = ChatCompletionsModel("qwen", base_url=llm.url, session=session, api_key="k-1")
         await ask(model, conversation(), settings={"temperature": 0.1}, stream=stream)
     (sent,) = llm.requests
     assert sent.headers["authorization"] == "Bearer k-1"
@@ -147,12 +155,12 @@ async def test_the_conversation_goes_out_in_openai_shape(
 
 
 async def test_token_limit_field_is_the_providers_and_no_key_sends_no_authorization(
-    client: httpx2.AsyncClient,
+    session: aiohttp.ClientSession,
 ) -> None:
     with FakeLLM(Script([say("hi")])) as llm:
         for field in ("max_tokens", "max_completion_tokens"):
             model = ChatCompletionsModel(
-                "m", base_url=llm.url, http_client=client, max_tokens_field=field
+                "m", base_url=llm.url, session=session, max_tokens_field=field
             )
             await model.request([ModelRequest.user_text_prompt("x")], {"max_tokens": 64}, TEXT)
     first, second = (r.body for r in llm.requests)
@@ -164,10 +172,10 @@ async def test_token_limit_field_is_the_providers_and_no_key_sends_no_authorizat
 
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
 async def test_tool_calls_usage_and_finish_reason_come_back(
-    client: httpx2.AsyncClient, stream: bool
+    session: aiohttp.ClientSession, stream: bool
 ) -> None:
     with FakeLLM(Script([final(summary="OOMKilled", confidence=0.9)])) as llm:
-        model = ChatCompletionsModel("m", base_url=llm.url, http_client=client)
+        model = ChatCompletionsModel("m", base_url=llm.url, session=session)
         response = await ask(model, [ModelRequest.user_text_prompt("why?")], stream=stream)
     (part,) = response.parts
     assert isinstance(part, ToolCallPart)
@@ -183,19 +191,35 @@ async def test_tool_calls_usage_and_finish_reason_come_back(
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
-async def test_text_answers(client: httpx2.AsyncClient, stream: bool) -> None:
+async def test_text_answers(session: aiohttp.ClientSession, stream: bool) -> None:
     with FakeLLM(Script([say("pods are crash-looping because of memory")])) as llm:
-        model = ChatCompletionsModel("m", base_url=llm.url, http_client=client)
+        model = ChatCompletionsModel("m", base_url=llm.url, session=session)
         response = await ask(model, [ModelRequest.user_text_prompt("why?")], TEXT, stream=stream)
     assert response.parts == [TextPart("pods are crash-looping because of memory")]
     assert response.finish_reason == "stop"
 
 
-def replaying(status: int, body: bytes, **headers: str) -> httpx2.AsyncClient:
-    def answer(request: httpx2.Request) -> httpx2.Response:
-        return httpx2.Response(status, content=body, headers=headers)
+Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 
-    return httpx2.AsyncClient(transport=httpx2.MockTransport(answer))
+
+@asynccontextmanager
+async def serving(handler: Handler) -> AsyncIterator[str]:
+    """A local HTTP server answering with ``handler``; yields its ``/v1`` base URL."""
+    async with RawTestServer(handler) as server:
+        yield str(server.make_url("/v1"))
+
+
+def replaying(
+    status: int, body: bytes, received: list[bytes] | None = None, **headers: str
+) -> AbstractAsyncContextManager[str]:
+    """Answers every request with these bytes; request bodies go to ``received``."""
+
+    async def answer(request: web.BaseRequest) -> web.Response:
+        if received is not None:
+            received.append(await request.read())
+        return web.Response(status=status, body=body, headers=headers)
+
+    return serving(answer)
 
 
 def sse(*chunks: dict[str, Any] | str) -> bytes:
@@ -203,7 +227,9 @@ def sse(*chunks: dict[str, Any] | str) -> bytes:
     return "".join(lines).encode()
 
 
-async def test_reasoning_fields_become_thinking_parts_and_go_back_in_the_same_field() -> None:
+async def test_reasoning_fields_become_thinking_parts_and_go_back_in_the_same_field(
+    session: aiohttp.ClientSession,
+) -> None:
     message = {"role": "assistant", "content": "done", "reasoning_content": "think first"}
     whole = json.dumps({"choices": [{"message": message, "finish_reason": "stop"}]}).encode()
     streamed = sse(
@@ -214,8 +240,8 @@ async def test_reasoning_fields_become_thinking_parts_and_go_back_in_the_same_fi
     )
     answers = []
     for stream, raw in ((False, whole), (True, streamed)):
-        async with replaying(200, raw) as client:
-            model = ChatCompletionsModel("m", base_url="http://llm/v1", http_client=client)
+        async with replaying(200, raw) as url:
+            model = ChatCompletionsModel("m", base_url=url, session=session)
             answers.append(
                 await ask(model, [ModelRequest.user_text_prompt("x")], TEXT, stream=stream)
             )
@@ -230,16 +256,11 @@ async def test_reasoning_fields_become_thinking_parts_and_go_back_in_the_same_fi
     # Missing usage is reported as an unmeasured request, not as zero tokens.
     assert all(r.usage.unmeasured_requests == 1 for r in answers)
 
-    sent: list[dict[str, Any]] = []
-
-    def record(request: httpx2.Request) -> httpx2.Response:
-        sent.append(json.loads(request.content))
-        return httpx2.Response(200, content=whole)
-
-    async with httpx2.AsyncClient(transport=httpx2.MockTransport(record)) as client:
-        model = ChatCompletionsModel("m", base_url="http://llm/v1", http_client=client)
+    received: list[bytes] = []
+    async with replaying(200, whole, received) as url:
+        model = ChatCompletionsModel("m", base_url=url, session=session)
         await model.request([ModelRequest.user_text_prompt("x"), answers[0]], None, TEXT)
-    assert sent[0]["messages"][1] == {
+    assert json.loads(received[0])["messages"][1] == {
         "role": "assistant",
         "content": "done",
         "reasoning_content": "think first",
@@ -248,11 +269,11 @@ async def test_reasoning_fields_become_thinking_parts_and_go_back_in_the_same_fi
 
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
 async def test_error_statuses_carry_their_category_and_retry_after(
-    client: httpx2.AsyncClient, stream: bool
+    session: aiohttp.ClientSession, stream: bool
 ) -> None:
     script = Script([say("ok")], failures={0: fail(429, retry_after=7)})
     with FakeLLM(script) as llm:
-        model = ChatCompletionsModel("m", base_url=llm.url, http_client=client)
+        model = ChatCompletionsModel("m", base_url=llm.url, session=session)
         with pytest.raises(ModelHTTPError) as caught:
             await ask(model, [ModelRequest.user_text_prompt("x")], TEXT, stream=stream)
     error = caught.value
@@ -270,9 +291,11 @@ async def test_error_statuses_carry_their_category_and_retry_after(
         (401, ModelAuthenticationError, False),
     ],
 )
-async def test_other_statuses(status: int, category: type[Exception], retryable: bool) -> None:
-    async with replaying(status, b'{"error": {"message": "no"}}') as client:
-        model = ChatCompletionsModel("m", base_url="http://llm/v1", http_client=client)
+async def test_other_statuses(
+    session: aiohttp.ClientSession, status: int, category: type[Exception], retryable: bool
+) -> None:
+    async with replaying(status, b'{"error": {"message": "no"}}') as url:
+        model = ChatCompletionsModel("m", base_url=url, session=session)
         with pytest.raises(ModelHTTPError) as caught:
             await model.request([ModelRequest.user_text_prompt("x")], None, TEXT)
     assert isinstance(caught.value, category)
@@ -288,38 +311,40 @@ def closed_port() -> int:
 
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
 async def test_an_unreachable_server_is_a_retryable_connection_error(
-    client: httpx2.AsyncClient, stream: bool
+    session: aiohttp.ClientSession, stream: bool
 ) -> None:
     model = ChatCompletionsModel(
-        "m", base_url=f"http://127.0.0.1:{closed_port()}/v1", http_client=client
+        "m", base_url=f"http://127.0.0.1:{closed_port()}/v1", session=session
     )
     with pytest.raises(ModelConnectionError) as caught:
         await ask(model, [ModelRequest.user_text_prompt("x")], TEXT, stream=stream)
     assert caught.value.phase == "connect"
-    assert isinstance(caught.value.__cause__, httpx2.ConnectError)
+    assert isinstance(caught.value.__cause__, aiohttp.ClientConnectorError)
     assert is_retryable(caught.value)
 
 
-async def test_an_error_inside_an_open_stream_is_reported_like_one_before_it() -> None:
+async def test_an_error_inside_an_open_stream_is_reported_like_one_before_it(
+    session: aiohttp.ClientSession,
+) -> None:
     body = sse(
         {"choices": [{"delta": {"content": "par"}}]},
         {"error": {"code": 503, "message": "loading model", "type": "unavailable_error"}},
     )
-    async with replaying(200, body) as client:
-        model = ChatCompletionsModel("m", base_url="http://llm/v1", http_client=client)
+    async with replaying(200, body) as url:
+        model = ChatCompletionsModel("m", base_url=url, session=session)
         with pytest.raises(ModelHTTPError) as caught:
             await ask(model, [ModelRequest.user_text_prompt("x")], TEXT, stream=True)
     assert (caught.value.status_code, caught.value.in_stream) == (503, True)
     assert is_retryable(caught.value)
 
-    async with replaying(200, sse({"error": "something odd"})) as client:
-        model = ChatCompletionsModel("m", base_url="http://llm/v1", http_client=client)
+    async with replaying(200, sse({"error": "something odd"})) as url:
+        model = ChatCompletionsModel("m", base_url=url, session=session)
         with pytest.raises(ModelAPIError, match="something odd"):
             await ask(model, [ModelRequest.user_text_prompt("x")], TEXT, stream=True)
 
 
 async def test_retries_through_the_audited_model_honour_retry_after(
-    client: httpx2.AsyncClient,
+    session: aiohttp.ClientSession,
 ) -> None:
     slept: list[float] = []
     audit: list[AuditEvent] = []
@@ -330,7 +355,7 @@ async def test_retries_through_the_audited_model_honour_retry_after(
     script = Script([final(summary="ok")], failures={0: fail(503, times=2, retry_after=3)})
     with FakeLLM(script) as llm:
         audited = AuditedModel(
-            ChatCompletionsModel("m", base_url=llm.url, http_client=client),
+            ChatCompletionsModel("m", base_url=llm.url, session=session),
             policy=RetryPolicy(max_attempts=3, initial_delay=0.5),
             record=audit.append,
             run_id=None,
@@ -345,23 +370,68 @@ async def test_retries_through_the_audited_model_honour_retry_after(
 
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
 async def test_one_connection_serves_request_after_request(stream: bool) -> None:
-    connections: list[object] = []
+    opened: list[object] = []
+    reused: list[object] = []
+    trace = aiohttp.TraceConfig()
+    trace.on_connection_create_end.append(_remember(opened))
+    trace.on_connection_reuseconn.append(_remember(reused))
     with FakeLLM(Script([say("ok")])) as llm:
-        transport = httpx2.AsyncHTTPTransport()
-        hooks: dict[str, list[Callable[..., Any]]] = {
-            "response": [_remember_connection(connections)]
-        }
-        async with httpx2.AsyncClient(transport=transport, event_hooks=hooks) as client:
-            model = ChatCompletionsModel("m", base_url=llm.url, http_client=client)
+        async with aiohttp.ClientSession(trace_configs=[trace]) as session:
+            model = ChatCompletionsModel("m", base_url=llm.url, session=session)
             for _ in range(3):
                 await ask(model, [ModelRequest.user_text_prompt("x")], TEXT, stream=stream)
-    assert len(connections) == 3
-    assert len(set(connections)) == 1
+    assert (len(opened), len(reused)) == (1, 2)
 
 
-def _remember_connection(into: list[object]) -> Callable[[httpx2.Response], Any]:
-    async def hook(response: httpx2.Response) -> None:
-        stream = response.extensions["network_stream"]
-        into.append(stream.get_extra_info("socket").getsockname())
+def _remember(into: list[object]) -> Callable[..., Awaitable[None]]:
+    async def signal(session: object, context: object, params: object) -> None:
+        into.append(params)
 
-    return hook
+    return signal
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+async def test_a_silent_server_is_a_retryable_timeout(
+    session: aiohttp.ClientSession, stream: bool
+) -> None:
+    released = asyncio.Event()
+
+    async def silent(request: web.BaseRequest) -> web.Response:
+        await released.wait()
+        return web.Response(status=200)
+
+    async with serving(silent) as url:
+        model = ChatCompletionsModel("m", base_url=url, session=session)
+        try:
+            with pytest.raises(ModelTimeoutError) as caught:
+                await ask(
+                    model,
+                    [ModelRequest.user_text_prompt("x")],
+                    TEXT,
+                    {"timeout": 0.2},
+                    stream=stream,
+                )
+        finally:
+            released.set()
+    assert caught.value.phase == "read"
+    assert is_retryable(caught.value)
+
+
+async def test_a_stream_cut_short_is_a_retryable_connection_error(
+    session: aiohttp.ClientSession,
+) -> None:
+    async def cut(request: web.BaseRequest) -> web.StreamResponse:
+        response = web.StreamResponse()
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        await response.write(sse({"choices": [{"delta": {"content": "par"}}]}))
+        assert request.transport is not None
+        request.transport.close()
+        return response
+
+    async with serving(cut) as url:
+        model = ChatCompletionsModel("m", base_url=url, session=session)
+        with pytest.raises(ModelConnectionError) as caught:
+            await ask(model, [ModelRequest.user_text_prompt("x")], TEXT, stream=True)
+    assert caught.value.phase == "read"
+    assert is_retryable(caught.value)

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx2
 import pytest
 from pydantic_ai import Agent
 from pydantic_ai.exceptions import ModelHTTPError
 
 from punching_fist.agent.providers import (
+    HttpClients,
     LLMChoice,
     NoLocalModel,
     ProviderUnavailable,
@@ -100,14 +101,24 @@ def test_openai_compatible_endpoints_get_v1_only_when_they_have_no_path(
     assert openai_base_url(endpoint) == base
 
 
+@pytest.fixture
+async def http() -> AsyncIterator[HttpClients]:
+    clients = HttpClients()
+    yield clients
+    await clients.aclose()
+
+
 async def build(choice: LLMChoice, secrets: SecretResolver | None = None) -> object:
-    async with httpx2.AsyncClient() as client:
+    http = HttpClients()
+    try:
         return await build_model(
             choice,
             secrets=secrets or SecretResolver({"env": EnvResolver({})}),
-            http_client=client,
+            http=http,
             local_model=NoLocalModel(),
         )
+    finally:
+        await http.aclose()
 
 
 async def test_unknown_provider_and_missing_keys_are_configuration_errors() -> None:
@@ -136,20 +147,58 @@ async def test_providers_whose_sdk_is_missing_give_an_install_hint(
     assert f"pip install 'pydantic-ai-slim[{extra}]'" in str(caught.value)
 
 
-async def test_together_and_openai_speak_to_a_configured_endpoint_with_the_resolved_key() -> None:
+async def test_together_and_openai_speak_to_a_configured_endpoint_with_the_resolved_key(
+    http: HttpClients,
+) -> None:
     secrets = SecretResolver({"env": EnvResolver({"TOGETHER": "tg-key-987654"})})
     with FakeLLM(Script([say("pong")])) as llm:
         for provider in ("together", "openai"):
             choice = LLMChoice(
                 provider=provider, endpoint=llm.url, model="m", api_key_ref="env://TOGETHER"
             )
-            async with httpx2.AsyncClient() as client:
-                model = await build_model(
-                    choice, secrets=secrets, http_client=client, local_model=NoLocalModel()
-                )
-                result = await Agent(model).run("ping")
+            model = await build_model(
+                choice, secrets=secrets, http=http, local_model=NoLocalModel()
+            )
+            result = await Agent(model).run("ping")
             assert result.output == "pong"
     assert [r.headers["authorization"] for r in llm.requests] == ["Bearer tg-key-987654"] * 2
+
+
+def _proxy_environment(monkeypatch: pytest.MonkeyPatch, **variables: str) -> None:
+    for scheme in ("http", "https", "all", "no"):
+        for name in (f"{scheme}_proxy", f"{scheme.upper()}_PROXY"):
+            monkeypatch.delenv(name, raising=False)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+
+
+def test_the_proxy_is_the_one_the_environment_names_for_the_url(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    http = HttpClients()
+    _proxy_environment(monkeypatch, HTTPS_PROXY="proxy.corp:3128", NO_PROXY="localhost,.internal")
+    assert http.proxy_for("https://api.openai.com/v1") == "http://proxy.corp:3128"
+    assert http.proxy_for("http://llm.internal:8080/v1") is None  # not https
+    assert http.proxy_for("https://gw.internal/v1") is None  # NO_PROXY
+    _proxy_environment(monkeypatch, ALL_PROXY="http://proxy.corp:3128")
+    assert http.proxy_for("http://localhost:8080/v1") == "http://proxy.corp:3128"
+    _proxy_environment(monkeypatch)
+    assert http.proxy_for("https://api.openai.com/v1") is None
+
+
+async def test_chat_completions_go_through_the_environments_proxy(
+    monkeypatch: pytest.MonkeyPatch, http: HttpClients
+) -> None:
+    # The fake LLM stands in for the proxy: it answers the absolute-form request itself.
+    with FakeLLM(Script([say("pong")])) as llm:
+        _proxy_environment(monkeypatch, HTTP_PROXY=llm.root)
+        choice = LLMChoice(provider="local", endpoint="http://llm.invalid:8080", model="m")
+        model = await build_model(
+            choice, secrets=SecretResolver(), http=http, local_model=NoLocalModel()
+        )
+        result = await Agent(model).run("ping")
+    assert result.output == "pong"
+    assert llm.requests[0].headers["host"] == "llm.invalid:8080"
 
 
 async def test_temperature_max_tokens_and_operator_defaults_reach_the_llm(

@@ -26,7 +26,6 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Protocol
 
-import httpx2
 import structlog
 from pydantic_ai.exceptions import AgentRunError, ModelAPIError, UnexpectedModelBehavior
 from pydantic_ai.messages import ModelMessage
@@ -51,6 +50,8 @@ from punching_fist.agent.model import AuditedModel
 from punching_fist.agent.prompt import system_prompt
 from punching_fist.agent.providers import (
     PROVIDERS,
+    HttpClients,
+    HttpSettings,
     LLMChoice,
     LocalEndpointProvider,
     NoLocalModel,
@@ -96,6 +97,8 @@ class RuntimeOptions:
     """Stream LLM responses (SSE) instead of waiting for whole answers."""
     tool_timeout_seconds: float = 60.0
     output_limit: int = DEFAULT_OUTPUT_LIMIT
+    http: HttpSettings = field(default_factory=HttpSettings)
+    """Timeouts and limits of the clients LLM requests go through."""
 
 
 @dataclass(kw_only=True)
@@ -143,25 +146,15 @@ class AgentRuntime:
 
     def __init__(self, deps: AgentRuntimeDeps) -> None:
         self._deps = deps
-        self._http: httpx2.AsyncClient | None = None
+        self._http = HttpClients(deps.options.http)
         self._models: dict[tuple[LLMChoice, str | None], Model] = {}
 
     async def start(self) -> None:
-        self._client()
+        """Nothing to open: the HTTP clients are made when a model first needs one."""
 
     async def stop(self) -> None:
-        if self._http is not None:
-            await self._http.aclose()
-            self._http = None
         self._models.clear()
-
-    def _client(self) -> httpx2.AsyncClient:
-        if self._http is None:
-            self._http = httpx2.AsyncClient(
-                timeout=httpx2.Timeout(600, connect=10),
-                limits=httpx2.Limits(max_connections=1000, max_keepalive_connections=200),
-            )
-        return self._http
+        await self._http.aclose()
 
     async def _model(self, choice: LLMChoice) -> Model:
         key = await choice.api_key(self._deps.secrets)
@@ -170,7 +163,7 @@ class AgentRuntime:
             cached = await build_model(
                 choice,
                 secrets=self._deps.secrets,
-                http_client=self._client(),
+                http=self._http,
                 local_model=self._deps.local_model,
                 providers=self._deps.providers,
             )

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import httpx2
 from pydantic_ai.models import Model
 
 from punching_fist.agent.providers.anthropic import anthropic
@@ -22,6 +21,7 @@ from punching_fist.agent.providers.base import (
 from punching_fist.agent.providers.cohere import cohere
 from punching_fist.agent.providers.config import LLMChoice, choose_llm
 from punching_fist.agent.providers.gemini import gemini
+from punching_fist.agent.providers.http_clients import HttpClients, HttpSettings
 from punching_fist.agent.providers.openai_compatible import local, openai, together
 from punching_fist.secret_refs import SecretResolver
 
@@ -36,6 +36,8 @@ PROVIDERS: Mapping[str, ProviderFactory] = {
 
 __all__ = [
     "PROVIDERS",
+    "HttpClients",
+    "HttpSettings",
     "LLMChoice",
     "LocalEndpointProvider",
     "NoLocalModel",
@@ -49,7 +51,7 @@ async def build_model(
     choice: LLMChoice,
     *,
     secrets: SecretResolver,
-    http_client: httpx2.AsyncClient,
+    http: HttpClients,
     local_model: LocalEndpointProvider,
     providers: Mapping[str, ProviderFactory] = PROVIDERS,
 ) -> Model:
@@ -63,6 +65,4 @@ async def build_model(
     if endpoint is None and choice.provider == "local":
         endpoint = await local_model.endpoint(choice)
     api_key = await choice.api_key(secrets)
-    return factory(
-        ProviderInputs(choice=choice, api_key=api_key, endpoint=endpoint, http_client=http_client)
-    )
+    return factory(ProviderInputs(choice=choice, api_key=api_key, endpoint=endpoint, http=http))

@@ -18,6 +18,6 @@ def anthropic(inputs: ProviderInputs) -> Model:
     provider = AnthropicProvider(
         api_key=inputs.api_key or "not-needed",
         base_url=inputs.endpoint.rstrip("/") if inputs.endpoint else None,
-        http_client=inputs.http_client,
+        http_client=inputs.http.httpx(),
     )
     return AnthropicModel(inputs.choice.model or DEFAULT_MODEL, provider=provider)

@@ -1,7 +1,7 @@
 """What every provider module gets and returns, and the seam for a bundled local model.
 
-A provider factory turns an ``LLMChoice`` (plus the resolved key and the runtime's shared
-HTTP client) into a pydantic-ai ``Model``. SDK imports happen inside the factory, so a
+A provider factory turns an ``LLMChoice`` (plus the resolved key and the runtime's HTTP
+clients) into a pydantic-ai ``Model``. SDK imports happen inside the factory, so a
 missing optional SDK is reported as ``ProviderUnavailable`` with the install command,
 only when a workflow actually selects that provider.
 """
@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx2
 from pydantic_ai.models import Model
 
 from punching_fist.agent.providers.config import LLMChoice
+from punching_fist.agent.providers.http_clients import HttpClients
 from punching_fist.errors import ConfigurationError
 
 
@@ -52,7 +52,8 @@ class ProviderInputs:
     api_key: str | None
     endpoint: str | None
     """``choice.endpoint``, or the local model's endpoint for ``local``."""
-    http_client: httpx2.AsyncClient
+    http: HttpClients
+    """The runtime's clients: a factory asks for the one its model sends through."""
 
 
 ProviderFactory = Callable[[ProviderInputs], Model]

@@ -1,4 +1,4 @@
-"""A pydantic-ai ``Model`` speaking OpenAI chat completions itself, over the shared httpx2 client.
+"""A pydantic-ai ``Model`` speaking OpenAI chat completions itself, over an aiohttp session.
 
 ``OpenAIChatModel`` goes through the OpenAI SDK, whose request building (a recursive
 ``TypedDict`` transform of every message) and response models cost more CPU than the HTTP
@@ -12,6 +12,9 @@ Errors become the pydantic-ai exceptions the retry policy reads: an error status
 ``ModelHTTPError`` that is also its category (``ModelRateLimitError`` for a 429...) and
 carries ``Retry-After``; a transport failure is a ``ModelConnectionError``
 (``ModelTimeoutError`` for a timeout) naming the phase that failed.
+
+Timeouts are the session's (``HttpSettings``: connect, and silence between bytes) unless
+the ``timeout`` setting gives others; the step's ``timeoutMinutes`` bounds the whole request.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-import httpx2
+import aiohttp
 import pydantic_core
 from pydantic_ai import RunContext
 from pydantic_ai.exceptions import ModelConnectionError, ModelTimeoutError
@@ -42,6 +45,7 @@ from pydantic_ai.profiles import ModelProfile
 from pydantic_ai.profiles.openai import OpenAIJsonSchemaTransformer
 from pydantic_ai.settings import ModelSettings
 from pydantic_ai.tools import ToolDefinition
+from yarl import URL
 
 from punching_fist.agent.providers import chat_wire as wire
 
@@ -56,16 +60,15 @@ PROFILE = ModelProfile(
 
 MaxTokensField = Literal["max_tokens", "max_completion_tokens"]
 
-_PHASES: dict[type[httpx2.TransportError], Literal["pool", "connect", "write", "read"]] = {
-    httpx2.PoolTimeout: "pool",
-    httpx2.ConnectTimeout: "connect",
-    httpx2.ConnectError: "connect",
-    httpx2.WriteTimeout: "write",
-    httpx2.WriteError: "write",
-    httpx2.ReadTimeout: "read",
-    httpx2.ReadError: "read",
-    httpx2.RemoteProtocolError: "read",
-}
+_PHASES: tuple[tuple[type[aiohttp.ClientError], Literal["connect", "write", "read"]], ...] = (
+    # In this order: a connect timeout is also a ServerConnectionError.
+    (aiohttp.ClientConnectorError, "connect"),  # DNS, refused, TLS, proxy
+    (aiohttp.ConnectionTimeoutError, "connect"),
+    (aiohttp.ClientHttpProxyError, "connect"),  # the proxy refused CONNECT
+    (aiohttp.ClientConnectionResetError, "write"),  # closed while the request was sent
+    (aiohttp.ServerConnectionError, "read"),  # disconnected, silent past sock_read
+    (aiohttp.ClientPayloadError, "read"),  # a body cut short
+)
 
 
 _CUSTOMIZED_KEPT = 64
@@ -91,7 +94,8 @@ class ChatCompletionsModel(Model):
     _base_url: str
     _system: str
     _max_tokens_field: MaxTokensField
-    _client: httpx2.AsyncClient = field(repr=False, compare=False)
+    _session: aiohttp.ClientSession = field(repr=False, compare=False)
+    _proxy: str | None = field(repr=False)
     _headers: dict[str, str] = field(repr=False)
 
     def __init__(
@@ -99,22 +103,25 @@ class ChatCompletionsModel(Model):
         model_name: str,
         *,
         base_url: str,
-        http_client: httpx2.AsyncClient,
+        session: aiohttp.ClientSession,
         api_key: str | None = None,
+        proxy: str | None = None,
         system: str = "openai",
         max_tokens_field: MaxTokensField = "max_tokens",
         settings: ModelSettings | None = None,
     ) -> None:
         """``system`` names the provider (``gen_ai.system``); ``max_tokens_field`` is the
-        wire name of the ``max_tokens`` setting (OpenAI wants ``max_completion_tokens``)."""
+        wire name of the ``max_tokens`` setting (OpenAI wants ``max_completion_tokens``);
+        ``proxy`` is the HTTP proxy to send through (``HttpClients.proxy_for``)."""
         super().__init__(settings=settings, profile=PROFILE)
         self._model_name = model_name
         self._base_url = base_url.rstrip("/")
-        self._url = httpx2.URL(f"{self._base_url}/chat/completions")  # parsed once
+        self._url = URL(f"{self._base_url}/chat/completions")  # parsed once
         self._customized: dict[tuple[int, ...], _Customized] = {}
         self._system = system
         self._max_tokens_field = max_tokens_field
-        self._client = http_client
+        self._session = session
+        self._proxy = proxy
         self._headers = {"content-type": "application/json", "accept": "application/json"}
         if api_key:
             self._headers["authorization"] = f"Bearer {api_key}"
@@ -165,16 +172,16 @@ class ChatCompletionsModel(Model):
     ) -> ModelResponse:
         check_allow_model_requests()
         settings, parameters = self.prepare_request(model_settings, model_request_parameters)
-        request = self._build(messages, settings or {}, parameters, stream=False)
+        settings = settings or {}
+        body = self._body(messages, settings, parameters, stream=False)
         try:
-            response = await self._client.send(request)
-        except httpx2.RequestError as exc:
-            raise self._connection_error(exc) from exc
-        if response.status_code >= 400:
-            raise wire.status_error(
-                response.status_code, response.content, response.headers, self._model_name
-            )
-        completion = wire.parse_completion(response.content)
+            async with await self._post(body, settings) as response:
+                raw = await response.read()
+        except aiohttp.ClientError as exc:
+            raise connection_error(exc, self._model_name) from exc
+        if response.status >= 400:
+            raise wire.status_error(response.status, raw, response.headers, self._model_name)
+        completion = wire.parse_completion(raw)
         choice = completion["choices"][0]
         message = choice["message"]
         raw_finish = choice.get("finish_reason")
@@ -205,17 +212,19 @@ class ChatCompletionsModel(Model):
     ) -> AsyncGenerator[StreamedResponse]:
         check_allow_model_requests()
         settings, parameters = self.prepare_request(model_settings, model_request_parameters)
-        request = self._build(messages, settings or {}, parameters, stream=True)
+        settings = settings or {}
+        body = self._body(messages, settings, parameters, stream=True)
         try:
-            response = await self._client.send(request, stream=True)
-        except httpx2.RequestError as exc:
-            raise self._connection_error(exc) from exc
+            response = await self._post(body, settings)
+        except aiohttp.ClientError as exc:
+            raise connection_error(exc, self._model_name) from exc
         try:
-            if response.status_code >= 400:
-                await response.aread()
-                raise wire.status_error(
-                    response.status_code, response.content, response.headers, self._model_name
-                )
+            if response.status >= 400:
+                try:
+                    raw = await response.read()
+                except aiohttp.ClientError as exc:
+                    raise connection_error(exc, self._model_name) from exc
+                raise wire.status_error(response.status, raw, response.headers, self._model_name)
             yield ChatStream(
                 model_request_parameters=parameters,
                 _response=response,
@@ -224,16 +233,30 @@ class ChatCompletionsModel(Model):
                 _base_url=self._base_url,
             )
         finally:
-            await response.aclose()
+            # Returns the connection to the pool if the body was read to its end (the
+            # stream reads on past [DONE]), else closes it.
+            response.release()
 
-    def _build(
+    async def _post(self, body: bytes, settings: ModelSettings) -> aiohttp.ClientResponse:
+        headers = self._headers
+        if extra_headers := settings.get("extra_headers"):
+            headers = {**headers, **extra_headers}
+        return await self._session.post(
+            self._url,
+            data=body,
+            headers=headers,
+            proxy=self._proxy,
+            timeout=_timeout(settings.get("timeout"), self._session.timeout),
+        )
+
+    def _body(
         self,
         messages: list[ModelMessage],
         settings: ModelSettings,
         parameters: ModelRequestParameters,
         *,
         stream: bool,
-    ) -> httpx2.Request:
+    ) -> bytes:
         body: dict[str, Any] = {
             "model": self._model_name,
             "messages": wire.request_messages(
@@ -254,32 +277,28 @@ class ChatCompletionsModel(Model):
             body["stream_options"] = {"include_usage": True}
         if isinstance(extra_body := settings.get("extra_body"), dict):
             body.update(extra_body)
-        headers = self._headers
-        if extra_headers := settings.get("extra_headers"):
-            headers = {**headers, **extra_headers}
-        return self._client.build_request(
-            "POST",
-            self._url,
-            content=pydantic_core.to_json(body),
-            headers=headers,
-            timeout=_timeout(settings.get("timeout"), self._client.timeout),
-        )
-
-    def _connection_error(self, error: httpx2.RequestError) -> ModelConnectionError:
-        return connection_error(error, self._model_name)
+        return pydantic_core.to_json(body)
 
 
-def _timeout(setting: object, default: httpx2.Timeout) -> float | httpx2.Timeout:
+def _timeout(setting: object, default: aiohttp.ClientTimeout) -> aiohttp.ClientTimeout:
+    """The ``timeout`` setting as aiohttp's: seconds apply to connecting and to each read,
+    as httpx applies them to every phase; an httpx ``Timeout`` gives its connect and read."""
     if setting is None:
         return default
-    if isinstance(setting, int | float | httpx2.Timeout):
+    if isinstance(setting, aiohttp.ClientTimeout):
         return setting
-    return httpx2.Timeout(**setting.as_dict())  # type: ignore[attr-defined]  # httpx's Timeout
+    if isinstance(setting, int | float):
+        return aiohttp.ClientTimeout(total=None, connect=setting, sock_read=setting)
+    phases = setting.as_dict()  # type: ignore[attr-defined]  # httpx's Timeout
+    return aiohttp.ClientTimeout(total=None, connect=phases["connect"], sock_read=phases["read"])
 
 
-def connection_error(error: httpx2.RequestError, model_name: str) -> ModelConnectionError:
-    phase = next((p for kind, p in _PHASES.items() if isinstance(error, kind)), None)
-    kind = ModelTimeoutError if isinstance(error, httpx2.TimeoutException) else ModelConnectionError
+def connection_error(error: aiohttp.ClientError, model_name: str) -> ModelConnectionError:
+    """A transport failure as the retryable pydantic-ai error, naming the phase that failed."""
+    phase = next((p for kind, p in _PHASES if isinstance(error, kind)), None)
+    kind = (
+        ModelTimeoutError if isinstance(error, aiohttp.ServerTimeoutError) else ModelConnectionError
+    )
     return kind(model_name, f"{type(error).__name__}: {error}", phase=phase)
 
 
@@ -287,7 +306,7 @@ def connection_error(error: httpx2.RequestError, model_name: str) -> ModelConnec
 class ChatStream(StreamedResponse):
     """A streamed answer: server-sent ``data:`` chunks until ``[DONE]``, usage in the last."""
 
-    _response: httpx2.Response = field(repr=False)
+    _response: aiohttp.ClientResponse = field(repr=False)
     _model_name: str
     _system: str
     _base_url: str
@@ -344,16 +363,16 @@ class ChatStream(StreamedResponse):
         """(event name, data) per server-sent event; transport failures as ModelAPIErrors."""
         lines = _SSELines()
         try:
-            async for received in self._response.aiter_bytes():
+            async for received in self._response.content.iter_any():
                 for event in lines.feed(received):
                     yield event
-        except httpx2.RequestError as exc:
+        except aiohttp.ClientError as exc:
             raise connection_error(exc, self._model_name) from exc
         for event in lines.feed(b"\n\n"):  # a last event without its blank line
             yield event
 
     async def close_stream(self) -> None:
-        await self._response.aclose()
+        self._response.release()
 
     @property
     def model_name(self) -> str:

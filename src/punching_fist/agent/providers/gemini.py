@@ -18,6 +18,6 @@ def gemini(inputs: ProviderInputs) -> Model:
     provider = GoogleProvider(
         api_key=inputs.api_key,
         base_url=inputs.endpoint,
-        http_client=inputs.http_client,
+        http_client=inputs.http.httpx(),
     )
     return GoogleModel(inputs.choice.model or DEFAULT_MODEL, provider=provider)

@@ -1,6 +1,6 @@
 """Providers that speak OpenAI's chat-completions API: local servers, OpenAI, Together.
 
-All three use ``ChatCompletionsModel`` on the runtime's shared HTTP client; they differ in
+All three use ``ChatCompletionsModel`` on the runtime's aiohttp session; they differ in
 their default URL and in the name OpenAI insists on for the token limit.
 """
 
@@ -24,10 +24,12 @@ def _chat_model(
     inputs: ProviderInputs, default_url: str, max_tokens_field: MaxTokensField = "max_tokens"
 ) -> Model:
     endpoint = inputs.endpoint
+    base_url = openai_base_url(endpoint) if endpoint else default_url
     return ChatCompletionsModel(
         inputs.choice.model or DEFAULT_MODELS[inputs.choice.provider],
-        base_url=openai_base_url(endpoint) if endpoint else default_url,
-        http_client=inputs.http_client,
+        base_url=base_url,
+        session=inputs.http.session(),
+        proxy=inputs.http.proxy_for(base_url),
         api_key=inputs.api_key,
         system=inputs.choice.provider,
         max_tokens_field=max_tokens_field,
