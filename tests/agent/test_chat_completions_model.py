@@ -12,6 +12,7 @@ import json
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
@@ -265,6 +266,27 @@ async def test_reasoning_fields_become_thinking_parts_and_go_back_in_the_same_fi
         "content": "done",
         "reasoning_content": "think first",
     }
+
+
+async def test_transformed_tool_schemas_are_remembered_per_definition_never_confused(
+    session: aiohttp.ClientSession,
+) -> None:
+    answer = {"choices": [{"message": {"content": "ok"}, "finish_reason": "stop"}]}
+    received: list[bytes] = []
+    async with replaying(200, json.dumps(answer).encode(), received) as url:
+        model = ChatCompletionsModel("m", base_url=url, session=session)
+        # More sets than are remembered: the oldest are forgotten (and their definitions
+        # freed, so new ones may take their ids), never answered from a stale entry.
+        for n in range(70):
+            kubectl = replace(KUBECTL, description=f"Run kubectl ({n}).")
+            parameters = ModelRequestParameters(function_tools=[kubectl])
+            for _ in range(2):
+                await model.request([ModelRequest.user_text_prompt("x")], None, parameters)
+    tools = [json.loads(body)["tools"] for body in received]
+    assert [t[0]["function"]["description"] for t in tools] == [
+        f"Run kubectl ({n})." for n in range(70) for _ in range(2)
+    ]
+    assert all(t[0]["function"]["parameters"]["additionalProperties"] is False for t in tools)
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
