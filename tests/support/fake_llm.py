@@ -33,9 +33,11 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, cast
 
+import httptools
 import uvicorn
+import uvloop
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -128,6 +130,15 @@ class Script:
 
 
 @dataclass(frozen=True)
+class Answer:
+    """An answer before HTTP: a JSON payload, or SSE chunks for a streamed one."""
+
+    status: int
+    payload: dict[str, Any] | AsyncIterator[str]
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True)
 class Recorded:
     path: str
     body: dict[str, Any]
@@ -164,6 +175,8 @@ class FakeLLM:
         self.model = model
         self._count = count_tokens if exact_tokens else _approximate_tokens
         self.requests: list[Recorded] = []
+        self.record = True
+        """False keeps only the newest request (load benchmarks answer thousands)."""
         self._failed: dict[tuple[str, int], int] = {}
         self._lock = threading.Lock()
         self._server: uvicorn.Server | None = None
@@ -230,6 +243,7 @@ class FakeLLM:
         headers: dict[str, str],
         messages: list[dict[str, Any]],
     ) -> tuple[Turn | Failure, int]:
+        """The scripted outcome for this request and the prompt's size in tokens."""
         first_user = next((_text(m) for m in messages if m.get("role") == "user"), "")
         turn = sum(1 for m in messages if m.get("role") == "assistant")
         script = self._script_for(first_user)
@@ -246,30 +260,40 @@ class FakeLLM:
                 reply = script.turns[turn]
                 outcome = reply(messages) if callable(reply) else reply
             status = outcome.status if isinstance(outcome, Failure) else 200
-            self.requests.append(
-                Recorded(
-                    path=path,
-                    body=body,
-                    headers=headers,
-                    turn=turn,
-                    status=status,
-                    prompt_tokens=self._count(json.dumps(body)),
+            prompt_tokens = self._count(json.dumps(body))
+            if self.record:
+                self.requests.append(
+                    Recorded(
+                        path=path,
+                        body=body,
+                        headers=headers,
+                        turn=turn,
+                        status=status,
+                        prompt_tokens=prompt_tokens,
+                    )
                 )
-            )
-        return outcome, turn
+        return outcome, prompt_tokens
 
     # -- OpenAI chat completions -----------------------------------------------------------
 
     async def _openai(self, request: Request) -> Response:
-        body = await request.json()
-        outcome, _ = self._next(
-            request.url.path, body, dict(request.headers), list(body.get("messages") or [])
+        answer = await self.openai_answer(
+            request.url.path, await request.json(), dict(request.headers)
         )
+        if isinstance(answer.payload, dict):
+            return JSONResponse(answer.payload, status_code=answer.status, headers=answer.headers)
+        return StreamingResponse(answer.payload, media_type="text/event-stream")
+
+    async def openai_answer(
+        self, path: str, body: dict[str, Any], headers: dict[str, str]
+    ) -> Answer:
+        """The chat-completions answer to ``body``, whatever HTTP server carries it."""
+        outcome, prompt_tokens = self._next(path, body, headers, list(body.get("messages") or []))
         if self.delay:
             await asyncio.sleep(self.delay)
         if isinstance(outcome, Failure):
-            return _error(outcome, {"error": {"message": "fake failure", "type": "server_error"}})
-        prompt_tokens = self.requests[-1].prompt_tokens
+            error: dict[str, Any] = {"error": {"message": "fake failure", "type": "server_error"}}
+            return Answer(outcome.status, error, _retry_after(outcome))
         completion_tokens = self._count(json.dumps([c.arguments for c in outcome.tool_calls]))
         completion_tokens += self._count(outcome.text or "")
         usage = {
@@ -296,29 +320,22 @@ class FakeLLM:
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:12]}"
         if body.get("stream"):
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            return StreamingResponse(
-                self._openai_stream(
-                    completion_id,
-                    outcome.text,
-                    tool_calls,
-                    finish,
-                    usage if include_usage else None,
-                ),
-                media_type="text/event-stream",
+            chunks = self._openai_stream(
+                completion_id, outcome.text, tool_calls, finish, usage if include_usage else None
             )
+            return Answer(200, chunks, {})
         message: dict[str, Any] = {"role": "assistant", "content": outcome.text}
         if tool_calls:
             message["tool_calls"] = tool_calls
-        return JSONResponse(
-            {
-                "id": completion_id,
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": self.model,
-                "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-                "usage": usage,
-            }
-        )
+        payload: dict[str, Any] = {
+            "id": completion_id,
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": self.model,
+            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+            "usage": usage,
+        }
+        return Answer(200, payload, {})
 
     async def _openai_stream(
         self,
@@ -374,7 +391,7 @@ class FakeLLM:
 
     async def _anthropic(self, request: Request) -> Response:
         body = await request.json()
-        outcome, _ = self._next(
+        outcome, prompt_tokens = self._next(
             request.url.path, body, dict(request.headers), list(body.get("messages") or [])
         )
         if self.delay:
@@ -399,7 +416,7 @@ class FakeLLM:
             )
         stop = "tool_use" if outcome.tool_calls else "end_turn"
         usage = {
-            "input_tokens": self.requests[-1].prompt_tokens,
+            "input_tokens": prompt_tokens,
             "output_tokens": self._count(json.dumps(content)),
         }
         message_id = f"msg_{uuid.uuid4().hex[:12]}"
@@ -478,11 +495,14 @@ async def _anthropic_stream(
     yield event("message_stop", {})
 
 
+def _retry_after(failure: Failure) -> dict[str, str]:
+    if failure.retry_after is None:
+        return {}
+    return {"retry-after": f"{failure.retry_after:g}"}
+
+
 def _error(failure: Failure, payload: dict[str, Any]) -> Response:
-    headers = {}
-    if failure.retry_after is not None:
-        headers["retry-after"] = f"{failure.retry_after:g}"
-    return JSONResponse(payload, status_code=failure.status, headers=headers)
+    return JSONResponse(payload, status_code=failure.status, headers=_retry_after(failure))
 
 
 def _pieces(text: str, size: int = 7) -> Iterator[str]:
@@ -500,9 +520,84 @@ def _text(message: dict[str, Any]) -> str:
 
 
 def _serve(scripts: Script | Sequence[Script], delay: float, conn: Connection) -> None:
-    with FakeLLM(scripts, delay=delay, exact_tokens=False) as llm:
-        conn.send(llm.port)
-        conn.recv()
+    uvloop.run(_serve_lean(scripts, delay, conn))
+
+
+async def _serve_lean(scripts: Script | Sequence[Script], delay: float, conn: Connection) -> None:
+    """OpenAI chat completions on a bare HTTP/1.1 protocol, for load benchmarks.
+
+    Starlette under uvicorn spent ~1 ms of CPU per request here; with 200 requests arriving
+    at once that delayed the last answer by ~0.2 s beyond ``delay``, so the fake, not the
+    system under test, set the pace. This server answers the same wire format for a
+    fraction of that (and records nothing).
+    """
+    llm = FakeLLM(scripts, delay=delay, exact_tokens=False)
+    llm.record = False
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        lambda: _LeanHTTP(llm), "127.0.0.1", 0, backlog=4096, reuse_address=True
+    )
+    conn.send(server.sockets[0].getsockname()[1])
+    await loop.run_in_executor(None, conn.recv)  # until the parent says stop
+    server.close()
+
+
+class _LeanHTTP(asyncio.Protocol):
+    """Just enough HTTP/1.1 (keep-alive, Content-Length bodies) for chat-completion POSTs."""
+
+    def __init__(self, llm: FakeLLM) -> None:
+        self._llm = llm
+        self._parser = httptools.HttpRequestParser(self)
+        self._transport: asyncio.Transport | None = None
+        self._url = b""
+        self._body: list[bytes] = []
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError:
+            if self._transport is not None:
+                self._transport.close()
+
+    def on_url(self, url: bytes) -> None:
+        self._url = url
+
+    def on_body(self, body: bytes) -> None:
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        body, self._body = b"".join(self._body), []
+        asyncio.get_running_loop().create_task(self._answer(self._url.decode(), body))
+
+    async def _answer(self, path: str, raw: bytes) -> None:
+        transport = self._transport
+        if transport is None:
+            return
+        if path != "/v1/chat/completions":
+            self._write(404, b'{"error": "not found"}', {})
+            return
+        answer = await self._llm.openai_answer(path, json.loads(raw), {})
+        if isinstance(answer.payload, dict):
+            self._write(answer.status, json.dumps(answer.payload).encode(), answer.headers)
+            return
+        head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+        transport.write(head + b"transfer-encoding: chunked\r\n\r\n")
+        async for chunk in answer.payload:
+            data = chunk.encode()
+            transport.write(b"%x\r\n%s\r\n" % (len(data), data))
+        transport.write(b"0\r\n\r\n")
+
+    def _write(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+        assert self._transport is not None
+        extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        head = (
+            f"HTTP/1.1 {status} {'OK' if status == 200 else 'Error'}\r\n"
+            f"content-type: application/json\r\ncontent-length: {len(body)}\r\n{extra}\r\n"
+        )
+        self._transport.write(head.encode() + body)
 
 
 @contextmanager
