@@ -20,13 +20,12 @@ import asyncio
 import contextlib
 import functools
 import os
-import shutil
 import signal
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
 
 _CHUNK = 64 * 1024
 
@@ -189,7 +188,19 @@ class _Child:
             self._fds.append(child_stdin)
             self._stdin = (writer, memoryview(stdin))
         if _pidfd_usable():
-            self._start_watched(argv, env=env, cwd=cwd, stdin=child_stdin, out=out, err=err)
+            spawn = functools.partial(
+                _popen, argv, env=env, cwd=cwd, stdin=child_stdin, stdout=out, stderr=err
+            )
+            spawning = self._loop.run_in_executor(_spawner(), spawn)
+            try:
+                popen = await asyncio.shield(spawning)
+            except asyncio.CancelledError:
+                # Let it finish starting, so that the caller ends and reaps it like any
+                # started child (and closes our copies of its pipes only afterwards).
+                with contextlib.suppress(Exception):
+                    self._watch(await spawning)
+                raise
+            self._watch(popen)
         else:
             process = await asyncio.create_subprocess_exec(
                 *argv,
@@ -205,32 +216,16 @@ class _Child:
             waiting.add_done_callback(self._on_wait)
             self._keepalive = waiting
 
-    def _start_watched(
-        self,
-        argv: Sequence[str],
-        *,
-        env: Mapping[str, str],
-        cwd: str | None,
-        stdin: int,
-        out: int,
-        err: int,
-    ) -> None:
-        pid = _posix_spawn(argv, env=env, stdin=stdin, out=out, err=err) if cwd is None else None
-        if pid is None:
-            # No preexec_fn: that would make CPython fork() instead of vfork().
-            popen = subprocess.Popen(
-                argv, env=env, cwd=cwd, stdin=stdin, stdout=out, stderr=err, start_new_session=True
-            )
-            self._keepalive = popen
-            pid = popen.pid
+    def _watch(self, popen: subprocess.Popen[bytes]) -> None:
+        self._keepalive = popen
         try:
-            pidfd = os.pidfd_open(pid)
+            pidfd = os.pidfd_open(popen.pid)
         except OSError:  # out of fds, say: it never ran unwatched, so end it here
-            self._pid = pid
+            self._pid = popen.pid
             self.kill()
-            os.waitpid(pid, 0)
+            popen.wait()
             raise
-        self._begin(pid)
+        self._begin(popen.pid)
         self._loop.add_reader(pidfd, self._on_pidfd, pidfd)
 
     def _pipe_to_parent(self, sink: _HeadTail) -> int:
@@ -339,30 +334,31 @@ class _Child:
             os.close(fd)
 
 
-def _posix_spawn(
-    argv: Sequence[str], *, env: Mapping[str, str], stdin: int, out: int, err: int
-) -> int | None:
-    """Start ``argv`` with one ``posix_spawn`` call; None where ``Popen`` must do it.
+def _popen(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    cwd: str | None,
+    stdin: int,
+    stdout: int,
+    stderr: int,
+) -> subprocess.Popen[bytes]:
+    # No preexec_fn: that would make CPython fork() instead of vfork().
+    return subprocess.Popen(
+        argv, env=env, cwd=cwd, stdin=stdin, stdout=stdout, stderr=stderr, start_new_session=True
+    )
 
-    ``Popen`` releases the GIL several times while it starts a child (pipes, fork, exec
-    check), and each time a busy thread (the SQLite writer) may keep it for a whole switch
-    interval: under load a spawn stalled the event loop for ~10 ms. ``posix_spawn`` is one
-    call. It needs the program's path (found on the child's PATH, as ``Popen`` does); when
-    that is not found, ``Popen`` runs instead so the error is the one it raises.
-    Descriptors: Python's are non-inheritable, so the child gets only the three given.
+
+@functools.cache
+def _spawner() -> ThreadPoolExecutor:
+    """Where children are started: off the event loop's thread.
+
+    Starting a child takes the kernel a few hundred microseconds (more when the machine is
+    busy), and ``Popen`` lets go of the GIL while it waits. Done on the loop's thread, that
+    wait stalled every other request; here the loop serves them meanwhile. (``posix_spawn``
+    keeps the GIL for the whole call, so it is no help.)
     """
-    program = argv[0]
-    if os.sep not in program:
-        found = shutil.which(program, path=env.get("PATH", os.defpath))
-        if found is None:
-            return None
-        program = found
-    actions: list[tuple[Any, ...]] = [(os.POSIX_SPAWN_DUP2, out, 1), (os.POSIX_SPAWN_DUP2, err, 2)]
-    if stdin == subprocess.DEVNULL:
-        actions.insert(0, (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0))
-    else:
-        actions.insert(0, (os.POSIX_SPAWN_DUP2, stdin, 0))
-    return os.posix_spawn(program, list(argv), dict(env), file_actions=actions, setsid=True)
+    return ThreadPoolExecutor(max_workers=2, thread_name_prefix="pf-spawn")
 
 
 def _pidfd_usable() -> bool:

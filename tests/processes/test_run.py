@@ -183,15 +183,17 @@ async def test_nothing_leaks_over_many_runs(tmp_path: Path) -> None:
     before = open_fds()
     pids = tmp_path / "pids"
 
-    async def cancelled() -> None:
-        task = asyncio.create_task(sh(f"echo $$ >> {pids}; sleep 300"))
-        await asyncio.sleep(0.05)
+    async def cancelled(n: int) -> None:
+        started = tmp_path / f"started-{n}"
+        task = asyncio.create_task(sh(f"echo $$ >> {pids}; touch {started}; sleep 300"))
+        while not started.exists():  # cancel a child that is surely running
+            await asyncio.sleep(0.01)
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
 
     runs = [sh(f"echo $$ >> {pids}; echo out; echo err >&2", stdin=b"in") for _ in range(100)]
     runs += [sh(f"echo $$ >> {pids}; sleep 300", timeout_seconds=0.2) for _ in range(10)]
-    await asyncio.gather(*runs, *(cancelled() for _ in range(10)))
+    await asyncio.gather(*runs, *(cancelled(n) for n in range(10)))
     for _ in range(20):
         with pytest.raises(FileNotFoundError):
             await processes.run(["no-such-tool"], env=ENV, timeout_seconds=10)
