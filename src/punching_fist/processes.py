@@ -358,7 +358,7 @@ def _spawner() -> ThreadPoolExecutor:
     wait stalled every other request; here the loop serves them meanwhile. (``posix_spawn``
     keeps the GIL for the whole call, so it is no help.)
     """
-    return ThreadPoolExecutor(max_workers=2, thread_name_prefix="pf-spawn")
+    return ThreadPoolExecutor(max_workers=4, thread_name_prefix="pf-spawn")
 
 
 def _pidfd_usable() -> bool:

@@ -69,6 +69,7 @@ class SqliteWriter:
         self._urgent: list[_Call] = []
         self._routine: list[_Call] = []
         self._drainer: asyncio.Task[None] | None = None
+        self._last_was_urgent = False
         self.commits = 0
 
     async def run(self, work: Callable[[Connection, Any], T], args: Any, *, urgent: bool) -> T:
@@ -102,8 +103,13 @@ class SqliteWriter:
 
     def _take(self) -> list[_Call]:
         # Urgent work commits without routine work beside it: its callers are waiting to
-        # answer HTTP requests, and a commit's latency grows with everything in it.
-        queue = self._urgent or self._routine
+        # answer HTTP requests, and a commit's latency grows with everything in it. Yet a
+        # burst of alerts must not starve the runs it starts (their claims are routine), so
+        # after an urgent commit, waiting routine work gets the next one.
+        if self._urgent and not (self._routine and self._last_was_urgent):
+            queue, self._last_was_urgent = self._urgent, True
+        else:
+            queue, self._last_was_urgent = self._routine, False
         batch = queue[:MAX_CALLERS_PER_COMMIT]
         del queue[: len(batch)]
         return batch
