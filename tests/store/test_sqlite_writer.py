@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -93,3 +94,28 @@ async def test_a_cancelled_caller_does_not_stop_the_others(database: Database) -
     with pytest.raises(asyncio.CancelledError):
         await gone
     assert "kept" in await rows(database)
+
+
+async def test_routine_work_is_not_starved_by_a_stream_of_urgent_work(database: Database) -> None:
+    order: list[str] = []
+    gate = threading.Event()
+
+    def held(conn: Connection, name: str) -> None:
+        gate.wait(5)
+        order.append(name)
+
+    def note(conn: Connection, name: str) -> None:
+        order.append(name)
+
+    first = asyncio.create_task(database.run_transaction(held, "urgent-0", urgent=True))
+    await asyncio.sleep(0.05)  # the writer is now inside urgent-0
+    routine = asyncio.create_task(database.run_transaction(note, "routine"))
+    later = [
+        asyncio.create_task(database.run_transaction(note, f"urgent-{n}", urgent=True))
+        for n in (1, 2)
+    ]
+    await asyncio.sleep(0.05)
+    gate.set()
+    await asyncio.gather(first, routine, *later)
+    # Urgent work goes first, but one urgent commit later the waiting routine work has its turn.
+    assert order == ["urgent-0", "routine", "urgent-1", "urgent-2"]
