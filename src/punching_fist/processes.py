@@ -226,7 +226,7 @@ class _Child:
             popen.wait()
             raise
         self._begin(popen.pid)
-        self._loop.add_reader(pidfd, self._on_pidfd, pidfd)
+        self._loop.add_reader(pidfd, self._on_pidfd, pidfd, popen)
 
     def _pipe_to_parent(self, sink: _HeadTail) -> int:
         ours, theirs = os.pipe()
@@ -273,7 +273,7 @@ class _Child:
             pass  # the child closed its stdin; what it did not read is its business
         self._close_stdin()
 
-    def _on_pidfd(self, pidfd: int) -> None:
+    def _on_pidfd(self, pidfd: int, popen: subprocess.Popen[bytes]) -> None:
         try:
             pid, status = os.waitpid(self._pid, os.WNOHANG)
         except ChildProcessError:  # reaped behind our back; the status is lost
@@ -282,10 +282,8 @@ class _Child:
             return
         self._loop.remove_reader(pidfd)
         os.close(pidfd)
-        returncode = os.waitstatus_to_exitcode(status)
-        if isinstance(self._keepalive, subprocess.Popen):
-            self._keepalive.returncode = returncode  # reaped here, not by the Popen
-        self._exit(returncode)
+        popen.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by the Popen
+        self._exit(popen.returncode)
 
     def _on_wait(self, waiting: asyncio.Future[int]) -> None:
         self._exit(255 if waiting.cancelled() else waiting.result())
