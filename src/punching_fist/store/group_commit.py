@@ -24,6 +24,7 @@ from punching_fist.store.database import Database
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
+T = TypeVar("T")
 
 BatchHandler = Callable[[Connection, list[Item]], list[Result]]
 
@@ -46,11 +47,7 @@ class _Batch(Generic[Item, Result]):
         self.futures.append(future)
 
     def requests(self) -> list[list[Item]]:
-        out, offset = [], 0
-        for size in self.sizes:
-            out.append(self.items[offset : offset + size])
-            offset += size
-        return out
+        return _split(self.items, self.sizes)
 
     def settle(self, outcomes: Sequence[list[Result] | BaseException]) -> None:
         for future, outcome in zip(self.futures, outcomes, strict=True):
@@ -60,6 +57,15 @@ class _Batch(Generic[Item, Result]):
                 future.set_exception(TemporaryFailure("could not store the alerts", delay=1.0))
             else:
                 future.set_result(outcome)
+
+
+def _split(values: list[T], sizes: list[int]) -> list[list[T]]:
+    """``values`` cut into consecutive runs of the given sizes (one per request)."""
+    out, offset = [], 0
+    for size in sizes:
+        out.append(values[offset : offset + size])
+        offset += size
+    return out
 
 
 class GroupCommitter(Generic[Item, Result]):
@@ -138,12 +144,7 @@ class GroupCommitter(Generic[Item, Result]):
             log.warning("group commit failed, retrying requests one by one", error=str(exc))
             return [await self._commit_alone(items) for items in batch.requests()]
         self._committed(results)
-        outcomes: list[list[Result] | BaseException] = []
-        offset = 0
-        for size in batch.sizes:
-            outcomes.append(results[offset : offset + size])
-            offset += size
-        return outcomes
+        return list(_split(results, batch.sizes))
 
     async def _commit_alone(self, items: list[Item]) -> list[Result] | BaseException:
         try:
