@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from punching_fist.resources.base import ApiVersion, Condition, ObjectMeta, SpecModel, StatusModel
+
+MAX_EVIDENCE_COMMANDS = 20
+"""Evidence commands all start at once; more than this is a workflow asking for a crawl."""
 
 PROVIDERS = ("local", "anthropic", "claude", "openai", "together", "gemini", "cohere")
 
@@ -78,6 +81,29 @@ class AgentSettings(SpecModel):
     service_account: str | None = None
     rig_config: RigConfig | None = None
     context: Any = None
+    evidence: Literal["auto", "off"] | list[str] = "auto"
+    """What the runtime reads before the first LLM request: ``auto`` (the standard read-only
+    kubectl commands for the alert's target), ``off``, or kubectl command lines of your own,
+    which are templates rendered like ``goal``. That they are read-only is checked outside
+    this layer (``punching_fist.agent.evidence.evidence_problems``), where the kubectl
+    policy lives."""
+
+    @field_validator("evidence", mode="before")
+    @classmethod
+    def _evidence_shape(cls, value: Any) -> Any:
+        # Checked here rather than by the union, whose errors would name its members.
+        if isinstance(value, str):
+            if value not in ("auto", "off"):
+                raise ValueError("expected 'auto', 'off' or a list of kubectl command lines")
+        elif isinstance(value, list):
+            if len(value) > MAX_EVIDENCE_COMMANDS:
+                raise ValueError(f"at most {MAX_EVIDENCE_COMMANDS} commands")
+            for index, item in enumerate(value):
+                if not isinstance(item, str) or not item.strip():
+                    raise ValueError(f"item {index}: expected a kubectl command line")
+        else:
+            raise ValueError("expected 'auto', 'off' or a list of kubectl command lines")
+        return value
 
 
 class CliStep(SpecModel):
