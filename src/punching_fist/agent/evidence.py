@@ -1,0 +1,622 @@
+"""Evidence first: the standard read-only kubectl output for an alert's target, read before the
+first LLM request, so the model starts from facts instead of spending requests to fetch them.
+
+* ``detect_target`` reads the alert's labels as kube-prometheus names them and picks the most
+  specific object: pod > job > deployment/statefulset/daemonset > pvc > service > node (a pod
+  alert also carries ``service``/``node`` labels from kube-state-metrics). Label values are
+  untrusted: only valid Kubernetes names are used, so nothing odd reaches argv.
+* ``plan_for`` turns the target into kubectl command lines as the agent's kubectl tool takes
+  them. Some targets have a second phase chosen from the first one's output: a workload's
+  failing pods, a job's pods, the pods behind a service's selector.
+* ``gather`` runs each phase concurrently through ``run`` (the runtime's guarded kubectl
+  tool, which audits each call) within one time budget; ``Evidence.render`` makes the compact
+  text block for the first message.
+
+A workflow may instead list its own commands (``evidence: [...]``); ``evidence_problems``
+checks at load that they are read-only, with the same policy the kubectl tool applies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal, TypeGuard, assert_never
+
+from punching_fist.agent.tools.kubectl_policy import classify_kubectl
+from punching_fist.errors import PunchingFistError, TemplateError
+from punching_fist.resources.workflow import AgentSettings, AgentStep, ConditionalStep, Workflow
+from punching_fist.templating import compile_template
+
+TargetKind = Literal[
+    "pod", "job", "deployment", "statefulset", "daemonset", "pvc", "service", "node"
+]
+Status = Literal["ok", "failed", "error", "timed out", "skipped"]
+
+DEFAULT_BUDGET_SECONDS = 15.0
+DEFAULT_PER_COMMAND_CHARS = 4_000
+DEFAULT_RENDER_CHARS = 6_000
+MAX_FOLLOW_UP_PODS = 2
+
+_LABEL = r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?"
+_DNS_LABEL = re.compile(_LABEL)
+_DNS_SUBDOMAIN = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
+# Labels by precedence; services (DNS-1035) and namespaces are single DNS labels.
+_TARGET_LABELS: tuple[tuple[str, TargetKind], ...] = (
+    ("pod", "pod"),
+    ("job_name", "job"),
+    ("deployment", "deployment"),
+    ("statefulset", "statefulset"),
+    ("daemonset", "daemonset"),
+    ("persistentvolumeclaim", "pvc"),
+    ("service", "service"),
+    ("node", "node"),
+)
+
+
+def is_kubernetes_name(value: object, *, label: bool = False) -> TypeGuard[str]:
+    """Whether ``value`` is a DNS-1123 subdomain (or, with ``label``, a DNS-1123 label)."""
+    if not isinstance(value, str):
+        return False
+    if label:
+        return len(value) <= 63 and _DNS_LABEL.fullmatch(value) is not None
+    return len(value) <= 253 and _DNS_SUBDOMAIN.fullmatch(value) is not None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Target:
+    """The object an alert is about; valid names by construction (``ValueError`` otherwise)."""
+
+    kind: TargetKind
+    name: str
+    namespace: str | None = None
+    """Required for every kind but ``node``."""
+    container: str | None = None
+    """The alert's ``container`` label, for pods; the plan still reads all containers."""
+
+    def __post_init__(self) -> None:
+        if not is_kubernetes_name(self.name, label=self.kind == "service"):
+            raise ValueError(f"not a valid {self.kind} name: {self.name!r}")
+        if (self.kind == "node") != (self.namespace is None):
+            raise ValueError(
+                f"a {self.kind} target {'has no' if self.kind == 'node' else 'needs a'} namespace"
+            )
+        for value in (self.namespace, self.container):
+            if value is not None and not is_kubernetes_name(value, label=True):
+                raise ValueError(f"not a valid Kubernetes name: {value!r}")
+
+
+def detect_target(labels: Mapping[str, object]) -> Target | None:
+    """The most specific object the labels name, or ``None``.
+
+    A label whose value is not a valid name is ignored (the next one in precedence counts),
+    as is a namespaced object without a valid ``namespace`` label.
+    """
+    namespace = _label_value(labels, "namespace", label=True)
+    for key, kind in _TARGET_LABELS:
+        name = _label_value(labels, key, label=kind == "service")
+        if name is None:
+            continue
+        if kind == "node":
+            return Target(kind=kind, name=name)
+        if namespace is not None:
+            container = _label_value(labels, "container", label=True) if kind == "pod" else None
+            return Target(kind=kind, name=name, namespace=namespace, container=container)
+    return None
+
+
+def _label_value(labels: Mapping[str, object], key: str, *, label: bool) -> str | None:
+    value = labels.get(key)
+    return value if is_kubernetes_name(value, label=label) else None
+
+
+# --- planning ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Plan:
+    """Phase one's commands; with a ``target``, phase two is chosen from their output."""
+
+    commands: tuple[str, ...] = ()
+    target: Target | None = None
+
+    def follow_up(self, outputs: Mapping[str, str]) -> tuple[str, ...]:
+        """Phase two: commands chosen from phase one's successful ``outputs`` (by command)."""
+        if self.target is None:
+            return ()
+        chosen = _phase_two(self.target, outputs)
+        return tuple(command for command in dict.fromkeys(chosen) if command not in self.commands)
+
+
+def plan_for(target: Target | None) -> Plan:
+    """The standard reads for ``target``; an empty plan without one."""
+    if target is None:
+        return Plan()
+    return Plan(commands=_phase_one(target), target=target)
+
+
+def custom_plan(commands: Sequence[str]) -> Plan:
+    """A workflow's own command lines, already rendered; a leading ``kubectl`` is dropped."""
+    return Plan(commands=tuple(dict.fromkeys(_without_kubectl(c) for c in commands)))
+
+
+def plan_evidence(
+    setting: Literal["auto", "off"] | Sequence[str], labels: Mapping[str, object]
+) -> Plan:
+    """The plan for an agent step's ``evidence`` setting and the alert's labels."""
+    if isinstance(setting, str):
+        return plan_for(detect_target(labels)) if setting == "auto" else Plan()
+    return custom_plan(setting)
+
+
+def _pod_reads(pod: str, namespace: str) -> tuple[str, ...]:
+    return (
+        f"describe pod {pod} -n {namespace}",
+        f"logs {pod} -n {namespace} --all-containers=true --tail=40",
+        f"logs {pod} -n {namespace} --previous --all-containers=true --tail=40",
+    )
+
+
+def _pods_wide(namespace: str) -> str:
+    return f"get pods -n {namespace} -o wide"
+
+
+def _job_pods(job: str, namespace: str) -> str:
+    return f"get pods -n {namespace} -l job-name={job}"
+
+
+def _describe_service(service: str, namespace: str) -> str:
+    return f"describe service {service} -n {namespace}"
+
+
+def _phase_one(target: Target) -> tuple[str, ...]:
+    name, namespace = target.name, target.namespace or ""
+    match target.kind:
+        case "pod":
+            events = f"get events -n {namespace} --field-selector involvedObject.name={name}"
+            return (*_pod_reads(name, namespace), events)
+        case "deployment" | "statefulset" | "daemonset":
+            return (
+                f"get {target.kind} {name} -n {namespace} -o wide",
+                _pods_wide(namespace),
+                f"get events -n {namespace}",
+            )
+        case "job":
+            return (f"describe job {name} -n {namespace}", _job_pods(name, namespace))
+        case "node":
+            return (
+                f"describe node {name}",
+                f"get events -A --field-selector involvedObject.name={name}",
+            )
+        case "service":
+            return (_describe_service(name, namespace), f"get endpoints {name} -n {namespace}")
+        case "pvc":
+            return (f"describe pvc {name} -n {namespace}", "get storageclass")
+        case _:
+            assert_never(target.kind)
+
+
+def _phase_two(target: Target, outputs: Mapping[str, str]) -> Iterator[str]:
+    name, namespace = target.name, target.namespace or ""
+    if target.kind in ("deployment", "statefulset", "daemonset"):
+        rows = _table(outputs.get(_pods_wide(namespace), ""))
+        own = [row for row in rows if row.get("NAME", "").startswith(f"{name}-")]
+        for pod in _pod_names([row for row in own if _failing(row)])[:MAX_FOLLOW_UP_PODS]:
+            yield from _pod_reads(pod, namespace)
+    elif target.kind == "job":
+        rows = _table(outputs.get(_job_pods(name, namespace), ""))
+        rows.sort(key=lambda row: not _failing(row))  # stable: failing pods first
+        for pod in _pod_names(rows)[:MAX_FOLLOW_UP_PODS]:
+            yield f"logs {pod} -n {namespace} --all-containers=true --tail=40"
+    elif target.kind == "service":
+        selector = _selector(outputs.get(_describe_service(name, namespace), ""))
+        if selector:
+            yield f"get pods -n {namespace} -l {selector}"
+
+
+_COLUMN = re.compile(r"\S+(?: \S+)*")  # header cells such as "NOMINATED NODE" hold one space
+_READY = re.compile(r"(\d+)/(\d+)")
+_COUNT = re.compile(r"\d+")
+
+
+def _table(text: str) -> list[dict[str, str]]:
+    """Rows of a kubectl table, cut at the header's column offsets (kubectl pads every cell)."""
+    lines = text.splitlines()
+    header = next((i for i, line in enumerate(lines) if line.startswith("NAME ")), None)
+    if header is None:
+        return []
+    columns = [(m.start(), m.group()) for m in _COLUMN.finditer(lines[header])]
+    ends = [start for start, _ in columns[1:]] + [None]
+    rows = []
+    for line in lines[header + 1 :]:
+        if line.strip() and not line.startswith("["):  # "[exit code 1]" and cut markers
+            rows.append(
+                {
+                    title: line[start:end].strip()
+                    for (start, title), end in zip(columns, ends, strict=True)
+                }
+            )
+    return rows
+
+
+def _failing(row: Mapping[str, str]) -> bool:
+    """Not Running/Completed, not all containers ready while running, or restarted."""
+    status = row.get("STATUS", "")
+    if status not in ("Running", "Completed"):
+        return True
+    ready = _READY.fullmatch(row.get("READY", ""))
+    if status == "Running" and ready and int(ready[1]) < int(ready[2]):
+        return True
+    restarts = _COUNT.match(row.get("RESTARTS", ""))
+    return restarts is not None and int(restarts[0]) > 0
+
+
+def _pod_names(rows: Sequence[Mapping[str, str]]) -> list[str]:
+    names = (row.get("NAME", "") for row in rows)
+    return [name for name in names if is_kubernetes_name(name)]
+
+
+_SELECTOR_LINE = re.compile(r"^Selector:[ \t]*(\S*)[ \t]*$", re.MULTILINE)
+_LABEL_NAME = r"[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+_SELECTOR_TERM = re.compile(rf"(?:{_LABEL}(?:\.{_LABEL})*/)?{_LABEL_NAME}=(?:{_LABEL_NAME})?")
+
+
+def _selector(describe: str) -> str | None:
+    """The ``Selector:`` of ``describe service`` (``app=web,tier=fe``) if every term is valid."""
+    found = _SELECTOR_LINE.search(describe)
+    if found is None or found[1] in ("", "<none>"):
+        return None
+    terms = found[1].split(",")
+    return found[1] if all(_SELECTOR_TERM.fullmatch(term) for term in terms) else None
+
+
+# --- load-time check of a workflow's own commands ----------------------------------------
+
+_TEMPLATE_ACTION = re.compile(r"\{\{.*?\}\}", re.DOTALL)
+
+
+def evidence_problems(workflow: Workflow) -> list[str]:
+    """Custom evidence commands that do not compile or would not run without approval.
+
+    One line each, naming the field (``spec.steps[1].evidence[0]: ...``). Template actions
+    are judged as one plain word, so a template cannot choose the verb or add flags unseen.
+    """
+    problems: list[str] = []
+    for at, settings in _agent_settings(workflow):
+        if isinstance(settings.evidence, str):
+            continue
+        required = settings.rig_config.safety.require_approval if settings.rig_config else []
+        for index, command in enumerate(settings.evidence):
+            where = f"{at}.evidence[{index}]"
+            try:
+                compile_template(command)
+            except TemplateError as exc:
+                problems.append(f"{where}: {exc}")
+                continue
+            plain = _TEMPLATE_ACTION.sub("x", command)
+            decision = classify_kubectl(plain, require_approval_for=required)
+            if decision.kind != "allow":
+                problems.append(
+                    f"{where}: evidence commands must be read-only kubectl commands that run"
+                    f" without approval; {decision.reason}"
+                )
+    return problems
+
+
+def _agent_settings(workflow: Workflow) -> Iterator[tuple[str, AgentSettings]]:
+    for index, step in enumerate(workflow.spec.steps):
+        if isinstance(step, AgentStep):
+            yield f"spec.steps[{index}]", step
+        elif isinstance(step, ConditionalStep) and step.agent is not None:
+            yield f"spec.steps[{index}].agent", step.agent
+
+
+def _without_kubectl(command: str) -> str:
+    words = command.strip()
+    return words[len("kubectl") :].lstrip() if words.startswith("kubectl ") else words
+
+
+# --- gathering ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Observation:
+    """One command and what it printed (cleaned: no ANSI escapes, capped)."""
+
+    command: str
+    """As given to ``run``: a kubectl command line without the leading ``kubectl``."""
+    output: str
+    status: Status = "ok"
+    """``failed``: kubectl exited non-zero; ``error``: ``run`` raised (refused, no binary);
+    ``timed out``: cancelled at the deadline; ``skipped``: no time was left to start it."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Evidence:
+    """What ``gather`` read, in plan order, phase one first."""
+
+    observations: tuple[Observation, ...] = ()
+
+    def render(self, max_chars: int = DEFAULT_RENDER_CHARS) -> str:
+        """A compact block for the first message, at most ``max_chars`` characters.
+
+        Each command is a ``$ kubectl ...`` header over its output; outputs share the room
+        fairly (``describe`` counts double), and each is cut to its share keeping the head,
+        the tail and, for ``describe``, the sections that explain failures.
+        """
+        if not self.observations:
+            return ""
+        headers = [f"$ kubectl {o.command}" for o in self.observations]
+        bodies = [o.output.splitlines() for o in self.observations]
+        fixed = sum(len(h) + 1 for h in headers) + 2 * (len(headers) - 1)
+        shares = _shares(
+            [_size(body) for body in bodies],
+            [2 if o.command.startswith("describe ") else 1 for o in self.observations],
+            max(max_chars - fixed, 0),
+        )
+        blocks = [
+            "\n".join([header, *_cut(body, share, _priority(o.command, body))])
+            for header, body, share, o in zip(
+                headers, bodies, shares, self.observations, strict=True
+            )
+        ]
+        return "\n\n".join(blocks)[:max_chars]  # the slice only bites when headers alone overflow
+
+
+Runner = Callable[[str], Awaitable[str]]
+"""Runs one kubectl command line and returns what the agent's kubectl tool would show."""
+
+
+async def gather(
+    plan: Plan,
+    run: Runner,
+    *,
+    budget_seconds: float = DEFAULT_BUDGET_SECONDS,
+    per_command_chars: int = DEFAULT_PER_COMMAND_CHARS,
+) -> Evidence:
+    """Run ``plan``: phase one concurrently, then phase two if time remains, all within
+    ``budget_seconds``; commands still running at the deadline are cancelled.
+
+    ``run`` raising a ``PunchingFistError`` (a refused command, a missing binary) is recorded
+    as that command's ``error``; any other exception propagates.
+    """
+    deadline = asyncio.get_running_loop().time() + budget_seconds
+    first, outputs, in_time = await _run_phase(plan.commands, run, deadline, per_command_chars)
+    follow_up = plan.follow_up(outputs)
+    if in_time:
+        second, _, _ = await _run_phase(follow_up, run, deadline, per_command_chars)
+    else:  # the deadline cancelled some of phase one: nothing is left for phase two
+        second = _skipped(follow_up)
+    return Evidence(observations=first + second)
+
+
+async def _run_phase(
+    commands: Sequence[str], run: Runner, deadline: float, per_command_chars: int
+) -> tuple[tuple[Observation, ...], dict[str, str], bool]:
+    """The observations, the full cleaned output of each command that succeeded, and
+    whether every command finished before the deadline."""
+    loop = asyncio.get_running_loop()
+    if not commands or loop.time() >= deadline:
+        return _skipped(commands), {}, not commands
+    tasks = {command: asyncio.ensure_future(run(command)) for command in commands}
+    try:
+        await asyncio.wait(tasks.values(), timeout=deadline - loop.time())
+    finally:  # at the deadline, or when the investigation itself is cancelled
+        pending = [task for task in tasks.values() if not task.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending)
+    observations, outputs = [], {}
+    for command, task in tasks.items():
+        if task.cancelled():
+            text = "[timed out: still running when the evidence time budget ran out]"
+            observations.append(Observation(command=command, output=text, status="timed out"))
+        elif isinstance(error := task.exception(), PunchingFistError):
+            text = f"[not run: {_one_line(str(error))}]"
+            observations.append(Observation(command=command, output=text, status="error"))
+        elif error is not None:
+            raise error
+        else:
+            text = _clean(task.result())
+            if not _failed(text):
+                outputs[command] = text
+            observations.append(_observe(command, text, per_command_chars))
+    return tuple(observations), outputs, not pending
+
+
+def _skipped(commands: Sequence[str]) -> tuple[Observation, ...]:
+    text = "[not run: the evidence time budget was spent]"
+    return tuple(Observation(command=c, output=text, status="skipped") for c in commands)
+
+
+def _observe(command: str, text: str, limit: int) -> Observation:
+    if _failed(text):
+        return Observation(command=command, output=_failure_line(text), status="failed")
+    lines = _collapse(text.splitlines(), near=command.startswith("logs "))
+    kept = _cut(lines, limit, _priority(command, lines))
+    return Observation(command=command, output="\n".join(kept) or "(no output)")
+
+
+# --- cleaning and cutting ----------------------------------------------------------------
+
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # keeps \t and \n
+_MAX_LINE = 300
+_ENDING = re.compile(r"\[(?:exit code -?\d+|killed after [^\]]*)\]")  # the tool's last line
+_ERROR_START = ("Error from server", "error:", "Error:")
+_VOLATILE = re.compile(r"\b(?=[0-9a-f]*[0-9])[0-9a-f]{6,}\b|\d+")  # ids, times, counts
+_LOG_SIGNAL = re.compile(
+    r"error|exception|fatal|panic|fail|killed|oom|denied|refused|timed? ?out|unable|cannot",
+    re.IGNORECASE,
+)
+_DESCRIBE_SECTIONS = (  # most telling first
+    "Last State:",
+    "State:",
+    "Limits:",
+    "Reason:",
+    "Exit Code:",
+    "Message:",
+    "Events:",
+    "Conditions:",
+)
+
+
+def _clean(text: str) -> str:
+    """No escape sequences or control characters; over-long lines shortened."""
+    text = _CONTROL.sub("", _ANSI.sub("", text.replace("\r\n", "\n")))
+    return "\n".join(
+        line if len(line) <= _MAX_LINE else line[: _MAX_LINE - 1] + "…"
+        for line in text.rstrip("\n").split("\n")
+    )
+
+
+def _failed(text: str) -> bool:
+    last = text.rstrip().rpartition("\n")[2]
+    return _ENDING.fullmatch(last) is not None or text.lstrip().startswith(_ERROR_START)
+
+
+def _failure_line(text: str) -> str:
+    """One line: kubectl's first complaint and how it ended (``... [exit code 1]``)."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    ending = lines.pop() if lines and _ENDING.fullmatch(lines[-1]) else ""
+    first = lines[0] if lines else ""
+    return _one_line(" ".join(part for part in (first, ending) if part))
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _collapse(lines: Sequence[str], *, near: bool) -> list[str]:
+    """Consecutive repeats as one line plus ``[repeated N times]``; with ``near``, lines that
+    differ only in digits (timestamps, counters, ids) count as repeats."""
+    out: list[str] = []
+    previous: str | None = None
+    count = 0
+
+    def flush() -> None:
+        if count > 1 and out[-1].strip():
+            out[-1] += f"  [repeated {count} times]"
+
+    for line in lines:
+        key = _VOLATILE.sub("#", line) if near else line
+        if key == previous:
+            count += 1
+            continue
+        flush()
+        out.append(line)
+        previous, count = key, 1
+    flush()
+    return out
+
+
+def _priority(command: str, lines: Sequence[str]) -> list[int]:
+    """Lines to keep first when cutting: for ``logs`` the ones that sound like trouble (the
+    latest first); for ``describe`` the sections that explain a failure with their nested
+    lines, most telling first."""
+    if command.startswith("logs "):
+        return [i for i in reversed(range(len(lines))) if _LOG_SIGNAL.search(lines[i])]
+    if not command.startswith("describe "):
+        return []
+    sections: dict[str, list[int]] = {}
+    current: list[int] | None = None
+    indent = 0
+    for index, line in enumerate(lines):
+        depth = len(line) - len(line.lstrip())
+        if current is not None and line.strip() and depth > indent:
+            current.append(index)
+            continue
+        key = next((k for k in _DESCRIBE_SECTIONS if line.lstrip().startswith(k)), None)
+        current = None if key is None else sections.setdefault(key, [])
+        if current is not None:
+            current.append(index)
+            indent = depth
+    order: list[int] = []
+    for key in _DESCRIBE_SECTIONS:
+        found = sections.get(key, [])
+        if key == "Events:":  # its title and column headings, then the newest rows first
+            rows = [i for i in reversed(found[2:]) if not lines[i].lstrip().startswith("---")]
+            found = [*found[:2], *rows]
+        order += found
+    return order
+
+
+def _size(lines: Sequence[str]) -> int:
+    return sum(len(line) + 1 for line in lines) - (1 if lines else 0)
+
+
+def _marker(omitted: int) -> str:
+    return f"[… {omitted} line{'' if omitted == 1 else 's'} omitted …]"
+
+
+def _shares(sizes: Sequence[int], weights: Sequence[int], room: int) -> list[int]:
+    """Split ``room`` by weight; what a small output does not need goes to the others."""
+    shares = [0] * len(sizes)
+    open_ = set(range(len(sizes)))
+    while open_:
+        total = sum(weights[i] for i in open_)
+        fits = [i for i in open_ if sizes[i] * total <= room * weights[i]]
+        if not fits:
+            for i in open_:
+                shares[i] = room * weights[i] // total
+            break
+        for i in fits:
+            shares[i] = sizes[i]
+            room -= sizes[i]
+            open_.remove(i)
+    return shares
+
+
+def _cut(lines: Sequence[str], limit: int, priority: Collection[int] = ()) -> list[str]:
+    """``lines`` within ``limit`` characters: ``priority`` lines first, then head and tail
+    alternately; each run of dropped lines becomes one ``[… N lines omitted …]`` marker."""
+    if _size(lines) <= limit:
+        return list(lines)
+    n = len(lines)
+    marker_cost = len(_marker(n)) + 1
+    chosen: set[int] = set()
+    used, gaps = 0, 1
+
+    def take(i: int) -> bool:
+        nonlocal used, gaps
+        left = i > 0 and i - 1 not in chosen
+        right = i < n - 1 and i + 1 not in chosen
+        new_gaps = gaps + (1 if left and right else -1 if not (left or right) else 0)
+        cost = len(lines[i]) + 1
+        if used + cost + new_gaps * marker_cost > limit:
+            return False
+        chosen.add(i)
+        used, gaps = used + cost, new_gaps
+        return True
+
+    for i in priority:
+        take(i)
+    head, tail = 0, n - 1
+    head_open = tail_open = True
+    while (head_open or tail_open) and head <= tail:
+        if head_open:
+            if head not in chosen and not take(head):
+                head_open = False
+            else:
+                head += 1
+        if tail_open and head <= tail:
+            if tail not in chosen and not take(tail):
+                tail_open = False
+            else:
+                tail -= 1
+    out: list[str] = []
+    omitted = 0
+    for i, line in enumerate(lines):
+        if i in chosen:
+            if omitted:
+                out.append(_marker(omitted))
+            out.append(line)
+            omitted = 0
+        else:
+            omitted += 1
+    if omitted:
+        out.append(_marker(omitted))
+    return out if _size(out) <= limit else []
