@@ -9,9 +9,11 @@ from typing import Annotated
 import typer
 import uvicorn
 from rich.console import Console
+from rich.markup import escape
 
 from punching_fist.agent import approvals_cli
 from punching_fist.agent.local_model.cli import model_app
+from punching_fist.api.auth import open_api_problem
 from punching_fist.config import DEFAULT_DB, Settings, default_peering_priority, inherited_env
 from punching_fist.errors import ResourceValidationError
 from punching_fist.observability.logging import configure_logging
@@ -99,14 +101,22 @@ def serve(
     status_interval: Annotated[float, typer.Option(hidden=True)] = 10.0,
     sweep_interval: Annotated[float, typer.Option(hidden=True)] = 10.0,
 ) -> None:
-    """Serve webhooks and the API, running workflows for a folder's or the cluster's resources."""
-    configure_logging(level=log_level)
+    """Serve webhooks and the API, running workflows for a folder's or the cluster's resources.
+
+    Off a loopback address the API needs tokens (OperatorConfig ``spec.api.tokens``): a folder's
+    are checked here, the cluster's once they are read at start-up.
+    """
     try:
         resource_set = ResourceSet() if kubernetes else load_resources(resources)
     except ResourceValidationError as exc:
         for problem in exc.problems:
             err.print(f"[red]error[/red] {problem}", highlight=False, soft_wrap=True)
         raise typer.Exit(code=1) from exc
+    exposed = open_api_problem(host, resource_set.operator_config)
+    if exposed is not None and not kubernetes:
+        err.print(f"[red]error[/red] {escape(exposed)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(code=1)
+    configure_logging(level=log_level)
     settings = Settings(
         kubernetes=kubernetes,
         namespaces=tuple(namespace or ()),
@@ -139,7 +149,10 @@ def serve(
         loop="uvloop",
         timeout_graceful_shutdown=10,
     )
-    uvicorn.Server(config).run()  # runs on the configured loop (uvloop); asyncio.run would not
+    server = uvicorn.Server(config)
+    server.run()  # runs on the configured loop (uvloop); asyncio.run would not
+    if not server.started:  # start-up failed (logged), e.g. no API tokens off loopback
+        raise typer.Exit(code=1)
 
 
 def _add_operator(service: Service, settings: Settings) -> None:

@@ -19,6 +19,8 @@ from punching_fist import __version__
 from punching_fist.agent.local_model.cache import LocalModelPaths
 from punching_fist.agent.providers.local_bundled import BundledLocalModel
 from punching_fist.agent.wiring import AgentServices, build_agent_services
+from punching_fist.api.approvals import approvals_router
+from punching_fist.api.auth import ApiAuth
 from punching_fist.api.deliveries import deliveries_router
 from punching_fist.api.routes import api_router, health_router
 from punching_fist.api.slack_interactions import slack_interactions_router
@@ -28,6 +30,7 @@ from punching_fist.engine.delivery import SinkDispatch, build_sink_dispatch
 from punching_fist.engine.dispatcher import Dispatcher
 from punching_fist.engine.runner import RunnerDependencies, WorkflowRunner
 from punching_fist.engine.steps.agent import AgentRunner
+from punching_fist.errors import ConfigurationError
 from punching_fist.gc_tuning import freeze_startup_heap
 from punching_fist.observability.metrics import Metrics
 from punching_fist.resources.loader import ResourceSet
@@ -71,6 +74,8 @@ class Service:
     sinks: SinkDispatch
     local_model: BundledLocalModel
     """The bundled LLM for ``provider: local`` without an endpoint; starts on first use."""
+    auth: ApiAuth
+    """Who may call the API (tokens of the OperatorConfig), read at start."""
     schedules: ScheduleRunner | None = None
     extensions: list[Extension] = field(default_factory=list)
     _started: bool = field(default=False)
@@ -143,6 +148,7 @@ class Service:
             agent_services=agent_services,
             sinks=sinks,
             local_model=local_model,
+            auth=ApiAuth(registry.current, secrets, host=settings.host),
         )
 
     async def trigger_run(
@@ -169,6 +175,7 @@ class Service:
         await self.database.migrate()
         await sync_resources(self.database, self.registry.current())
         self.registry.subscribe(self._on_resources_changed)
+        self.registry.subscribe(self.auth.resources_changed)
         self.committer.start()
         await self.agent_services.start()
         await self.sinks.start()  # before the dispatcher: resumed runs find deliveries unleased
@@ -178,6 +185,11 @@ class Service:
         self.schedules.start()
         for extension in self.extensions:
             await extension.start()
+        try:  # after the extensions: in Kubernetes mode the OperatorConfig comes with them
+            await self.auth.start()
+        except ConfigurationError:
+            await self.stop()
+            raise
         if self.settings.freeze_heap_after_start:
             freeze_startup_heap()
         log.info("service started", version=__version__, database=self.database.dialect)
@@ -218,12 +230,15 @@ class Service:
             description="AI incident response for Kubernetes: alerts in, investigations out.",
             lifespan=lifespan,
         )
-        app.include_router(health_router(self.database, self.metrics))
-        app.include_router(api_router(self.database))
-        app.include_router(deliveries_router(self.database, self.sinks, self.registry.current))
-        if self.sinks.approvals is not None:
+        auth = self.auth
+        app.include_router(health_router(self.database, self.metrics, auth))
+        app.include_router(api_router(self.database, auth))
+        app.include_router(
+            deliveries_router(self.database, self.sinks, self.registry.current, auth)
+        )
+        if self.sinks.approvals is not None:  # Slack's signature, not a token, authenticates
             app.include_router(slack_interactions_router(self.sinks.approvals))
-        app.include_router(self.agent_services.router())
+        app.include_router(approvals_router(self.agent_services.approvals, auth))
         webhooks = WebhookApp(self.intake, self.metrics)
         # Unknown POST paths still reach the intake, which answers a precise 404.
         app.router.routes.append(Route("/{path:path}", webhooks, methods=["POST"]))

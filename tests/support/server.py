@@ -60,8 +60,10 @@ async def running_server(
     agent: AgentRunner | None = None,
     secrets: SecretResolver | None = None,
     local_model: BundledLocalModel | None = None,
+    headers: dict[str, str] | None = None,
     **settings: Any,
 ) -> AsyncIterator[RunningServer]:
+    """``headers``: sent with every request of ``client`` (an API token, say)."""
     if isinstance(resources, Path):
         resources = load_resources(resources)
     port = free_port()
@@ -89,7 +91,7 @@ async def running_server(
         if task.done():
             task.result()
         url = f"http://127.0.0.1:{port}"
-        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        async with httpx.AsyncClient(base_url=url, timeout=30, headers=headers) as client:
             yield RunningServer(url=url, service=service, stdout=stdout, client=client)
     finally:
         server.should_exit = True

@@ -1,4 +1,8 @@
-"""``/api/v1/approvals``: what agents wait for, and the decisions that let them go on."""
+"""``/api/v1/approvals``: what agents wait for, and the decisions that let them go on.
+
+Reading needs a ``viewer`` token, deciding an ``approver`` one. A decision is recorded under
+the name of the token that made it (``anonymous`` on an open, tokenless API).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from punching_fist.agent.approvals import ApprovalService
+from punching_fist.api.auth import ApiAuth, Identity, Role
 from punching_fist.store.approvals import ApprovalConflict
 
 
@@ -19,11 +24,20 @@ class DecisionBody(BaseModel):
 
     approved: bool
     feedback: str | None = Field(default=None, max_length=4000)
-    decided_by: str | None = Field(default=None, alias="decidedBy", max_length=255)
+    decided_by: str | None = Field(
+        default=None,
+        alias="decidedBy",
+        max_length=255,
+        deprecated=True,
+        description="Ignored: the decision is recorded under the caller's token name.",
+    )
+    """Accepted so older clients keep working, and ignored, so nobody can sign as another."""
 
 
-def approvals_router(service: ApprovalService) -> APIRouter:
-    router = APIRouter(prefix="/api/v1/approvals", tags=["approvals"])
+def approvals_router(service: ApprovalService, auth: ApiAuth) -> APIRouter:
+    router = APIRouter(
+        prefix="/api/v1/approvals", tags=["approvals"], dependencies=[auth.requires(Role.VIEWER)]
+    )
 
     @router.get("")
     async def list_approvals(
@@ -52,15 +66,24 @@ def approvals_router(service: ApprovalService) -> APIRouter:
             raise HTTPException(status_code=404, detail=f"approval {approval_id} not found")
         return approval.as_json()
 
+    approver = auth.requires(Role.APPROVER)
+
     @router.post("/{approval_id}")
-    async def decide(approval_id: uuid.UUID, body: DecisionBody) -> dict[str, Any]:
-        """Approve or deny; the run resumes once every action it waits for is decided."""
+    async def decide(
+        approval_id: uuid.UUID,
+        body: DecisionBody,
+        caller: Identity = approver,
+    ) -> dict[str, Any]:
+        """Approve or deny; the run resumes once every action it waits for is decided.
+
+        ``decided_by`` is the caller's token name; a ``decidedBy`` in the body is ignored.
+        """
         try:
             decision = await service.decide(
                 approval_id,
                 approved=body.approved,
                 feedback=body.feedback,
-                decided_by=body.decided_by or "api",
+                decided_by=caller.name,
             )
         except ApprovalConflict as exc:
             raise HTTPException(status_code=409, detail=str(exc)) from exc

@@ -4,7 +4,8 @@
 ``POST /api/v1/deliveries/{id}/retry`` re-sends one (a delivered one is re-sent as an update
 where the destination allows it: the Slack message is edited, the Jira issue updated);
 ``GET /api/v1/sinks`` shows each sink's counters (``messagesSent``, ``lastSentTime``,
-``lastError``) and the state of its circuit breaker.
+``lastError``) and the state of its circuit breaker. Reading needs a ``viewer`` token, a
+re-send an ``admin`` one: it pages people again.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
 
+from punching_fist.api.auth import ApiAuth, Role
 from punching_fist.engine.delivery import RetryRefused, SinkDispatch
 from punching_fist.resources.loader import ResourceSet
 from punching_fist.store.database import Database
@@ -22,9 +24,11 @@ from punching_fist.store.deliveries import delivery_detail, delivery_page
 
 
 def deliveries_router(
-    db: Database, sinks: SinkDispatch, resources: Callable[[], ResourceSet]
+    db: Database, sinks: SinkDispatch, resources: Callable[[], ResourceSet], auth: ApiAuth
 ) -> APIRouter:
-    router = APIRouter(prefix="/api/v1", tags=["deliveries"])
+    router = APIRouter(
+        prefix="/api/v1", tags=["deliveries"], dependencies=[auth.requires(Role.VIEWER)]
+    )
 
     @router.get("/deliveries")
     async def list_deliveries(
@@ -46,7 +50,7 @@ def deliveries_router(
             raise HTTPException(status_code=404, detail=f"delivery {delivery_id} not found")
         return detail
 
-    @router.post("/deliveries/{delivery_id}/retry")
+    @router.post("/deliveries/{delivery_id}/retry", dependencies=[auth.requires(Role.ADMIN)])
     async def retry_delivery(delivery_id: uuid.UUID) -> dict[str, Any]:
         """Re-send now, with a fresh attempt budget, even through an open circuit breaker."""
         try:

@@ -1,4 +1,8 @@
-"""The JSON API: alerts, runs and health, described by the OpenAPI document."""
+"""The JSON API: alerts, runs and health, described by the OpenAPI document.
+
+Health probes are always open; ``/metrics`` is open unless ``spec.api.metricsAuth`` is set;
+everything under ``/api/v1`` here is read-only and needs a ``viewer`` token (``api.auth``).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import PlainTextResponse, Response
 from sqlalchemy import text
 
+from punching_fist.api.auth import ApiAuth, Role
 from punching_fist.observability.metrics import Metrics
 from punching_fist.store import queries
 from punching_fist.store.database import Database
@@ -17,7 +22,7 @@ Limit = Annotated[int, Query(ge=1, le=1000, description="Page size.")]
 Offset = Annotated[int, Query(ge=0, description="Items to skip.")]
 
 
-def health_router(db: Database, metrics: Metrics) -> APIRouter:
+def health_router(db: Database, metrics: Metrics, auth: ApiAuth) -> APIRouter:
     router = APIRouter(tags=["health"])
 
     @router.get("/healthz", response_class=PlainTextResponse)
@@ -35,7 +40,7 @@ def health_router(db: Database, metrics: Metrics) -> APIRouter:
             raise HTTPException(status_code=503, detail=f"database unavailable: {exc}") from exc
         return "ok"
 
-    @router.get("/metrics")
+    @router.get("/metrics", dependencies=[auth.metrics()])
     async def prometheus_metrics() -> Response:
         """Prometheus text exposition."""
         return Response(metrics.exposition(), media_type="text/plain; version=0.0.4")
@@ -43,8 +48,8 @@ def health_router(db: Database, metrics: Metrics) -> APIRouter:
     return router
 
 
-def api_router(db: Database) -> APIRouter:
-    router = APIRouter(prefix="/api/v1")
+def api_router(db: Database, auth: ApiAuth) -> APIRouter:
+    router = APIRouter(prefix="/api/v1", dependencies=[auth.requires(Role.VIEWER)])
 
     @router.get("/alerts", tags=["alerts"])
     async def list_alerts(

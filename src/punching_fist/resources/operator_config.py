@@ -1,12 +1,15 @@
-"""The ``OperatorConfig`` resource: operator-wide settings (database, chat, LLM, secrets)."""
+"""The ``OperatorConfig`` resource: operator-wide settings (database, chat, LLM, secrets, API)."""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from punching_fist.resources.base import ApiVersion, Condition, ObjectMeta, SpecModel, StatusModel
+from punching_fist.secret_refs import is_reference
+
+ApiRole = Literal["viewer", "approver", "admin"]
 
 
 class DatabaseConfig(SpecModel):
@@ -66,6 +69,46 @@ class SecretRotationConfig(SpecModel):
     grace_period: str = "300s"
 
 
+class ApiToken(SpecModel):
+    """One bearer token of the HTTP API, and what its holder may do."""
+
+    name: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._@:+-]*$")
+    """Who holds it; recorded as ``decided_by`` of the approvals it decides."""
+    secret_ref: str
+    """Secret reference of the token (``env://NAME``, ``k8s://namespace/secret/key``)."""
+    role: ApiRole
+    """``viewer`` reads; ``approver`` also decides approvals; ``admin`` also retries deliveries."""
+
+    @field_validator("secret_ref")
+    @classmethod
+    def _is_a_reference(cls, value: str) -> str:
+        # Never echo the value: it is most likely the token itself.
+        if not is_reference(value):
+            raise ValueError(
+                "must be a secret reference, not the token itself: put the token in an "
+                "environment variable or a Kubernetes Secret and write env://NAME or "
+                "k8s://namespace/secret/key"
+            )
+        return value
+
+
+class ApiSettings(SpecModel):
+    """Who may call ``/api/v1``; without tokens the API is open on a loopback address only."""
+
+    tokens: list[ApiToken] = Field(default_factory=list)
+    metrics_auth: bool = False
+    """Whether ``/metrics`` needs a token (any role) too."""
+
+    @field_validator("tokens")
+    @classmethod
+    def _names_are_unique(cls, tokens: list[ApiToken]) -> list[ApiToken]:
+        names = [token.name for token in tokens]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"token names must be unique (they name who decided): {repeated}")
+        return tokens
+
+
 class OperatorConfigSpec(SpecModel):
     database: DatabaseConfig | None = None
     chat: ChatSettings | None = None
@@ -74,6 +117,7 @@ class OperatorConfigSpec(SpecModel):
     secret_manager: SecretManagerConfig | None = None
     secrets: dict[str, SecretKeyRef] = Field(default_factory=dict)
     secret_rotation: SecretRotationConfig | None = None
+    api: ApiSettings | None = None
 
 
 class OperatorConfigStatus(StatusModel):
