@@ -446,6 +446,14 @@ async def test_failed_commands_are_one_line() -> None:
     )
 
 
+async def test_a_log_that_starts_like_an_error_is_still_a_log() -> None:
+    log = "error: config key 'port' missing\nusing default 8080\n"
+    evidence = await gather(custom_plan(["logs web-0"]), answering({"logs web-0": log}))
+    (observation,) = evidence.observations
+    assert observation.status == "ok"
+    assert observation.output == log.rstrip("\n")
+
+
 async def test_gathering_through_the_real_kubectl_tool(tmp_path: Path) -> None:
     stand_in = kubectl_stand_in(
         tmp_path,
@@ -650,7 +658,7 @@ def test_evidence_defaults_to_auto_and_can_be_off_or_a_list() -> None:
 @pytest.mark.parametrize(
     ("evidence", "message"),
     [
-        ("      evidence: on", "expected 'auto', 'off' or a list of kubectl command lines"),
+        ("      evidence: maybe", "expected 'auto', 'off' or a list of kubectl command lines"),
         ("      evidence: [get pods, '']", "item 1: expected a kubectl command line"),
         ("      evidence: {get: pods}", "expected 'auto', 'off' or a list"),
     ],

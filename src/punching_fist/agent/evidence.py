@@ -420,7 +420,7 @@ async def _run_phase(
             raise error
         else:
             text = _clean(task.result())
-            if not _failed(text):
+            if not _failed(command, text):
                 outputs[command] = text
             observations.append(_observe(command, text, per_command_chars))
     return tuple(observations), outputs, not pending
@@ -432,7 +432,7 @@ def _skipped(commands: Sequence[str]) -> tuple[Observation, ...]:
 
 
 def _observe(command: str, text: str, limit: int) -> Observation:
-    if _failed(text):
+    if _failed(command, text):
         return Observation(command=command, output=_failure_line(text), status="failed")
     lines = _collapse(text.splitlines(), near=command.startswith("logs "))
     kept = _cut(lines, limit, _priority(command, lines))
@@ -472,9 +472,12 @@ def _clean(text: str) -> str:
     )
 
 
-def _failed(text: str) -> bool:
-    last = text.rstrip().rpartition("\n")[2]
-    return _ENDING.fullmatch(last) is not None or text.lstrip().startswith(_ERROR_START)
+def _failed(command: str, text: str) -> bool:
+    """The kubectl tool ends a failure with ``[exit code N]``; without it, kubectl's own
+    error wording counts, except for logs, where an application may print the same words."""
+    if _ENDING.fullmatch(text.rstrip().rpartition("\n")[2]):
+        return True
+    return not command.startswith("logs ") and text.lstrip().startswith(_ERROR_START)
 
 
 def _failure_line(text: str) -> str:
