@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from punching_fist.errors import ResourceValidationError
 from punching_fist.secret_refs import EnvResolver, SecretResolver
 from punching_fist.sinks.slack_approvals import APPROVE, DENY, signature
 from punching_fist.store.approvals import ApprovalStore, NewApproval
@@ -28,12 +29,17 @@ SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 @pytest.fixture
 def slack() -> Iterator[FakeSlack]:
     fake = FakeSlack(token=SLACK_TOKEN)
+    fake.usergroups = {"S0ONCALL": ["U0BOB01"]}
     with fake.running():
         yield fake
 
 
-def serve(slack: FakeSlack, tmp_path: Path):  # type: ignore[no-untyped-def]
-    extra = "    approvals: true\n    signingSecret: env://SLACK_SIGNING_SECRET\n"
+def serve(slack: FakeSlack, tmp_path: Path, approvers: str = "[U0ALICE01, S0ONCALL]"):  # type: ignore[no-untyped-def]
+    extra = (
+        "    approvals: true\n"
+        f"    approvers: {approvers}\n"
+        "    signingSecret: env://SLACK_SIGNING_SECRET\n"
+    )
     resources = pipeline(slack_sink(slack, extra=extra), ["slack"])
     secrets = SecretResolver(
         {"env": EnvResolver({**SECRETS, "SLACK_SIGNING_SECRET": SIGNING_SECRET})}
@@ -119,7 +125,7 @@ async def test_a_pending_approval_is_posted_once_in_the_alerts_thread_and_approv
         assert response.json() == {"approval": str(approval_id), "status": "approved"}
         approval = (await server.client.get(f"/api/v1/approvals/{approval_id}")).json()
         assert approval["status"] == "approved"
-        assert approval["decided_by"] == "slack:alice"
+        assert approval["decided_by"] == "slack:alice (U0ALICE01)"
 
         # A second click (or one after a decision elsewhere) changes nothing.
         again = await post_interaction(server, late_click)
@@ -128,7 +134,7 @@ async def test_a_pending_approval_is_posted_once_in_the_alerts_thread_and_approv
     assert len([m for m in slack.posted() if m.blocks[0]["text"]["text"].startswith("🔐")]) == 1
     assert message.edits == 2
     assert all(b["type"] != "actions" for b in message.blocks)
-    assert message.blocks[-1]["elements"][0]["text"] == "✅ approved by slack:alice"
+    assert message.blocks[-1]["elements"][0]["text"] == "✅ approved by slack:alice (U0ALICE01)"
 
 
 async def test_a_deny_click_denies(slack: FakeSlack, tmp_path: Path) -> None:
@@ -177,3 +183,56 @@ async def test_a_restart_does_not_post_a_pending_approval_again(
         assert approvals is not None
         assert await approvals.announce_once() == 0
     assert len(slack.posted()) == 2  # the alert's result and the one approval request
+
+
+async def test_a_click_of_someone_not_among_the_approvers_changes_nothing(
+    slack: FakeSlack, tmp_path: Path
+) -> None:
+    async with serve(slack, tmp_path) as server:
+        run_id = await fire(server)
+        approval_id = await request_approval(server, run_id)
+        [message] = await eventually(lambda: slack.posted()[1:])
+        response = await post_interaction(server, click(message, APPROVE, user="carol"))
+        approval = (await server.client.get(f"/api/v1/approvals/{approval_id}")).json()
+    assert response.status_code == 403
+    assert response.json()["detail"] == "Slack user U0CAROL01 is not an approver of sink 'slack'"
+    assert approval["status"] == "pending"
+    assert message.edits == 0
+    assert slack.ephemeral == [
+        {
+            "channel": message.channel,
+            "user": "U0CAROL01",
+            "text": "Only this request's approvers can approve or deny it; nothing changed.",
+        }
+    ]
+
+
+async def test_an_unreadable_approvers_group_refuses_the_click(
+    slack: FakeSlack, tmp_path: Path
+) -> None:
+    async with serve(slack, tmp_path, approvers="[S0GONE]") as server:
+        run_id = await fire(server)
+        approval_id = await request_approval(server, run_id)
+        [message] = await eventually(lambda: slack.posted()[1:])
+        response = await post_interaction(server, click(message, APPROVE, user="bob"))
+        approval = (await server.client.get(f"/api/v1/approvals/{approval_id}")).json()
+    assert response.status_code == 503
+    assert "S0GONE" in response.json()["detail"]
+    assert approval["status"] == "pending"
+
+
+@pytest.mark.parametrize(
+    ("approvers", "problem"),
+    [
+        ("", "approvals: true needs approvers"),
+        ("    approvers: ['@alice', U0ALICE01]\n", "['@alice'] are not Slack ids"),
+    ],
+)
+def test_slack_approvals_need_approvers_named_by_id(
+    slack: FakeSlack, approvers: str, problem: str
+) -> None:
+    extra = "    approvals: true\n" + approvers
+    with pytest.raises(ResourceValidationError) as refused:
+        pipeline(slack_sink(slack, extra=extra), ["slack"])
+    assert problem in str(refused.value)
+    assert "(Sink/slack): spec.config" in str(refused.value)

@@ -1,7 +1,8 @@
 """A fake Slack Web API speaking the real request and response formats.
 
-Implemented methods: ``chat.postMessage``, ``chat.update``, ``conversations.history``,
-``conversations.replies`` and ``conversations.list``. As Slack does, it answers HTTP 200
+Implemented methods: ``chat.postMessage``, ``chat.update``, ``chat.postEphemeral``,
+``conversations.history``, ``conversations.replies``, ``conversations.list`` and
+``usergroups.users.list`` (groups in ``usergroups``, ``no_such_subteam`` for others). As Slack does, it answers HTTP 200
 with ``{"ok": false, "error": "..."}`` for API errors (``not_authed``, ``invalid_auth``,
 ``channel_not_found``, ``thread_not_found``, ``message_not_found``, ``invalid_blocks``),
 and HTTP 429 with ``Retry-After`` and ``{"ok": false, "error": "ratelimited"}`` when rate
@@ -56,6 +57,10 @@ class FakeSlack(FakeHTTPService):
         self.token = token
         self.channels = channels or {"C0OPS0001": "ops-alerts"}  # id -> name
         self.messages: list[SlackMessage] = []
+        self.ephemeral: list[dict[str, Any]] = []
+        """``chat.postEphemeral`` calls: channel, user, text."""
+        self.usergroups: dict[str, list[str]] = {}
+        """User-group id -> member user ids."""
         self._ts = itertools.count(1)
         self._state = threading.Lock()
 
@@ -87,6 +92,8 @@ class FakeSlack(FakeHTTPService):
         handlers = {
             "chat.postMessage": self._post,
             "chat.update": self._update,
+            "chat.postEphemeral": self._ephemeral,
+            "usergroups.users.list": self._group_members,
             "conversations.history": self._history,
             "conversations.replies": self._replies,
             "conversations.list": self._list,
@@ -156,6 +163,23 @@ class FakeSlack(FakeHTTPService):
         return FakeResponse(
             200, {"ok": True, "channel": channel, "ts": message.ts, "text": message.text}
         )
+
+    def _ephemeral(self, params: dict[str, Any]) -> FakeResponse:
+        channel = self._channel(params.get("channel"))
+        if channel is None:
+            return _error("channel_not_found")
+        if not params.get("user"):
+            return _error("user_not_in_channel")
+        self.ephemeral.append(
+            {"channel": channel, "user": params["user"], "text": str(params.get("text") or "")}
+        )
+        return FakeResponse(200, {"ok": True, "message_ts": f"1764064800.{next(self._ts):06d}"})
+
+    def _group_members(self, params: dict[str, Any]) -> FakeResponse:
+        members = self.usergroups.get(str(params.get("usergroup")))
+        if members is None:
+            return _error("no_such_subteam")
+        return FakeResponse(200, {"ok": True, "users": list(members)})
 
     def _history(self, params: dict[str, Any]) -> FakeResponse:
         channel = self._channel(params.get("channel"), ids_only=True)

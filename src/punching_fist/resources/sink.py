@@ -9,9 +9,10 @@ destination (the circuit breaker) and how long one attempt may take.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
 from punching_fist.resources.base import ApiVersion, Condition, ObjectMeta, SpecModel, StatusModel
 
@@ -59,10 +60,35 @@ class SlackConfig(SpecModel):
     )
     approvals: bool = False
     """Also post the agent's approval requests (runs using this sink) with Approve/Deny."""
+    approvers: list[str] = Field(default_factory=list)
+    """Slack user ids (``U…``/``W…``) and user-group ids (``S…``) whose clicks decide.
+
+    Anyone in the channel can click; only these people's clicks are honoured.
+    """
     signing_secret: str = Field(
         default="env://SLACK_SIGNING_SECRET",
         description="Secret reference of the Slack app's signing secret (verifies clicks).",
     )
+
+    @field_validator("approvers")
+    @classmethod
+    def _approvers_are_ids(cls, approvers: list[str]) -> list[str]:
+        names = [a for a in approvers if not re.fullmatch(r"[UWS][A-Z0-9]{2,}", a)]
+        if names:
+            raise ValueError(
+                f"{names} are not Slack ids: write user ids (U…, W…; a profile's 'Copy member "
+                "ID') or user-group ids (S…), not names"
+            )
+        return approvers
+
+    @model_validator(mode="after")
+    def _approvals_have_approvers(self) -> SlackConfig:
+        if self.approvals and not self.approvers:
+            raise ValueError(
+                "approvals: true needs approvers: the Slack user ids (U…) or user-group ids "
+                "(S…) whose Approve/Deny clicks count"
+            )
+        return self
 
 
 class AlertmanagerConfig(SpecModel):

@@ -7,9 +7,11 @@ the alert's thread when there is one); the message's ``ts`` is stored under
 
 A click comes back to ``POST /slack/interactions``. The request is verified with the Slack
 app's signing secret (HMAC-SHA256 over ``v0:<timestamp>:<body>``, timestamps older than
-five minutes refused) before anything in it is believed; the decision is recorded as
-``slack:<user>`` through the same service as the API's, and the message is edited to show
-who decided, without its buttons.
+five minutes refused) before anything in it is believed. Everyone in the channel sees the
+buttons, so only the clicks of the sink's ``approvers`` (user ids, or members of user groups,
+read with ``usergroups.users.list`` and kept for a minute) count; anyone else is told so in a
+message only they see. A decision is recorded as ``slack:<name> (<user id>)`` through the
+same service as the API's, and the message is edited to show who decided, without its buttons.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ log = structlog.get_logger(__name__)
 APPROVE = "punchingfist_approve"
 DENY = "punchingfist_deny"
 MAX_SKEW_SECONDS = 300
+GROUP_MEMBERS_TTL_SECONDS = 60.0
 
 
 class Decider(Protocol):
@@ -159,6 +162,7 @@ class SlackApprovals:
         self._sleep = sleep
         self._decider: Decider | None = None
         self._announced: set[uuid.UUID] = set()
+        self._group_members: dict[str, tuple[float, frozenset[str]]] = {}
         self._task: asyncio.Task[None] | None = None
 
     def bind(self, decider: Decider) -> None:
@@ -286,7 +290,20 @@ class SlackApprovals:
         if action.get("action_id") not in (APPROVE, DENY):
             raise InteractionRefused(400, f"unknown action {action.get('action_id')!r}")
         user = payload.get("user") or {}
-        decided_by = f"slack:{user.get('username') or user.get('name') or user.get('id')}"
+        user_id = str(user.get("id") or "")
+        if not await self._is_approver(config, user_id):
+            log.warning(
+                "Slack click refused: not an approver",
+                sink=name,
+                user=user_id,
+                approval_id=str(approval_id),
+            )
+            await self._tell(name, config, payload, user_id)
+            raise InteractionRefused(
+                403, f"Slack user {user_id or '(unknown)'} is not an approver of sink {name!r}"
+            )
+        who = user.get("username") or user.get("name")
+        decided_by = f"slack:{who} ({user_id})" if who else f"slack:{user_id}"
         approved = action["action_id"] == APPROVE
         try:
             decision = await self._decider.decide(
@@ -299,9 +316,56 @@ class SlackApprovals:
             if decision is None:
                 raise InteractionRefused(404, f"approval {approval_id} not found")
             status, by = ("approved" if approved else "denied"), decided_by
-            clicker = user.get("id")
+            clicker = user_id
         await self._show_outcome(name, config, payload, status, by, clicker)
         return InteractionResult(approval_id=approval_id, status=status, decided_by=by)
+
+    async def _is_approver(self, config: SlackConfig, user_id: str) -> bool:
+        if not user_id:
+            return False
+        if user_id in config.approvers:
+            return True
+        for group in config.approvers:
+            if group.startswith("S") and user_id in await self._members(config, group):
+                return True
+        return False
+
+    async def _members(self, config: SlackConfig, group: str) -> frozenset[str]:
+        """A user group's members, read again after a minute (people join and leave)."""
+        cached = self._group_members.get(group)
+        if cached is not None and time.monotonic() - cached[0] < GROUP_MEMBERS_TTL_SECONDS:
+            return cached[1]
+        try:
+            client = await slack_client(config, self._secrets)
+            response = await client.usergroups_users_list(usergroup=group)
+        except (SlackApiError, aiohttp.ClientError, TimeoutError, PunchingFistError) as exc:
+            detail = self._redactor.text(str(exc))
+            log.warning("Slack user group not readable", group=group, error=detail)
+            raise InteractionRefused(
+                503, f"cannot check the members of the approvers' user group {group}"
+            ) from exc
+        members = frozenset(str(u) for u in response.get("users") or [])
+        self._group_members[group] = (time.monotonic(), members)
+        return members
+
+    async def _tell(
+        self, name: str, config: SlackConfig, payload: Mapping[str, Any], user_id: str
+    ) -> None:
+        """Let a refused clicker know why nothing happened (a message only they see)."""
+        channel = (payload.get("channel") or {}).get("id")
+        if not channel or not user_id:
+            return
+        try:
+            client = await slack_client(config, self._secrets)
+            await client.chat_postEphemeral(
+                channel=channel,
+                user=user_id,
+                text="Only this request's approvers can approve or deny it; nothing changed.",
+            )
+        except (SlackApiError, aiohttp.ClientError, TimeoutError, PunchingFistError) as exc:
+            log.warning(
+                "refusal not shown in Slack", sink=name, error=self._redactor.text(str(exc))
+            )
 
     async def _verified(self, body: bytes, headers: Mapping[str, str]) -> tuple[str, SlackConfig]:
         """The sink whose signing secret signed this request; refuses anything else."""
