@@ -45,7 +45,7 @@ async def test_metrics_count_alerts_runs_steps_and_sinks(server: RunningServer) 
     await server.post_alert("/hook", notification(alert(fingerprint="m1")))
     await server.post_alert("/hook", notification(alert(fingerprint="m1")))
     await server.post_alert("/hook", notification(alert(fingerprint="m2", severity="info")))
-    await server.client.post("/hook", content=b"nope")
+    await server.client.post("/hook", content=b"nope", headers={"content-type": "application/json"})
     await server.settle()
     text = (await server.client.get("/metrics")).text
     assert 'punchingfist_alerts_processed_total{outcome="new",source="am"} 1.0' in text

@@ -205,6 +205,40 @@ async def test_bad_input_is_refused_precisely_and_changes_nothing(
     assert await _alert_rows(server) == []
 
 
+@pytest.mark.parametrize(
+    ("content_type", "fragment"),
+    [
+        (None, "Content-Type is missing: send the notification as application/json"),
+        ("text/plain", "Content-Type 'text/plain' is not accepted"),
+        ("application/x-www-form-urlencoded", "'application/x-www-form-urlencoded' is not"),
+        ("multipart/form-data; boundary=x", "'multipart/form-data' is not accepted"),
+        ("application/jsonx", "webhooks take application/json only"),
+    ],
+)
+async def test_only_json_is_accepted_so_no_web_page_can_post_alerts(
+    server: RunningServer, content_type: str | None, fragment: str
+) -> None:
+    """Browsers send text/plain and form posts to any site without a preflight; JSON needs one."""
+    body = json.dumps(notification(alert(fingerprint="csrf"))).encode()
+    headers = {"content-type": content_type} if content_type else {}
+    response = await server.client.post("/webhook/alerts", content=body, headers=headers)
+    assert response.status_code == 415
+    assert fragment in response.json()["error"]
+    assert await _alert_rows(server) == []
+
+
+@pytest.mark.parametrize("content_type", ["application/json; charset=utf-8", "Application/JSON"])
+async def test_json_with_parameters_or_in_capitals_is_accepted(
+    server: RunningServer, content_type: str
+) -> None:
+    body = json.dumps(notification(alert(fingerprint="json"))).encode()
+    response = await server.client.post(
+        "/webhook/alerts", content=body, headers={"content-type": content_type}
+    )
+    assert response.status_code == 202, response.text
+    await server.settle()
+
+
 async def test_unknown_path_is_404(server: RunningServer) -> None:
     response = await server.post_alert("/webhook/nope", notification())
     assert response.status_code == 404

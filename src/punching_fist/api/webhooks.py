@@ -3,6 +3,11 @@
 This is the hot path, so it speaks ASGI directly rather than through Starlette's request and
 response objects, whose per-request bookkeeping cost more CPU than storing the alert. The
 paths it serves come from Source resources that can change while the server runs.
+
+Only ``Content-Type: application/json`` is accepted. A web page can make a visitor's browser
+send ``text/plain`` and form posts anywhere without asking; a JSON post from another site
+needs a CORS preflight, which this server never grants. So no page a colleague opens can
+inject alerts into a source without authentication.
 """
 
 from __future__ import annotations
@@ -49,6 +54,20 @@ async def read_limited_body(receive: Receive, headers: Mapping[str, str], limit:
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
+def require_json(headers: Mapping[str, str]) -> None:
+    """Refuse (415) any body that is not declared ``application/json`` (parameters allowed)."""
+    declared = headers.get("content-type")
+    if declared is None:
+        raise IntakeError(415, "Content-Type is missing: send the notification as application/json")
+    media_type = declared.partition(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise IntakeError(
+            415,
+            f"Content-Type {media_type or declared!r} is not accepted: webhooks take "
+            "application/json only (browsers send text/plain and forms from any web page)",
+        )
+
+
 async def respond(
     send: Send, status: int, body: bytes, extra_headers: list[tuple[bytes, bytes]] | None = None
 ) -> None:
@@ -78,6 +97,7 @@ class WebhookApp:
             name, source = intake.source_for(scope["path"])
             # ASGI servers hand header names over lower-cased.
             headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+            require_json(headers)
             await intake.authenticate(source, headers)
             body = await read_limited_body(receive, headers, intake.body_limit(source))
             accepted = await intake.accept(name, source, body)

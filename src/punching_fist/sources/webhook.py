@@ -2,7 +2,8 @@
 
 Nothing is acknowledged before it is committed: the response (202) is sent only after the
 group commit that stored every alert of the notification. Refusals are precise and change
-nothing: 400 invalid JSON, 401 wrong token, 404 unknown path, 413 too large, 422 schema.
+nothing: 400 invalid JSON, 401 wrong token, 404 unknown path, 413 too large, 415 not
+``application/json`` (``api/webhooks.py``), 422 schema.
 """
 
 from __future__ import annotations
