@@ -41,6 +41,30 @@ app.kubernetes.io/part-of: punching-fist
 {{- default (include "punching-fist.fullname" .) .Values.agent.existingSecret -}}
 {{- end -}}
 
+{{- define "punching-fist.apiTokensSecret" -}}
+{{- printf "%s-api-tokens" (include "punching-fist.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Where one api.tokens entry is kept: (list $ $token) -> Secret name; $token -> key. */}}
+{{- define "punching-fist.apiTokenSecretName" -}}
+{{- $root := index . 0 -}}
+{{- $token := index . 1 -}}
+{{- $token.existingSecret | default (include "punching-fist.apiTokensSecret" $root) -}}
+{{- end -}}
+
+{{- define "punching-fist.apiTokenSecretKey" -}}
+{{- if .existingSecret -}}{{- .secretKey | default "token" -}}{{- else -}}{{- .name -}}{{- end -}}
+{{- end -}}
+
+{{/* The api.tokens entries with the viewer role, as a JSON array. */}}
+{{- define "punching-fist.viewerTokens" -}}
+{{- $viewers := list -}}
+{{- range .Values.api.tokens -}}
+{{- if eq .role "viewer" -}}{{- $viewers = append $viewers . -}}{{- end -}}
+{{- end -}}
+{{- toJson $viewers -}}
+{{- end -}}
+
 {{/* Refuse combinations that cannot work, at template time rather than in the cluster. */}}
 {{- define "punching-fist.validate" -}}
 {{- if not (has .Values.database.type (list "sqlite" "postgres")) -}}
@@ -60,6 +84,20 @@ app.kubernetes.io/part-of: punching-fist
 {{- end -}}
 {{- if not (has .Values.workload (list "StatefulSet" "Deployment")) -}}
 {{- fail "workload must be StatefulSet or Deployment" -}}
+{{- end -}}
+{{- if not .Values.api.tokens -}}
+{{- fail "api.tokens needs at least one token: the operator listens on every address and refuses to serve an open API" -}}
+{{- end -}}
+{{- range .Values.api.tokens -}}
+{{- if not (regexMatch "^[A-Za-z0-9][A-Za-z0-9._-]*$" (.name | default "")) -}}
+{{- fail (printf "api.tokens: name %q must be letters, digits, '.', '_' or '-' (it names who decided, and a Secret key)" (.name | default "")) -}}
+{{- end -}}
+{{- if not (has .role (list "viewer" "approver" "admin")) -}}
+{{- fail (printf "api.tokens %s: role must be viewer, approver or admin" .name) -}}
+{{- end -}}
+{{- end -}}
+{{- if and .Values.api.metricsAuth .Values.serviceMonitor.enabled (eq (include "punching-fist.viewerTokens" . | fromJsonArray | len) 0) -}}
+{{- fail "api.metricsAuth with serviceMonitor.enabled needs a token with role viewer (Prometheus sends it)" -}}
 {{- end -}}
 {{- end -}}
 
@@ -138,6 +176,13 @@ spec:
               name: {{ include "punching-fist.secretName" . }}
               key: slack-bot-token
               optional: true
+        {{- range $index, $token := .Values.api.tokens }}
+        - name: PUNCHING_FIST_API_TOKEN_{{ $index }}
+          valueFrom:
+            secretKeyRef:
+              name: {{ include "punching-fist.apiTokenSecretName" (list $ $token) }}
+              key: {{ include "punching-fist.apiTokenSecretKey" $token }}
+        {{- end }}
         {{- with .Values.extraEnv }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
