@@ -6,6 +6,7 @@ token per role (``tests/support/api_auth.py``).
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 from pathlib import Path
@@ -16,7 +17,7 @@ from structlog.testing import capture_logs
 
 from punching_fist.api.auth import ApiAuth, is_loopback
 from punching_fist.config import Settings
-from punching_fist.errors import ConfigurationError
+from punching_fist.errors import ConfigurationError, ResourceValidationError
 from punching_fist.service import Service
 from tests.support.api_auth import (
     ADMIN,
@@ -241,3 +242,56 @@ def test_tokens_are_compared_in_constant_time() -> None:
 )
 def test_loopback_addresses(host: str, loopback: bool) -> None:
     assert is_loopback(host) is loopback
+
+
+@pytest.mark.parametrize(
+    ("tokens", "problem"),
+    [
+        (
+            "[{name: ci, secretRef: 'pf-literal-token-0123456789', role: admin}]",
+            "must be a secret reference, not the token itself",
+        ),
+        (
+            "[{name: ci, secretRef: env://A, role: admin}, {name: ci, secretRef: env://B, "
+            "role: viewer}]",
+            "token names must be unique",
+        ),
+        ("[{name: ci, secretRef: env://A, role: root}]", "Input should be 'viewer', 'approver'"),
+    ],
+)
+def test_token_configuration_mistakes_are_refused_at_load(tokens: str, problem: str) -> None:
+    text = PIPELINE + (
+        "---\napiVersion: punchingfist.io/v1alpha1\nkind: OperatorConfig\n"
+        f"metadata: {{name: c}}\nspec:\n  api:\n    tokens: {tokens}\n"
+    )
+    with pytest.raises(ResourceValidationError) as refused:
+        resources_from_yaml(text)
+    message = str(refused.value)
+    assert problem in message
+    assert "(OperatorConfig/c): spec.api.tokens" in message
+    assert "pf-literal-token-0123456789" not in message
+    if "secret reference" in problem:
+        assert "env://NAME or k8s://namespace/secret/key" in message
+
+
+async def test_tokens_are_read_again_when_the_operator_config_changes(sqlite_url: str) -> None:
+    async with serve(sqlite_url) as server:
+        assert (await server.client.get("/api/v1/runs", headers=bearer(VIEWER))).status_code == 200
+        rotated = PIPELINE + (
+            "---\napiVersion: punchingfist.io/v1alpha1\nkind: OperatorConfig\n"
+            "metadata: {name: c}\nspec:\n  api:\n"
+            "    tokens: [{name: rotated, secretRef: env://PF_ADMIN, role: viewer}]\n"
+        )
+        server.service.registry.replace(resources_from_yaml(rotated))
+        for _ in range(100):
+            old = await server.client.get("/api/v1/runs", headers=bearer(VIEWER))
+            if old.status_code == 401:
+                break
+            await asyncio.sleep(0.02)
+        new = await server.client.get("/api/v1/runs", headers=bearer(ADMIN))
+        retry = await server.client.post(
+            f"/api/v1/deliveries/{MISSING}/retry", headers=bearer(ADMIN)
+        )
+    assert old.status_code == 401
+    assert new.status_code == 200
+    assert retry.status_code == 403  # the same secret, now with the viewer role

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from punching_fist.agent.evidence import evidence_problems
 from punching_fist.errors import SecretResolutionError, TemplateError
 from punching_fist.operator.mirror import parse_object
 from punching_fist.resources.loader import Resource, ResourceSet, format_location
@@ -69,13 +70,20 @@ class ResourceChecker:
             resource = parse_object(kind, body)
         except ValidationError as exc:
             return [
-                Problem(reason="InvalidSpec", message=f"{format_location(e['loc'])}: {e['msg']}")
+                Problem(
+                    reason="InvalidSpec", message=f"{format_location(e['loc'], body)}: {e['msg']}"
+                )
                 for e in exc.errors(include_url=False)
             ]
         name = resource.metadata.name or ""
         namespace = resource.metadata.namespace or ""
         problems = self._conflicts(kind, name, namespace, resources)
         problems += self._template_problems(resource)
+        if isinstance(resource, Workflow):
+            problems += [
+                Problem(reason="InvalidEvidence", message=message)
+                for message in evidence_problems(resource)
+            ]
         problems += self._reference_problems(kind, name, resource, resources, problems)
         problems += await self._secret_problems(resource, body, namespace)
         return problems

@@ -65,24 +65,35 @@ class ResourceSet:
     operator_config: OperatorConfig | None = None
 
 
-def format_location(loc: Iterable[int | str]) -> str:
-    """Render a pydantic error location the way the user wrote the YAML (``spec.steps[1].goal``)."""
+def format_location(loc: Iterable[int | str], document: Any = None) -> str:
+    """Render a pydantic error location the way the user wrote the YAML (``spec.steps[1].goal``).
+
+    With the ``document`` at hand, a key the user wrote is kept even when a union tag has its
+    name (OperatorConfig ``spec.api`` beside the ``api`` Source type).
+    """
     parts: list[str] = []
+    node = document
     for item in loc:
         if isinstance(item, int):
             parts.append(f"[{item}]")
+            node = node[item] if isinstance(node, list) and 0 <= item < len(node) else None
+        elif isinstance(node, dict) and item in node:
+            parts.append(f".{item}" if parts else item)
+            node = node[item]
         elif item in _UNION_TAGS or item.startswith(("function-", "tagged-union")):
             continue
         else:
             parts.append(f".{item}" if parts else item)
+            node = None
     return "".join(parts) or "(document)"
 
 
-def validation_problems(prefix: str, error: ValidationError) -> list[str]:
+def validation_problems(prefix: str, error: ValidationError, document: Any = None) -> list[str]:
     """One line per pydantic error, each naming the field path."""
     problems = []
     for detail in error.errors(include_url=False):
-        problems.append(f"{prefix}: {format_location(detail['loc'])}: {detail['msg']}")
+        location = format_location(detail["loc"], document)
+        problems.append(f"{prefix}: {location}: {detail['msg']}")
     return problems
 
 
@@ -115,7 +126,7 @@ def parse_document(document: Any, *, origin: str, index: int) -> Resource:
     try:
         return model.model_validate(document)
     except ValidationError as exc:
-        raise ResourceValidationError(validation_problems(where, exc)) from exc
+        raise ResourceValidationError(validation_problems(where, exc, document)) from exc
 
 
 def parse_yaml(text: str, *, origin: str) -> list[LoadedResource]:
