@@ -172,6 +172,7 @@ async def test_an_open_api_on_loopback_warns_at_start_and_records_anonymous(
         ({"Origin": "https://evil.example"}, "cross-site request refused"),
         ({"Sec-Fetch-Site": "cross-site"}, "cross-site request refused"),
         ({"Host": "rebound.evil.example"}, "answers loopback names only"),
+        ({"Host": "[::1"}, "answers loopback names only"),
     ],
 )
 async def test_an_open_api_refuses_what_a_web_page_sends(

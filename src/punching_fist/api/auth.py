@@ -42,6 +42,8 @@ log = structlog.get_logger(__name__)
 
 
 class Role(StrEnum):
+    """What a token may do; each role may do what the ones before it may."""
+
     VIEWER = "viewer"
     APPROVER = "approver"
     ADMIN = "admin"
@@ -254,7 +256,11 @@ def _refuse_cross_site(request: Request) -> None:
     """An open API serves this machine's own tools, not web pages it happens to have open."""
     headers = request.headers
     host = headers.get("host", "")
-    if not is_loopback(urlsplit(f"//{host}").hostname or ""):
+    try:
+        name = urlsplit(f"//{host}").hostname or ""
+    except ValueError:  # a malformed IPv6 literal
+        name = ""
+    if not is_loopback(name):
         raise HTTPException(
             status_code=403,
             detail=f"the API has no tokens and answers loopback names only, not Host {host!r}",
@@ -268,4 +274,8 @@ def _refuse_cross_site(request: Request) -> None:
     else:  # older browsers send Origin only; command-line clients send neither
         cross = origin is not None and urlsplit(origin).netloc != host
     if cross:
-        raise HTTPException(status_code=403, detail="cross-site request refused")
+        raise HTTPException(
+            status_code=403,
+            detail="cross-site request refused: without API tokens, only this machine's own "
+            "tools may change anything",
+        )
