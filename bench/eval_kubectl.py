@@ -262,11 +262,17 @@ class Table:
 
     @classmethod
     def parse(cls, text: str) -> Table:
-        lines = [line for line in text.strip("\n").splitlines() if line.strip()]
+        """Cells are at least two spaces apart; a row with empty cells (``get pvc`` of a
+        Pending claim) must be aligned with the header, and is cut at its offsets."""
+        lines = [line.rstrip() for line in text.strip("\n").splitlines() if line.strip()]
         header = re.split(r"\s{2,}", lines[0].strip())
+        starts = [m.start() for m in re.finditer(r"\S+(?: \S+)*", lines[0])]
         rows = []
         for line in lines[1:]:
             cells = re.split(r"\s{2,}", line.strip(), maxsplit=len(header) - 1)
+            if len(cells) < len(header) and len(starts) == len(header):
+                ends = [*starts[1:], None]
+                cells = [line[a:b].strip() for a, b in zip(starts, ends, strict=True)]
             rows.append(cells + [""] * (len(header) - len(cells)))
         return cls(header, rows)
 
@@ -293,6 +299,19 @@ class Table:
             "   ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip() + "\n"
             for line in lines
         )
+
+
+def _tail(text: str, lines: int) -> str:
+    """The last ``lines`` lines of ``text`` (all of them for a negative number)."""
+    if lines < 0:
+        return text
+    kept = text.splitlines()[len(text.splitlines()) - lines :] if lines else []
+    return "\n".join(kept)
+
+
+def _name(row: list[str]) -> str:
+    """The object name in a row's first cell (``gp3 (default)`` names ``gp3``)."""
+    return row[0].split(" ", 1)[0]
 
 
 def labels_in(describe: str) -> dict[str, str] | None:
@@ -368,8 +387,8 @@ def _field_value(kind: Kind, table: Table, row: list[str], key: str) -> str | No
         values = {
             "involvedObject.name": obj.split("/", 1)[-1],
             "involvedObject.kind": obj.split("/", 1)[0].split(".", 1)[0],
-            "type": table.cell(row, "TYPE"),
-            "reason": table.cell(row, "REASON"),
+            "type": table.cell(row, "TYPE") or "",
+            "reason": table.cell(row, "REASON") or "",
         }
         other = key.startswith("involvedObject.") or key.startswith("source")
         return values.get(key, "" if other else None)
@@ -520,7 +539,7 @@ class Cluster:
             "rollout": self.rollout,
             "auth": self.auth,
         }
-        exact = self.recordings.get(key_of(command, self.home))
+        exact = self.recordings.get(key_of(command, CONTEXT_NAMESPACE))
         if verb in ("top", "rollout", "auth", *_FIXED) and exact is not None:
             answer.replay(exact)
         elif verb in handlers:
@@ -554,6 +573,8 @@ class Cluster:
         scope = namespace if kind.namespaced else ""
         plain = self.recordings.get(("get", kind.plural, "", scope, ""))
         wide_table = self.recordings.get(("get", kind.plural, "", scope, "wide"))
+        if any(r is not None and not r.stdout.strip() for r in (plain, wide_table)):
+            return Table(["NAME"], [])  # recorded as empty: nothing of this kind here
         if wide_table is not None and (wide or plain is None):
             parsed = Table.parse(wide_table.stdout)
             return parsed if wide else parsed.narrowed(kind.wide_from)
@@ -573,7 +594,7 @@ class Cluster:
         """Every object of ``kind`` the recordings show in ``namespace``."""
         scope = namespace if kind.namespaced else ""
         table = self.table(kind, namespace)
-        found = [row[0] for row in table.rows] if table is not None else []
+        found = [_name(row) for row in table.rows] if table is not None else []
         for key in self.recordings:
             if key[:2] == ("describe", kind.plural) and key[2] and key[3] == scope:
                 found.append(key[2])
@@ -610,6 +631,8 @@ class Cluster:
                 labels = dict(term.split("=", 1) for term in selector.split(",") if "=" in term)
                 if match.groups():
                     labels["pod-template-hash"] = match[1]
+                if kind.plural == "statefulsets":
+                    labels["statefulset.kubernetes.io/pod-name"] = pod
                 return labels
         return None
 
@@ -637,7 +660,7 @@ class Cluster:
     def get(self, command: Command, answer: Answer) -> None:
         tgt = target(command.words[1:], "get")
         output = command.flag("output") or ""
-        exact = self.recordings.get(key_of(command, self.home))
+        exact = self.recordings.get(key_of(command, CONTEXT_NAMESPACE))
         if exact is not None and output not in ("", "wide", "name"):
             answer.replay(exact)
             return
@@ -694,7 +717,7 @@ class Cluster:
             table = self.table(kind, ns, wide=wide)
             if table is None:
                 continue
-            rows = [list(row) for row in table.rows if not names or row[0] in names]
+            rows = [list(row) for row in table.rows if not names or _name(row) in names]
             if selector:
                 keep = set(self.selected(kind, ns, [row[0] for row in rows], selector))
                 rows = [row for row in rows if row[0] in keep]
@@ -715,7 +738,7 @@ class Cluster:
             else:
                 merged.rows += shown.rows
         for name in names:
-            listed = merged is not None and any(row[0] == name for row in merged.rows)
+            listed = merged is not None and any(_name(row) == name for row in merged.rows)
             if not listed and not (selector or fields):
                 answer.err(f'Error from server (NotFound): {kind.qualified} "{name}" not found')
         return merged
@@ -804,9 +827,13 @@ class Cluster:
                 "POD or TYPE/NAME is a required argument for the logs command\n"
                 "See 'kubectl logs -h' for help and examples"
             )
+        tail = int(command.flag("tail") or -1)
+        exact = self.recordings.get(key_of(command, CONTEXT_NAMESPACE))
+        if exact is not None and "/" in args[0]:  # e.g. `logs deploy/x -n other-namespace`
+            answer.replay(Recording(_tail(exact.stdout, tail), exact.stderr, exact.exit))
+            return
         pod = self._pod_for(args[0], namespace, answer)
         positional = args[1] if len(args) > 1 else None
-        tail = int(command.flag("tail") or -1)
         self._pod_logs(pod, positional, command, answer, tail=tail, prefix=False)
 
     def _pod_for(self, spelled: str, namespace: str, answer: Answer) -> str:
@@ -863,9 +890,7 @@ class Cluster:
             )
         if recording is None:
             return
-        lines = recording.stdout.splitlines()
-        if tail >= 0:
-            lines = lines[len(lines) - tail :] if tail else []
+        lines = _tail(recording.stdout, tail).splitlines()
         if prefix:
             lines = [f"[pod/{pod}/{chosen}] {line}" for line in lines]
         answer.replay(Recording("\n".join(lines), recording.stderr, recording.exit))
