@@ -110,7 +110,10 @@ def workflow_yaml(
     api_key: str | None = None,
     max_iterations: int = 6,
     timeout_minutes: float = 1,
+    evidence: str = "off",
 ) -> str:
+    """A workflow with one agent step; ``evidence`` is off unless a test is about it, so the
+    fake LLM's script sees exactly the calls the test makes."""
     key = f"\n      apiKey: {api_key}" if api_key else ""
     return (
         HEADER
@@ -131,6 +134,7 @@ spec:
       tools: {tools}
       maxIterations: {max_iterations}
       timeoutMinutes: {timeout_minutes}
+      evidence: {evidence}
 {step_extra}
   outputs:
     - {{name: summary, value: "{{{{ .steps.investigate.result.summary }}}}"}}

@@ -41,6 +41,11 @@ RESTART = Script(
 )
 
 
+def approving_workflow(llm: str, **options: Any) -> str:
+    """A workflow whose agent step may change the cluster once a person approves."""
+    return workflow_yaml(llm, step_extra="      approvalRequired: true", **options)
+
+
 async def pending(client: httpx.AsyncClient) -> list[dict[str, Any]]:
     response = await client.get("/api/v1/approvals")
     assert response.status_code == 200
@@ -65,7 +70,7 @@ async def test_a_write_pauses_until_approved_then_runs_and_the_agent_continues(
 ) -> None:
     stand_in = kubectl_stand_in(tmp_path, RESPONSES)
     with FakeLLM(RESTART) as llm:
-        resources = resources_from_yaml(workflow_yaml(llm.url))
+        resources = resources_from_yaml(approving_workflow(llm.url))
         async with running_server(resources, sqlite_url, **server_settings(stand_in)) as server:
             run_id, approval = await pause(server)
             assert approval["action"]["command"] == "delete pod web-1 -n shop"
@@ -125,7 +130,7 @@ async def test_a_denied_write_never_runs_and_the_agent_is_told(
 ) -> None:
     stand_in = kubectl_stand_in(tmp_path, RESPONSES)
     with FakeLLM(RESTART) as llm:
-        resources = resources_from_yaml(workflow_yaml(llm.url))
+        resources = resources_from_yaml(approving_workflow(llm.url))
         async with running_server(resources, sqlite_url, **server_settings(stand_in)) as server:
             run_id, approval = await pause(server)
             decided = await server.client.post(
@@ -148,7 +153,7 @@ async def test_a_pending_approval_survives_a_server_restart(
 ) -> None:
     stand_in = kubectl_stand_in(tmp_path, RESPONSES)
     with FakeLLM(RESTART) as llm:
-        resources = resources_from_yaml(workflow_yaml(llm.url))
+        resources = resources_from_yaml(approving_workflow(llm.url))
         async with running_server(resources, database_url, **server_settings(stand_in)) as first:
             run_id, approval = await pause(first)
         # A new server: same database, nothing in memory.
@@ -174,7 +179,7 @@ async def test_an_approval_nobody_decides_expires_as_denied(
         stand_in, approval_timeout_seconds=0.3, approval_sweep_interval_seconds=0.1
     )
     with FakeLLM(RESTART) as llm:
-        resources = resources_from_yaml(workflow_yaml(llm.url))
+        resources = resources_from_yaml(approving_workflow(llm.url))
         async with running_server(resources, sqlite_url, **settings) as server:
             run_id = await post_alert(server)
             detail = await wait_for_status(server.client, run_id, "succeeded", timeout=15)
@@ -204,7 +209,7 @@ async def test_prompt_injection_in_tool_output_cannot_run_anything_destructive(
         ]
     )
     with FakeLLM(script) as llm:
-        resources = resources_from_yaml(workflow_yaml(llm.url))
+        resources = resources_from_yaml(approving_workflow(llm.url))
         async with running_server(resources, sqlite_url, **server_settings(stand_in)) as server:
             run_id, approval = await pause(server)
             # Nothing destructive ran; the run waits for a person who can see what it is.
@@ -291,7 +296,7 @@ async def test_parallel_writes_resume_only_once_every_one_is_decided(
     )
     with FakeLLM(script) as llm:
         async with running_server(
-            resources_from_yaml(workflow_yaml(llm.url)), sqlite_url, **server_settings(stand_in)
+            resources_from_yaml(approving_workflow(llm.url)), sqlite_url, **server_settings(stand_in)
         ) as server:
             run_id = await post_alert(server)
             await server.settle()
@@ -321,7 +326,7 @@ async def test_approvals_cli_lists_and_decides_through_the_http_api(
     stand_in = kubectl_stand_in(tmp_path, RESPONSES)
     runner = CliRunner()
     with FakeLLM(RESTART) as llm:
-        resources = resources_from_yaml(workflow_yaml(llm.url))
+        resources = resources_from_yaml(approving_workflow(llm.url))
         async with running_server(resources, sqlite_url, **server_settings(stand_in)) as server:
             run_id, approval = await pause(server)
             listed = await asyncio.to_thread(
@@ -355,7 +360,7 @@ async def test_approvals_api_rejects_unknown_ids_and_malformed_decisions(
 ) -> None:
     stand_in = kubectl_stand_in(tmp_path, RESPONSES)
     with FakeLLM(RESTART) as llm:
-        resources = resources_from_yaml(workflow_yaml(llm.url))
+        resources = resources_from_yaml(approving_workflow(llm.url))
         async with running_server(resources, sqlite_url, **server_settings(stand_in)) as server:
             missing = "00000000-0000-0000-0000-000000000000"
             assert (await server.client.get(f"/api/v1/approvals/{missing}")).status_code == 404
@@ -382,7 +387,7 @@ async def test_an_approved_action_runs_even_when_the_pause_used_up_the_turns(
 ) -> None:
     stand_in = kubectl_stand_in(tmp_path, RESPONSES)
     with FakeLLM(RESTART) as llm:
-        resources = resources_from_yaml(workflow_yaml(llm.url, max_iterations=3))
+        resources = resources_from_yaml(approving_workflow(llm.url, max_iterations=3))
         async with running_server(resources, sqlite_url, **server_settings(stand_in)) as server:
             run_id, approval = await pause(server)
             await server.client.post(f"/api/v1/approvals/{approval['id']}", json={"approved": True})
@@ -406,7 +411,7 @@ async def test_a_second_pause_after_resuming_waits_for_its_own_decision(
         ]
     )
     with FakeLLM(script) as llm:
-        resources = resources_from_yaml(workflow_yaml(llm.url))
+        resources = resources_from_yaml(approving_workflow(llm.url))
         async with running_server(resources, database_url, **server_settings(stand_in)) as server:
             run_id, first = await pause(server)
             await server.client.post(f"/api/v1/approvals/{first['id']}", json={"approved": True})

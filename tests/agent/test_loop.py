@@ -87,6 +87,7 @@ def loop(answer: Answer, tool: Rendezvous, *, requests: int = 6) -> Investigatio
         secrets=SecretResolver(),
         record=record,
         approval_required=False,
+        approvals=True,  # the probe's writes pause for a person, as in an approvalRequired step
         ledger=CallLedger(),
     )
     return InvestigationLoop(

@@ -14,22 +14,95 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
+
+SUMMARY_CHARS = 240
+CAUSE_CHARS = 300
+ITEM_CHARS = 200
+FINDINGS = 4
+RECOMMENDATIONS = 3
+"""Bounds on what the model writes. They go into the JSON schema, so a server that decodes
+under the schema (llama-server's grammar) cannot run on; answers from other providers are
+cut to the same bounds instead of being sent back for a retry."""
+
+
+def _list_bounds(items: int) -> dict[str, Any]:
+    return {"maxItems": items, "items": {"type": "string", "maxLength": ITEM_CHARS}}
 
 
 class Conclusion(BaseModel):
-    """Your final answer; call this once you know what is wrong (or cannot find out)."""
+    """Your final answer; call this once you know what is wrong, or that you cannot tell."""
 
-    summary: str = Field(description="One or two sentences: what happened.")
-    problem_summary: str = Field(default="", description="What exactly is wrong.")
-    root_cause: str = Field(default="", description="Why it happened.")
-    findings: list[str] = Field(default_factory=list, description="Evidence you saw.")
-    recommendations: list[str] = Field(default_factory=list)
-    actions_taken: list[str] = Field(default_factory=list, description="Changes you made.")
-    can_auto_fix: bool = Field(default=False, description="True if one command fixes it.")
-    fix_command: str | None = Field(default=None, description="That kubectl command.")
+    model_config = ConfigDict(
+        # Asked for in this order: evidence first, then the cause it supports. Optional for
+        # validation (older answers and states still load); ``concluded`` reads a missing
+        # root cause as an inconclusive answer, never as a diagnosis.
+        json_schema_extra={"required": ["findings", "root_cause", "summary", "inconclusive"]}
+    )
+
+    findings: list[str] = Field(
+        default_factory=list,
+        description="Evidence you saw, quoted: a status, a limit, a log line.",
+        json_schema_extra=_list_bounds(FINDINGS),
+    )
+    root_cause: str = Field(
+        default="",
+        description="Why it happened, naming the exact cause; empty if unknown.",
+        json_schema_extra={"maxLength": CAUSE_CHARS},
+    )
+    summary: str = Field(
+        default="",
+        description="One sentence: what happened.",
+        json_schema_extra={"maxLength": SUMMARY_CHARS},
+    )
+    inconclusive: bool = Field(
+        default=False, description="True if the evidence does not show the cause."
+    )
     confidence: float = Field(default=0.5, ge=0, le=1)
-    escalation_notes: str = Field(default="", description="What on-call must know.")
+    recommendations: list[str] = Field(
+        default_factory=list,
+        json_schema_extra=_list_bounds(RECOMMENDATIONS),
+    )
+    fix_command: str | None = Field(
+        default=None,
+        description="The one kubectl command that fixes it, if any.",
+        json_schema_extra={
+            "anyOf": [{"type": "string", "maxLength": ITEM_CHARS}, {"type": "null"}]
+        },
+    )
+    can_auto_fix: bool = Field(default=False, description="True if fix_command fixes it.")
+    # Not asked of the model (tokens it need not write); the runtime fills them.
+    problem_summary: SkipJsonSchema[str] = ""
+    actions_taken: SkipJsonSchema[list[str]] = Field(default_factory=list)
+    escalation_notes: SkipJsonSchema[str] = ""
+
+    def bounded(self) -> Conclusion:
+        """A copy within the schema's bounds, for answers no grammar held to them."""
+        return self.model_copy(
+            update={
+                "summary": _cut(self.summary, SUMMARY_CHARS),
+                "root_cause": _cut(self.root_cause, CAUSE_CHARS),
+                "findings": _items(self.findings, FINDINGS),
+                "recommendations": _items(self.recommendations, RECOMMENDATIONS),
+                "fix_command": _cut(self.fix_command, ITEM_CHARS) if self.fix_command else None,
+            }
+        )
+
+
+def _cut(text: str, limit: int) -> str:
+    text = text.strip()
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _items(values: list[str], limit: int) -> list[str]:
+    """Distinct, non-empty items, each cut to size: a repeating model's list stays short."""
+    kept: list[str] = []
+    for value in values:
+        value = _cut(value, ITEM_CHARS)
+        if value and value not in kept:
+            kept.append(value)
+    return kept[:limit]
 
 
 class AgentResult(Conclusion):
@@ -65,11 +138,48 @@ def excerpt(text: str, limit: int = 160) -> str:
     return ""
 
 
-def complete_result(conclusion: Conclusion, *, executed_actions: Sequence[str] = ()) -> AgentResult:
-    """The model's conclusion as a result; actions the runtime really ran are listed first."""
+INCONCLUSIVE_CONFIDENCE = 0.3
+"""The most confidence an inconclusive answer may claim."""
+
+
+def complete_result(
+    conclusion: Conclusion,
+    *,
+    executed_actions: Sequence[str] = (),
+    checked: Sequence[str] = (),
+) -> AgentResult:
+    """The model's conclusion as a result: honest about what it does not know.
+
+    Actions the runtime really ran are listed first. An answer without a root cause is
+    inconclusive whatever the model said, and an inconclusive result says what was checked
+    (``checked``: the commands that ran) and what on-call should look at next.
+    """
+    conclusion = conclusion.bounded()
     actions = list(executed_actions)
     actions += [a for a in conclusion.actions_taken if a not in actions]
-    return AgentResult(**{**conclusion.model_dump(), "actions_taken": actions})
+    fields = conclusion.model_dump()
+    inconclusive = conclusion.inconclusive or not conclusion.root_cause.strip()
+    summary = conclusion.summary or excerpt(conclusion.root_cause, SUMMARY_CHARS)
+    fields.update(
+        actions_taken=actions,
+        inconclusive=inconclusive,
+        summary=summary,
+        problem_summary=conclusion.problem_summary or summary,
+    )
+    if inconclusive:
+        fields["confidence"] = min(conclusion.confidence, INCONCLUSIVE_CONFIDENCE)
+        fields["can_auto_fix"] = False
+        if not conclusion.escalation_notes:
+            fields["escalation_notes"] = _next_steps(conclusion, checked)
+    return AgentResult(**fields)
+
+
+def _next_steps(conclusion: Conclusion, checked: Sequence[str]) -> str:
+    ran = "; ".join(dict.fromkeys(checked)) if checked else "no command ran"
+    notes = f"The investigation did not find the cause. Checked: {excerpt(ran, 400)}."
+    if conclusion.recommendations:
+        notes += " Look next at: " + "; ".join(conclusion.recommendations) + "."
+    return notes
 
 
 def partial_result(
@@ -97,6 +207,7 @@ def partial_result(
     )
     return AgentResult(
         summary=summary,
+        inconclusive=True,
         problem_summary="",
         root_cause="",
         findings=findings,

@@ -24,14 +24,14 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
 from pydantic_ai.exceptions import AgentRunError, ModelAPIError, UnexpectedModelBehavior
 from pydantic_ai.messages import ModelMessage
 from pydantic_ai.models import Model
-from pydantic_ai.settings import ModelSettings
 
+from punching_fist.agent.evidence import Evidence, gather, plan_evidence
 from punching_fist.agent.history import SavedState, last_text, ledger_from, observations
 from punching_fist.agent.loop import (
     Concluded,
@@ -47,7 +47,7 @@ from punching_fist.agent.loop import (
 )
 from punching_fist.agent.metrics import AgentMetrics
 from punching_fist.agent.model import AuditedModel
-from punching_fist.agent.prompt import system_prompt
+from punching_fist.agent.prompt import first_message, system_prompt
 from punching_fist.agent.providers import (
     PROVIDERS,
     HttpClients,
@@ -62,17 +62,18 @@ from punching_fist.agent.providers.base import ProviderFactory
 from punching_fist.agent.result import AgentResult, complete_result, partial_result
 from punching_fist.agent.retry import RetryPolicy
 from punching_fist.agent.tools.base import DEFAULT_OUTPUT_LIMIT, AgentTool, ToolContext
-from punching_fist.agent.toolset import Approval, CallLedger, GuardedToolset
+from punching_fist.agent.toolset import Approval, ApprovalNeeded, CallLedger, GuardedToolset
 from punching_fist.engine.state import StepOutcome
 from punching_fist.engine.steps.agent import AgentRequest
-from punching_fist.errors import ConfigurationError
+from punching_fist.errors import CommandRejected, ConfigurationError
 from punching_fist.resources.loader import ResourceSet
-from punching_fist.resources.workflow import RigConfig
+from punching_fist.resources.workflow import AgentSettings, RigConfig
 from punching_fist.secret_refs import SecretResolver
 from punching_fist.store.approvals import ApprovalStatus, ApprovalStore, NewApproval, StoredApproval
 from punching_fist.store.audit import AuditEvent, AuditLog
 from punching_fist.store.runs import StepStatus
 from punching_fist.store.tables import utcnow
+from punching_fist.templating import render, render_value
 
 log = structlog.get_logger(__name__)
 
@@ -99,6 +100,8 @@ class RuntimeOptions:
     output_limit: int = DEFAULT_OUTPUT_LIMIT
     http: HttpSettings = field(default_factory=HttpSettings)
     """Timeouts and limits of the clients LLM requests go through."""
+    evidence_seconds: float = 15.0
+    """How long gathering the standard evidence may take before the first LLM request."""
 
 
 @dataclass(kw_only=True)
@@ -232,12 +235,14 @@ class AgentRuntime:
             # than executing an approved action twice.
             await self._deps.approvals.consume_batch(run_id, request.step_name)
 
+        approvals = settings.approval_required or bool(rig.safety.require_approval)
         toolset = GuardedToolset(
             tools,
             context=context,
             secrets=self._deps.secrets,
             record=trail.record,
             approval_required=settings.approval_required,
+            approvals=approvals,
             ledger=ledger,
         )
         audited = AuditedModel(
@@ -247,26 +252,32 @@ class AgentRuntime:
             run_id=run_id,
             step_name=request.step_name,
         )
-        model_settings = ModelSettings(max_retries=0)
-        if choice.temperature is not None:
-            model_settings["temperature"] = choice.temperature
-        if choice.max_tokens is not None:
-            model_settings["max_tokens"] = choice.max_tokens
+        model_settings = choice.model_settings()
         budget = rig.token_budget or self._deps.options.default_token_budget
         loop = InvestigationLoop(
             model=audited,
             settings=model_settings,
             toolset=toolset,
-            instructions=system_prompt(tools, max_iterations=settings.max_iterations),
+            instructions=system_prompt(
+                tools,
+                max_iterations=settings.max_iterations,
+                evidence=_gathers_evidence(settings, tools),
+                approvals=approvals,
+            ),
             limits=Limits(requests=settings.max_iterations, total_tokens=budget),
             stream=self._deps.options.stream,
             messages=saved.messages if saved else (),
             usage=replace(saved.usage) if saved else None,
         )
+        gathered: list[str] = []
         try:
             async with asyncio.timeout(settings.timeout_minutes * 60):
                 if saved is None:
-                    outcome = await loop.run(request.goal)
+                    evidence = await self._evidence(request, toolset, tools)
+                    gathered = [
+                        o.command for o in evidence.observations if o.status in ("ok", "failed")
+                    ]
+                    outcome = await loop.run(_first_message(request, evidence))
                 else:
                     outcome = await loop.resume(_decisions(batch))
         except (InvestigationEnded, AgentRunError, TimeoutError) as exc:
@@ -292,8 +303,35 @@ class AgentRuntime:
             )
             return await self._pause(request, run_id, outcome, state, trail)
         assert isinstance(outcome, Concluded)
-        result = complete_result(outcome.conclusion, executed_actions=ledger.executed_actions)
+        result = complete_result(
+            outcome.conclusion,
+            executed_actions=ledger.executed_actions,
+            checked=[o.arguments for o in observations(loop.messages)] + gathered,
+        )
         return StepOutcome(status=StepStatus.SUCCEEDED, result=result.as_step_result())
+
+    async def _evidence(
+        self, request: AgentRequest, toolset: GuardedToolset, tools: Sequence[AgentTool]
+    ) -> Evidence:
+        """The standard reads for the alert's target, run through the step's own kubectl tool
+        (so each is checked, audited and remembered as a call the model need not repeat)."""
+        if not _gathers_evidence(request.settings, tools):
+            return Evidence()
+        setting = request.settings.evidence
+        if not isinstance(setting, str):
+            setting = [render(command, request.context) for command in setting]
+        plan = plan_evidence(setting, _alert(request).get("labels") or {})
+        checker = toolset.validator(KUBECTL)
+        assert checker is not None, "_gathers_evidence saw the kubectl tool"
+
+        async def run(command: str) -> str:
+            arguments = checker.validate_python({"command": command})
+            text = await toolset.call(KUBECTL, arguments)
+            if isinstance(text, ApprovalNeeded):  # a read-only plan never needs a person
+                raise CommandRejected(f"`{command}` is not a read-only command")
+            return text
+
+        return await gather(plan, run, budget_seconds=self._deps.options.evidence_seconds)
 
     async def _pause(
         self,
@@ -339,6 +377,42 @@ class AgentRuntime:
             )
         log.info("investigation waits for approval", step=request.step_name, approvals=len(ids))
         return _waiting(ids)
+
+
+KUBECTL = "kubectl"
+
+
+def _gathers_evidence(settings: AgentSettings, tools: Sequence[AgentTool]) -> bool:
+    return settings.evidence != "off" and any(tool.name == KUBECTL for tool in tools)
+
+
+def _alert(request: AgentRequest) -> Mapping[str, Any]:
+    """The triggering alert as templates see it (``.source.data.alert``); empty if none."""
+    source = request.context.get("source")
+    data = source.get("data") if isinstance(source, Mapping) else None
+    alert = data.get("alert") if isinstance(data, Mapping) else None
+    return alert if isinstance(alert, Mapping) else {}
+
+
+def _first_message(request: AgentRequest, evidence: Evidence) -> str:
+    """The goal with the whole alert, the step's rendered ``context`` and the evidence."""
+    context = request.settings.context
+    if context is not None:
+        context = _rendered(context, request.context)
+    return first_message(
+        request.goal, alert=_alert(request), context=context, evidence=evidence.render()
+    )
+
+
+def _rendered(value: Any, context: Mapping[str, Any]) -> Any:
+    """``context`` with every string rendered as a template, as ``goal`` is."""
+    if isinstance(value, str):
+        return render_value(value, context)
+    if isinstance(value, Mapping):
+        return {key: _rendered(item, context) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_rendered(item, context) for item in value]
+    return value
 
 
 def _outcome_label(outcome: StepOutcome) -> str:

@@ -8,6 +8,9 @@ model says:
   until a person decides; with ``approvalRequired: true`` on the step, tools that declare
   ``read_only = False`` (scripts that may change things) need approval even when their
   check allows them;
+* a step that asks for no approvals (``approvals`` False: neither ``approvalRequired`` nor
+  ``rigConfig.safety.requireApproval``) is read-only: what would need a person is refused
+  at once and the model is told to recommend it, so the run never waits on anyone;
 * an identical repeat of an earlier call is answered with a note instead of running again;
 * output is redacted (known secret values) and capped (head and tail) before the model, the
   audit trail or the logs see it;
@@ -39,6 +42,12 @@ from punching_fist.store.audit import AuditEvent
 REPEAT_NOTE = (
     "You already made this exact call earlier in this investigation; its result (or the"
     " decision on it) is above. Do not repeat it: try a different call or give your answer."
+)
+
+
+READ_ONLY_REFUSAL = (
+    "Not run: this investigation is read-only ({reason}). If this command would fix the"
+    " problem, put it in fix_command and recommendations in your final answer."
 )
 
 
@@ -150,7 +159,10 @@ class GuardedToolset:
         record: Recorder,
         approval_required: bool,
         ledger: CallLedger,
+        approvals: bool | None = None,
     ) -> None:
+        """``approvals``: whether a call may wait for a person (default: ``approval_required``)."""
+        self._approvals = approval_required if approvals is None else approvals
         self._tools = {tool.name: tool for tool in tools}
         self._context = context
         self._secrets = secrets
@@ -189,6 +201,10 @@ class GuardedToolset:
         needs_approval = check.verdict == "approval" or (
             self._approval_required and getattr(agent_tool, "read_only", None) is False
         )
+        if needs_approval and not approved and not self._approvals:
+            message = READ_ONLY_REFUSAL.format(reason=check.reason or f"{name} may change things")
+            self._audit(name, audit_args, output=message, verdict="refuse")
+            return message
         if needs_approval and not approved:
             return ApprovalNeeded(
                 reason=check.reason or f"{name} may change the system",

@@ -92,6 +92,8 @@ class AgentSettings(SpecModel):
     @classmethod
     def _evidence_shape(cls, value: Any) -> Any:
         # Checked here rather than by the union, whose errors would name its members.
+        if isinstance(value, bool):  # YAML 1.1 reads a bare `off` (and `on`) as a boolean
+            return "auto" if value else "off"
         if isinstance(value, str):
             if value not in ("auto", "off"):
                 raise ValueError("expected 'auto', 'off' or a list of kubectl command lines")

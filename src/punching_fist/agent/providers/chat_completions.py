@@ -94,6 +94,7 @@ class ChatCompletionsModel(Model):
     _base_url: str
     _system: str
     _max_tokens_field: MaxTokensField
+    _named_tool_choice: bool
     _session: aiohttp.ClientSession = field(repr=False, compare=False)
     _proxy: str | None = field(repr=False)
     _headers: dict[str, str] = field(repr=False)
@@ -108,11 +109,14 @@ class ChatCompletionsModel(Model):
         proxy: str | None = None,
         system: str = "openai",
         max_tokens_field: MaxTokensField = "max_tokens",
+        named_tool_choice: bool = True,
         settings: ModelSettings | None = None,
     ) -> None:
         """``system`` names the provider (``gen_ai.system``); ``max_tokens_field`` is the
         wire name of the ``max_tokens`` setting (OpenAI wants ``max_completion_tokens``);
-        ``proxy`` is the HTTP proxy to send through (``HttpClients.proxy_for``)."""
+        ``named_tool_choice`` False sends ``required`` instead of naming the one tool to
+        call (``chat_wire.request_tools``); ``proxy`` is the HTTP proxy to send through
+        (``HttpClients.proxy_for``)."""
         super().__init__(settings=settings, profile=PROFILE)
         self._model_name = model_name
         self._base_url = base_url.rstrip("/")
@@ -120,6 +124,7 @@ class ChatCompletionsModel(Model):
         self._customized: dict[tuple[int, ...], _Customized] = {}
         self._system = system
         self._max_tokens_field = max_tokens_field
+        self._named_tool_choice = named_tool_choice
         self._session = session
         self._proxy = proxy
         self._headers = {"content-type": "application/json", "accept": "application/json"}
@@ -264,7 +269,9 @@ class ChatCompletionsModel(Model):
             ),
             **wire.sampling(settings, max_tokens_field=self._max_tokens_field),
         }
-        tools, tool_choice = wire.request_tools(settings, parameters)
+        tools, tool_choice = wire.request_tools(
+            settings, parameters, named_choice=self._named_tool_choice
+        )
         if tools:
             body["tools"] = tools
             body["tool_choice"] = tool_choice

@@ -295,9 +295,14 @@ def _assistant_message(message: ModelResponse) -> dict[str, Any] | None:
 
 
 def request_tools(
-    settings: ModelSettings, parameters: ModelRequestParameters
+    settings: ModelSettings, parameters: ModelRequestParameters, *, named_choice: bool = True
 ) -> tuple[list[dict[str, Any]], str | dict[str, Any] | None]:
-    """``tools`` and ``tool_choice``: a tool call is required when text is no answer."""
+    """``tools`` and ``tool_choice``: a tool call is required when text is no answer.
+
+    With one tool to call, ``tool_choice`` names it, unless ``named_choice`` is False: a
+    server that reads only the strings (llama-server treats an object as ``auto``, which
+    leaves the answer unconstrained) is sent ``required``, which means the same there.
+    """
     definitions = parameters.declared_tool_defs
     choice = settings.get("tool_choice")
     mode = "auto" if parameters.allow_text_output else "required"
@@ -314,7 +319,7 @@ def request_tools(
     tools = [_tool(d) for d in definitions.values()]
     if not tools:
         return [], None
-    if mode == "required" and len(tools) == 1:
+    if mode == "required" and len(tools) == 1 and named_choice:
         return tools, {"type": "function", "function": {"name": tools[0]["function"]["name"]}}
     return tools, mode
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypeVar
 
+from pydantic_ai.settings import ModelSettings
+
 from punching_fist.errors import ConfigurationError
 from punching_fist.resources.operator_config import OperatorConfig, ProviderSettings
 from punching_fist.resources.workflow import LLMConfig
@@ -19,6 +21,9 @@ from punching_fist.secret_refs import SecretResolver, is_reference
 T = TypeVar("T")
 
 ALIASES = {"claude": "anthropic", "google": "gemini"}
+
+LOCAL_SEED = 1234
+"""The seed a ``local`` model samples with: the same alert and evidence, the same answer."""
 
 DEFAULT_KEY_REFERENCES = {
     "anthropic": "env://ANTHROPIC_API_KEY",
@@ -44,6 +49,24 @@ class LLMChoice:
     temperature: float | None = None
     max_tokens: int | None = None
     api_key_ref: str | None = None
+
+    def model_settings(self) -> ModelSettings:
+        """Sampling for this choice; ``max_retries`` 0 as the step's retry policy is the only one.
+
+        A ``local`` model samples greedily (temperature 0) with a fixed seed unless the
+        workflow sets a temperature: small models wander at a server's default temperature,
+        and an investigation that is right once should be right every time.
+        """
+        settings = ModelSettings(max_retries=0)
+        temperature = self.temperature
+        if self.provider == "local":
+            settings["seed"] = LOCAL_SEED
+            temperature = 0.0 if temperature is None else temperature
+        if temperature is not None:
+            settings["temperature"] = temperature
+        if self.max_tokens is not None:
+            settings["max_tokens"] = self.max_tokens
+        return settings
 
     async def api_key(self, secrets: SecretResolver) -> str | None:
         """The key's value (remembered by ``secrets`` so it is redacted from output)."""

@@ -21,7 +21,11 @@ DEFAULT_MODELS = {
 
 
 def _chat_model(
-    inputs: ProviderInputs, default_url: str, max_tokens_field: MaxTokensField = "max_tokens"
+    inputs: ProviderInputs,
+    default_url: str,
+    max_tokens_field: MaxTokensField = "max_tokens",
+    *,
+    named_tool_choice: bool = True,
 ) -> Model:
     endpoint = inputs.endpoint
     base_url = openai_base_url(endpoint) if endpoint else default_url
@@ -33,6 +37,7 @@ def _chat_model(
         api_key=inputs.api_key,
         system=inputs.choice.provider,
         max_tokens_field=max_tokens_field,
+        named_tool_choice=named_tool_choice,
     )
 
 
@@ -40,7 +45,9 @@ def local(inputs: ProviderInputs) -> Model:
     """Ollama, vLLM, llama.cpp's llama-server: any OpenAI-compatible endpoint."""
     # build_model hands local an endpoint (configured, or the bundled model's gateway).
     assert inputs.endpoint is not None
-    return _chat_model(inputs, inputs.endpoint)
+    # llama-server constrains tool calls to their schemas only under ``required``; Ollama
+    # and vLLM read it the same way when one tool is offered.
+    return _chat_model(inputs, inputs.endpoint, named_tool_choice=False)
 
 
 def openai(inputs: ProviderInputs) -> Model:
