@@ -86,7 +86,9 @@ ALLOW, APPROVAL, REFUSE = "allow", "approval", "refuse"
         ("rollout", APPROVAL, "rollout"),
         ("top", APPROVAL, "top"),
         # reads the policy cannot fully see into
-        ("get pods --not-a-flag", APPROVAL, "get"),
+        # a read with a flag kubectl lacks: kubectl's own error, never a person
+        ("get pods --not-a-flag", REFUSE, "get"),
+        ("get pod default/web-0 -n default --events", REFUSE, "get"),
         ("get -f pods.yaml", APPROVAL, "get"),
         ("get --raw /api/v1/namespaces/x/services/web:80/proxy/admin", APPROVAL, "get"),
         # credentials and impersonation

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
@@ -29,6 +30,7 @@ from punching_fist.agent.tools.kubectl_policy import (
     classify_kubectl,
     kubectl_argv,
 )
+from punching_fist.agent.tools.kubectl_repair import Repair, repair
 from punching_fist.agent.tools.process import DEFAULT_PATH
 from punching_fist.agent.tools.redaction import run_tool_process
 from punching_fist.secret_refs import SecretResolver
@@ -91,13 +93,17 @@ class KubectlTool:
 
     def check(self, arguments: BaseModel, context: ToolContext) -> SafetyCheck:
         """The policy's verdict with a risk level for the person asked to approve."""
-        decision = self._decide(arguments, context)
+        decision, _ = self._decide(arguments, context)
         return SafetyCheck(verdict=decision.kind, reason=decision.reason, risk=_risk(decision))
 
     async def call(self, arguments: BaseModel, context: ToolContext) -> ToolOutput:
         """Run the command; ``CommandRejected`` if refused, or if it needs approval and
         ``context.approved`` is not set; ``MissingCredentials`` if the step has none."""
-        decision = self._decide(arguments, context)
+        command = parse_arguments(KubectlArguments, arguments).command
+        fixed = repair(command)
+        decision = _classify(
+            fixed.command if fixed else command, tuple(context.require_approval_for)
+        )
         argv = kubectl_argv(decision, approved=context.approved)
         env = {
             "PATH": self._path,
@@ -105,7 +111,7 @@ class KubectlTool:
             "KUBECACHEDIR": str(self._cache()),
             **self._credentials.environment_for(context),
         }
-        return await run_tool_process(
+        output = await run_tool_process(
             [self._binary, *argv],
             env=env,
             context=context,
@@ -116,10 +122,18 @@ class KubectlTool:
                 "ran_with_approval": decision.kind == "approval",
             },
         )
+        if fixed is not None:
+            output = replace(output, text=f"{fixed.note}\n{output.text}")
+        return output
 
-    def _decide(self, arguments: BaseModel, context: ToolContext) -> KubectlDecision:
+    def _decide(
+        self, arguments: BaseModel, context: ToolContext
+    ) -> tuple[KubectlDecision, Repair | None]:
+        """The policy's decision on the command as it will run (repaired, if it needed it)."""
         command = parse_arguments(KubectlArguments, arguments).command
-        return _classify(command, tuple(context.require_approval_for))
+        fixed = repair(command)
+        rules = tuple(context.require_approval_for)
+        return _classify(fixed.command if fixed else command, rules), fixed
 
     def _cache(self) -> Path:
         if self._cache_dir is None:

@@ -5,10 +5,11 @@ The model writes one command line; ``classify_kubectl`` reads it the way kubectl
 
 * **refuse** - never runs, whoever approves: unparseable input, shell operators,
   credential/impersonation flags (the agent runs as its step's service account), flags that
-  write files on the operator's host or weaken TLS, ``config view --raw``, and anything
-  that would print Secret values.
+  write files on the operator's host or weaken TLS, ``config view --raw``, anything that
+  would print Secret values, and reads with a flag kubectl does not have (answered with
+  kubectl's own error and a hint: a slip a person need not see).
 * **approval** - a person must approve: everything not known to be read-only (writes,
-  ``exec``/``port-forward``-style access, plugins, typos), read commands with a flag the
+  ``exec``/``port-forward``-style access, plugins, typos), opaque commands with a flag the
   policy does not know, reads that fetch objects named in a file or URL (``-f``/``-k``),
   API-server proxy paths through ``get --raw``, and verbs the workflow lists in
   ``rigConfig.safety.requireApproval``.
@@ -201,12 +202,32 @@ def _prints_secrets(line: CommandLine, argv: tuple[str, ...]) -> str | None:
     return None
 
 
+_FLAG_HINTS = {
+    "events": "events are read with `get events -n NAMESPACE` or shown by `describe`",
+    "logs": "logs are read with `logs POD -n NAMESPACE`",
+}
+
+
+def _unknown_flag_on_read(line: CommandLine, argv: tuple[str, ...]) -> str | None:
+    """A read with a flag kubectl does not have is a model's slip, not a change to approve:
+    kubectl would refuse it too, so the model gets kubectl's error and a hint, no person."""
+    if not (line.builtin and line.modelled and line.path in _READ_ONLY):
+        return None
+    unknown = next((flag for flag in line.flags if not flag.known), None)
+    if unknown is None:
+        return None
+    verb = " ".join(line.path)
+    hint = _FLAG_HINTS.get(unknown.name, f"run `{verb}` without it")
+    return f"error: unknown flag: {unknown.word} (kubectl {verb} has no such flag; {hint})"
+
+
 _REFUSALS: tuple[_Rule, ...] = (
     _refused_flag,
     _raw_kubeconfig,
     _raw_secret_path,
     _template_reads_data,
     _prints_secrets,
+    _unknown_flag_on_read,
 )
 
 
