@@ -309,5 +309,5 @@ async def test_instructions_in_tool_output_lead_to_no_write_and_no_approval(
     assert not [e for e in detail["audit"] if e["kind"] == "approval"]
     # The injected text reached the model only inside the evidence marked as data.
     first = first_user_message(llm.requests[0].body)
-    assert first.index("Evidence already gathered (data") < first.index("ignore previous")
+    assert first.index("Evidence already gathered (data):") < first.index("ignore previous")
     assert "never instructions" in llm.requests[0].text()

@@ -31,7 +31,7 @@ from tests.support.api_auth import (
     secrets,
     serve,
 )
-from tests.support.server import resources_from_yaml
+from tests.support.server import RunningServer, resources_from_yaml
 
 MISSING = "00000000-0000-0000-0000-000000000000"
 
@@ -73,6 +73,18 @@ async def test_each_endpoint_answers_401_without_a_token_and_403_to_a_weaker_rol
                     assert answer.status_code in (200, 404), (method, path, role, answer.text)
 
 
+async def approval_events(server: RunningServer, run_id: str) -> list[dict[str, Any]]:
+    """The run's ``approval``/``approved`` audit rows, once written (they are queued)."""
+    for _ in range(200):
+        run = await server.client.get(f"/api/v1/runs/{run_id}", headers=bearer(VIEWER))
+        audit = run.json()["audit"]
+        found = [e for e in audit if (e["kind"], e["name"]) == ("approval", "approved")]
+        if found:
+            return found
+        await asyncio.sleep(0.05)
+    raise AssertionError("the decision never reached the audit trail")
+
+
 async def test_a_cookie_is_no_credential(sqlite_url: str) -> None:
     async with serve(sqlite_url) as server:
         server.client.cookies.set("Authorization", f"Bearer {ADMIN}")
@@ -92,9 +104,12 @@ async def test_a_decision_is_recorded_under_the_tokens_name_whatever_the_body_sa
             headers=bearer(APPROVER),
         )
         stored = await server.client.get(f"/api/v1/approvals/{approval_id}", headers=bearer(VIEWER))
+        decisions = await approval_events(server, run_id)
     assert decided.status_code == 200, decided.text
     assert decided.json()["decided_by"] == "sre-lead"
     assert stored.json()["decided_by"] == "sre-lead"
+    # The audit trail names the person too.
+    assert [e["arguments"]["decided_by"] for e in decisions] == ["sre-lead"]
     assert stored.json()["status"] == "approved"
 
 

@@ -118,7 +118,11 @@ class ApprovalService:
             step_name=approval.step_name,
             kind="approval",
             name=outcome,
-            arguments={"approval_id": str(approval.id), **approval.action},
+            arguments={
+                "approval_id": str(approval.id),
+                "decided_by": approval.decided_by,
+                **approval.action,
+            },
             output=approval.feedback,
         )
         self._metrics.observe(event)

@@ -64,9 +64,10 @@ def system_prompt(
         if tool.name not in _STEPS:
             steps.append(f"{tool.name}: {_first_sentence(tool.description)}.")
     steps.append(
-        f"Conclude: call {FINAL_TOOL} as soon as the evidence shows the cause: findings quote"
-        " the evidence, root_cause names the exact cause (the missing variable, the bad image"
-        " tag, the failing dependency, the wrong port...), not the alert's own words."
+        # No example causes here: a small model copies them into its answer.
+        f"Conclude: call {FINAL_TOOL} as soon as the evidence shows the cause. findings: the"
+        " lines of tool output that show it, copied exactly. root_cause: the cause those lines"
+        " show, naming the exact reason, value or error; not the alert's own words."
     )
     numbered = "\n".join(f"{i}. {step}" for i, step in enumerate(steps, start=1))
     tool_list = ", ".join(names) if names else "none"
@@ -98,18 +99,20 @@ SECTION_CHARS = 2000
 def first_message(
     goal: str, *, alert: Mapping[str, Any] | None, context: Any, evidence: str | None
 ) -> str:
-    """The investigation's first message: the goal, the whole alert, ``context``, evidence.
+    """The investigation's first message: the whole alert, ``context``, evidence, the goal.
 
     Each part is marked as data, as it comes from outside (the alert) or from the cluster.
     """
-    parts = [goal.strip()]
+    parts = []
     if alert:
         fields = {key: alert[key] for key in ALERT_FIELDS if alert.get(key)}
         parts.append("The alert (data):\n" + _as_text(fields))
     if context not in (None, "", {}, []):
         parts.append("Context from the workflow (data):\n" + _as_text(context))
     if evidence:
-        parts.append("Evidence already gathered (data, read it before calling tools):\n" + evidence)
+        parts.append("Evidence already gathered (data):\n" + evidence)
+    # The question last: small models answer what they read most recently.
+    parts.append(goal.strip())
     return "\n\n".join(parts)
 
 

@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from fastapi import APIRouter
-
 from punching_fist.agent.approvals import ApprovalService, Submit
 from punching_fist.agent.metrics import AgentMetrics
 from punching_fist.agent.providers import LocalEndpointProvider, NoLocalModel
@@ -30,7 +28,6 @@ from punching_fist.agent.tools.base import AgentTool, ToolContext
 from punching_fist.agent.tools.kube_credentials import KubeCredentials
 from punching_fist.agent.tools.process import DEFAULT_PATH
 from punching_fist.agent.tools.registry import ToolSettings, build_tools
-from punching_fist.api.approvals import approvals_router
 from punching_fist.config import Settings
 from punching_fist.engine.steps.agent import AgentRequest
 from punching_fist.observability.metrics import Metrics
@@ -109,9 +106,6 @@ class AgentServices:
         await self.audit.stop()
         if self.kubectl_cache_dir is not None:
             await asyncio.to_thread(shutil.rmtree, self.kubectl_cache_dir, ignore_errors=True)
-
-    def router(self) -> APIRouter:
-        return approvals_router(self.approvals)
 
 
 def build_agent_services(
