@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from punching_fist.agent import approvals_cli
+from punching_fist.agent.evidence import evidence_problems
 from punching_fist.agent.local_model.cli import model_app
 from punching_fist.api.auth import open_api_problem
 from punching_fist.config import DEFAULT_DB, Settings, default_peering_priority, inherited_env
@@ -40,6 +41,8 @@ def load_resources(directory: Path) -> ResourceSet:
     """Load, schema-check and cross-check a folder of resources; raises with every problem."""
     resources = build_resource_set(load_directory(directory))
     problems = check_references(resources)
+    for name, workflow in sorted(resources.workflows.items()):
+        problems += [f"Workflow/{name}: {problem}" for problem in evidence_problems(workflow)]
     if problems:
         raise ResourceValidationError(problems)
     return resources

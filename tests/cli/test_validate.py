@@ -172,3 +172,21 @@ def test_not_a_directory(tmp_path: Path) -> None:
     code, output = validate(tmp_path / "nope")
     assert code == 1
     assert "not a directory" in output
+
+
+def test_evidence_commands_that_are_not_read_only_fail_validation(tmp_path: Path) -> None:
+    workflow = """
+apiVersion: punchingfist.io/v1alpha1
+kind: Workflow
+metadata: {name: wf}
+spec:
+  steps:
+    - name: investigate
+      type: agent
+      goal: look
+      tools: [kubectl]
+      evidence: ["get pods -n shop", "delete pod web-0 -n shop"]
+"""
+    code, output = validate(write(tmp_path, "wf.yaml", workflow + "---" + GOOD_SINK))
+    assert code == 1
+    assert "Workflow/wf: spec.steps[0].evidence[1]" in " ".join(output.split())
