@@ -819,7 +819,7 @@ class Cluster:
                 answer.err(f"No resources found in {namespace} namespace.", fail=False)
             tail = int(command.flag("tail") or 10)  # kubectl's default with a selector
             for pod in pods:
-                self._pod_logs(pod, None, command, answer, tail=tail, prefix=len(pods) > 1)
+                self._pod_logs(pod, None, command, answer, tail=tail, prefix=command.on("prefix"))
             return
         if not args:
             raise KubectlError(
@@ -834,7 +834,7 @@ class Cluster:
             return
         pod = self._pod_for(args[0], namespace, answer)
         positional = args[1] if len(args) > 1 else None
-        self._pod_logs(pod, positional, command, answer, tail=tail, prefix=False)
+        self._pod_logs(pod, positional, command, answer, tail=tail, prefix=command.on("prefix"))
 
     def _pod_for(self, spelled: str, namespace: str, answer: Answer) -> str:
         """The pod ``logs`` reads for ``NAME`` or ``TYPE/NAME`` (the first of an owner's)."""
