@@ -1,7 +1,8 @@
-"""Resolving secret references (``env://NAME``; ``k8s://`` and ``vault://`` come with the operator).
+"""Resolving secret references: ``env://NAME`` here, the other schemes in ``operator/``.
 
-Resolvers are looked up by scheme and handed in at start-up. Secret values never appear in
-error messages; every value resolved is remembered so output can be redacted.
+Resolvers are looked up by scheme and handed in at start-up (``operator.runtime.
+add_secret_schemes``). Secret values never appear in error messages; every value resolved is
+remembered so output can be redacted.
 """
 
 from __future__ import annotations
@@ -13,6 +14,13 @@ from typing import Protocol
 from punching_fist.errors import SecretResolutionError
 
 REDACTED = "[redacted]"
+
+SECRET_MANAGER_SCHEMES: Mapping[str, str] = {"kubernetes": "k8s", "vault": "vault"}
+"""The reference scheme of each ``secretManager.type`` that has a working backend."""
+SUPPORTED_SECRET_MANAGERS = frozenset(SECRET_MANAGER_SCHEMES)
+"""The OperatorConfig ``secretManager.type`` values that work; any other is a validation error."""
+SCHEMES = frozenset({"env", *SECRET_MANAGER_SCHEMES.values()})
+"""Every reference scheme a server can resolve (``k8s://`` needs Kubernetes mode)."""
 
 
 class SchemeResolver(Protocol):
@@ -66,7 +74,7 @@ class SecretResolver:
 
 
 def is_reference(value: str) -> bool:
-    return "://" in value and value.split("://", 1)[0] in {"env", "k8s", "vault"}
+    return "://" in value and value.split("://", 1)[0] in SCHEMES
 
 
 def _describe(reference: str) -> str:
