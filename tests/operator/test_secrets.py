@@ -21,6 +21,7 @@ from punching_fist.operator.secrets import (
     VaultResolver,
     VaultSettings,
     parse_vault_reference,
+    vault_path,
 )
 from punching_fist.resources import parse_yaml
 from punching_fist.resources.loader import ResourceSet
@@ -130,6 +131,34 @@ async def test_vault_failures_name_the_reference_never_a_value(vault: str) -> No
         await unconfigured.resolve("vault://secret/x#y")
 
 
+async def test_vault_paths_lie_under_the_secret_path(vault: str) -> None:
+    resolver = VaultResolver(
+        lambda: VaultSettings(url=vault, token=ROOT_TOKEN, secret_path="secret/data/punchingfist/")
+    )
+    assert await resolver.resolve("vault://slack#token") == "xoxb-from-vault"
+    assert await resolver.resolve("vault://slack/token") == "xoxb-from-vault"
+    # Written in full, as before secretPath was set: taken as it is.
+    assert await resolver.resolve("vault://secret/data/punchingfist/slack#token") == (
+        "xoxb-from-vault"
+    )
+    # Elsewhere in Vault: out of reach, the path is read under secretPath.
+    with pytest.raises(SecretResolutionError, match="no secret at 'secret/data/punchingfist/kv/"):
+        await resolver.resolve("vault://kv/punchingfist/api#key")
+    with pytest.raises(SecretResolutionError, match="may not hold"):
+        await resolver.resolve("vault://../../kv/punchingfist/api#key")
+
+
+def test_vault_path_joins() -> None:
+    ref = "vault://x"
+    assert vault_path(ref, "slack", "") == "slack"
+    assert vault_path(ref, "slack", "secret/data/pf") == "secret/data/pf/slack"
+    assert vault_path(ref, "secret/data/pf/slack", "/secret/data/pf/") == "secret/data/pf/slack"
+    assert vault_path(ref, "secret/data/pfx", "secret/data/pf") == "secret/data/pf/secret/data/pfx"
+    for bad in ("a/../b", "./a", "a//b"):
+        with pytest.raises(SecretResolutionError, match="may not hold"):
+            vault_path(ref, bad, "secret")
+
+
 def test_vault_reference_forms() -> None:
     assert parse_vault_reference("vault://secret/data/a/b#k") == ("secret/data/a/b", "k")
     assert parse_vault_reference("vault://kv/a/k") == ("kv/a", "k")
@@ -147,6 +176,7 @@ def test_vault_address_comes_from_the_operator_config_or_the_environment() -> No
     assert settings.url == "https://vault.company.com"
     assert settings.role == "punchingfist-agent"
     assert settings.auth_mount == "kubernetes"
+    assert settings.secret_path == "secret/data/punchingfist"
 
     empty = ResourceRegistry()
     assert vault_settings_from(empty, {})() is None

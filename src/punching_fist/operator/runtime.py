@@ -45,7 +45,11 @@ def vault_settings_from(
         if manager is not None and manager.type == "vault" and manager.endpoint:
             mount = manager.auth_method or "kubernetes"
             return VaultSettings(
-                url=manager.endpoint, token=token, role=manager.role, auth_mount=mount
+                url=manager.endpoint,
+                token=token,
+                role=manager.role,
+                auth_mount=mount,
+                secret_path=manager.secret_path or "",
             )
         if env.get("VAULT_ADDR"):
             return VaultSettings(url=env["VAULT_ADDR"], token=token, role=env.get("VAULT_ROLE"))

@@ -4,7 +4,9 @@
   (``k8s://NAME/KEY`` uses the operator's own namespace).
 * ``vault://PATH#KEY`` reads ``KEY`` from the Vault secret at ``PATH`` (KV v1 or v2, e.g.
   ``vault://secret/data/punchingfist/slack#token``); without ``#KEY`` the last path segment
-  is the key. hvac is synchronous, so each read runs in a worker thread.
+  is the key. With the secretManager's ``secretPath``, ``PATH`` lies under it
+  (``vault://slack#token``), so a configuration cannot read beyond it; a path written in full
+  stays as it is. hvac is synchronous, so each read runs in a worker thread.
 
 No message here contains a secret value; the references themselves are not secret.
 """
@@ -82,6 +84,8 @@ class VaultSettings:
     auth_mount: str = "kubernetes"
     jwt_path: Path = SERVICE_ACCOUNT_TOKEN
     verify: bool | str = True
+    secret_path: str = ""
+    """Where every ``vault://`` path lies (the secretManager's ``secretPath``); empty: anywhere."""
 
 
 def parse_vault_reference(reference: str) -> tuple[str, str]:
@@ -97,6 +101,18 @@ def parse_vault_reference(reference: str) -> tuple[str, str]:
     return path, key
 
 
+def vault_path(reference: str, path: str, secret_path: str) -> str:
+    """``path`` under ``secret_path``; one that already starts with it is taken as written."""
+    if any(part in ("", ".", "..") for part in path.split("/")):
+        raise SecretResolutionError(
+            f"secret {reference!r}: the path may not hold '.', '..' or '//'"
+        )
+    base = secret_path.strip("/")
+    if not base or path == base or path.startswith(f"{base}/"):
+        return path
+    return f"{base}/{path}"
+
+
 class VaultResolver:
     """Reads KV secrets from HashiCorp Vault through hvac."""
 
@@ -105,13 +121,7 @@ class VaultResolver:
         self._client: Any = None
         self._lock = asyncio.Lock()
 
-    def _login(self) -> Any:
-        settings = self._settings()
-        if settings is None:
-            raise SecretResolutionError(
-                "vault:// needs Vault's address: an OperatorConfig secretManager of type vault, "
-                "or VAULT_ADDR"
-            )
+    def _login(self, settings: VaultSettings) -> Any:
         try:
             import hvac
         except ImportError as exc:  # pragma: no cover - hvac is a declared dependency
@@ -124,16 +134,23 @@ class VaultResolver:
             )
         return client
 
-    def _read(self, path: str) -> Any:
+    def _read(self, settings: VaultSettings, path: str) -> Any:
         if self._client is None:
-            self._client = self._login()
+            self._client = self._login(settings)
         return self._client.read(path)
 
     async def resolve(self, reference: str) -> str:
         path, key = parse_vault_reference(reference)
+        settings = self._settings()
+        if settings is None:
+            raise SecretResolutionError(
+                "vault:// needs Vault's address: an OperatorConfig secretManager of type vault, "
+                "or VAULT_ADDR"
+            )
+        path = vault_path(reference, path, settings.secret_path)
         async with self._lock:
             try:
-                answer = await asyncio.to_thread(self._read, path)
+                answer = await asyncio.to_thread(self._read, settings, path)
             except SecretResolutionError:
                 raise
             except OSError as exc:
@@ -145,7 +162,9 @@ class VaultResolver:
                 raise SecretResolutionError(
                     f"secret {reference!r}: Vault refused ({type(exc).__name__})"
                 ) from None
-        data = (answer or {}).get("data") or {}
+        if answer is None:  # hvac's answer to a 404
+            raise SecretResolutionError(f"secret {reference!r}: Vault has no secret at {path!r}")
+        data = answer.get("data") or {}
         if isinstance(data.get("data"), dict) and "metadata" in data:
             data = data["data"]  # KV version 2 wraps the values once more
         if key not in data:
