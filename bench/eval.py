@@ -320,7 +320,8 @@ async def evaluate(
     from punching_fist.agent.local_model.installer import install
     from punching_fist.observability.logging import configure_logging
 
-    configure_logging(level="info" if verbose else "warning", json_output=False)
+    # Readable on a terminal; JSON lines (no colour codes) when the output is captured.
+    configure_logging(level="info" if verbose else "error", json_output=not sys.stderr.isatty())
     status = await install(LocalModelPaths.from_settings())  # a no-op on a warm cache
     if not status.ready:
         raise SystemExit(f"the bundled model is not ready: {status}")
