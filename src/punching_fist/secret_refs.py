@@ -7,15 +7,22 @@ remembered so output can be redacted.
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from punching_fist.errors import SecretResolutionError
 
 REDACTED = "[redacted]"
 
-SECRET_MANAGER_SCHEMES: Mapping[str, str] = {"kubernetes": "k8s", "vault": "vault"}
+SECRET_MANAGER_SCHEMES: Mapping[str, str] = {
+    "kubernetes": "k8s",
+    "vault": "vault",
+    "aws-secrets": "aws-secrets",
+    "azure-keyvault": "azure-keyvault",
+}
 """The reference scheme of each ``secretManager.type`` that has a working backend."""
 SUPPORTED_SECRET_MANAGERS = frozenset(SECRET_MANAGER_SCHEMES)
 """The OperatorConfig ``secretManager.type`` values that work; any other is a validation error."""
@@ -42,6 +49,34 @@ class EnvResolver:
         return value
 
 
+class CachingResolver:
+    """Keeps each value for ``ttl`` seconds, so a secret manager is not asked on every request.
+
+    Webhook secrets are checked per request, and remote managers are slow and billed per call;
+    a rotated value is picked up within ``ttl``. Failures are not kept.
+    """
+
+    def __init__(
+        self,
+        resolver: SchemeResolver,
+        *,
+        ttl: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._resolver = resolver
+        self._ttl = ttl
+        self._clock = clock
+        self._values: dict[str, tuple[str, float]] = {}
+
+    async def resolve(self, reference: str) -> str:
+        kept = self._values.get(reference)
+        if kept is not None and self._clock() < kept[1]:
+            return kept[0]
+        value = await self._resolver.resolve(reference)
+        self._values[reference] = (value, self._clock() + self._ttl)
+        return value
+
+
 class SecretResolver:
     """Dispatches a reference to the resolver for its scheme and tracks known values."""
 
@@ -51,6 +86,11 @@ class SecretResolver:
 
     def register(self, scheme: str, resolver: SchemeResolver) -> None:
         self._resolvers[scheme] = resolver
+
+    @property
+    def schemes(self) -> frozenset[str]:
+        """The schemes registered so far."""
+        return frozenset(self._resolvers)
 
     async def resolve(self, reference: str) -> str:
         scheme, sep, _ = reference.partition("://")
@@ -75,6 +115,22 @@ class SecretResolver:
 
 def is_reference(value: str) -> bool:
     return "://" in value and value.split("://", 1)[0] in SCHEMES
+
+
+def json_field(reference: str, value: str, key: str) -> str:
+    """Field ``key`` of a secret whose value is a JSON object (``...#key`` references)."""
+    try:
+        fields = json.loads(value)
+    except ValueError:
+        fields = None
+    if not isinstance(fields, dict):
+        raise SecretResolutionError(
+            f"secret {reference!r}: #{key} needs a JSON object as the secret's value; "
+            "drop #key to use the whole value"
+        )
+    if key not in fields:
+        raise SecretResolutionError(f"secret {reference!r}: the secret has no key {key!r}")
+    return str(fields[key])
 
 
 def _describe(reference: str) -> str:

@@ -27,7 +27,14 @@ from punching_fist.resources import parse_yaml
 from punching_fist.resources.loader import ResourceSet
 from punching_fist.resources.operator_config import OperatorConfig
 from punching_fist.resources.registry import ResourceRegistry
-from punching_fist.secret_refs import SecretResolver
+from punching_fist.secret_refs import (
+    SECRET_MANAGER_SCHEMES,
+    SUPPORTED_SECRET_MANAGERS,
+    CachingResolver,
+    EnvResolver,
+    SecretResolver,
+    is_reference,
+)
 from tests.harness.k8s import K8sApiServer
 from tests.operator.support import EXAMPLES, new_namespace
 
@@ -195,6 +202,33 @@ async def test_registered_schemes_dispatch_by_prefix(
     assert resolver.redact(f"token={value}") == "token=[redacted]"
     with pytest.raises(SecretResolutionError, match="k8s://"):
         await resolver.resolve("k8s://ns/name/key")  # no cluster: not registered
+
+
+def test_every_supported_secret_manager_has_its_scheme_registered() -> None:
+    resolver = SecretResolver()
+    add_secret_schemes(resolver, ResourceRegistry(), None)
+    for manager in SUPPORTED_SECRET_MANAGERS - {"kubernetes"}:  # k8s:// needs a cluster
+        scheme = SECRET_MANAGER_SCHEMES[manager]
+        assert scheme in resolver.schemes, manager
+        assert is_reference(f"{scheme}://name#key")
+    assert {"kubernetes", "vault", "aws-secrets", "azure-keyvault"} == SUPPORTED_SECRET_MANAGERS
+    assert not is_reference("gcp-secrets://name")
+
+
+async def test_cached_values_are_read_again_after_the_ttl() -> None:
+    environ = {"TOKEN": "first-value"}
+    now = [0.0]
+    cached = CachingResolver(EnvResolver(environ), ttl=60, clock=lambda: now[0])
+    assert await cached.resolve("env://TOKEN") == "first-value"
+    environ["TOKEN"] = "rotated-value"
+    now[0] = 59.9
+    assert await cached.resolve("env://TOKEN") == "first-value"
+    now[0] = 60.0
+    assert await cached.resolve("env://TOKEN") == "rotated-value"
+    del environ["TOKEN"]
+    now[0] = 200.0
+    with pytest.raises(SecretResolutionError):  # failures are not kept, nor hidden by the cache
+        await cached.resolve("env://TOKEN")
 
 
 @pytest.mark.integration

@@ -14,6 +14,9 @@ import structlog
 
 from punching_fist.config import Settings
 from punching_fist.errors import ConfigurationError
+from punching_fist.operator import aws_secrets, azure_keyvault
+from punching_fist.operator.aws_secrets import AwsSecretsResolver
+from punching_fist.operator.azure_keyvault import AzureKeyVaultResolver
 from punching_fist.operator.checks import ResourceChecker
 from punching_fist.operator.client import KubeClient, KubernetesApiError
 from punching_fist.operator.controller import Controller, ControllerSettings
@@ -22,7 +25,7 @@ from punching_fist.operator.mirror import ResourceMirror
 from punching_fist.operator.peering import ensure_peering_objects
 from punching_fist.operator.secrets import KubernetesSecretResolver, VaultResolver, VaultSettings
 from punching_fist.resources.registry import ResourceRegistry
-from punching_fist.secret_refs import SecretResolver
+from punching_fist.secret_refs import CachingResolver, SecretResolver
 from punching_fist.service import Service
 
 log = structlog.get_logger(__name__)
@@ -61,8 +64,13 @@ def vault_settings_from(
 def add_secret_schemes(
     resolver: SecretResolver, registry: ResourceRegistry, client: KubeClient | None
 ) -> None:
-    """vault:// always (configured when first used); k8s:// when a cluster is at hand."""
-    resolver.register("vault", VaultResolver(vault_settings_from(registry)))
+    """A scheme for each secret manager (configured when first used; their values kept a
+    minute); k8s:// when a cluster is at hand."""
+    resolver.register("vault", CachingResolver(VaultResolver(vault_settings_from(registry))))
+    aws = AwsSecretsResolver(aws_secrets.settings_from(registry))
+    azure = AzureKeyVaultResolver(azure_keyvault.settings_from(registry))
+    resolver.register("aws-secrets", CachingResolver(aws))
+    resolver.register("azure-keyvault", CachingResolver(azure))
     if client is not None:
         resolver.register("k8s", KubernetesSecretResolver(client))
 

@@ -56,6 +56,8 @@ class SecretManagerConfig(SpecModel):
     secret_prefix: str | None = None
     vault_url: str | None = None
     client_id: str | None = None
+    tenant_id: str | None = None
+    token_endpoint: str | None = None
 
 
 class SecretKeyRef(SpecModel):
