@@ -311,3 +311,23 @@ async def test_instructions_in_tool_output_lead_to_no_write_and_no_approval(
     first = first_user_message(llm.requests[0].body)
     assert first.index("Evidence already gathered (data):") < first.index("ignore previous")
     assert "never instructions" in llm.requests[0].text()
+
+
+async def test_a_model_that_only_repeats_itself_is_asked_to_conclude(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    stand_in = kubectl_stand_in(tmp_path, POD_RESPONSES)
+    # The evidence already holds this read; the leading `kubectl` does not make it new.
+    script = Script([kubectl("kubectl  describe pod web-1 -n shop"), OOM])
+    with FakeLLM(script) as llm:
+        resources = resources_from_yaml(workflow_yaml(llm.url, evidence="auto"))
+        async with running_server(resources, sqlite_url, **server_settings(stand_in)) as server:
+            run_id = await post_alert(server, pod="web-1")
+            await server.settle()
+            detail = await run_detail(server.client, run_id)
+    assert sum(argv[0] == "describe" for argv in stand_in.invocations()) == 1
+    first, second = llm.requests
+    assert "kubectl" in first.tool_names
+    assert second.tool_names == ["final_answer"]  # the repeat made this the last turn
+    assert "This is your last turn" in second.text()
+    assert step(detail)["result"]["root_cause"]

@@ -10,6 +10,7 @@ graph per turn. One turn:
    batches, a ``final_answer`` call is validated into a ``Conclusion``;
 3. answer every call in one request, or stop: a valid conclusion ends the loop, and calls
    that wait for a person's approval pause it (``Paused``) unless a conclusion came too.
+   An answer whose calls were all repeats of earlier ones makes the next turn the last.
 
 The model gets a corrective answer for an unknown tool, arguments that do not validate (two
 retries per tool) and a conclusion that does not validate (one retry); a plain-text answer
@@ -46,7 +47,13 @@ from pydantic_ai.usage import RunUsage
 
 from punching_fist.agent.prompt import FINAL_TOOL, LAST_TURN_NOTE
 from punching_fist.agent.result import Conclusion
-from punching_fist.agent.toolset import Approval, ApprovalNeeded, GuardedToolset, lean_schema
+from punching_fist.agent.toolset import (
+    REPEAT_NOTE,
+    Approval,
+    ApprovalNeeded,
+    GuardedToolset,
+    lean_schema,
+)
 from punching_fist.agent.toolset import validator as validator_for
 
 T = TypeVar("T")
@@ -147,6 +154,11 @@ class _Turn:
     succeeded: set[str] = field(default_factory=set)
     function_retried: bool = False
     output_retries: int = 0
+    repeats: int = 0
+    """Calls answered with the note that they were already made."""
+
+    def only_repeats(self) -> bool:
+        return self.repeats > 0 and self.repeats == len(self.calls)
 
     def request(self) -> ModelRequest:
         return ModelRequest(parts=[self.parts[i] for i in sorted(self.parts)])
@@ -228,8 +240,9 @@ class InvestigationLoop:
         return _returned(call, text)
 
     async def _drive(self, request: ModelRequest) -> Outcome:
+        concluding = False
         while True:
-            last_turn = self.usage.requests >= self._limits.requests - 1
+            last_turn = concluding or self.usage.requests >= self._limits.requests - 1
             response = await self._request(request, last_turn=last_turn)
             calls = [p for p in response.parts if isinstance(p, ToolCallPart)]
             if not calls:
@@ -268,6 +281,9 @@ class InvestigationLoop:
                 if turn.parts:
                     self.messages.append(turn.request())
                 return Paused(pending=turn.waiting)
+            # A model that only repeats calls it already made has run out of questions: its
+            # next turn is the last, so it answers now instead of looping to the limit.
+            concluding = turn.only_repeats()
             request = turn.request()
 
     async def _request(self, request: ModelRequest, *, last_turn: bool) -> ModelResponse:
@@ -365,6 +381,8 @@ class InvestigationLoop:
             self.usage.tool_calls += 1
             turn.succeeded.add(call.tool_name)
             turn.parts[index] = _returned(call, result)
+            if result == REPEAT_NOTE:
+                turn.repeats += 1
 
     @staticmethod
     async def _gather(calls: list[Awaitable[T]]) -> list[T]:

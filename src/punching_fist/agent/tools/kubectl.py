@@ -7,8 +7,8 @@ this module turns that decision into a ``SafetyCheck`` with a risk level, and ru
 
 * the argv the policy parsed (never a shell), so what ran is exactly what was judged;
 * an environment built from nothing: ``PATH``, the step's credentials (see
-  ``kube_credentials``), ``KUBERC=off`` (no user aliases that could rename a verb), and a
-  private cache directory; the operator's own variables, ``KUBE_EDITOR`` and
+  ``punching_fist.kube.credentials``), ``KUBERC=off`` (no user aliases that could rename a
+  verb), and a private cache directory; the operator's own variables, ``KUBE_EDITOR`` and
   ``KUBECTL_EXTERNAL_DIFF`` included, never reach the child;
 * the step's time limit, after which the process group is killed.
 """
@@ -21,10 +21,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from punching_fist.agent.tools.base import SafetyCheck, ToolContext, ToolOutput, parse_arguments
-from punching_fist.agent.tools.kube_credentials import KubeCredentials
 from punching_fist.agent.tools.kubectl_policy import (
     KubectlDecision,
     classify_kubectl,
@@ -33,6 +32,7 @@ from punching_fist.agent.tools.kubectl_policy import (
 from punching_fist.agent.tools.kubectl_repair import Repair, repair
 from punching_fist.agent.tools.process import DEFAULT_PATH
 from punching_fist.agent.tools.redaction import run_tool_process
+from punching_fist.kube.credentials import KubeCredentials
 from punching_fist.secret_refs import SecretResolver
 
 DESCRIPTION = (
@@ -59,6 +59,14 @@ class KubectlArguments(BaseModel):
         description="One kubectl command without pipes, e.g. `get pods -n shop` or"
         " `describe pod web-0 -n shop`; the leading `kubectl` is optional."
     )
+
+    @field_validator("command", mode="after")
+    @classmethod
+    def _without_kubectl(cls, command: str) -> str:
+        """One spelling per command, so a repeat of an earlier call is recognised as one."""
+        command = command.strip()
+        head, _, rest = command.partition(" ")
+        return rest.strip() if head == "kubectl" and rest.strip() else command
 
 
 class KubectlTool:
@@ -109,7 +117,11 @@ class KubectlTool:
             "PATH": self._path,
             "KUBERC": "off",
             "KUBECACHEDIR": str(self._cache()),
-            **self._credentials.environment_for(context),
+            **self._credentials.agent_environment(
+                step=context.step_name,
+                service_account=context.service_account,
+                kubeconfig=context.kubeconfig,
+            ),
         }
         output = await run_tool_process(
             [self._binary, *argv],
