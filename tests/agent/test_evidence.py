@@ -31,7 +31,7 @@ from punching_fist.agent.evidence import (
     plan_evidence,
     plan_for,
 )
-from punching_fist.agent.tools.kube_credentials import KubeCredentials
+from punching_fist.kube.credentials import KubeCredentials
 from punching_fist.agent.tools.kubectl import KubectlArguments, KubectlTool
 from punching_fist.agent.tools.kubectl_policy import classify_kubectl
 from punching_fist.errors import CommandRejected, ResourceValidationError
@@ -699,3 +699,29 @@ def test_at_most_twenty_commands() -> None:
     many = "      evidence: [" + ", ".join(["get pods"] * 21) + "]"
     with pytest.raises(ResourceValidationError, match="at most 20 commands"):
         load(many)
+
+
+@pytest.mark.parametrize(
+    ("error", "meaning"),
+    [
+        (
+            'Error from server (BadRequest): previous terminated container "catalog" in pod'
+            ' "catalog-69f" not found\n[exit code 1]',
+            "no earlier run",
+        ),
+        (
+            'Error from server (BadRequest): container "catalog" in pod "catalog-69f" is waiting'
+            " to start: trying and failing to pull image\n[exit code 1]",
+            "waiting: trying and failing to pull image",
+        ),
+    ],
+)
+async def test_no_logs_errors_are_said_plainly_not_as_a_cause(error: str, meaning: str) -> None:
+    async def run(command: str) -> str:
+        return error
+
+    evidence = await gather(custom_plan(["logs catalog-69f -n shop --previous"]), run)
+    (observation,) = evidence.observations
+    assert observation.status == "failed"
+    assert meaning in observation.output
+    assert "not found" not in observation.output

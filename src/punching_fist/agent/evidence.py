@@ -433,7 +433,8 @@ def _skipped(commands: Sequence[str]) -> tuple[Observation, ...]:
 
 def _observe(command: str, text: str, limit: int) -> Observation:
     if _failed(command, text):
-        return Observation(command=command, output=_failure_line(text), status="failed")
+        line = _failure_line(text)
+        return Observation(command=command, output=_no_logs(line) or line, status="failed")
     lines = _collapse(text.splitlines(), near=command.startswith("logs "))
     kept = _cut(lines, limit, _priority(command, lines))
     return Observation(command=command, output="\n".join(kept) or "(no output)")
@@ -486,6 +487,23 @@ def _failure_line(text: str) -> str:
     ending = lines.pop() if lines and _ENDING.fullmatch(lines[-1]) else ""
     first = lines[0] if lines else ""
     return _one_line(" ".join(part for part in (first, ending) if part))
+
+
+_NO_PREVIOUS = re.compile(r"previous terminated container .* not found")
+_WAITING = re.compile(r"is waiting to start: (.*?)(?: \[exit code -?\d+\])?$")
+
+
+def _no_logs(line: str) -> str | None:
+    """What kubectl's "no logs" errors mean, said plainly.
+
+    A small model reads "previous terminated container ... not found" as the incident's cause;
+    it only means the container has not run before (it never started, or never restarted).
+    """
+    if _NO_PREVIOUS.search(line):
+        return "(no logs: this container has no earlier run; it never started or never restarted)"
+    if waiting := _WAITING.search(line):
+        return f"(no logs: the container has not started; it is waiting: {waiting.group(1)})"
+    return None
 
 
 def _one_line(text: str, limit: int = 200) -> str:
