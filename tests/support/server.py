@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,9 +61,11 @@ async def running_server(
     secrets: SecretResolver | None = None,
     local_model: BundledLocalModel | None = None,
     headers: dict[str, str] | None = None,
+    configure: Callable[[Service], None] | None = None,
     **settings: Any,
 ) -> AsyncIterator[RunningServer]:
-    """``headers``: sent with every request of ``client`` (an API token, say)."""
+    """``headers``: sent with every request of ``client`` (an API token, say); ``configure``:
+    called with the service before it starts (as ``serve --kubernetes`` adds its parts)."""
     if isinstance(resources, Path):
         resources = load_resources(resources)
     port = free_port()
@@ -78,6 +80,8 @@ async def running_server(
         secrets=secrets,
         local_model=local_model,
     )
+    if configure is not None:
+        configure(service)
     config = uvicorn.Config(
         service.asgi_app(), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
     )

@@ -11,6 +11,10 @@ Token values are resolved through the ``SecretResolver`` (which then redacts the
 output) at start-up and whenever the resources change; only their SHA-256 digests are kept
 here, compared in constant time. They are never logged and never stored.
 
+With ``spec.api.auth: kubernetes`` (operator mode), a token that is none of those is handed
+to a ``TokenReviewer``: Kubernetes says who holds it and what they may do here
+(``operator/token_review.py``). When it cannot be asked, the answer is 503, never a guess.
+
 With no tokens configured the API stays open, but only on a loopback address, for local
 development: ``serve`` refuses any other address. Even open, it answers only requests whose
 ``Host`` is a loopback name (a DNS-rebinding page cannot read it) and refuses state changes
@@ -23,17 +27,17 @@ import asyncio
 import hashlib
 import hmac
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 from urllib.parse import urlsplit
 
 import structlog
 from fastapi import Depends, HTTPException, Request, params
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from punching_fist.errors import ConfigurationError, SecretResolutionError
+from punching_fist.errors import ConfigurationError, SecretResolutionError, TemporaryFailure
 from punching_fist.resources.loader import ResourceSet
 from punching_fist.resources.operator_config import ApiSettings, OperatorConfig
 from punching_fist.secret_refs import SecretResolver
@@ -66,6 +70,23 @@ class Identity:
 ANONYMOUS = Identity(name="anonymous", role=Role.ADMIN)
 """Every caller of an open (loopback, tokenless) API."""
 
+
+@dataclass(frozen=True, kw_only=True)
+class Reviewed:
+    """Who holds a token, as another authority says, and their role here (``None``: none)."""
+
+    name: str
+    role: Role | None
+
+
+class TokenReviewer(Protocol):
+    """Asks an outside authority about a token (Kubernetes: ``operator/token_review.py``)."""
+
+    async def review(self, token: str, *, audiences: Sequence[str]) -> Reviewed | None:
+        """``None`` for a token it does not know; ``TemporaryFailure`` when it cannot tell."""
+        ...
+
+
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _bearer = HTTPBearer(
     auto_error=False, description="An API token of the OperatorConfig's spec.api.tokens."
@@ -87,7 +108,7 @@ def is_loopback(host: str) -> bool:
 def open_api_problem(host: str, config: OperatorConfig | None) -> str | None:
     """Why serving on ``host`` with this configuration would expose an open API, if it would."""
     api = config.spec.api if config is not None else None
-    if is_loopback(host) or (api is not None and api.tokens):
+    if is_loopback(host) or (api is not None and (api.tokens or api.auth == "kubernetes")):
         return None
     return _refusal(host, "the API has no tokens")
 
@@ -111,6 +132,9 @@ class _State:
     tokens: tuple[_Token, ...] = ()
     open: bool = False
     metrics_auth: bool = False
+    reviewer: TokenReviewer | None = None
+    """Set with ``auth: kubernetes``: asked about tokens that are none of ``tokens``."""
+    audiences: tuple[str, ...] = ()
 
 
 class ApiAuth:
@@ -128,12 +152,22 @@ class ApiAuth:
         self._state = _State()  # closed until ``start`` has read the tokens
         self._lock = asyncio.Lock()  # one refresh at a time, so the last change wins
         self._refreshing: set[asyncio.Task[list[str]]] = set()
+        self._reviewer: TokenReviewer | None = None
+
+    def use_token_review(self, reviewer: TokenReviewer) -> None:
+        """Kubernetes mode: ``spec.api.auth: kubernetes`` asks ``reviewer`` about tokens."""
+        self._reviewer = reviewer
 
     async def start(self) -> None:
         """Read the tokens; raises ``ConfigurationError`` when the API would be open off-host."""
         problems = await self.refresh()
         for problem in problems:
             log.error("API token not usable", problem=problem)
+        if self._kubernetes_auth() and self._reviewer is None:
+            raise ConfigurationError(
+                "OperatorConfig spec.api.auth: kubernetes checks tokens with the cluster's "
+                "TokenReview API, so it needs serve --kubernetes; use spec.api.tokens here"
+            )
         state = self._state
         if state.open:
             log.warning(
@@ -141,7 +175,7 @@ class ApiAuth:
                 "anyone on this machine may read, approve and retry",
                 host=self._host,
             )
-        elif not state.tokens and not is_loopback(self._host):
+        elif not state.tokens and state.reviewer is None and not is_loopback(self._host):
             why = "the API has no tokens"
             if problems:
                 why = f"none of the API's tokens resolved ({'; '.join(problems)})"
@@ -170,12 +204,23 @@ class ApiAuth:
                 continue
             identity = Identity(name=entry.name, role=Role(entry.role))
             tokens.append(_Token(_digest(value), identity))
+        kubernetes = api.auth == "kubernetes"
         self._state = _State(
             tokens=tuple(tokens),
-            open=not api.tokens and is_loopback(self._host),
+            open=not api.tokens and not kubernetes and is_loopback(self._host),
             metrics_auth=api.metrics_auth,
+            reviewer=self._reviewer if kubernetes else None,
+            audiences=tuple(api.audiences),
         )
         return problems
+
+    def _kubernetes_auth(self) -> bool:
+        config = self._resources().operator_config
+        return (
+            config is not None
+            and config.spec.api is not None
+            and (config.spec.api.auth == "kubernetes")
+        )
 
     def resources_changed(self, _resources: ResourceSet) -> None:
         """A ``ResourceRegistry`` listener: re-read the tokens (the OperatorConfig may differ)."""
@@ -196,7 +241,7 @@ class ApiAuth:
         """
 
         async def authenticated(request: Request, credentials: Credentials) -> Identity:
-            return self.identify(request, credentials, role)
+            return await self.identify(request, credentials, role)
 
         return Depends(authenticated)
 
@@ -205,14 +250,15 @@ class ApiAuth:
 
         async def guarded(request: Request, credentials: Credentials) -> None:
             if self._state.metrics_auth:
-                self.identify(request, credentials, Role.VIEWER)
+                await self.identify(request, credentials, Role.VIEWER)
 
         dependency: params.Depends = Depends(guarded)
         return dependency
 
-    def identify(
+    async def identify(
         self, request: Request, credentials: HTTPAuthorizationCredentials | None, role: Role
     ) -> Identity:
+        """The caller, if they may do what needs ``role``; else the HTTP error to answer."""
         state = self._state
         if state.open:
             _refuse_cross_site(request)
@@ -223,6 +269,8 @@ class ApiAuth:
                 "(the --token option or PUNCHING_FIST_TOKEN for the command line)"
             )
         identity = self._match(credentials.credentials)
+        if identity is None and state.reviewer is not None:
+            identity = await _review(state.reviewer, credentials.credentials, state.audiences)
         if identity is None:
             raise _unauthorized("unknown API token", error="invalid_token")
         if not identity.role.allows(role):
@@ -241,6 +289,28 @@ class ApiAuth:
             if self.compare(digest, token.digest):
                 found = token.identity
         return found
+
+
+async def _review(reviewer: TokenReviewer, token: str, audiences: Sequence[str]) -> Identity | None:
+    try:
+        reviewed = await reviewer.review(token, audiences=audiences)
+    except TemporaryFailure as exc:
+        log.error("cannot check a Kubernetes token", problem=str(exc))
+        raise HTTPException(
+            status_code=503,
+            detail="cannot check the token with Kubernetes now; try again",
+            headers={"Retry-After": str(max(1, round(exc.delay)))},
+        ) from None
+    if reviewed is None:
+        return None
+    if reviewed.role is None:
+        raise HTTPException(
+            status_code=403,
+            detail=f"{reviewed.name!r} has no role here: grant it get (viewer) or create "
+            "(approver) on approvals.punchingfist.io, or update on "
+            "operatorconfigs.punchingfist.io (admin), in the operator's namespace",
+        )
+    return Identity(name=reviewed.name, role=reviewed.role)
 
 
 def _digest(token: str) -> bytes:

@@ -24,6 +24,7 @@ from punching_fist.operator.kubernetes_source import KubernetesSourceRunner
 from punching_fist.operator.mirror import ResourceMirror
 from punching_fist.operator.peering import ensure_peering_objects
 from punching_fist.operator.secrets import KubernetesSecretResolver, VaultResolver, VaultSettings
+from punching_fist.operator.token_review import KubernetesTokenReviewer
 from punching_fist.resources.registry import ResourceRegistry
 from punching_fist.secret_refs import CachingResolver, SecretResolver
 from punching_fist.service import Service
@@ -87,6 +88,10 @@ class OperatorRuntime:
 
     @classmethod
     def build(cls, service: Service, client: KubeClient, settings: Settings) -> OperatorRuntime:
+        """The parts, and ``spec.api.auth: kubernetes`` made possible for the service's API."""
+        service.auth.use_token_review(
+            KubernetesTokenReviewer(client, namespace=client.default_namespace)
+        )
         controller_settings = ControllerSettings(
             namespaces=settings.namespaces,
             peering_name=settings.peering_name,

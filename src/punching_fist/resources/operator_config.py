@@ -98,6 +98,12 @@ class ApiSettings(SpecModel):
     """Who may call ``/api/v1``; without tokens the API is open on a loopback address only."""
 
     tokens: list[ApiToken] = Field(default_factory=list)
+    auth: Literal["tokens", "kubernetes"] = "tokens"
+    """``kubernetes`` (``serve --kubernetes`` only): Kubernetes tokens are accepted too, checked
+    by TokenReview, with roles from SubjectAccessReview; ``tokens`` still work."""
+    audiences: list[str] = Field(default_factory=list)
+    """With ``auth: kubernetes``: a token must be meant for one of these; empty: the API
+    server's own audience."""
     metrics_auth: bool = False
     """Whether ``/metrics`` needs a token (any role) too."""
 
