@@ -216,11 +216,8 @@ class ApiAuth:
 
     def _kubernetes_auth(self) -> bool:
         config = self._resources().operator_config
-        return (
-            config is not None
-            and config.spec.api is not None
-            and (config.spec.api.auth == "kubernetes")
-        )
+        api = config.spec.api if config is not None else None
+        return api is not None and api.auth == "kubernetes"
 
     def resources_changed(self, _resources: ResourceSet) -> None:
         """A ``ResourceRegistry`` listener: re-read the tokens (the OperatorConfig may differ)."""
