@@ -12,19 +12,17 @@ from rich.console import Console
 from rich.markup import escape
 
 from punching_fist.agent import approvals_cli
-from punching_fist.agent.evidence import evidence_problems
 from punching_fist.agent.local_model.cli import model_app
 from punching_fist.api.auth import open_api_problem
 from punching_fist.config import DEFAULT_DB, Settings, default_peering_priority, inherited_env
-from punching_fist.errors import ResourceValidationError
 from punching_fist.observability.logging import configure_logging
 from punching_fist.operator.client import KubeClient
 from punching_fist.operator.crds import rendered_files
 from punching_fist.operator.runtime import OperatorRuntime, add_secret_schemes
-from punching_fist.resources.loader import ResourceSet, build_resource_set, load_directory
-from punching_fist.resources.references import check_references
+from punching_fist.resources.loader import ResourceSet
 from punching_fist.secret_refs import SecretResolver
 from punching_fist.service import Service
+from punching_fist.validation import FolderReport, check_folder
 
 app = typer.Typer(
     name="punching-fist",
@@ -38,31 +36,37 @@ app.add_typer(model_app, name="model")
 
 
 def load_resources(directory: Path) -> ResourceSet:
-    """Load, schema-check and cross-check a folder of resources; raises with every problem."""
-    resources = build_resource_set(load_directory(directory))
-    problems = check_references(resources)
-    for name, workflow in sorted(resources.workflows.items()):
-        problems += [f"Workflow/{name}: {problem}" for problem in evidence_problems(workflow)]
-    if problems:
-        raise ResourceValidationError(problems)
-    return resources
+    """Load and check a folder of resources; raises with every error (warnings aside)."""
+    return check_folder(directory).raise_for_errors()
+
+
+def _print_report(report: FolderReport, *, skipped: bool) -> None:
+    lines = [("red", "error", p) for p in report.errors]
+    lines += [("yellow", "warning", p) for p in report.warnings]
+    lines += [("dim", "skipped", p) for p in report.skipped] if skipped else []
+    for colour, label, text in lines:
+        err.print(f"[{colour}]{label}[/{colour}] {escape(text)}", highlight=False, soft_wrap=True)
 
 
 @app.command()
 def validate(
     directory: Annotated[Path, typer.Argument(help="Folder of Source/Workflow/Sink YAML files.")],
 ) -> None:
-    """Check a folder of resources: schemas, then cross references. Exit 1 on any error."""
-    try:
-        resources = load_resources(directory)
-    except ResourceValidationError as exc:
-        for problem in exc.problems:
-            err.print(f"[red]error[/red] {problem}", highlight=False, soft_wrap=True)
-        err.print(f"{len(exc.problems)} problem(s) found")
-        raise typer.Exit(code=1) from exc
+    """Check a folder of resources: schemas, references, templates, tools and settings.
+
+    Everything is reported in one pass; exit 1 on any error. Warnings (settings that load but
+    do nothing) and skipped YAML that is not ours (manifests, snippets) are listed too.
+    """
+    report = check_folder(directory)
+    _print_report(report, skipped=True)
+    counts = f"{len(report.errors)} error(s), {len(report.warnings)} warning(s)"
+    if report.errors:
+        err.print(counts)
+        raise typer.Exit(code=1)
+    resources = report.resources
     Console().print(
         f"ok: {len(resources.sources)} source(s), {len(resources.workflows)} workflow(s), "
-        f"{len(resources.sinks)} sink(s)"
+        f"{len(resources.sinks)} sink(s); {len(report.warnings)} warning(s)"
     )
 
 
@@ -109,12 +113,11 @@ def serve(
     Off a loopback address the API needs tokens (OperatorConfig ``spec.api.tokens``): a folder's
     are checked here, the cluster's once they are read at start-up.
     """
-    try:
-        resource_set = ResourceSet() if kubernetes else load_resources(resources)
-    except ResourceValidationError as exc:
-        for problem in exc.problems:
-            err.print(f"[red]error[/red] {problem}", highlight=False, soft_wrap=True)
-        raise typer.Exit(code=1) from exc
+    report = FolderReport(resources=ResourceSet()) if kubernetes else check_folder(resources)
+    _print_report(report, skipped=False)
+    if report.errors:
+        raise typer.Exit(code=1)
+    resource_set = report.resources
     exposed = open_api_problem(host, resource_set.operator_config)
     if exposed is not None and not kubernetes:
         err.print(f"[red]error[/red] {escape(exposed)}", highlight=False, soft_wrap=True)

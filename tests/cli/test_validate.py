@@ -78,11 +78,20 @@ spec: {type: carrier-pigeon}
         ("kind: [unclosed\n", ["invalid YAML"]),
         (
             """
-apiVersion: v1
-kind: ConfigMap
+apiVersion: punchingfist.io/v1
+kind: Sink
+metadata: {name: x}
+spec: {type: stdout}
+""",
+            ["(Sink/x): apiVersion: expected 'punchingfist.io/v1alpha1', got 'punchingfist.io/v1'"],
+        ),
+        (
+            """
+apiVersion: punchingfist.io/v1alpha1
+kind: Workfow
 metadata: {name: x}
 """,
-            ["apiVersion: expected 'punchingfist.io/v1alpha1'"],
+            ["kind: expected one of Source, Workflow, Sink, OperatorConfig, got 'Workfow'"],
         ),
     ],
 )
@@ -126,10 +135,20 @@ spec:
     code, output = validate(tmp_path)
     flat = " ".join(output.split())
     assert code == 1
-    assert "Source/am: spec.triggerWorkflow: workflow 'missing-workflow' does not exist" in flat
-    assert "Workflow/wf: spec.sinks[1]: sink 'nowhere' does not exist" in flat
-    assert "spec.steps[0].command: template refers to .steps.frist" in flat
-    assert "spec.steps[1].command:" in flat
+    where = str(tmp_path / "all.yaml")
+    assert (
+        f"{where}: document 1 (Source/am): spec.triggerWorkflow: workflow 'missing-workflow'"
+        " does not exist (did you mean 'wf'?)"
+    ) not in flat  # 'wf' is not close enough to be suggested
+    assert "(Source/am): spec.triggerWorkflow: workflow 'missing-workflow' does not exist" in flat
+    assert (
+        f"{where}: document 2 (Workflow/wf): spec.sinks[1]: sink 'nowhere' does not exist" in flat
+    )
+    assert (
+        "spec.steps[0].command: template refers to .steps.frist, but the workflow has no step"
+        " named 'frist' (did you mean 'first'?)"
+    ) in flat
+    assert "(Workflow/wf): spec.steps[1].command:" in flat
 
 
 def test_two_sources_cannot_serve_one_path(tmp_path: Path) -> None:
@@ -149,7 +168,7 @@ spec:
     write(tmp_path, "a.yaml", source.format(name="a") + source.format(name="b") + workflow)
     code, output = validate(tmp_path)
     assert code == 1
-    assert "Source/b: spec.config.path: '/same' is already served by Source/a" in " ".join(
+    assert "(Source/b): spec.config.path: '/same' is already served by Source/a" in " ".join(
         output.split()
     )
 
@@ -189,4 +208,4 @@ spec:
 """
     code, output = validate(write(tmp_path, "wf.yaml", workflow + "---" + GOOD_SINK))
     assert code == 1
-    assert "Workflow/wf: spec.steps[0].evidence[1]" in " ".join(output.split())
+    assert "(Workflow/wf): spec.steps[0].evidence[1]" in " ".join(output.split())

@@ -22,6 +22,9 @@ from tests.support.server import free_port
 ROOT = Path(__file__).resolve().parents[2]
 CRD_DIR = ROOT / "charts" / "punching-fist" / "crds"
 EXAMPLES = ROOT / "examples" / "design" / "resources"
+EXCERPTS = ROOT / "examples" / "design" / "excerpts"
+EXAMPLE_FILES = sorted([*EXAMPLES.glob("*.yaml"), *EXCERPTS.glob("*.yaml.example")])
+"""The design's resources: the whole ones and the excerpts (unnamed ones get a name)."""
 
 T = TypeVar("T")
 
@@ -52,7 +55,7 @@ def new_namespace(server: K8sApiServer, prefix: str) -> str:
 def apply_examples(server: K8sApiServer, namespace: str) -> list[dict[str, Any]]:
     """Apply every design example (unnamed ones get a name); the documents as applied."""
     applied: list[dict[str, Any]] = []
-    for path in sorted(EXAMPLES.glob("*.yaml")):
+    for path in EXAMPLE_FILES:
         documents = [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d]
         for index, document in enumerate(documents):
             metadata = document.setdefault("metadata", {})

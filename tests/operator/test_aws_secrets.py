@@ -30,7 +30,7 @@ from punching_fist.resources.registry import ResourceRegistry
 from punching_fist.secret_refs import SecretResolver
 from tests.harness.ports import LOOPBACK, free_port
 from tests.harness.processes import ManagedProcess, PortInUseError
-from tests.operator.support import EXAMPLES
+from tests.operator.support import EXCERPTS
 
 REGION = "eu-central-1"
 SLACK = {"token": "xoxb-from-aws", "signing": "sig-from-aws"}
@@ -158,7 +158,7 @@ def test_reference_forms() -> None:
 
 
 def test_settings_come_from_the_operator_config() -> None:
-    example = EXAMPLES / "09-operatorconfig-aws-secrets.yaml"
+    example = EXCERPTS / "09-operatorconfig-aws-secrets.yaml.example"
     config = parse_yaml(example.read_text(), origin=str(example))[0].resource
     assert isinstance(config, OperatorConfig)
     settings = settings_from(ResourceRegistry(ResourceSet(operator_config=config)))()

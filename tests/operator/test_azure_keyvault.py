@@ -34,7 +34,7 @@ from punching_fist.resources.loader import ResourceSet
 from punching_fist.resources.operator_config import OperatorConfig
 from punching_fist.resources.registry import ResourceRegistry
 from punching_fist.secret_refs import SecretResolver
-from tests.operator.support import EXAMPLES
+from tests.operator.support import EXCERPTS
 
 TENANT = "11111111-2222-3333-4444-555555555555"
 CLIENT_ID = "12345678-1234-1234-1234-123456789012"
@@ -299,7 +299,7 @@ def test_reference_forms() -> None:
 
 
 def test_settings_from_the_operator_config_and_the_pods_environment(tmp_path: Path) -> None:
-    example = EXAMPLES / "11-operatorconfig-azure-keyvault.yaml"
+    example = EXCERPTS / "11-operatorconfig-azure-keyvault.yaml.example"
     config = parse_yaml(example.read_text(), origin=str(example))[0].resource
     assert isinstance(config, OperatorConfig)
     registry = ResourceRegistry(ResourceSet(operator_config=config))

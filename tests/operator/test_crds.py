@@ -15,7 +15,13 @@ import yaml
 from punching_fist.operator.crds import KINDS, crd, rendered_files
 from punching_fist.operator.schema import structural
 from tests.harness.k8s import K8sApiServer
-from tests.operator.support import CRD_DIR, EXAMPLES, apply_examples, install_crds, new_namespace
+from tests.operator.support import (
+    CRD_DIR,
+    EXAMPLE_FILES,
+    apply_examples,
+    install_crds,
+    new_namespace,
+)
 
 JUNCTOR_FORBIDDEN = {"type", "description", "default", "nullable", "additionalProperties"}
 
@@ -103,7 +109,7 @@ def test_every_design_example_applies_and_round_trips(k8s_apiserver: K8sApiServe
     namespace = new_namespace(k8s_apiserver, "examples")
     applied = apply_examples(k8s_apiserver, namespace)
     assert len(applied) == sum(
-        1 for p in EXAMPLES.glob("*.yaml") for d in yaml.safe_load_all(p.read_text()) if d
+        1 for p in EXAMPLE_FILES for d in yaml.safe_load_all(p.read_text()) if d
     )
     for document in applied:
         plural = next(k.plural for k in KINDS if k.kind == document["kind"])

@@ -36,7 +36,7 @@ from punching_fist.secret_refs import (
     is_reference,
 )
 from tests.harness.k8s import K8sApiServer
-from tests.operator.support import EXAMPLES, new_namespace
+from tests.operator.support import EXCERPTS, new_namespace
 
 ROOT_TOKEN = "root-token-123"
 LOGIN_TOKEN = "k8s-login-token-456"
@@ -174,7 +174,7 @@ def test_vault_reference_forms() -> None:
 
 
 def test_vault_address_comes_from_the_operator_config_or_the_environment() -> None:
-    example = EXAMPLES / "10-operatorconfig-vault.yaml"
+    example = EXCERPTS / "10-operatorconfig-vault.yaml.example"
     config = parse_yaml(example.read_text(), origin=str(example))[0].resource
     assert isinstance(config, OperatorConfig)
     registry = ResourceRegistry(ResourceSet(operator_config=config))

@@ -1,8 +1,11 @@
 """What the API server cannot check and a user must hear about: each becomes an Event.
 
 The CRD schema rejects wrong structure and enums at ``kubectl apply``. Templates that do not
-compile, references to missing workflows or sinks, and secrets that cannot be resolved are
-only visible to us; they are reported as Warning Events and a ``Ready=False`` condition.
+compile, unknown tools, settings that do nothing, references to missing workflows or sinks,
+and secrets that cannot be resolved are only visible to us (``punching_fist.validation``,
+the same checks as ``punching-fist validate``). Errors are Warning Events and make the
+``Ready`` condition False; warnings (a setting that loads but does nothing) are Warning
+Events only.
 """
 
 from __future__ import annotations
@@ -13,16 +16,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from punching_fist.agent.evidence import evidence_problems
-from punching_fist.errors import SecretResolutionError, TemplateError
+from punching_fist.errors import SecretResolutionError
 from punching_fist.operator.mirror import parse_object
-from punching_fist.resources.loader import Resource, ResourceSet, format_location
+from punching_fist.resources.findings import Finding
+from punching_fist.resources.loader import KINDS, Resource, ResourceSet, error_lines
 from punching_fist.resources.operator_config import OperatorConfig
-from punching_fist.resources.references import check_references, workflow_templates
-from punching_fist.resources.sink import Sink
-from punching_fist.resources.workflow import Workflow
+from punching_fist.resources.references import check_references
 from punching_fist.secret_refs import SecretResolver, is_reference
-from punching_fist.templating import compile_template
+from punching_fist.validation import check_resource
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -31,15 +32,8 @@ class Problem:
 
     reason: str
     message: str
-
-
-def _templates(resource: Resource) -> Iterator[tuple[str, str]]:
-    if isinstance(resource, Workflow):
-        yield from workflow_templates(resource)
-    elif isinstance(resource, Sink):
-        template = getattr(resource.spec.config, "template", None)
-        if isinstance(template, str):
-            yield "spec.config.template", template
+    warning: bool = False
+    """It loads and runs, but a setting does nothing (or less than it says)."""
 
 
 def secret_references(value: Any, at: str = "spec") -> Iterator[tuple[str, str]]:
@@ -54,9 +48,8 @@ def secret_references(value: Any, at: str = "spec") -> Iterator[tuple[str, str]]
         yield at, value
 
 
-def _operator_config_secrets(config: OperatorConfig, namespace: str) -> Iterator[tuple[str, str]]:
-    for name, ref in config.spec.secrets.items():
-        yield f"spec.secrets.{name}", f"k8s://{namespace}/{ref.secret_ref}/{ref.key}"
+def _problem(finding: Finding) -> Problem:
+    return Problem(reason=finding.reason, message=finding.text, warning=finding.warning)
 
 
 class ResourceChecker:
@@ -70,22 +63,15 @@ class ResourceChecker:
             resource = parse_object(kind, body)
         except ValidationError as exc:
             return [
-                Problem(
-                    reason="InvalidSpec", message=f"{format_location(e['loc'], body)}: {e['msg']}"
-                )
-                for e in exc.errors(include_url=False)
+                Problem(reason="InvalidSpec", message=line)
+                for line in error_lines(exc, body, KINDS.get(kind))
             ]
         name = resource.metadata.name or ""
         namespace = resource.metadata.namespace or ""
         problems = self._conflicts(kind, name, namespace, resources)
-        problems += self._template_problems(resource)
-        if isinstance(resource, Workflow):
-            problems += [
-                Problem(reason="InvalidEvidence", message=message)
-                for message in evidence_problems(resource)
-            ]
-        problems += self._reference_problems(kind, name, resource, resources, problems)
-        problems += await self._secret_problems(resource, body, namespace)
+        problems += [_problem(finding) for finding in check_resource(resource)]
+        problems += self._reference_problems(kind, name, resource, resources)
+        problems += await self._secret_problems(body)
         return problems
 
     @staticmethod
@@ -107,22 +93,8 @@ class ResourceChecker:
         return []
 
     @staticmethod
-    def _template_problems(resource: Resource) -> list[Problem]:
-        problems = []
-        for at, source in _templates(resource):
-            try:
-                compile_template(source)
-            except TemplateError as exc:
-                problems.append(Problem(reason="InvalidTemplate", message=f"{at}: {exc}"))
-        return problems
-
-    @staticmethod
     def _reference_problems(
-        kind: str,
-        name: str,
-        resource: Resource,
-        resources: ResourceSet,
-        known: list[Problem],
+        kind: str, name: str, resource: Resource, resources: ResourceSet
     ) -> list[Problem]:
         if isinstance(resource, OperatorConfig):
             return []
@@ -130,22 +102,15 @@ class ResourceChecker:
         table = {"Source": "sources", "Workflow": "workflows", "Sink": "sinks"}[kind]
         merged = {**getattr(resources, table), name: resource}
         candidate = ResourceSet(**{**_as_kwargs(resources), table: merged})
-        prefix = f"{kind}/{name}: "
-        seen = {p.message for p in known}
         return [
-            Problem(reason="MissingReference", message=text.removeprefix(prefix))
-            for text in check_references(candidate)
-            if text.startswith(prefix) and text.removeprefix(prefix) not in seen
+            _problem(finding)
+            for finding in check_references(candidate)
+            if (finding.kind, finding.name) == (kind, name)
         ]
 
-    async def _secret_problems(
-        self, resource: Resource, body: dict[str, Any], namespace: str
-    ) -> list[Problem]:
-        references = list(secret_references(body.get("spec") or {}))
-        if isinstance(resource, OperatorConfig):
-            references += list(_operator_config_secrets(resource, namespace))
+    async def _secret_problems(self, body: dict[str, Any]) -> list[Problem]:
         problems = []
-        for at, reference in references:
+        for at, reference in secret_references(body.get("spec") or {}):
             try:
                 await self._secrets.resolve(reference)
             except SecretResolutionError as exc:

@@ -227,13 +227,14 @@ class Controller:
         self, kind: Kind, body: dict[str, Any], problems: list[Problem]
     ) -> dict[str, Any]:
         name = str(body["metadata"]["name"])
-        messages = [f"{p.reason}: {p.message}" for p in problems]
+        errors = [p for p in problems if not p.warning]  # warnings are Events only
+        messages = [f"{p.reason}: {p.message}" for p in errors]
         previous = _previous_ready(body)
         condition = ready_condition(
             messages,
             since=previous[1] if previous[0] == ("False" if messages else "True") else None,
         )
-        served = not problems and self._served(kind.kind, body)
+        served = not errors and self._served(kind.kind, body)
         model: BaseModel
         if kind.kind == "Source":
             source = await source_status(self._database, name)

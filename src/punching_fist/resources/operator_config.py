@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
+from punching_fist.resources.approval import ApprovalRule, unique_rule_names
 from punching_fist.resources.base import ApiVersion, Condition, ObjectMeta, SpecModel, StatusModel
 from punching_fist.secret_refs import is_reference
 
@@ -126,6 +127,10 @@ class OperatorConfigSpec(SpecModel):
     secrets: dict[str, SecretKeyRef] = Field(default_factory=dict)
     secret_rotation: SecretRotationConfig | None = None
     api: ApiSettings | None = None
+    approval_rules: list[ApprovalRule] = Field(default_factory=list)
+    """Writes of every workflow's agents that need approval, or more than one approver."""
+
+    _unique_rules = field_validator("approval_rules")(unique_rule_names)
 
 
 class OperatorConfigStatus(StatusModel):

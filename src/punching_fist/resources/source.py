@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from croniter import croniter
 from pydantic import Field, field_validator
 
 from punching_fist.resources.base import ApiVersion, Condition, ObjectMeta, SpecModel, StatusModel
+from punching_fist.resources.suggest import did_you_mean
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 
@@ -61,6 +63,20 @@ class ScheduleConfig(SpecModel):
     def _cron_is_valid(cls, value: str) -> str:
         if not croniter.is_valid(value):
             raise ValueError(f"not a valid cron expression: {value!r}")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone_is_known(cls, value: str) -> str:
+        # Checked here: the scheduler can only fall back to UTC, which fires at the wrong hour.
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            hint = did_you_mean(value, available_timezones())
+            raise ValueError(
+                f"unknown time zone {value!r}{hint}: write an IANA name such as UTC,"
+                " Europe/Berlin or America/New_York"
+            ) from None
         return value
 
 

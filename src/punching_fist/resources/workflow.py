@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from punching_fist.resources.approval import ApprovalRule, unique_rule_names
 from punching_fist.resources.base import ApiVersion, Condition, ObjectMeta, SpecModel, StatusModel
 
 MAX_EVIDENCE_COMMANDS = 20
@@ -163,6 +164,10 @@ class WorkflowSpec(SpecModel):
     steps: list[Step] = Field(default_factory=list)
     outputs: list[Output] = Field(default_factory=list)
     sinks: list[str | SinkRef] = Field(default_factory=list)
+    approval_rules: list[ApprovalRule] = Field(default_factory=list)
+    """Writes of this workflow's agents that need approval, or more than one approver."""
+
+    _unique_rules = field_validator("approval_rules")(unique_rule_names)
 
     @model_validator(mode="after")
     def _step_names_unique(self) -> WorkflowSpec:

@@ -29,6 +29,7 @@ from punching_fist.agent.tools.promql import DESCRIPTION as PROMQL_DESCRIPTION
 from punching_fist.agent.tools.promql import PromqlTool
 from punching_fist.agent.tools.script import ScriptTool
 from punching_fist.errors import ConfigurationError
+from punching_fist.resources.suggest import did_you_mean
 from punching_fist.resources.workflow import ToolSpec
 from punching_fist.secret_refs import SecretResolver, is_reference
 
@@ -82,11 +83,31 @@ def build_tools(
         elif spec.command:
             tools.append(_script(spec, build))
         else:
-            raise ConfigurationError(
-                f"tool {spec.name!r} is not built in ({', '.join(_BUILT_IN)}) and has no"
-                " command; give it a `command` to run as a script tool"
-            )
+            raise ConfigurationError(_not_built_in(spec.name))
     return tools
+
+
+def entry_problems(entries: Sequence[str | ToolSpec]) -> list[tuple[int, str]]:
+    """What ``build_tools`` would refuse, by entry index, found without building anything."""
+    problems: list[tuple[int, str]] = []
+    seen: set[str] = set()
+    for index, entry in enumerate(entries):
+        spec = ToolSpec(name=entry) if isinstance(entry, str) else entry
+        try:
+            _check_common(spec, seen)
+        except ConfigurationError as exc:
+            problems.append((index, str(exc)))
+            continue
+        if spec.name not in _BUILT_IN and not spec.command:
+            problems.append((index, _not_built_in(spec.name)))
+    return problems
+
+
+def _not_built_in(name: str) -> str:
+    return (
+        f"tool {name!r} is not built in{did_you_mean(name, _BUILT_IN)} and has no command: the"
+        f" built-in tools are {', '.join(_BUILT_IN)}; a script tool needs a `command`"
+    )
 
 
 def _check_common(spec: ToolSpec, seen: set[str]) -> None:
