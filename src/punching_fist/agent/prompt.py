@@ -25,6 +25,13 @@ _STEPS: dict[str, tuple[str, ...]] = {
     "promql": ("Metrics: promql for memory, CPU, error rate or latency of what is affected.",),
     "curl": ("Reachability: curl the service's health endpoint.",),
 }
+_AFTER_EVIDENCE: dict[str, tuple[str, ...]] = {
+    # The standard reads are in the evidence; a small model told how to run them runs them.
+    "kubectl": (
+        "Only if the evidence does not show the cause: kubectl for what it lacks (another"
+        " object the evidence points to: a ConfigMap, a Service, a node, a dependency's pods).",
+    ),
+}
 
 
 def _first_sentence(text: str) -> str:
@@ -58,8 +65,9 @@ def system_prompt(
             "Read the evidence in the first message: it was gathered for you; do not run"
             " those commands again."
         )
+    guides = {**_STEPS, **_AFTER_EVIDENCE} if evidence else _STEPS
     for name in names:
-        steps.extend(_STEPS.get(name, ()))
+        steps.extend(guides.get(name, ()))
     for tool in tools:
         if tool.name not in _STEPS:
             steps.append(f"{tool.name}: {_first_sentence(tool.description)}.")
