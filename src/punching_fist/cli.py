@@ -75,20 +75,52 @@ def serve(
     resources: Annotated[
         Path, typer.Option("--resources", "-r", help="Folder of resource YAML files.")
     ] = Path("examples/quickstart"),
-    db: Annotated[str, typer.Option("--db", help="Database URL (SQLite file or PostgreSQL).")] = (
-        DEFAULT_DB
-    ),
+    db: Annotated[
+        str,
+        typer.Option(
+            "--db",
+            envvar="PUNCHING_FIST_DB",
+            help="Database URL (SQLite file or PostgreSQL); from the environment, a password"
+            " stays out of the command line, which every process can read.",
+        ),
+    ] = DEFAULT_DB,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
     concurrency: Annotated[int, typer.Option(help="Workflow runs executed at once.")] = 16,
     lease_seconds: Annotated[float, typer.Option(help="Run lease length.")] = 30.0,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
     tool_path: Annotated[
-        str | None, typer.Option(help="PATH of the agent's kubectl and script tools.")
+        str | None,
+        typer.Option(help="PATH of the agent's kubectl and script tools (default: PATH)."),
     ] = None,
     kubeconfig: Annotated[
-        str | None, typer.Option(help="Kubeconfig of agent steps without a serviceAccount.")
+        str | None,
+        typer.Option(
+            help="The server's kubeconfig for steps' kubectl (default: KUBECONFIG, else"
+            " ~/.kube/config, else the pod's service account)."
+        ),
     ] = None,
+    kubeconfig_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder of <serviceAccount>.kubeconfig files for steps that name an account"
+            " (default: act as the account by impersonation)."
+        ),
+    ] = None,
+    agent_service_account: Annotated[
+        str | None,
+        typer.Option(help="Service account of agent steps that name none."),
+    ] = None,
+    service_account_namespace: Annotated[
+        str | None,
+        typer.Option(
+            help="Namespace of the service accounts steps name (default: the pod's, else the"
+            " kubeconfig context's)."
+        ),
+    ] = None,
+    service_account_dir: Annotated[Path, typer.Option(hidden=True)] = Path(
+        "/var/run/secrets/kubernetes.io/serviceaccount"
+    ),
     kubernetes: Annotated[
         bool,
         typer.Option(
@@ -139,8 +171,13 @@ def serve(
         base_env=inherited_env(os.environ),
         log_level=log_level,
         freeze_heap_after_start=True,
+        isolate_steps=True,
         tool_path=tool_path,
         kubeconfig=kubeconfig,
+        kubeconfig_dir=kubeconfig_dir,
+        agent_service_account=agent_service_account,
+        service_account_namespace=service_account_namespace,
+        service_account_dir=service_account_dir,
     )
     service = Service.build(settings, resource_set, secrets=SecretResolver())
     _add_operator(service, settings)

@@ -72,8 +72,18 @@ class Settings:
     agent_stream: bool = False
     """Stream LLM responses (server-sent events) instead of waiting for whole answers."""
     kubeconfig: str | None = None
-    """Kubeconfig for agent kubectl calls of steps without a serviceAccount."""
+    """The server's kubeconfig for steps' kubectl; ``None``: ``KUBECONFIG``, else
+    ``~/.kube/config``, else the pod's service account (see ``punching_fist.kube``)."""
     kubeconfig_dir: Path | None = None
-    """Folder of ``<serviceAccount>.kubeconfig`` files for steps that name a serviceAccount."""
+    """Folder of ``<serviceAccount>.kubeconfig`` files, used instead of impersonation."""
+    service_account_dir: Path = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+    """Where a pod's service account (``token``, ``ca.crt``, ``namespace``) is mounted."""
+    service_account_namespace: str | None = None
+    """Namespace of the accounts steps name; ``None``: the pod's, else the kubeconfig's."""
+    agent_service_account: str | None = None
+    """The account of agent steps that name none; ``None``: the server's own credentials."""
     tool_path: str | None = None
-    """``PATH`` of the agent's kubectl and script tools (where ``kubectl`` is found)."""
+    """``PATH`` of the agent's kubectl and script tools; ``None``: the server's ``PATH``."""
+    isolate_steps: bool = False
+    """Start steps and tools from a spawner process, with this process undumpable, so they
+    cannot read its environment or memory (``serve`` does; see ``punching_fist.spawner``)."""

@@ -12,6 +12,10 @@ way, then reaped with ``waitpid``. Where pidfds are missing it falls back to
 The child runs argv (never a shell) in its own session, so a timeout or a cancelled caller
 kills its whole process group, grandchildren included. Only a head and a tail of each stream
 are kept, however much the child prints.
+
+Given a ``StepSpawner``, the child is started by the spawner process instead, so that it is
+not this process's child and cannot read its environment or memory (see
+:mod:`punching_fist.spawner`); the pipes are still this process's and read the same way.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+
+from punching_fist.spawner.client import Spawned, StepSpawner
 
 _CHUNK = 64 * 1024
 
@@ -79,6 +85,7 @@ async def run(
     stdin: bytes | None = None,
     merge_stderr: bool = False,
     keep_bytes: int = 128 * 1024,
+    spawner: StepSpawner | None = None,
 ) -> Completed:
     """Run ``argv`` with exactly ``env``; wait for it and its output up to ``timeout_seconds``.
 
@@ -90,6 +97,7 @@ async def run(
 
     Raises ``OSError`` (``FileNotFoundError``, ``PermissionError``...) when the child cannot
     be started. Cancelling the caller kills the process group and reaps the child first.
+    With ``spawner``, the spawner process starts and reaps the child.
     """
     loop = asyncio.get_running_loop()
     started = time.perf_counter()
@@ -97,7 +105,9 @@ async def run(
     try:
         stdout = _HeadTail(keep_bytes)
         stderr = None if merge_stderr else _HeadTail(keep_bytes)
-        await child.start(argv, env=env, cwd=cwd, stdin=stdin, stdout=stdout, stderr=stderr)
+        await child.start(
+            argv, env=env, cwd=cwd, stdin=stdin, stdout=stdout, stderr=stderr, spawner=spawner
+        )
         timed_out = False
         try:
             async with asyncio.timeout(timeout_seconds):
@@ -169,6 +179,7 @@ class _Child:
         self._fds: list[int] = []  # the parent's copies, closed once the child has them
         self._stdin: tuple[int, memoryview] | None = None
         self._keepalive: object = None  # the Popen or Process: never collected unreaped
+        self._spawned: tuple[StepSpawner, Spawned] | None = None
 
     async def start(
         self,
@@ -179,6 +190,7 @@ class _Child:
         stdin: bytes | None,
         stdout: _HeadTail,
         stderr: _HeadTail | None,
+        spawner: StepSpawner | None,
     ) -> None:
         out = self._pipe_to_parent(stdout)
         err = out if stderr is None else self._pipe_to_parent(stderr)
@@ -187,7 +199,19 @@ class _Child:
             child_stdin, writer = os.pipe()
             self._fds.append(child_stdin)
             self._stdin = (writer, memoryview(stdin))
-        if _pidfd_usable():
+        if spawner is not None:
+            spawned = await spawner.spawn(
+                argv,
+                env=env,
+                cwd=cwd,
+                stdin=None if stdin is None else child_stdin,
+                stdout=out,
+                stderr=err,
+            )
+            self._spawned = (spawner, spawned)
+            self._begin(spawned.pid)
+            spawned.exited.add_done_callback(self._on_spawned_exit)
+        elif _pidfd_usable():
             spawn = functools.partial(
                 _popen, argv, env=env, cwd=cwd, stdin=child_stdin, stdout=out, stderr=err
             )
@@ -288,6 +312,12 @@ class _Child:
     def _on_wait(self, waiting: asyncio.Future[int]) -> None:
         self._exit(255 if waiting.cancelled() else waiting.result())
 
+    def _on_spawned_exit(self, exited: asyncio.Future[int]) -> None:
+        if exited.cancelled() or exited.exception() is not None:  # the spawner went away
+            self._exit(255)
+        else:
+            self._exit(exited.result())
+
     def _exit(self, returncode: int) -> None:
         self._keepalive = None
         self.exited.set_result(returncode)
@@ -300,6 +330,12 @@ class _Child:
 
     def kill(self) -> None:
         """SIGKILL the child's process group (its session's first group)."""
+        if self._spawned is not None:
+            spawner, spawned = self._spawned
+            # The spawner reaps it, so only the spawner knows its pid was not reused yet.
+            if not spawned.exited.done():
+                spawner.kill(spawned.ident)
+            return
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self._pid, signal.SIGKILL)
 

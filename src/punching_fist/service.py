@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -18,7 +19,7 @@ from starlette.types import ASGIApp
 from punching_fist import __version__
 from punching_fist.agent.local_model.cache import LocalModelPaths
 from punching_fist.agent.providers.local_bundled import BundledLocalModel
-from punching_fist.agent.wiring import AgentServices, build_agent_services
+from punching_fist.agent.wiring import AgentServices, build_agent_services, kube_credentials
 from punching_fist.api.approvals import approvals_router
 from punching_fist.api.auth import ApiAuth
 from punching_fist.api.deliveries import deliveries_router
@@ -32,6 +33,8 @@ from punching_fist.engine.runner import RunnerDependencies, WorkflowRunner
 from punching_fist.engine.steps.agent import AgentRunner
 from punching_fist.errors import ConfigurationError
 from punching_fist.gc_tuning import freeze_startup_heap
+from punching_fist.hardening import make_undumpable
+from punching_fist.kube.credentials import KubeCredentials
 from punching_fist.observability.metrics import Metrics
 from punching_fist.resources.loader import ResourceSet
 from punching_fist.resources.registry import ResourceRegistry
@@ -39,6 +42,7 @@ from punching_fist.secret_refs import SecretResolver
 from punching_fist.sinks.registry import SinkDependencies
 from punching_fist.sources.schedule import ScheduleRunner
 from punching_fist.sources.webhook import WebhookIntake
+from punching_fist.spawner.client import StepSpawner
 from punching_fist.store.database import Database
 from punching_fist.store.group_commit import GroupCommitter
 from punching_fist.store.intake import IncomingAlert, IntakeResult, record_alerts
@@ -76,6 +80,10 @@ class Service:
     """The bundled LLM for ``provider: local`` without an endpoint; starts on first use."""
     auth: ApiAuth
     """Who may call the API (tokens of the OperatorConfig), read at start."""
+    kube: KubeCredentials
+    """The server's Kubernetes credentials and the identities steps act as."""
+    spawner: StepSpawner | None = None
+    """Starts steps outside this process (``Settings.isolate_steps``)."""
     schedules: ScheduleRunner | None = None
     extensions: list[Extension] = field(default_factory=list)
     _started: bool = field(default=False)
@@ -103,8 +111,17 @@ class Service:
             settings, database, registry.current, metrics, secrets, sink_dependencies
         )
         local_model = local_model or BundledLocalModel.for_cache(LocalModelPaths.from_settings())
+        kube = kube_credentials(settings, os.environ)
+        spawner = StepSpawner(os.environ) if settings.isolate_steps else None
         agent_services = build_agent_services(
-            settings, database, registry.current, secrets, local_model=local_model, metrics=metrics
+            settings,
+            database,
+            registry.current,
+            secrets,
+            local_model=local_model,
+            metrics=metrics,
+            credentials=kube,
+            spawner=spawner,
         )
         runner = WorkflowRunner(
             RunnerDependencies(
@@ -114,6 +131,8 @@ class Service:
                 metrics=metrics,
                 base_env=settings.base_env,
                 agent=agent or agent_services.runtime,
+                kube=kube,
+                spawner=spawner,
             )
         )
         dispatcher = Dispatcher(
@@ -149,6 +168,8 @@ class Service:
             sinks=sinks,
             local_model=local_model,
             auth=ApiAuth(registry.current, secrets, host=settings.host),
+            kube=kube,
+            spawner=spawner,
         )
 
     async def trigger_run(
@@ -172,6 +193,9 @@ class Service:
         return run_id
 
     async def start(self) -> None:
+        if self.spawner is not None:  # before a secret is resolved or a step can run
+            make_undumpable()
+            self.spawner.start()
         await self.database.migrate()
         await sync_resources(self.database, self.registry.current())
         self.registry.subscribe(self._on_resources_changed)
@@ -207,6 +231,9 @@ class Service:
         await self.agent_services.stop()
         await self.local_model.aclose()
         await self.database.close()
+        if self.spawner is not None:
+            await self.spawner.stop()
+        self.kube.remove_files()
         self._started = False
 
     def _on_resources_changed(self, resources: ResourceSet) -> None:

@@ -31,10 +31,10 @@ from punching_fist.agent.evidence import (
     plan_evidence,
     plan_for,
 )
-from punching_fist.kube.credentials import KubeCredentials
 from punching_fist.agent.tools.kubectl import KubectlArguments, KubectlTool
 from punching_fist.agent.tools.kubectl_policy import classify_kubectl
 from punching_fist.errors import CommandRejected, ResourceValidationError
+from punching_fist.kube.credentials import KubeCredentials
 from punching_fist.resources.loader import parse_yaml
 from punching_fist.resources.workflow import AgentStep, Workflow
 from punching_fist.secret_refs import SecretResolver

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,9 +20,9 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from punching_fist.agent.tools.kube_credentials import KubeCredentials, MissingCredentials
 from punching_fist.agent.tools.kubectl import KubectlArguments, KubectlTool
 from punching_fist.errors import CommandRejected
+from punching_fist.kube.credentials import KubeCredentials, MissingCredentials
 from punching_fist.secret_refs import SecretResolver
 from tests.harness.k8s import K8sApiServer
 from tests.support.tools_helpers import context, process_alive, read_pid, write_executable
@@ -185,52 +184,6 @@ async def test_huge_output_keeps_head_and_tail_within_the_limit(tmp_path: Path) 
     assert "[exit code 3]" in output.text
     assert "cut from the middle" in output.text
     assert output.exit_code == 3
-
-
-# --- credentials -------------------------------------------------------------------------------
-
-
-def test_service_account_maps_to_its_kubeconfig_file(tmp_path: Path) -> None:
-    (tmp_path / "punchingfist-investigator.kubeconfig").write_text("{}")
-    creds = KubeCredentials(directory=tmp_path, default=tmp_path / "operator.kubeconfig")
-    env = creds.environment_for(context(service_account="punchingfist-investigator"))
-    assert env == {"KUBECONFIG": str(tmp_path / "punchingfist-investigator.kubeconfig")}
-    assert creds.environment_for(context()) == {"KUBECONFIG": str(tmp_path / "operator.kubeconfig")}
-
-
-@pytest.mark.parametrize("account", ["punchingfist-remediator", "../etc/passwd", "A_B", ""])
-def test_unknown_or_invalid_service_account_never_falls_back(tmp_path: Path, account: str) -> None:
-    creds = KubeCredentials(directory=tmp_path, default=tmp_path / "operator.kubeconfig")
-    if not account:
-        # An empty name means "no service account": the operator default applies.
-        assert creds.environment_for(context(service_account=account))["KUBECONFIG"].endswith(
-            "operator.kubeconfig"
-        )
-        return
-    with pytest.raises(MissingCredentials, match=re.escape(account)):
-        creds.environment_for(context(service_account=account))
-
-
-def test_without_any_credentials_kubectl_does_not_run() -> None:
-    with pytest.raises(MissingCredentials, match="no Kubernetes credentials"):
-        KubeCredentials.from_environ({}).environment_for(context())
-
-
-def test_in_cluster_uses_the_pods_own_service_account() -> None:
-    creds = KubeCredentials.from_environ(
-        {"KUBERNETES_SERVICE_HOST": "10.0.0.1", "KUBERNETES_SERVICE_PORT": "443", "HOME": "/root"}
-    )
-    assert creds.environment_for(context()) == {
-        "KUBECONFIG": "/dev/null",
-        "KUBERNETES_SERVICE_HOST": "10.0.0.1",
-        "KUBERNETES_SERVICE_PORT": "443",
-    }
-
-
-def test_trusted_kubeconfig_in_the_context_wins(tmp_path: Path) -> None:
-    creds = KubeCredentials(directory=tmp_path)
-    env = creds.environment_for(context(kubeconfig="/etc/pf/admin", service_account="x"))
-    assert env == {"KUBECONFIG": "/etc/pf/admin"}
 
 
 # --- against the real API server -----------------------------------------------------------------

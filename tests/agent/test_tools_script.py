@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from punching_fist.agent.tools.kube_credentials import KubeCredentials
 from punching_fist.agent.tools.process import ToolUnavailable
 from punching_fist.agent.tools.script import ScriptArguments, ScriptTool
 from punching_fist.errors import CommandRejected, ConfigurationError
+from punching_fist.kube.credentials import KubeCredentials
 from punching_fist.secret_refs import EnvResolver, SecretResolver
 from tests.support.tools_helpers import context, process_alive, read_pid, write_executable
 

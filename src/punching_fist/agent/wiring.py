@@ -25,15 +25,16 @@ from punching_fist.agent.runtime import (
     ToolBuilder,
 )
 from punching_fist.agent.tools.base import AgentTool, ToolContext
-from punching_fist.agent.tools.kube_credentials import KubeCredentials
 from punching_fist.agent.tools.process import DEFAULT_PATH
 from punching_fist.agent.tools.registry import ToolSettings, build_tools
 from punching_fist.config import Settings
 from punching_fist.engine.steps.agent import AgentRequest
+from punching_fist.kube.credentials import KubeCredentials
 from punching_fist.observability.metrics import Metrics
 from punching_fist.resources.loader import ResourceSet
 from punching_fist.resources.workflow import ToolSpec
 from punching_fist.secret_refs import SecretResolver
+from punching_fist.spawner.client import StepSpawner
 from punching_fist.store.approvals import ApprovalStore
 from punching_fist.store.audit import AuditLog
 from punching_fist.store.database import Database
@@ -67,18 +68,33 @@ class RegistryTools:
         )
 
 
+def kube_credentials(settings: Settings, environ: Mapping[str, str]) -> KubeCredentials:
+    """The server's Kubernetes credentials, found as kubectl finds them (at start-up)."""
+    return KubeCredentials.discover(
+        environ,
+        kubeconfig=settings.kubeconfig,
+        directory=settings.kubeconfig_dir,
+        service_account_dir=settings.service_account_dir,
+        namespace=settings.service_account_namespace,
+        agent_service_account=settings.agent_service_account,
+    )
+
+
 def tool_settings(
-    settings: Settings, environ: Mapping[str, str], *, kubectl_cache_dir: Path | None = None
+    settings: Settings,
+    environ: Mapping[str, str],
+    *,
+    kubectl_cache_dir: Path | None = None,
+    credentials: KubeCredentials | None = None,
+    spawner: StepSpawner | None = None,
 ) -> ToolSettings:
-    """Where kubectl finds credentials: the server's settings plus in-cluster variables."""
+    """Where tools run: the server's ``PATH`` unless ``--tool-path`` narrows it, and whose
+    credentials their kubectl uses."""
     return ToolSettings(
-        path=settings.tool_path or DEFAULT_PATH,
-        kube_credentials=KubeCredentials.from_environ(
-            environ,
-            directory=settings.kubeconfig_dir,
-            default=Path(settings.kubeconfig) if settings.kubeconfig else None,
-        ),
+        path=settings.tool_path or environ.get("PATH") or DEFAULT_PATH,
+        kube_credentials=credentials or kube_credentials(settings, environ),
         kubectl_cache_dir=kubectl_cache_dir,
+        spawner=spawner,
     )
 
 
@@ -118,8 +134,11 @@ def build_agent_services(
     local_model: LocalEndpointProvider | None = None,
     environ: Mapping[str, str] | None = None,
     metrics: Metrics | None = None,
+    credentials: KubeCredentials | None = None,
+    spawner: StepSpawner | None = None,
 ) -> AgentServices:
-    """``metrics``: the server's registry gets the agent's metrics too."""
+    """``metrics``: the server's registry gets the agent's metrics too; ``credentials``: the
+    server's (found in ``environ`` when not given); ``spawner`` starts tool processes."""
     agent_metrics = AgentMetrics(metrics.registry if metrics is not None else None)
     audit = AuditLog(database)
     store = ApprovalStore(database)
@@ -127,7 +146,11 @@ def build_agent_services(
     builder = tools or RegistryTools(
         secrets,
         tool_settings(
-            settings, os.environ if environ is None else environ, kubectl_cache_dir=cache_dir
+            settings,
+            os.environ if environ is None else environ,
+            kubectl_cache_dir=cache_dir,
+            credentials=credentials,
+            spawner=spawner,
         ),
     )
     runtime = AgentRuntime(

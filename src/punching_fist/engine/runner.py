@@ -21,6 +21,7 @@ from punching_fist.engine.state import RunState, StepOutcome
 from punching_fist.engine.steps.agent import AgentRequest, AgentRunner, NoAgentRuntime
 from punching_fist.engine.steps.cli import run_cli_step
 from punching_fist.errors import PunchingFistError
+from punching_fist.kube.credentials import KubeCredentials
 from punching_fist.observability.metrics import Metrics
 from punching_fist.resources.loader import ResourceSet
 from punching_fist.resources.workflow import (
@@ -31,6 +32,7 @@ from punching_fist.resources.workflow import (
     Step,
     Workflow,
 )
+from punching_fist.spawner.client import StepSpawner
 from punching_fist.store.runs import (
     FINISHED_STEP,
     ClaimedRun,
@@ -54,6 +56,10 @@ class RunnerDependencies:
     metrics: Metrics
     base_env: Mapping[str, str]
     agent: AgentRunner = field(default_factory=NoAgentRuntime)
+    kube: KubeCredentials = field(default_factory=KubeCredentials)
+    """What a ``cli`` step's kubectl acts as (its ``serviceAccount``, or no credentials)."""
+    spawner: StepSpawner | None = None
+    """Starts ``cli`` steps outside the server; ``None``: as the server's children."""
 
 
 class WorkflowRunner:
@@ -175,7 +181,9 @@ class WorkflowRunner:
     ) -> StepOutcome:
         context = state.template_context()
         if isinstance(step, CliStep):
-            return await self._cli(step.command, context, step.timeout_seconds)
+            return await self._cli(
+                step.command, context, step.timeout_seconds, step.service_account
+            )
         if isinstance(step, AgentStep):
             return await self._agent(run, workflow, step.name, step, context)
         if isinstance(step, ConditionalStep):
@@ -184,14 +192,28 @@ class WorkflowRunner:
             if step.agent is not None:
                 return await self._agent(run, workflow, step.name, step.agent, context)
             assert step.command is not None  # the model guarantees one body
-            return await self._cli(step.command, context, step.timeout_seconds)
+            return await self._cli(
+                step.command, context, step.timeout_seconds, step.service_account
+            )
         raise AssertionError(f"unknown step type {step!r}")
 
     async def _cli(
-        self, command: str, context: Mapping[str, Any], timeout_seconds: float
+        self,
+        command: str,
+        context: Mapping[str, Any],
+        timeout_seconds: float,
+        service_account: str | None,
     ) -> StepOutcome:
-        env = {**self._deps.base_env, **context["env"]}
-        return await run_cli_step(command, context, base_env=env, timeout_seconds=timeout_seconds)
+        # The step's identity goes last: the workflow's environment cannot override it.
+        identity = self._deps.kube.cli_environment(service_account=service_account)
+        env = {**self._deps.base_env, **context["env"], **identity}
+        return await run_cli_step(
+            command,
+            context,
+            base_env=env,
+            timeout_seconds=timeout_seconds,
+            spawner=self._deps.spawner,
+        )
 
     async def _agent(
         self,

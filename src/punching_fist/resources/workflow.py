@@ -116,6 +116,9 @@ class CliStep(SpecModel):
     type: Literal["cli"]
     command: str
     timeout_seconds: float = Field(default=300, gt=0)
+    service_account: str | None = None
+    """The account the command's kubectl acts as (``KUBECONFIG`` is set for it); without
+    one, in a pod, the command gets the API server's address but no credentials."""
 
 
 class AgentStep(AgentSettings):
@@ -134,6 +137,8 @@ class ConditionalStep(SpecModel):
     agent: AgentSettings | None = None
     command: str | None = None
     timeout_seconds: float = Field(default=300, gt=0)
+    service_account: str | None = None
+    """For ``command``, as in a ``cli`` step; an ``agent`` names its own."""
 
     @model_validator(mode="after")
     def _exactly_one_body(self) -> ConditionalStep:

@@ -34,6 +34,7 @@ from punching_fist.agent.tools.process import DEFAULT_PATH
 from punching_fist.agent.tools.redaction import run_tool_process
 from punching_fist.kube.credentials import KubeCredentials
 from punching_fist.secret_refs import SecretResolver
+from punching_fist.spawner.client import StepSpawner
 
 DESCRIPTION = (
     "Run one kubectl command against the cluster and read its output. Use it first to see"
@@ -86,11 +87,13 @@ class KubectlTool:
         binary: str = "kubectl",
         path: str = DEFAULT_PATH,
         cache_dir: Path | None = None,
+        spawner: StepSpawner | None = None,
     ) -> None:
         """``path`` is the child's ``PATH`` (also where ``binary`` is looked up).
 
         ``cache_dir`` keeps kubectl's discovery cache; by default a private temporary
         directory, made on first use, so kubectl never writes into the operator's home.
+        ``spawner`` starts kubectl outside the server (see ``punching_fist.spawner``).
         """
         self.description = description or DESCRIPTION
         self._secrets = secrets
@@ -98,6 +101,7 @@ class KubectlTool:
         self._binary = binary
         self._path = path
         self._cache_dir = cache_dir
+        self._spawner = spawner
 
     def check(self, arguments: BaseModel, context: ToolContext) -> SafetyCheck:
         """The policy's verdict with a risk level for the person asked to approve."""
@@ -133,6 +137,7 @@ class KubectlTool:
                 "verb": decision.verb,
                 "ran_with_approval": decision.kind == "approval",
             },
+            spawner=self._spawner,
         )
         if fixed is not None:
             output = replace(output, text=f"{fixed.note}\n{output.text}")

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from punching_fist import processes
 from punching_fist.errors import PermanentFailure
+from punching_fist.spawner.client import StepSpawner
 
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 
@@ -49,11 +50,13 @@ async def run_argv(
     timeout_seconds: float,
     keep_bytes: int = 256 * 1024,
     cwd: str | None = None,
+    spawner: StepSpawner | None = None,
 ) -> ProcessResult:
     """Run ``argv`` with exactly ``env``; kill its process group after ``timeout_seconds``.
 
     Raises ``ToolUnavailable`` if the executable cannot be started. Cancelling the caller
-    kills the child too, so an abandoned investigation leaves nothing running.
+    kills the child too, so an abandoned investigation leaves nothing running. ``spawner``
+    starts it outside the server (see ``punching_fist.spawner``).
     """
     try:
         done = await processes.run(
@@ -63,6 +66,7 @@ async def run_argv(
             cwd=cwd,
             merge_stderr=True,
             keep_bytes=keep_bytes,
+            spawner=spawner,
         )
     except OSError as exc:
         raise ToolUnavailable(f"cannot start {argv[0]!r}: {exc.strerror or exc}") from exc

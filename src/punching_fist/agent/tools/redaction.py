@@ -16,6 +16,7 @@ from typing import Any
 from punching_fist.agent.tools.base import ToolContext, ToolOutput, cap_output
 from punching_fist.agent.tools.process import describe_ending, run_argv
 from punching_fist.secret_refs import SecretResolver
+from punching_fist.spawner.client import StepSpawner
 
 
 def finish_output(
@@ -41,6 +42,7 @@ async def run_tool_process(
     context: ToolContext,
     secrets: SecretResolver,
     details: Mapping[str, Any],
+    spawner: StepSpawner | None = None,
 ) -> ToolOutput:
     """Run a tool's process and hand its output back the way every tool does.
 
@@ -52,6 +54,7 @@ async def run_tool_process(
         env=env,
         timeout_seconds=context.timeout_seconds,
         keep_bytes=max(64 * 1024, 4 * context.output_limit),
+        spawner=spawner,
     )
     ending = describe_ending(result, context.timeout_seconds)
     return finish_output(

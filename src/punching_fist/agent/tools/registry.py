@@ -21,7 +21,6 @@ import httpx
 from punching_fist.agent.tools.base import AgentTool
 from punching_fist.agent.tools.curl import DESCRIPTION as CURL_DESCRIPTION
 from punching_fist.agent.tools.curl import CurlTool
-from punching_fist.agent.tools.kube_credentials import KubeCredentials
 from punching_fist.agent.tools.kubectl import DESCRIPTION as KUBECTL_DESCRIPTION
 from punching_fist.agent.tools.kubectl import KubectlTool
 from punching_fist.agent.tools.process import DEFAULT_PATH
@@ -29,9 +28,11 @@ from punching_fist.agent.tools.promql import DESCRIPTION as PROMQL_DESCRIPTION
 from punching_fist.agent.tools.promql import PromqlTool
 from punching_fist.agent.tools.script import ScriptTool
 from punching_fist.errors import ConfigurationError
+from punching_fist.kube.credentials import KubeCredentials
 from punching_fist.resources.suggest import did_you_mean
 from punching_fist.resources.workflow import ToolSpec
 from punching_fist.secret_refs import SecretResolver, is_reference
+from punching_fist.spawner.client import StepSpawner
 
 PROMETHEUS_URL_VARIABLE = "PROMETHEUS_URL"
 # What the OpenAI, Anthropic and local chat APIs all accept as a function name.
@@ -49,6 +50,8 @@ class ToolSettings:
     kubectl_binary: str = "kubectl"
     kubectl_cache_dir: Path | None = None
     """kubectl's discovery cache; ``None`` means a private temporary directory."""
+    spawner: StepSpawner | None = None
+    """Starts tool processes outside the server; ``None``: as the server's children."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -137,6 +140,7 @@ def _kubectl(spec: ToolSpec, build: _Build) -> AgentTool:
         binary=settings.kubectl_binary,
         path=settings.path,
         cache_dir=settings.kubectl_cache_dir,
+        spawner=settings.spawner,
     )
 
 
@@ -186,6 +190,7 @@ def _script(spec: ToolSpec, build: _Build) -> AgentTool:
         description=spec.description,
         path=build.settings.path,
         credentials=build.settings.kube_credentials,
+        spawner=build.settings.spawner,
     )
 
 

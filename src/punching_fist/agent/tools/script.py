@@ -35,11 +35,12 @@ from punching_fist.agent.tools.base import (
     ensure_permitted,
     parse_arguments,
 )
-from punching_fist.agent.tools.kube_credentials import KubeCredentials, MissingCredentials
 from punching_fist.agent.tools.process import DEFAULT_PATH
 from punching_fist.agent.tools.redaction import run_tool_process
 from punching_fist.errors import ConfigurationError
+from punching_fist.kube.credentials import KubeCredentials, MissingCredentials
 from punching_fist.secret_refs import SecretResolver, is_reference
+from punching_fist.spawner.client import StepSpawner
 
 
 class ScriptArguments(BaseModel):
@@ -68,6 +69,7 @@ class ScriptTool:
         description: str | None = None,
         path: str = DEFAULT_PATH,
         credentials: KubeCredentials | None = None,
+        spawner: StepSpawner | None = None,
     ) -> None:
         """``command`` is the executable and any fixed words (``/bin/debug.sh --brief``).
 
@@ -85,6 +87,7 @@ class ScriptTool:
         self._environment = dict(environment or {})
         self._path = path
         self._credentials = credentials
+        self._spawner = spawner
 
     def check(self, arguments: BaseModel, context: ToolContext) -> SafetyCheck:
         """Allowed unless the workflow gates scripts (or this one); bad quoting is refused."""
@@ -114,6 +117,7 @@ class ScriptTool:
             context=context,
             secrets=self._secrets,
             details={"argv": argv},
+            spawner=self._spawner,
         )
 
     async def _child_environment(self, context: ToolContext) -> dict[str, str]:
@@ -123,7 +127,14 @@ class ScriptTool:
         if self._credentials is not None:
             # A script that needs no cluster must still run when the step has no credentials.
             with contextlib.suppress(MissingCredentials):
-                env |= {"KUBERC": "off", **self._credentials.environment_for(context)}
+                env |= {
+                    "KUBERC": "off",
+                    **self._credentials.agent_environment(
+                        step=context.step_name,
+                        service_account=context.service_account,
+                        kubeconfig=context.kubeconfig,
+                    ),
+                }
         return env
 
 

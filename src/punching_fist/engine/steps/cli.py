@@ -8,6 +8,7 @@ from typing import Any
 
 from punching_fist import processes
 from punching_fist.engine.state import StepOutcome
+from punching_fist.spawner.client import StepSpawner
 from punching_fist.store.runs import StepStatus
 from punching_fist.templating import render_shell_script
 
@@ -34,18 +35,24 @@ class CommandResult:
 
 
 async def run_script(
-    script: str, *, env: Mapping[str, str], timeout_seconds: float, shell: str = "bash"
+    script: str,
+    *,
+    env: Mapping[str, str],
+    timeout_seconds: float,
+    shell: str = "bash",
+    spawner: StepSpawner | None = None,
 ) -> CommandResult:
     """Run ``script`` with ``bash -c`` in its own process group; kill the group on timeout.
 
     Each stream keeps its first and last ``OUTPUT_LIMIT_BYTES / 2`` bytes. After a timeout
-    ``exit_code`` is the kill's ``-9``.
+    ``exit_code`` is the kill's ``-9``. ``spawner`` starts it outside the server.
     """
     done = await processes.run(
         [shell, "-c", script],
         env=env,
         timeout_seconds=timeout_seconds,
         keep_bytes=OUTPUT_LIMIT_BYTES // 2,
+        spawner=spawner,
     )
     assert done.stderr is not None  # not merged
     return CommandResult(
@@ -63,11 +70,14 @@ async def run_cli_step(
     *,
     base_env: Mapping[str, str],
     timeout_seconds: float,
+    spawner: StepSpawner | None = None,
 ) -> StepOutcome:
     """Render ``command`` injection-proof, run it, and report stdout/stderr/exit code."""
     rendered = render_shell_script(command, context)
     env = {**base_env, **rendered.env}
-    result = await run_script(rendered.script, env=env, timeout_seconds=timeout_seconds)
+    result = await run_script(
+        rendered.script, env=env, timeout_seconds=timeout_seconds, spawner=spawner
+    )
     if result.timed_out:
         return StepOutcome(
             status=StepStatus.FAILED,

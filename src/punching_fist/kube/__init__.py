@@ -1,0 +1,1 @@
+"""How steps reach Kubernetes: the server's own credentials and the identities steps act as."""
