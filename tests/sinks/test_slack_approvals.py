@@ -47,8 +47,9 @@ def serve(slack: FakeSlack, tmp_path: Path, approvers: str = "[U0ALICE01, S0ONCA
     return running_server(resources, f"sqlite:///{tmp_path / 'pf.db'}", secrets=secrets)
 
 
-async def request_approval(server: RunningServer, run_id: str) -> uuid.UUID:
+async def request_approval(server: RunningServer, run_id: str, approvers: int = 1) -> uuid.UUID:
     store = ApprovalStore(server.service.database)
+    rule = {"name": "two", "origin": "Workflow/triage", "approvers": 2} if approvers > 1 else None
     [approval_id] = await store.create_batch(
         run_id=uuid.UUID(run_id),
         step_name="investigate",
@@ -57,6 +58,8 @@ async def request_approval(server: RunningServer, run_id: str) -> uuid.UUID:
                 action={"tool": "kubectl", "args": ["rollout", "restart", "deploy/checkout"]},
                 reason="restart the crash-looping deployment",
                 risk="medium",
+                approvers=approvers,
+                rule=rule,
             )
         ],
         state={"conversation": []},
@@ -135,6 +138,34 @@ async def test_a_pending_approval_is_posted_once_in_the_alerts_thread_and_approv
     assert message.edits == 2
     assert all(b["type"] != "actions" for b in message.blocks)
     assert message.blocks[-1]["elements"][0]["text"] == "✅ approved by slack:alice (U0ALICE01)"
+
+
+async def test_a_rule_of_two_approvers_keeps_the_buttons_until_a_second_person_clicks(
+    slack: FakeSlack, tmp_path: Path
+) -> None:
+    async with serve(slack, tmp_path) as server:
+        run_id = await fire(server)
+        approval_id = await request_approval(server, run_id, approvers=2)
+        [message] = await eventually(lambda: slack.posted()[1:])
+        assert (
+            "*Rule:* two (Workflow/triage): needs 2 different approvers"
+            in (message.blocks[1]["text"]["text"])
+        )
+        first = await post_interaction(server, click(message, APPROVE))
+        assert first.json()["status"] == "approved (1 of 2)"
+        assert any(b["type"] == "actions" for b in message.blocks)  # others still can click
+        twice = await post_interaction(server, click(message, APPROVE))
+        assert twice.json()["status"] == "approved (1 of 2)"
+        still = (await server.client.get(f"/api/v1/approvals/{approval_id}")).json()
+        assert still["status"] == "pending"
+        assert still["approved_by"] == ["slack:alice (U0ALICE01)"]
+        second = await post_interaction(server, click(message, APPROVE, user="bob"))
+        approval = (await server.client.get(f"/api/v1/approvals/{approval_id}")).json()
+    assert second.json()["status"] == "approved"
+    assert approval["status"] == "approved"
+    assert approval["approved_by"] == ["slack:alice (U0ALICE01)", "slack:bob (U0BOB01)"]
+    assert all(b["type"] != "actions" for b in message.blocks)
+    assert message.blocks[-1]["elements"][0]["text"] == "✅ approved by <@U0BOB01>"
 
 
 async def test_a_deny_click_denies(slack: FakeSlack, tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 import structlog
 
 from punching_fist.agent.metrics import AgentMetrics
-from punching_fist.store.approvals import ApprovalStore, Decision, StoredApproval
+from punching_fist.store.approvals import ApprovalStatus, ApprovalStore, Decision, StoredApproval
 from punching_fist.store.audit import AuditEvent, AuditLog
 
 log = structlog.get_logger(__name__)
@@ -58,14 +58,21 @@ class ApprovalService:
     ) -> Decision | None:
         """Record a decision; ``None`` when there is no such approval.
 
-        Raises ``ApprovalConflict`` when it was already decided (or expired).
+        Raises ``ApprovalConflict`` when it was already decided (or expired), or when the same
+        person approves twice a request that needs several people.
         """
         decision = await self.store.decide(
             approval_id, approved=approved, feedback=feedback, decided_by=decided_by
         )
         if decision is None:
             return None
-        self._record(decision.approval, "approved" if approved else "denied")
+        approval = decision.approval
+        if approval.status is ApprovalStatus.PENDING:  # counted; more people must approve
+            given, needed = len(approval.approved_by), approval.approvers_required
+            note = f"{given} of {needed} approvals; waits for someone else to approve"
+            self._record(approval, "partly_approved", by=decided_by, output=note)
+        else:
+            self._record(approval, "approved" if approved else "denied", by=decided_by)
         log.info(
             "approval decided",
             approval_id=str(approval_id),
@@ -112,7 +119,15 @@ class ApprovalService:
             return
         self._submit(run_ids)
 
-    def _record(self, approval: StoredApproval, outcome: str) -> None:
+    def _record(
+        self,
+        approval: StoredApproval,
+        outcome: str,
+        *,
+        by: str | None = None,
+        output: str | None = None,
+    ) -> None:
+        rule = {"rule": approval.rule} if approval.rule else {}
         event = AuditEvent(
             run_id=approval.run_id,
             step_name=approval.step_name,
@@ -120,10 +135,11 @@ class ApprovalService:
             name=outcome,
             arguments={
                 "approval_id": str(approval.id),
-                "decided_by": approval.decided_by,
+                "decided_by": by or approval.decided_by,
+                **rule,
                 **approval.action,
             },
-            output=approval.feedback,
+            output=output or approval.feedback,
         )
         self._metrics.observe(event)
         # Queued, not awaited: the decision itself is already committed with the approval.

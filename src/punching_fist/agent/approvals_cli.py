@@ -44,6 +44,13 @@ def list_approvals(
             f"    reason:  {item.get('reason') or ''}",
             f"    expires: {item.get('expires_at') or ''}",
         ]
+        rule = item.get("rule")
+        if rule:
+            given = ", ".join(item.get("approved_by") or []) or "nobody yet"
+            lines.append(
+                f"    rule:    {rule.get('name')} ({rule.get('origin')}):"
+                f" {item.get('approvers_required')} approvers; approved by {given}"
+            )
         if item.get("feedback"):
             lines.append(f"    feedback: {item['feedback']}")
         _out.print("\n".join(lines), soft_wrap=True, highlight=False, markup=False)
@@ -56,6 +63,9 @@ def _decide(
     result = call_api("POST", url, f"/api/v1/approvals/{approval_id}", token=token, json=body)
     verb = "approved" if approved else "denied"
     resumed = "; the run resumes" if result.get("run_resumed") else ""
+    if result.get("status") == "pending":  # an approval rule asks for more people
+        given, needed = len(result.get("approved_by") or []), result.get("approvers_required")
+        resumed = f" ({given} of {needed}); it waits for someone else to approve"
     _out.print(f"{verb} {approval_id}{resumed}")
 
 

@@ -46,7 +46,8 @@ class AgentMetrics:
         )
         self.approvals = Counter(
             "punchingfist_agent_approvals",
-            "Approval requests and decisions (requested, approved, denied, expired).",
+            "Approval requests and decisions (requested, partly_approved, approved, denied,"
+            " expired).",
             ["event"],
             registry=registry,
         )

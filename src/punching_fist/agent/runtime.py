@@ -31,6 +31,7 @@ from pydantic_ai.exceptions import AgentRunError, ModelAPIError, UnexpectedModel
 from pydantic_ai.messages import ModelMessage
 from pydantic_ai.models import Model
 
+from punching_fist.agent.approval_rules import ApprovalGate
 from punching_fist.agent.evidence import Evidence, gather, plan_evidence
 from punching_fist.agent.history import SavedState, last_text, ledger_from, observations
 from punching_fist.agent.loop import (
@@ -236,6 +237,8 @@ class AgentRuntime:
             await self._deps.approvals.consume_batch(run_id, request.step_name)
 
         approvals = settings.approval_required or bool(rig.safety.require_approval)
+        operator_config = self._deps.resources().operator_config
+        gate = ApprovalGate.for_step(request.workflow, operator_config, request.context)
         toolset = GuardedToolset(
             tools,
             context=context,
@@ -244,6 +247,7 @@ class AgentRuntime:
             approval_required=settings.approval_required,
             approvals=approvals,
             ledger=ledger,
+            gate=gate,
         )
         audited = AuditedModel(
             model,
@@ -262,7 +266,7 @@ class AgentRuntime:
                 tools,
                 max_iterations=settings.max_iterations,
                 evidence=_gathers_evidence(settings, tools),
-                approvals=approvals,
+                approvals=approvals or gate.opens_writes,
             ),
             limits=Limits(requests=settings.max_iterations, total_tokens=budget),
             stream=self._deps.options.stream,
@@ -355,6 +359,8 @@ class AgentRuntime:
                     action=action,
                     reason=needed.reason or "this action needs a person's approval",
                     risk=needed.risk or "high",
+                    approvers=needed.approvers,
+                    rule=needed.rule,
                 )
             )
         ids = await self._deps.approvals.create_batch(
@@ -371,7 +377,11 @@ class AgentRuntime:
                     step_name=request.step_name,
                     kind="approval",
                     name="requested",
-                    arguments={"approval_id": str(approval_id), **new.action},
+                    arguments={
+                        "approval_id": str(approval_id),
+                        **({"rule": new.rule} if new.rule else {}),
+                        **new.action,
+                    },
                     output=f"{new.reason} (risk: {new.risk})",
                 )
             )

@@ -10,7 +10,9 @@ model says:
   check allows them;
 * a step that asks for no approvals (``approvals`` False: neither ``approvalRequired`` nor
   ``rigConfig.safety.requireApproval``) is read-only: what would need a person is refused
-  at once and the model is told to recommend it, so the run never waits on anyone;
+  at once and the model is told to recommend it, so the run never waits on anyone, unless
+  an approval rule certainly covers that write (``approval_rules``); a rule that may cover
+  a write also sets how many people must approve it;
 * an identical repeat of an earlier call is answered with a note instead of running again;
 * output is redacted (known secret values) and capped (head and tail) before the model, the
   audit trail or the logs see it;
@@ -34,6 +36,7 @@ from pydantic import BaseModel, TypeAdapter
 from pydantic_ai.tools import ToolDefinition
 from pydantic_core import SchemaValidator
 
+from punching_fist.agent.approval_rules import ApprovalGate
 from punching_fist.agent.tools.base import AgentTool, ToolContext, cap_output
 from punching_fist.errors import CommandRejected, PunchingFistError
 from punching_fist.secret_refs import SecretResolver
@@ -138,6 +141,9 @@ class ApprovalNeeded:
     risk: str
     command: str
     """The call as one line, as the person deciding sees it."""
+    approvers: int = 1
+    rule: dict[str, Any] | None = None
+    """The approval rule that applies (``AppliedRule.as_json``), if one does."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -160,9 +166,12 @@ class GuardedToolset:
         approval_required: bool,
         ledger: CallLedger,
         approvals: bool | None = None,
+        gate: ApprovalGate | None = None,
     ) -> None:
-        """``approvals``: whether a call may wait for a person (default: ``approval_required``)."""
+        """``approvals``: whether a call may wait for a person (default: ``approval_required``);
+        ``gate``: the step's approval rules."""
         self._approvals = approval_required if approvals is None else approvals
+        self._gate = gate or ApprovalGate([], None)
         self._tools = {tool.name: tool for tool in tools}
         self._context = context
         self._secrets = secrets
@@ -201,15 +210,20 @@ class GuardedToolset:
         needs_approval = check.verdict == "approval" or (
             self._approval_required and getattr(agent_tool, "read_only", None) is False
         )
-        if needs_approval and not approved and not self._approvals:
+        verdict = self._gate.judge(name, arguments) if needs_approval and not approved else None
+        may_ask = self._approvals or (verdict is not None and verdict.certain)
+        if needs_approval and not approved and not may_ask:
             message = READ_ONLY_REFUSAL.format(reason=check.reason or f"{name} may change things")
             self._audit(name, audit_args, output=message, verdict="refuse")
             return message
         if needs_approval and not approved:
+            rule = verdict.rule if verdict is not None else None
             return ApprovalNeeded(
                 reason=check.reason or f"{name} may change the system",
                 risk=check.risk if check.verdict == "approval" else "medium",
                 command=call_line,
+                approvers=rule.approvers if rule is not None else 1,
+                rule=rule.as_json() if rule is not None else None,
             )
         if needs_approval:
             # Audit before acting: the record of a change must exist even if we crash mid-way.

@@ -1,7 +1,10 @@
 """``/api/v1/approvals``: what agents wait for, and the decisions that let them go on.
 
 Reading needs a ``viewer`` token, deciding an ``approver`` one. A decision is recorded under
-the name of the token that made it (``anonymous`` on an open, tokenless API).
+the name of the token that made it (``anonymous`` on an open, tokenless API). A request that
+an approval rule gives to several people (``approvers_required``) is approved once that many
+different identities approved it; an open API cannot tell people apart, so it cannot approve
+those.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from punching_fist.agent.approvals import ApprovalService
-from punching_fist.api.auth import ApiAuth, Identity, Role
+from punching_fist.api.auth import ANONYMOUS, ApiAuth, Identity, Role
 from punching_fist.store.approvals import ApprovalConflict
 
 
@@ -77,7 +80,18 @@ def approvals_router(service: ApprovalService, auth: ApiAuth) -> APIRouter:
         """Approve or deny; the run resumes once every action it waits for is decided.
 
         ``decided_by`` is the caller's token name; a ``decidedBy`` in the body is ignored.
+        When more people must approve, the request stays ``pending`` with the caller in
+        ``approved_by``.
         """
+        if caller == ANONYMOUS and body.approved:
+            current = await service.store.get(approval_id)
+            if current is not None and current.approvers_required > 1:
+                raise HTTPException(
+                    status_code=403,
+                    detail=f"approval {approval_id} needs {current.approvers_required} different"
+                    " people, and this API has no tokens to tell them apart: add OperatorConfig"
+                    " spec.api.tokens, one per person",
+                )
         try:
             decision = await service.decide(
                 approval_id,

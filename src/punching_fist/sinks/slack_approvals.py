@@ -83,6 +83,13 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
 
 def approval_blocks(approval: StoredApproval) -> list[dict[str, Any]]:
     action = json.dumps(approval.action, indent=1, ensure_ascii=False)
+    rule = approval.rule or {}
+    held = (
+        f"*Rule:* {rule.get('name')} ({rule.get('origin')}): needs"
+        f" {approval.approvers_required} different approvers\n"
+        if rule
+        else ""
+    )
     return [
         {
             "type": "header",
@@ -97,7 +104,7 @@ def approval_blocks(approval: StoredApproval) -> list[dict[str, Any]]:
                 "type": "mrkdwn",
                 "text": shorten(
                     f"*Why:* {approval.reason or '-'}\n*Risk:* {approval.risk or 'unknown'}\n"
-                    f"```{action}```",
+                    f"{held}```{action}```",
                     3000,
                 ),
             },
@@ -312,11 +319,18 @@ class SlackApprovals:
         except ApprovalConflict as exc:  # decided elsewhere (API, CLI, expiry) or clicked twice
             status, by = exc.approval.status.value, exc.approval.decided_by or "someone"
             clicker = None
+            if status == "pending":  # this person approved already; others still must
+                given = exc.approval.approved_by
+                status = f"approved ({len(given)} of {exc.approval.approvers_required})"
+                by = ", ".join(given)
         else:
             if decision is None:
                 raise InteractionRefused(404, f"approval {approval_id} not found")
-            status, by = ("approved" if approved else "denied"), decided_by
+            status, by = decision.approval.status.value, decided_by
             clicker = user_id
+            if status == "pending":  # counted; an approval rule asks for more people
+                count = len(decision.approval.approved_by)
+                status = f"approved ({count} of {decision.approval.approvers_required})"
         await self._show_outcome(name, config, payload, status, by, clicker)
         return InteractionResult(approval_id=approval_id, status=status, decided_by=by)
 
@@ -403,7 +417,8 @@ class SlackApprovals:
             return
         who = f"<@{user_id}>" if user_id else by  # a mention when this click decided
         icon = {"approved": "✅", "denied": "⛔", "expired": "⌛"}.get(status, "•")
-        blocks = [b for b in message.get("blocks") or [] if b.get("type") != "actions"]
+        waiting = status.startswith("approved (")  # more approvers needed: keep the buttons
+        blocks = [b for b in message.get("blocks") or [] if waiting or b.get("type") != "actions"]
         blocks.append(
             {
                 "type": "context",

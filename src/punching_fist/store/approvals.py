@@ -6,13 +6,17 @@ last pending row of a batch puts the run back to ``pending`` in the same transac
 decision and the run's resumption can never drift apart. When the step resumes it clears
 ``state`` (the batch is *consumed*); a row with ``state`` is therefore a batch still waiting
 for its step to pick it up, which is how a restart or a sweep finds runs to resume.
+
+An approval rule may ask for several people (``approvers_required``): each approval is added
+to ``approved_by`` under a row lock, the same identity counts once, and the request is
+approved (and the run resumes) only with the last one needed. One denial denies it.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -38,6 +42,10 @@ class NewApproval:
     action: dict[str, Any]
     reason: str
     risk: str
+    approvers: int = 1
+    """How many different people must approve (an approval rule may ask for more than one)."""
+    rule: dict[str, Any] | None = None
+    """The approval rule that applied, as shown to the people deciding."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,6 +64,10 @@ class StoredApproval:
     expires_at: datetime | None
     workflow_name: str | None = None
     state: Any = None
+    approvers_required: int = 1
+    approved_by: tuple[str, ...] = field(default_factory=tuple)
+    """Who approved so far, in order; the request is approved once there are enough."""
+    rule: dict[str, Any] | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The public view: never the saved conversation."""
@@ -70,6 +82,9 @@ class StoredApproval:
             "risk": self.risk,
             "feedback": self.feedback,
             "decided_by": self.decided_by,
+            "approvers_required": self.approvers_required,
+            "approved_by": list(self.approved_by),
+            "rule": self.rule,
             "requested_at": _iso(self.requested_at),
             "decided_at": _iso(self.decided_at),
             "expires_at": _iso(self.expires_at),
@@ -92,11 +107,12 @@ class Expiry:
 
 
 class ApprovalConflict(Exception):
-    """The approval exists but is no longer pending."""
+    """The approval exists but cannot take this decision: no longer pending, or the same
+    person approving twice."""
 
-    def __init__(self, approval: StoredApproval) -> None:
+    def __init__(self, approval: StoredApproval, reason: str | None = None) -> None:
         self.approval = approval
-        super().__init__(f"approval {approval.id} is already {approval.status.value}")
+        super().__init__(reason or f"approval {approval.id} is already {approval.status.value}")
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -122,6 +138,9 @@ def _stored(row: Row[Any], *, with_state: bool = False) -> StoredApproval:
         expires_at=row.expires_at,
         workflow_name=getattr(row, "workflow_name", None),
         state=row.state if with_state else None,
+        approvers_required=row.approvers_required,
+        approved_by=tuple(row.approved_by or ()),
+        rule=row.rule,
     )
 
 
@@ -176,6 +195,8 @@ class ApprovalStore:
                         "state": state,
                         "requested_at": now,
                         "expires_at": expires_at,
+                        "approvers_required": request.approvers,
+                        "rule": request.rule,
                     }
                     for approval_id, request in zip(ids, requests, strict=True)
                 ],
@@ -232,9 +253,27 @@ class ApprovalStore:
     async def decide(
         self, approval_id: uuid.UUID, *, approved: bool, feedback: str | None, decided_by: str
     ) -> Decision | None:
-        """Record a person's decision; None if there is no such approval."""
-        status = ApprovalStatus.APPROVED if approved else ApprovalStatus.DENIED
+        """Record a person's decision; None if there is no such approval.
+
+        An approval that needs more people stays pending, with ``decided_by`` added to
+        ``approved_by``; raises ``ApprovalConflict`` when it is no longer pending or when
+        ``decided_by`` has already approved it.
+        """
         async with self._db.transaction() as conn:
+            stored = await _locked(conn, approval_id)
+            if stored is None:
+                return None
+            if stored.status is not ApprovalStatus.PENDING:
+                raise ApprovalConflict(stored)
+            given = list(stored.approved_by)
+            if approved and decided_by in given:
+                needed = stored.approvers_required - len(given)
+                raise ApprovalConflict(
+                    stored,
+                    f"{decided_by} has already approved {stored.id}; it needs {needed} more"
+                    " approval(s) from someone else",
+                )
+            values = _decision_values(stored, approved, feedback, decided_by)
             changed = await conn.execute(
                 update(approvals)
                 .where(
@@ -243,27 +282,16 @@ class ApprovalStore:
                         approvals.c.status == ApprovalStatus.PENDING.value,
                     )
                 )
-                .values(
-                    status=status.value,
-                    feedback=feedback,
-                    decided_by=decided_by,
-                    decided_at=utcnow(),
-                )
+                .values(**values)
             )
-            row = (
-                await conn.execute(
-                    select(*_COLUMNS)
-                    .select_from(approvals.outerjoin(workflow_runs))
-                    .where(approvals.c.id == approval_id)
-                )
-            ).one_or_none()
-            if row is None:
-                return None
-            stored = _stored(row)
+            decided = await _locked(conn, approval_id)
+            assert decided is not None  # locked above, so still there
             if changed.rowcount != 1:
-                raise ApprovalConflict(stored)
-            resumed = await _resume_if_decided(conn, stored.run_id, stored.step_name)
-        return Decision(approval=stored, run_resumed=resumed)
+                raise ApprovalConflict(decided)
+            resumed = False
+            if decided.status is not ApprovalStatus.PENDING:
+                resumed = await _resume_if_decided(conn, decided.run_id, decided.step_name)
+        return Decision(approval=decided, run_resumed=resumed)
 
     async def expire_due(self, *, now: datetime | None = None) -> Expiry:
         """Deny every pending approval past its expiry; what expired and the runs resumed."""
@@ -323,6 +351,49 @@ class ApprovalStore:
                 .returning(workflow_runs.c.id)
             )
             return [row.id for row in rows]
+
+
+async def _locked(conn: AsyncConnection, approval_id: uuid.UUID) -> StoredApproval | None:
+    """The approval, its row locked for this transaction (PostgreSQL; SQLite has one writer)."""
+    row = (
+        await conn.execute(
+            select(*_COLUMNS)
+            .select_from(approvals.outerjoin(workflow_runs))
+            .where(approvals.c.id == approval_id)
+            .with_for_update(of=approvals)
+        )
+    ).one_or_none()
+    return None if row is None else _stored(row)
+
+
+def _decision_values(
+    stored: StoredApproval, approved: bool, feedback: str | None, decided_by: str
+) -> dict[str, Any]:
+    """The columns one decision sets: a denial ends it, an approval counts until enough."""
+    now = utcnow()
+    if stored.approvers_required > 1 and feedback:
+        feedback = f"{decided_by}: {feedback}"  # several people may leave a note
+        if stored.feedback:
+            feedback = f"{stored.feedback}\n{feedback}"
+    elif not feedback:
+        feedback = stored.feedback
+    if not approved:
+        return {
+            "status": ApprovalStatus.DENIED.value,
+            "feedback": feedback,
+            "decided_by": decided_by,
+            "decided_at": now,
+        }
+    given = [*stored.approved_by, decided_by]
+    if len(given) < stored.approvers_required:
+        return {"approved_by": given, "feedback": feedback}
+    return {
+        "status": ApprovalStatus.APPROVED.value,
+        "feedback": feedback,
+        "approved_by": given,
+        "decided_by": ", ".join(given)[:255],
+        "decided_at": now,
+    }
 
 
 async def _resume_if_decided(conn: AsyncConnection, run_id: uuid.UUID, step_name: str) -> bool:

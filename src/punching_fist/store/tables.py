@@ -303,4 +303,8 @@ approvals = Table(
     _timestamp("requested_at", default=True),
     _timestamp("decided_at"),
     _timestamp("expires_at"),
+    # Approval rules: a write may need several different people; each approval is counted.
+    Column("approvers_required", Integer, nullable=False, server_default=text("1")),
+    Column("approved_by", Json),
+    Column("rule", Json),
 )
