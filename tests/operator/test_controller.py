@@ -239,6 +239,40 @@ def test_invalid_template_and_missing_secret_become_events(
     assert status["conditions"][0]["status"] == "False"
 
 
+def test_an_unknown_tool_is_an_error_and_an_ignored_setting_only_a_warning(
+    cluster: tuple[K8sApiServer, str, OperatorProcess],
+) -> None:
+    server, namespace, _ = cluster
+    typo = echo_workflow("typo", "checks-out")
+    typo["spec"]["steps"].append(
+        {"name": "look", "type": "agent", "goal": "g", "tools": ["kubeclt"]}
+    )
+    imaged = echo_workflow("imaged", "checks-out")
+    imaged["spec"]["runtime"] = {"image": "punchingfist/runtime:v1.0.0"}
+    apply(server, namespace, stdout_sink("checks-out"), typo, imaged)
+
+    def events(name: str, reason: str) -> list[dict[str, Any]]:
+        return [e for e in events_for(server, namespace, name) if e["reason"] == reason]
+
+    (tool,) = wait_for(lambda: events("typo", "InvalidSpec"), what="InvalidSpec event")
+    assert (
+        "spec.steps[1].tools[0]: tool 'kubeclt' is not built in (did you mean 'kubectl'?)"
+        in (tool["message"])
+    )
+    (ignored,) = wait_for(lambda: events("imaged", "IgnoredSetting"), what="IgnoredSetting event")
+    assert ignored["type"] == "Warning"
+    assert ignored["message"].startswith("spec.runtime.image: ignored")
+
+    def ready(name: str) -> str | None:
+        status = get_object(server, "workflows", name, namespace).get("status") or {}
+        conditions = status.get("conditions") or [{}]
+        value: str | None = conditions[0].get("status")
+        return value
+
+    assert wait_for(lambda: ready("typo"), what="typo status") == "False"
+    assert wait_for(lambda: ready("imaged"), what="imaged status") == "True"
+
+
 def test_k8s_secret_reference_authenticates_a_webhook(
     cluster: tuple[K8sApiServer, str, OperatorProcess],
 ) -> None:
