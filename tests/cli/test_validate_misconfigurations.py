@@ -294,6 +294,33 @@ def test_schema_reference_and_template_errors_come_in_one_pass(tmp_path: Path) -
     assert "6 error(s), 0 warning(s)" in output
 
 
+def test_the_valid_parts_of_a_resource_that_fails_its_schema_are_checked_too(
+    tmp_path: Path,
+) -> None:
+    steps = (
+        "{name: s, type: cli, command: 'echo hi', timeoutSeconds: -1},"
+        " {name: look, type: agent, goal: '{{ .x ', tools: [kubectl, curll]}"
+    )
+    broken = workflow(steps, "  runtime: {image: 'x:1'}\n  outputs: [{name: o}]\n")
+    sink = (
+        f"{HEAD}kind: Sink\nmetadata: {{name: page}}\nspec: {{type: pagerduty,"
+        " delivery: {timeoutSeconds: 0}, config: {routingKey: key, template: '{{ end }}'}}"
+    )
+    code, output = validate(tmp_path, broken, sink)
+    assert code == 1
+    wf, page = where(tmp_path, 3, "Workflow/wf"), where(tmp_path, 4, "Sink/page")
+    assert f"{wf}: spec.steps[0].timeoutSeconds:" in output  # the schema's
+    assert f"{wf}: spec.outputs[0].value: Field required" in output
+    assert f"{wf}: spec.steps[1].goal:" in output  # and, in the same pass, the rest
+    assert f"{wf}: spec.steps[1].tools[1]: tool 'curll' is not built in (did you mean 'curl'?)" in (
+        output
+    )
+    assert f"warning {wf}: spec.runtime.image: ignored" in output
+    assert f"{page}: spec.delivery.timeoutSeconds:" in output
+    assert f"{page}: spec.config.template:" in output
+    assert f"{page}: spec.config.routingKey: a literal value is refused" in output
+
+
 def test_yaml_that_is_not_ours_is_skipped_and_listed(tmp_path: Path) -> None:
     (tmp_path / "alertmanager.yml").write_text("route: {receiver: pf}\nreceivers: [{name: pf}]\n")
     (tmp_path / "rbac.yaml").write_text(

@@ -182,12 +182,16 @@ class Parsed:
     unloaded: set[tuple[str, str]] = field(default_factory=set)
     """(kind, name) of resources that did not load, so references to them are not reported
     as missing on top of their own problems."""
+    rejected: list[tuple[str, int, dict[str, Any]]] = field(default_factory=list)
+    """(origin, document number, document) of resources that failed their schema, so the
+    parts of them that are valid can still be checked in the same pass."""
 
     def extend(self, other: Parsed) -> None:
         self.loaded += other.loaded
         self.problems += other.problems
         self.skipped += other.skipped
         self.unloaded |= other.unloaded
+        self.rejected += other.rejected
 
 
 def read_yaml(text: str, *, origin: str) -> Parsed:
@@ -214,6 +218,7 @@ def read_yaml(text: str, *, origin: str) -> Parsed:
             resource = parse_document(document, origin=origin, index=index)
         except ResourceValidationError as exc:
             parsed.problems.extend(exc.problems)
+            parsed.rejected.append((origin, index, document))
             metadata = document.get("metadata")
             name = metadata.get("name") if isinstance(metadata, dict) else None
             if isinstance(name, str):

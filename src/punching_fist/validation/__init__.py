@@ -20,6 +20,7 @@ from punching_fist.resources.references import check_references, template_findin
 from punching_fist.resources.sink import Sink
 from punching_fist.resources.source import Source
 from punching_fist.resources.workflow import Workflow
+from punching_fist.validation.partial import partial_findings
 from punching_fist.validation.settings import (
     operator_config_findings,
     sink_findings,
@@ -78,6 +79,10 @@ def check_folder(directory: Path) -> FolderReport:
             findings += check_resource(resource)
     if resources.operator_config is not None:
         findings += check_resource(resources.operator_config)
+    for origin, document, raw in parsed.rejected:
+        for finding in partial_findings(raw, check_resource):
+            where.setdefault((finding.kind, finding.name), (origin, document))
+            findings.append(finding)
 
     def line(finding: Finding) -> tuple[tuple[str, int], str]:
         origin, document = where.get((finding.kind, finding.name), ("?", 0))
