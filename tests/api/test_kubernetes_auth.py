@@ -305,3 +305,19 @@ async def test_kubernetes_auth_needs_operator_mode(sqlite_url: str) -> None:
     )
     with pytest.raises(ConfigurationError, match="needs serve --kubernetes"):
         await service.start()
+
+
+async def test_the_oldest_reviews_make_room(cluster: tuple[Cluster, str]) -> None:
+    state, url = cluster
+    client = KubeClient(
+        kopf.ConnectionInfo(server=url, token=OPERATOR_TOKEN, default_namespace=NAMESPACE)
+    )
+    reviewer = KubernetesTokenReviewer(client, namespace=NAMESPACE, max_entries=2)
+    try:
+        for token in ("k8s-alice", "k8s-bob", "k8s-alice", "k8s-carol", "k8s-bob", "k8s-alice"):
+            await reviewer.review(token, audiences=())
+    finally:
+        await client.close()
+    # The least recently used go first: bob for carol, then alice for bob, carol for alice.
+    reviewed = [r["token"] for r in state.token_reviews]
+    assert reviewed == ["k8s-alice", "k8s-bob", "k8s-carol", "k8s-bob", "k8s-alice"]

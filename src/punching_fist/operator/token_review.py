@@ -72,6 +72,7 @@ class KubernetesTokenReviewer:
         key = (hashlib.sha256(token.encode()).digest(), tuple(audiences))
         kept = self._kept.get(key)
         if kept is not None and self._clock() < kept[1]:
+            self._kept.move_to_end(key)  # the least recently used make room first
             return kept[0]
         try:
             reviewed = await self._ask(token, audiences)
