@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import itertools
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -50,6 +51,8 @@ class StepSpawner:
         self._exits: dict[int, asyncio.Future[int]] = {}
         self._abandoned: set[int] = set()
         """Steps whose caller went away while they were starting: killed once started."""
+        self._running: dict[int, int] = {}
+        """Process ids of started steps not yet reaped, to end them if the spawner dies."""
 
     @property
     def pid(self) -> int | None:
@@ -136,7 +139,7 @@ class StepSpawner:
 
     async def stop(self) -> None:
         """Close the socket; the spawner kills what still runs and exits. Waits for it."""
-        self._disconnect(SpawnerGone("the server stopped"))
+        self._disconnect(SpawnerGone("the server stopped"), kill_running=False)
         if self._process is not None:
             process, self._process = self._process, None
             await asyncio.to_thread(process.wait)
@@ -181,7 +184,8 @@ class StepSpawner:
     def _dispatch(self, message: dict[str, object]) -> None:
         ident = int(str(message["id"]))
         if "pid" in message:
-            _resolve(self._starting.pop(ident, None), int(str(message["pid"])))
+            self._running[ident] = int(str(message["pid"]))
+            _resolve(self._starting.pop(ident, None), self._running[ident])
             if ident in self._abandoned:
                 self.kill(ident)
         elif "errno" in message:
@@ -194,13 +198,22 @@ class StepSpawner:
         elif "exit" in message:
             _resolve(self._exits.pop(ident, None), int(str(message["exit"])))
             self._abandoned.discard(ident)
+            self._running.pop(ident, None)
 
-    def _disconnect(self, error: SpawnerGone) -> None:
-        """Forget the spawner: every start or exit still awaited fails with ``error``."""
+    def _disconnect(self, error: SpawnerGone, *, kill_running: bool = True) -> None:
+        """Forget the spawner: every start or exit still awaited fails with ``error``.
+
+        ``kill_running``: the spawner died, so its steps are orphans only we can end (on a
+        normal stop the spawner ends them itself, and knows which were reaped).
+        """
         if self._sock is not None and self._loop is not None:
             self._loop.remove_reader(self._sock.fileno())
             self._sock.close()
         self._sock = None
+        for pid in self._running.values() if kill_running else ():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+        self._running.clear()
         for future in [*self._starting.values(), *self._exits.values()]:
             _fail(future, error)
         self._starting.clear()
