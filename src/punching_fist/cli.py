@@ -154,7 +154,8 @@ def serve(
     if exposed is not None and not kubernetes:
         err.print(f"[red]error[/red] {escape(exposed)}", highlight=False, soft_wrap=True)
         raise typer.Exit(code=1)
-    configure_logging(level=log_level)
+    secrets = SecretResolver()
+    configure_logging(level=log_level, redact=secrets.redact_data)
     settings = Settings(
         kubernetes=kubernetes,
         namespaces=tuple(namespace or ()),
@@ -179,7 +180,7 @@ def serve(
         service_account_namespace=service_account_namespace,
         service_account_dir=service_account_dir,
     )
-    service = Service.build(settings, resource_set, secrets=SecretResolver())
+    service = Service.build(settings, resource_set, secrets=secrets)
     _add_operator(service, settings)
     config = uvicorn.Config(
         service.asgi_app(),

@@ -11,7 +11,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 from punching_fist.errors import SecretResolutionError
 
@@ -111,6 +111,16 @@ class SecretResolver:
             if value in text:
                 text = text.replace(value, REDACTED)
         return text
+
+    def redact_data(self, value: Any) -> Any:
+        """JSON-like ``value`` with every string in it (keys too) redacted, as a copy."""
+        if isinstance(value, str):
+            return self.redact(value)
+        if isinstance(value, Mapping):
+            return {self.redact_data(k): self.redact_data(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.redact_data(item) for item in value]
+        return value
 
 
 def is_reference(value: str) -> bool:

@@ -23,6 +23,7 @@ from punching_fist.agent.wiring import AgentServices, build_agent_services, kube
 from punching_fist.api.approvals import approvals_router
 from punching_fist.api.auth import ApiAuth
 from punching_fist.api.deliveries import deliveries_router
+from punching_fist.api.redaction import RedactedApi
 from punching_fist.api.routes import api_router, health_router
 from punching_fist.api.slack_interactions import slack_interactions_router
 from punching_fist.api.webhooks import WebhookApp, WebhooksFirst
@@ -133,6 +134,7 @@ class Service:
                 agent=agent or agent_services.runtime,
                 kube=kube,
                 spawner=spawner,
+                redact=secrets.redact_data,
             )
         )
         dispatcher = Dispatcher(
@@ -269,4 +271,4 @@ class Service:
         webhooks = WebhookApp(self.intake, self.metrics)
         # Unknown POST paths still reach the intake, which answers a precise 404.
         app.router.routes.append(Route("/{path:path}", webhooks, methods=["POST"]))
-        return WebhooksFirst(app, self.intake, webhooks)
+        return WebhooksFirst(RedactedApi(app, self.secrets.redact_data), self.intake, webhooks)

@@ -60,6 +60,8 @@ class RunnerDependencies:
     """What a ``cli`` step's kubectl acts as (its ``serviceAccount``, or no credentials)."""
     spawner: StepSpawner | None = None
     """Starts ``cli`` steps outside the server; ``None``: as the server's children."""
+    redact: Callable[[Any], Any] = field(default=lambda value: value)
+    """Replaces known secret values in what steps and outputs produce (``redact_data``)."""
 
 
 class WorkflowRunner:
@@ -134,7 +136,8 @@ class WorkflowRunner:
             state.record(step.name, step.type, outcome)
             if outcome.status is StepStatus.FAILED:
                 failures.append(f"{step.name}: {outcome.error}")
-        state.outputs.update(self._render_outputs(workflow, state))
+        state.outputs.update(self._deps.redact(self._render_outputs(workflow, state)))
+        failures = self._deps.redact(failures)
         status = RunStatus.FAILED if failures else RunStatus.SUCCEEDED
         state.status = status.value
         state.completed_at = utcnow()
@@ -163,6 +166,12 @@ class WorkflowRunner:
         except Exception as exc:  # a broken step must not lose the run; record and go on
             log.exception("step crashed", step=step.name)
             outcome = StepOutcome(status=StepStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
+        # Before anything keeps it: the database, later steps' templates, sinks, the API.
+        outcome = StepOutcome(
+            status=outcome.status,
+            result=self._deps.redact(outcome.result),
+            error=self._deps.redact(outcome.error),
+        )
         await self._deps.runs.step_finished(
             run.id,
             name=step.name,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -19,14 +20,35 @@ def _drop_secrets(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str
     return event
 
 
-def configure_logging(*, level: str = "info", json_output: bool = True) -> None:
-    """Configure structlog once at start-up; the stream is stderr so stdout stays for sinks."""
+class _RedactValues:
+    """Replaces known secret values anywhere in an event (``SecretResolver.redact_data``)."""
+
+    def __init__(self, redact: Callable[[Any], Any]) -> None:
+        self._redact = redact
+
+    def __call__(self, _logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+        redacted: dict[str, Any] = self._redact(event)
+        return redacted
+
+
+def configure_logging(
+    *,
+    level: str = "info",
+    json_output: bool = True,
+    redact: Callable[[Any], Any] | None = None,
+) -> None:
+    """Configure structlog once at start-up; the stream is stderr so stdout stays for sinks.
+
+    ``redact`` (the server's ``SecretResolver.redact_data``) takes every secret value the
+    server resolved out of each line, tracebacks included, whatever the key.
+    """
     processors: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _drop_secrets,
         structlog.processors.format_exc_info,
+        *([_RedactValues(redact)] if redact is not None else []),
         structlog.processors.JSONRenderer() if json_output else structlog.dev.ConsoleRenderer(),
     ]
     structlog.configure(
