@@ -56,6 +56,11 @@ app.kubernetes.io/part-of: punching-fist
 {{- if .existingSecret -}}{{- .secretKey | default "token" -}}{{- else -}}{{- .name -}}{{- end -}}
 {{- end -}}
 
+{{/* The accounts steps may act as (the operator impersonates them), as a JSON array. */}}
+{{- define "punching-fist.stepAccounts" -}}
+{{- toJson (list "punchingfist-agent" "punchingfist-investigator" "punchingfist-remediator") -}}
+{{- end -}}
+
 {{/* The api.tokens entries with the viewer role, as a JSON array. */}}
 {{- define "punching-fist.viewerTokens" -}}
 {{- $viewers := list -}}
@@ -113,6 +118,7 @@ metadata:
     {{- end }}
 spec:
   serviceAccountName: {{ include "punching-fist.serviceAccountName" . }}
+  automountServiceAccountToken: true  # the operator's own API access; steps impersonate
   {{- with .Values.imagePullSecrets }}
   imagePullSecrets:
     {{- toYaml . | nindent 4 }}
@@ -129,11 +135,13 @@ spec:
         - --kubernetes
         - --host=0.0.0.0
         - --port={{ .Values.service.port }}
-        - --db=$(DATABASE_URL)
         - --log-level={{ .Values.operator.logLevel }}
         - --concurrency={{ .Values.operator.runConcurrency }}
         - --lease-seconds={{ .Values.operator.leaseSeconds }}
         - --peering-lifetime={{ .Values.operator.peering.lifetimeSeconds }}
+        {{- if .Values.agentRbac.create }}
+        - --agent-service-account=punchingfist-agent
+        {{- end }}
         {{- range .Values.operator.watchNamespaces }}
         - --namespace={{ . }}
         {{- end }}
@@ -149,7 +157,9 @@ spec:
           valueFrom:
             fieldRef:
               fieldPath: metadata.name
-        - name: DATABASE_URL
+        # The database URL (a password, with PostgreSQL) is read from the environment: a
+        # process's command line is readable by every other process, steps included.
+        - name: PUNCHING_FIST_DB
           {{- if eq .Values.database.type "sqlite" }}
           value: {{ printf "sqlite:///%s" .Values.database.sqlite.path | quote }}
           {{- else }}
