@@ -31,14 +31,20 @@ async def spawner() -> AsyncIterator[StepSpawner]:
 
 
 async def sh(
-    spawner: StepSpawner, script: str, *, timeout_seconds: float = 10.0, **kwargs: object
+    spawner: StepSpawner,
+    script: str,
+    *,
+    timeout_seconds: float = 10.0,
+    stdin: bytes | None = None,
+    merge_stderr: bool = False,
 ) -> processes.Completed:
     return await processes.run(
         ["sh", "-c", script],
         env=ENV,
         timeout_seconds=timeout_seconds,
+        stdin=stdin,
+        merge_stderr=merge_stderr,
         spawner=spawner,
-        **kwargs,  # type: ignore[arg-type]
     )
 
 

@@ -128,7 +128,8 @@ class _Written:
     def write(self, key: tuple[str, str | None], text: str) -> Path:
         if self._directory is None:
             self._directory = Path(tempfile.mkdtemp(prefix="punching-fist-kube-"))
-        name = "-".join(part for part in key if part) + KUBECONFIG_SUFFIX
+        # "_" is in no Kubernetes name, so no two keys share a file.
+        name = "_".join(part for part in key if part) + KUBECONFIG_SUFFIX
         path = self._paths[key] = write_private(self._directory, name, text)
         return path
 
