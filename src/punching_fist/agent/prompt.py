@@ -105,9 +105,15 @@ SECTION_CHARS = 2000
 
 
 def first_message(
-    goal: str, *, alert: Mapping[str, Any] | None, context: Any, evidence: str | None
+    goal: str,
+    *,
+    alert: Mapping[str, Any] | None,
+    context: Any,
+    evidence: str | None,
+    key_lines: Sequence[str] = (),
 ) -> str:
-    """The investigation's first message: the whole alert, ``context``, evidence, the goal.
+    """The investigation's first message: the whole alert, ``context``, evidence (and the
+    ``key_lines`` of it that show a failure), then the goal.
 
     Each part is marked as data, as it comes from outside (the alert) or from the cluster.
     """
@@ -119,8 +125,16 @@ def first_message(
         parts.append("Context from the workflow (data):\n" + _as_text(context))
     if evidence:
         parts.append("Evidence already gathered (data):\n" + evidence)
+    if key_lines:
+        lines = "\n".join(f"- {line}" for line in key_lines)
+        parts.append(f"Lines in the evidence that show a failure (data):\n{lines}")
     # The question last: small models answer what they read most recently.
     parts.append(goal.strip())
+    if evidence:
+        parts.append(
+            "Answer from the evidence, not from the alert's text: findings quote the lines that"
+            " show the failure; root_cause says what exactly failed and why."
+        )
     return "\n\n".join(parts)
 
 

@@ -34,6 +34,7 @@ from pydantic_ai.models import Model
 from punching_fist.agent.approval_rules import ApprovalGate
 from punching_fist.agent.evidence import Evidence, gather, plan_evidence
 from punching_fist.agent.history import SavedState, last_text, ledger_from, observations
+from punching_fist.agent.key_lines import key_lines
 from punching_fist.agent.loop import (
     Concluded,
     Decision,
@@ -410,7 +411,11 @@ def _first_message(request: AgentRequest, evidence: Evidence) -> str:
     if context is not None:
         context = _rendered(context, request.context)
     return first_message(
-        request.goal, alert=_alert(request), context=context, evidence=evidence.render()
+        request.goal,
+        alert=_alert(request),
+        context=context,
+        evidence=evidence.render(),
+        key_lines=key_lines(o.output for o in evidence.observations),
     )
 
 

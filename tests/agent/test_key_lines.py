@@ -1,0 +1,46 @@
+"""The failure lines picked out of the evidence for a small model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from punching_fist.agent.key_lines import LINE_CHARS, key_lines
+
+RECORDED = Path(__file__).resolve().parents[2] / "examples" / "quickstart" / "recorded"
+
+
+def test_the_quick_starts_oom_kill_is_picked_out_of_its_evidence() -> None:
+    outputs = [(RECORDED / name).read_text() for name in ("describe-pod.txt", "logs-previous.txt")]
+    lines = key_lines(outputs)
+    assert "Reason: OOMKilled" in lines
+    assert "Exit Code: 137" in lines
+    assert "java.lang.OutOfMemoryError: Java heap space" in lines
+    # Probe settings carry timeout=/failure= but show no failure.
+    assert not [line for line in lines if line.startswith("Liveness:")]
+
+
+def test_normal_events_markers_and_numeric_repeats_are_left_out() -> None:
+    events = (
+        "LAST SEEN   TYPE      REASON    OBJECT      MESSAGE\n"
+        "2m  Normal   Pulled   pod/web-1  Container image already present\n"
+        "1m  Warning  BackOff  pod/web-1  Back-off restarting failed container\n"
+    )
+    logs = "\n".join(
+        f"2026-11-25T10:00:{i:02d}Z ERROR connect: connection refused" for i in range(9)
+    )
+    lines = key_lines([events, logs + "\n[exit code 1]", "$ kubectl get pods -n shop"])
+    assert lines == [
+        "1m Warning BackOff pod/web-1 Back-off restarting failed container",
+        "2026-11-25T10:00:00Z ERROR connect: connection refused",
+    ]
+
+
+def test_at_most_limit_lines_each_bounded() -> None:
+    output = "\n".join(f"error {'x' * 500} {chr(97 + i)}" for i in range(20))
+    lines = key_lines([output], limit=3)
+    assert len(lines) == 3
+    assert all(len(line) <= LINE_CHARS for line in lines)
+
+
+def test_healthy_output_has_no_key_lines() -> None:
+    assert key_lines(["NAME READY STATUS RESTARTS\nweb-1 1/1 Running 0\n"]) == []
