@@ -116,16 +116,23 @@ class StepSpawner:
             "cwd": cwd,
             "stdin": stdin is not None,
         }
+        sent = False
         try:
             await self._send(message, fds)
+            sent = True
             pid = await asyncio.shield(starting)
         except asyncio.CancelledError:
+            if not sent:
+                self._starting.pop(ident, None)
+                self._exits.pop(ident, None)
+                raise
             # It may start all the same: end it as soon as the spawner says it did.
             self._abandoned.add(ident)
             if starting.done() and not starting.cancelled() and starting.exception() is None:
                 self.kill(ident)
             raise
         except BaseException:
+            self._starting.pop(ident, None)
             self._exits.pop(ident, None)
             raise
         return Spawned(ident=ident, pid=pid, exited=exited)
