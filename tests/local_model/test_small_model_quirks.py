@@ -89,7 +89,12 @@ async def test_arguments_that_do_not_exist_get_a_corrective_message(
 
 
 async def test_an_invalid_final_answer_is_retried_once(tmp_path: Path, sqlite_url: str) -> None:
-    script = Script([final(summary="memory", confidence=7), final(summary="OOM", root_cause="OOMKilled", confidence=0.8)])
+    script = Script(
+        [
+            final(summary="memory", confidence=7),
+            final(summary="OOM", root_cause="OOMKilled", confidence=0.8),
+        ]
+    )
     detail, llm, _ = await run_script(tmp_path, sqlite_url, script)
 
     assert "less than or equal to 1" in llm.requests[1].text()
