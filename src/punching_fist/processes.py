@@ -226,19 +226,32 @@ class _Child:
                 raise
             self._watch(popen)
         else:
-            process = await asyncio.create_subprocess_exec(
-                *argv,
-                env=dict(env),
-                cwd=cwd,
-                stdin=child_stdin,
-                stdout=out,
-                stderr=err,
-                start_new_session=True,
+            creating = asyncio.ensure_future(
+                asyncio.create_subprocess_exec(
+                    *argv,
+                    env=dict(env),
+                    cwd=cwd,
+                    stdin=child_stdin,
+                    stdout=out,
+                    stderr=err,
+                    start_new_session=True,
+                )
             )
-            self._begin(process.pid)
-            waiting = asyncio.ensure_future(process.wait())
-            waiting.add_done_callback(self._on_wait)
-            self._keepalive = waiting
+            try:
+                process = await asyncio.shield(creating)
+            except asyncio.CancelledError:
+                # As above: uvloop returns only once the child runs, and a child cancelled
+                # in between must still be ended with its whole group, not just itself.
+                with contextlib.suppress(Exception):
+                    self._wait_for(await creating)
+                raise
+            self._wait_for(process)
+
+    def _wait_for(self, process: asyncio.subprocess.Process) -> None:
+        self._begin(process.pid)
+        waiting = asyncio.ensure_future(process.wait())
+        waiting.add_done_callback(self._on_wait)
+        self._keepalive = waiting
 
     def _watch(self, popen: subprocess.Popen[bytes]) -> None:
         self._keepalive = popen
