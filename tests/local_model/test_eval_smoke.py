@@ -1,0 +1,34 @@
+"""A fast subset of ``bench/eval.py`` in the suite: the bundled model, graded as the eval does.
+
+The whole evaluation (19 incidents, several runs each) takes most of an hour on two cores,
+so it stays a benchmark; these scenarios guard the mechanisms it measures (evidence first,
+the failure lines before the question, bounded answers under the grammar) on every run of
+``make test``. The bundled model samples greedily with a fixed seed, so the answers, and so
+the grades, are the same on every machine of this kind.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from bench.eval import evaluate, line, load_scenarios
+
+from punching_fist.agent.local_model.cache import LocalModelPaths
+from punching_fist.agent.local_model.installer import install
+
+pytestmark = [pytest.mark.llm, pytest.mark.timeout(2400)]
+
+SMOKE = ("crashloop-missing-env", "watchdog-heartbeat")
+
+
+async def test_the_bundled_model_passes_the_eval_smoke_subset(tmp_path: Path) -> None:
+    status = await install(LocalModelPaths.from_settings())  # a no-op on a warm cache
+    assert status.ready, status
+    outcomes = await evaluate(load_scenarios(SMOKE), 1, tmp_path, verbose=False, timeout_minutes=30)
+    assert [o.scenario for o in outcomes] == list(SMOKE)
+    failed = [line(o) for o in outcomes if not o.passed]
+    assert not failed, "\n".join(failed)
+    for outcome in outcomes:
+        assert outcome.status == "succeeded"
+        assert outcome.llm_calls >= 1
