@@ -87,6 +87,12 @@ VARIANTS = {
         "--set",
         "agent.provider=openai",
     ],
+    "kubernetes-auth": [
+        "--set",
+        "api.auth=kubernetes",
+        "--set",
+        "api.audiences={punching-fist}",
+    ],
 }
 
 

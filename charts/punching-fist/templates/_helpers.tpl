@@ -90,8 +90,11 @@ app.kubernetes.io/part-of: punching-fist
 {{- if not (has .Values.workload (list "StatefulSet" "Deployment")) -}}
 {{- fail "workload must be StatefulSet or Deployment" -}}
 {{- end -}}
-{{- if not .Values.api.tokens -}}
-{{- fail "api.tokens needs at least one token: the operator listens on every address and refuses to serve an open API" -}}
+{{- if not (has .Values.api.auth (list "tokens" "kubernetes")) -}}
+{{- fail "api.auth must be tokens or kubernetes" -}}
+{{- end -}}
+{{- if and (not .Values.api.tokens) (ne .Values.api.auth "kubernetes") -}}
+{{- fail "api.tokens needs at least one token (or api.auth=kubernetes): the operator listens on every address and refuses to serve an open API" -}}
 {{- end -}}
 {{- range .Values.api.tokens -}}
 {{- if not (regexMatch "^[A-Za-z0-9][A-Za-z0-9._-]*$" (.name | default "")) -}}
