@@ -10,8 +10,16 @@ RECORDED = Path(__file__).resolve().parents[2] / "examples" / "quickstart" / "re
 
 
 def test_the_quick_starts_oom_kill_is_picked_out_of_its_evidence() -> None:
-    outputs = [(RECORDED / name).read_text() for name in ("describe-pod.txt", "logs-previous.txt")]
-    lines = key_lines(outputs)
+    lines = key_lines(
+        [
+            ("describe pod checkout -n shop", (RECORDED / "describe-pod.txt").read_text()),
+            ("logs checkout -n shop --previous", (RECORDED / "logs-previous.txt").read_text()),
+        ]
+    )
+    # The application's own error first, the generic crash-loop signs last.
+    assert lines[0].endswith("Cache warm-up failed")
+    assert lines[1] == "java.lang.OutOfMemoryError: Java heap space"
+    assert lines[-1].startswith("Warning BackOff")
     assert "Reason: OOMKilled" in lines
     assert "Exit Code: 137" in lines
     assert "java.lang.OutOfMemoryError: Java heap space" in lines
@@ -28,19 +36,25 @@ def test_normal_events_markers_and_numeric_repeats_are_left_out() -> None:
     logs = "\n".join(
         f"2026-11-25T10:00:{i:02d}Z ERROR connect: connection refused" for i in range(9)
     )
-    lines = key_lines([events, logs + "\n[exit code 1]", "$ kubectl get pods -n shop"])
+    lines = key_lines(
+        [
+            ("get events -n shop", events),
+            ("logs web-1 -n shop", logs + "\n[exit code 1]"),
+            ("get pods -n shop", "$ kubectl get pods -n shop"),
+        ]
+    )
     assert lines == [
-        "1m Warning BackOff pod/web-1 Back-off restarting failed container",
         "2026-11-25T10:00:00Z ERROR connect: connection refused",
+        "1m Warning BackOff pod/web-1 Back-off restarting failed container",
     ]
 
 
 def test_at_most_limit_lines_each_bounded() -> None:
     output = "\n".join(f"error {'x' * 500} {chr(97 + i)}" for i in range(20))
-    lines = key_lines([output], limit=3)
+    lines = key_lines([("logs x", output)], limit=3)
     assert len(lines) == 3
     assert all(len(line) <= LINE_CHARS for line in lines)
 
 
 def test_healthy_output_has_no_key_lines() -> None:
-    assert key_lines(["NAME READY STATUS RESTARTS\nweb-1 1/1 Running 0\n"]) == []
+    assert key_lines([("get pods", "NAME READY STATUS RESTARTS\nweb-1 1/1 Running 0\n")]) == []

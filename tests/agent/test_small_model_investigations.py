@@ -203,7 +203,7 @@ async def test_evidence_is_gathered_audited_and_in_the_first_message(
     assert "$ kubectl describe pod web-1 -n shop" in first
     # The lines that show the failure come again right before the question.
     key = first.split("Lines in the evidence that show a failure (data):\n", 1)[1]
-    assert key.startswith("- Reason: OOMKilled\n- Exit Code: 137\n")
+    assert key.startswith("- java.lang.OutOfMemoryError: Java heap space\n- Reason: OOMKilled\n")
     assert first.rstrip().endswith("root_cause says what exactly failed and why.")
     # Each evidence command is in the audit trail like a tool call.
     tools = [e for e in detail["audit"] if e["kind"] == "tool"]

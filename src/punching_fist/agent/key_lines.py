@@ -25,18 +25,26 @@ _QUIET = re.compile(
 )
 _REASON_OK = re.compile(r"Reason:\s+(Completed|Started)\b")
 _NUMBERS = re.compile(r"\d+")
+# Signals every crash loop shows, whatever its cause: true, but they explain nothing.
+_GENERIC = re.compile(
+    r"Reason: (CrashLoopBackOff|Error)$|Back-off restarting failed|^Exit Code: 1$",
+    re.IGNORECASE,
+)
 LINE_CHARS = 200
 
 
-def key_lines(outputs: Iterable[str], *, limit: int = 10) -> list[str]:
-    """Up to ``limit`` distinct lines with a failure signal, in the order they appear.
+def key_lines(observations: Iterable[tuple[str, str]], *, limit: int = 10) -> list[str]:
+    """Up to ``limit`` distinct lines with a failure signal from (command, output) pairs.
 
-    Lines that differ only in numbers (timestamps, counts) count once; Normal events and
-    the tool's own markers are skipped.
+    The application's own errors (from ``logs``) come first, then other specific signals
+    (a reason, an exit code, a Warning event), and last the generic signs of a crash loop,
+    each group in the order read: a model with room for four findings quotes the ones
+    that explain. Lines that differ only in numbers (timestamps, counts) count once; Normal
+    events, probe settings and the tool's own markers are skipped.
     """
-    kept: list[str] = []
+    found: list[tuple[int, str]] = []
     seen: set[str] = set()
-    for output in outputs:
+    for command, output in observations:
         for raw in output.splitlines():
             line = " ".join(raw.split())
             if not line or _QUIET.search(raw) or _REASON_OK.search(line):
@@ -47,7 +55,13 @@ def key_lines(outputs: Iterable[str], *, limit: int = 10) -> list[str]:
             if shape in seen:
                 continue
             seen.add(shape)
-            kept.append(line if len(line) <= LINE_CHARS else line[: LINE_CHARS - 1] + "…")
-            if len(kept) == limit:
-                return kept
-    return kept
+            cut = line if len(line) <= LINE_CHARS else line[: LINE_CHARS - 1] + "…"
+            found.append((_rank(command, line), cut))
+    found.sort(key=lambda ranked: ranked[0])  # stable: reading order within a rank
+    return [line for _, line in found[:limit]]
+
+
+def _rank(command: str, line: str) -> int:
+    if _GENERIC.search(line):
+        return 2
+    return 0 if command.startswith("logs ") else 1

@@ -415,7 +415,7 @@ def _first_message(request: AgentRequest, evidence: Evidence) -> str:
         alert=_alert(request),
         context=context,
         evidence=evidence.render(),
-        key_lines=key_lines(o.output for o in evidence.observations),
+        key_lines=key_lines((o.command, o.output) for o in evidence.observations),
     )
 
 
