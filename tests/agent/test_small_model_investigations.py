@@ -20,6 +20,7 @@ from punching_fist.agent.result import (
     Conclusion,
     complete_result,
 )
+from punching_fist.secret_refs import EnvResolver, SecretResolver
 from tests.agent.kit import (
     kubectl_stand_in,
     post_alert,
@@ -335,3 +336,26 @@ async def test_a_model_that_only_repeats_itself_is_asked_to_conclude(
     assert second.tool_names == ["final_answer"]  # the repeat made this the last turn
     assert "This is your last turn" in second.text()
     assert step(detail)["result"]["root_cause"]
+
+
+async def test_a_secret_the_model_repeats_is_redacted_from_the_audit_arguments(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    key = "sk-test-0123456789abcdef"
+    secrets = SecretResolver({"env": EnvResolver({"PF_TEST_KEY": key})})
+    stand_in = kubectl_stand_in(tmp_path, POD_RESPONSES)
+    with FakeLLM(Script([kubectl(f"get pods -n {key}"), OOM])) as llm:
+        text = workflow_yaml(llm.url, provider="openai", api_key="env://PF_TEST_KEY")
+        async with running_server(
+            resources_from_yaml(text), sqlite_url, secrets=secrets, **server_settings(stand_in)
+        ) as server:
+            run_id = await post_alert(server, pod="web-1")
+            await server.settle()
+            detail = await run_detail(server.client, run_id)
+    calls = [e for e in detail["audit"] if e["kind"] == "tool"]
+    assert calls
+    assert key not in json.dumps(calls)
+    assert "[redacted]" in calls[0]["arguments"]["command"]
+    database = b"".join(path.read_bytes() for path in tmp_path.glob("*.db*"))
+    assert b"get pods -n" in database  # the audit row is there, its secret is not
+    assert key.encode() not in database

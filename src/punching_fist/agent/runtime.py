@@ -131,8 +131,12 @@ class _Trail:
         self._pending: list[asyncio.Future[None]] = []
 
     def record(self, event: AuditEvent, *, urgent: bool = False) -> asyncio.Future[None]:
-        if event.output is not None:
-            event = replace(event, output=self._secrets.redact(event.output))
+        # Arguments too: a model that saw a value once (in an alert, say) may pass it on.
+        event = replace(
+            event,
+            output=None if event.output is None else self._secrets.redact(event.output),
+            arguments=self._secrets.redact_data(event.arguments),
+        )
         self._metrics.observe(event)
         future = self._audit.record(event, urgent=urgent)
         self._pending.append(future)
