@@ -58,3 +58,14 @@ def test_at_most_limit_lines_each_bounded() -> None:
 
 def test_healthy_output_has_no_key_lines() -> None:
     assert key_lines([("get pods", "NAME READY STATUS RESTARTS\nweb-1 1/1 Running 0\n")]) == []
+
+
+def test_one_event_seen_by_describe_and_by_get_events_counts_once() -> None:
+    message = (
+        'Liveness probe failed: Get "http://10.0.0.1:8080/health": connect: connection refused'
+    )
+    describe = f"Events:\n  Warning  Unhealthy  62s (x27 over 24m)  kubelet  {message}\n"
+    events = f"LAST SEEN TYPE REASON OBJECT MESSAGE\n62s Warning Unhealthy pod/web-1 {message}\n"
+    lines = key_lines([("describe pod web-1", describe), ("get events", events)])
+    assert len(lines) == 1
+    assert lines[0].endswith("connection refused")

@@ -31,6 +31,7 @@ _GENERIC = re.compile(
     re.IGNORECASE,
 )
 LINE_CHARS = 200
+_SAME_ENDING = 60
 
 
 def key_lines(observations: Iterable[tuple[str, str]], *, limit: int = 10) -> list[str]:
@@ -39,8 +40,9 @@ def key_lines(observations: Iterable[tuple[str, str]], *, limit: int = 10) -> li
     The application's own errors (from ``logs``) come first, then other specific signals
     (a reason, an exit code, a Warning event), and last the generic signs of a crash loop,
     each group in the order read: a model with room for four findings quotes the ones
-    that explain. Lines that differ only in numbers (timestamps, counts) count once; Normal
-    events, probe settings and the tool's own markers are skipped.
+    that explain. Lines that end alike, numbers aside (timestamps, counts, one event seen by
+    two commands), count once; Normal events, probe settings and the tool's own markers are
+    skipped.
     """
     found: list[tuple[int, str]] = []
     seen: set[str] = set()
@@ -51,7 +53,9 @@ def key_lines(observations: Iterable[tuple[str, str]], *, limit: int = 10) -> li
                 continue
             if not _SIGNAL.search(line):
                 continue
-            shape = _NUMBERS.sub("#", line)
+            # The same event shows in `describe` and `get events` with other columns first:
+            # the end of a line (numbers aside) says whether it was seen already.
+            shape = _NUMBERS.sub("#", line)[-_SAME_ENDING:]
             if shape in seen:
                 continue
             seen.add(shape)
