@@ -33,7 +33,7 @@ pytestmark = [pytest.mark.llm, pytest.mark.timeout(1800)]
 
 ROOT = Path(__file__).resolve().parents[2]
 QUICKSTART = ROOT / "examples" / "quickstart"
-MEMORY = re.compile(r"memory|\bOOM", re.IGNORECASE)
+MEMORY = re.compile(r"memory|\bOOM|heap", re.IGNORECASE)  # "Java heap space" is the OOM
 
 
 def quickstart_settings() -> dict[str, Any]:
