@@ -102,3 +102,15 @@ async def test_openapi_document_describes_the_api(server: RunningServer) -> None
     assert {"/api/v1/alerts", "/api/v1/runs", "/api/v1/runs/{run_id}", "/healthz"} <= set(
         spec["paths"]
     )
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/v1/alerts", "/api/v1/runs", "/api/v1/approvals", "/api/v1/deliveries"]
+)
+async def test_an_offset_past_any_real_page_is_422_not_a_database_overflow(
+    server: RunningServer, path: str
+) -> None:
+    response = await server.client.get(path, params={"offset": 2**63})
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"] == ["query", "offset"]
+    assert (await server.client.get(path, params={"offset": 10**9})).status_code == 200

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from punching_fist.agent.approvals import ApprovalService
 from punching_fist.api.auth import ANONYMOUS, ApiAuth, Identity, Role
+from punching_fist.api.routes import Offset
 from punching_fist.store.approvals import ApprovalConflict
 
 
@@ -48,7 +49,7 @@ def approvals_router(service: ApprovalService, auth: ApiAuth) -> APIRouter:
             str | None, Query(description="pending (default), approved, denied, expired or all.")
         ] = "pending",
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Offset = 0,
     ) -> dict[str, Any]:
         """Approval requests, newest first: what the agent wants to run, why, and the risk."""
         items, total = await service.store.search(

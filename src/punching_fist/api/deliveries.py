@@ -17,6 +17,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query
 
 from punching_fist.api.auth import ApiAuth, Role
+from punching_fist.api.routes import Offset
 from punching_fist.engine.delivery import RetryRefused, SinkDispatch
 from punching_fist.resources.loader import ResourceSet
 from punching_fist.store.database import Database
@@ -33,7 +34,7 @@ def deliveries_router(
     @router.get("/deliveries")
     async def list_deliveries(
         limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Offset = 0,
         status: str | None = None,
         sink: str | None = None,
         run_id: uuid.UUID | None = None,

@@ -19,7 +19,9 @@ from punching_fist.store import queries
 from punching_fist.store.database import Database
 
 Limit = Annotated[int, Query(ge=1, le=1000, description="Page size.")]
-Offset = Annotated[int, Query(ge=0, description="Items to skip.")]
+MAX_OFFSET = 10**9
+"""Deeper pages mean nothing, and a database integer (2^63) would overflow into a 500."""
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip.")]
 
 
 def health_router(db: Database, metrics: Metrics, auth: ApiAuth) -> APIRouter:
