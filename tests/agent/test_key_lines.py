@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from punching_fist.agent.key_lines import LINE_CHARS, key_lines
+from punching_fist.agent.key_lines import LINE_CHARS, key_lines, say_why
+from punching_fist.agent.prompt import first_message
 
 RECORDED = Path(__file__).resolve().parents[2] / "examples" / "quickstart" / "recorded"
 
@@ -69,3 +70,35 @@ def test_one_event_seen_by_describe_and_by_get_events_counts_once() -> None:
     lines = key_lines([("describe pod web-1", describe), ("get events", events)])
     assert len(lines) == 1
     assert lines[0].endswith("connection refused")
+
+
+def test_no_logs_notes_are_not_failures_of_their_own() -> None:
+    note = "(no logs: the container has not started; it is waiting: trying to pull image)"
+    pulled = "Warning Failed 19m kubelet Failed to pull image x:4.0.3: 401 Unauthorized"
+    lines = key_lines([("logs web-1", note), ("describe pod web-1", pulled)])
+    assert lines == [pulled]
+
+
+def test_only_generic_crash_loop_signs_do_not_say_why() -> None:
+    generic = ["Reason: CrashLoopBackOff", "Reason: Error", "Exit Code: 1"]
+    assert not say_why(generic)
+    assert not say_why(
+        [*generic, "Warning BackOff 8s kubelet Back-off restarting failed container"]
+    )
+    assert say_why([*generic, "Exit Code: 137"])
+    assert say_why([*generic, "FATAL config: DATABASE_URL is not set"])
+
+
+def test_the_model_is_told_when_the_failure_lines_do_not_say_why() -> None:
+    generic = first_message(
+        "Find the root cause.",
+        alert=None,
+        context=None,
+        evidence="...",
+        key_lines=["Reason: Error"],
+    )
+    assert "None of these lines says why it fails" in generic
+    specific = first_message(
+        "Find the root cause.", alert=None, context=None, evidence="...", key_lines=["OOMKilled"]
+    )
+    assert "None of these lines" not in specific

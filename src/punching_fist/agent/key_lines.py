@@ -9,7 +9,7 @@ last, so its findings quote them and its root cause follows from them.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 _SIGNAL = re.compile(
     r"error|fatal|fail|panic|exception|refused|denied|unauthori[sz]ed|forbidden|timed? ?out"
@@ -21,7 +21,7 @@ _SIGNAL = re.compile(
 _QUIET = re.compile(
     # Normal events, probe settings (their timeout= and failure=), the tool's own markers.
     r"^\s*(Normal\b|\d+[smhd]\S*\s+Normal\b|(Liveness|Readiness|Startup):)"
-    r"|^\$ kubectl |^\[exit code|^\(no output\)"
+    r"|^\$ kubectl |^\[exit code|^\(no output\)|^\(no logs"
 )
 _REASON_OK = re.compile(r"Reason:\s+(Completed|Started)\b")
 _NUMBERS = re.compile(r"\d+")
@@ -30,7 +30,7 @@ _GENERIC = re.compile(
     r"Reason: (CrashLoopBackOff|Error)$|Back-off restarting failed|^Exit Code: 1$",
     re.IGNORECASE,
 )
-LINE_CHARS = 200
+LINE_CHARS = 300
 _SAME_ENDING = 60
 
 
@@ -69,3 +69,8 @@ def _rank(command: str, line: str) -> int:
     if _GENERIC.search(line):
         return 2
     return 0 if command.startswith("logs ") else 1
+
+
+def say_why(lines: Sequence[str]) -> bool:
+    """Whether any line says more than that something crash-loops: a reason, an error."""
+    return any(not _GENERIC.search(line) for line in lines)

@@ -11,6 +11,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from punching_fist.agent.key_lines import say_why
 from punching_fist.agent.tools.base import AgentTool
 
 FINAL_TOOL = "final_answer"
@@ -128,6 +129,12 @@ def first_message(
     if key_lines:
         lines = "\n".join(f"- {line}" for line in key_lines)
         parts.append(f"Lines in the evidence that show a failure (data):\n{lines}")
+        if not say_why(key_lines):
+            # Only the generic signs of a crash loop: a small model restates them as a cause.
+            parts.append(
+                "None of these lines says why it fails. Unless other evidence above does,"
+                " set inconclusive true and say what on-call should check next."
+            )
     # The question last: small models answer what they read most recently.
     parts.append(goal.strip())
     if evidence:
