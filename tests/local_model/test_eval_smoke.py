@@ -19,7 +19,7 @@ from punching_fist.agent.local_model.installer import install
 
 pytestmark = [pytest.mark.llm, pytest.mark.timeout(2400)]
 
-SMOKE = ("crashloop-missing-env", "crashloop-bad-config")
+SMOKE = ("crashloop-bad-config", "crashloop-missing-env")  # the order they run in
 
 
 async def test_the_bundled_model_passes_the_eval_smoke_subset(tmp_path: Path) -> None:
