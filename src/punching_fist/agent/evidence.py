@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping, 
 from dataclasses import dataclass
 from typing import Literal, TypeGuard, assert_never
 
+from punching_fist.agent.tools.kubectl import without_kubectl
 from punching_fist.agent.tools.kubectl_policy import classify_kubectl
 from punching_fist.errors import PunchingFistError, TemplateError
 from punching_fist.resources.workflow import AgentSettings, AgentStep, ConditionalStep, Workflow
@@ -138,7 +139,7 @@ def plan_for(target: Target | None) -> Plan:
 
 def custom_plan(commands: Sequence[str]) -> Plan:
     """A workflow's own command lines, already rendered; a leading ``kubectl`` is dropped."""
-    return Plan(commands=tuple(dict.fromkeys(_without_kubectl(c) for c in commands)))
+    return Plan(commands=tuple(dict.fromkeys(without_kubectl(c) for c in commands)))
 
 
 def plan_evidence(
@@ -310,11 +311,6 @@ def _agent_settings(workflow: Workflow) -> Iterator[tuple[str, AgentSettings]]:
             yield f"spec.steps[{index}]", step
         elif isinstance(step, ConditionalStep) and step.agent is not None:
             yield f"spec.steps[{index}].agent", step.agent
-
-
-def _without_kubectl(command: str) -> str:
-    words = command.strip()
-    return words[len("kubectl") :].lstrip() if words.startswith("kubectl ") else words
 
 
 # --- gathering ----------------------------------------------------------------------------

@@ -63,11 +63,15 @@ class KubectlArguments(BaseModel):
 
     @field_validator("command", mode="after")
     @classmethod
-    def _without_kubectl(cls, command: str) -> str:
+    def _one_spelling(cls, command: str) -> str:
         """One spelling per command, so a repeat of an earlier call is recognised as one."""
-        command = command.strip()
-        head, _, rest = command.partition(" ")
-        return rest.strip() if head == "kubectl" and rest.strip() else command
+        return without_kubectl(command)
+
+
+def without_kubectl(command: str) -> str:
+    """``command`` stripped, without a leading ``kubectl`` word."""
+    words = command.strip()
+    return words[len("kubectl") :].lstrip() if words.startswith("kubectl ") else words
 
 
 class KubectlTool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from punching_fist.agent.tools.kubectl_argv import split_command
+from punching_fist.agent.tools.kubectl_argv import parse_command_line, split_command
 from punching_fist.errors import CommandRejected
 
 _REPAIRED_VERBS = frozenset({"get", "describe", "logs", "top"})
@@ -21,7 +21,6 @@ _LOG_KINDS = frozenset({
     "sts", "daemonset", "daemonsets", "ds", "job", "jobs", "replicaset", "replicasets", "rs",
     "service", "services", "svc",
 })  # fmt: skip
-_NAMESPACE_FLAGS = ("-n", "--namespace")
 _DNS_LABEL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-.")
 
 
@@ -37,6 +36,7 @@ def repair(command: str) -> Repair | None:
     """A rewrite of ``command`` when it is a read with a ``NAMESPACE/NAME`` reference."""
     try:
         argv = list(split_command(command))
+        namespaces = parse_command_line(tuple(argv)).values("namespace")
     except CommandRejected:
         return None
     positions = [i for i, word in enumerate(argv) if not word.startswith("-")]
@@ -53,7 +53,7 @@ def repair(command: str) -> Repair | None:
         namespace, _, name = argv[index].partition("/")
         if not _plausible(namespace) or not _plausible(name) or namespace in _LOG_KINDS:
             continue
-        given = _namespace(argv)
+        given = namespaces[-1] if namespaces else None  # pflag keeps the last
         if given not in (None, namespace):
             return None  # two namespaces: let kubectl's own error speak
         argv[index] = name
@@ -69,13 +69,3 @@ def repair(command: str) -> Repair | None:
 
 def _plausible(word: str) -> bool:
     return bool(word) and set(word) <= _DNS_LABEL_CHARS and not word.startswith("-")
-
-
-def _namespace(argv: list[str]) -> str | None:
-    for index, word in enumerate(argv):
-        if word in _NAMESPACE_FLAGS and index + 1 < len(argv):
-            return argv[index + 1]
-        for flag in _NAMESPACE_FLAGS:
-            if word.startswith(flag + "="):
-                return word.split("=", 1)[1]
-    return None
