@@ -20,10 +20,22 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, TypeGuard, assert_never
 
+from punching_fist.agent.evidence_text import (
+    clean,
+    collapse,
+    cut,
+    failed,
+    failure_line,
+    no_logs,
+    one_line,
+    priority,
+    shares,
+    size,
+)
 from punching_fist.agent.tools.kubectl import without_kubectl
 from punching_fist.agent.tools.kubectl_policy import classify_kubectl
 from punching_fist.errors import PunchingFistError, TemplateError
@@ -346,15 +358,15 @@ class Evidence:
         headers = [f"$ kubectl {o.command}" for o in self.observations]
         bodies = [o.output.splitlines() for o in self.observations]
         fixed = sum(len(h) + 1 for h in headers) + 2 * (len(headers) - 1)
-        shares = _shares(
-            [_size(body) for body in bodies],
+        rooms = shares(
+            [size(body) for body in bodies],
             [2 if o.command.startswith("describe ") else 1 for o in self.observations],
             max(max_chars - fixed, 0),
         )
         blocks = [
-            "\n".join([header, *_cut(body, share, _priority(o.command, body))])
+            "\n".join([header, *cut(body, share, priority(o.command, body))])
             for header, body, share, o in zip(
-                headers, bodies, shares, self.observations, strict=True
+                headers, bodies, rooms, self.observations, strict=True
             )
         ]
         return "\n\n".join(blocks)[:max_chars]  # the slice only bites when headers alone overflow
@@ -410,13 +422,13 @@ async def _run_phase(
             text = "[timed out: still running when the evidence time budget ran out]"
             observations.append(Observation(command=command, output=text, status="timed out"))
         elif isinstance(error := task.exception(), PunchingFistError):
-            text = f"[not run: {_one_line(str(error))}]"
+            text = f"[not run: {one_line(str(error))}]"
             observations.append(Observation(command=command, output=text, status="error"))
         elif error is not None:
             raise error
         else:
-            text = _clean(task.result())
-            if not _failed(command, text):
+            text = clean(task.result())
+            if not failed(command, text):
                 outputs[command] = text
             observations.append(_observe(command, text, per_command_chars))
     return tuple(observations), outputs, not pending
@@ -428,212 +440,9 @@ def _skipped(commands: Sequence[str]) -> tuple[Observation, ...]:
 
 
 def _observe(command: str, text: str, limit: int) -> Observation:
-    if _failed(command, text):
-        line = _failure_line(text)
-        return Observation(command=command, output=_no_logs(line) or line, status="failed")
-    lines = _collapse(text.splitlines(), near=command.startswith("logs "))
-    kept = _cut(lines, limit, _priority(command, lines))
+    if failed(command, text):
+        line = failure_line(text)
+        return Observation(command=command, output=no_logs(line) or line, status="failed")
+    lines = collapse(text.splitlines(), near=command.startswith("logs "))
+    kept = cut(lines, limit, priority(command, lines))
     return Observation(command=command, output="\n".join(kept) or "(no output)")
-
-
-# --- cleaning and cutting ----------------------------------------------------------------
-
-_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # keeps \t and \n
-_MAX_LINE = 300
-_ENDING = re.compile(r"\[(?:exit code -?\d+|killed after [^\]]*)\]")  # the tool's last line
-_ERROR_START = ("Error from server", "error:", "Error:")
-_VOLATILE = re.compile(r"\b(?=[0-9a-f]*[0-9])[0-9a-f]{6,}\b|\d+")  # ids, times, counts
-_LOG_SIGNAL = re.compile(
-    r"error|exception|fatal|panic|fail|killed|oom|denied|refused|timed? ?out|unable|cannot",
-    re.IGNORECASE,
-)
-_DESCRIBE_SECTIONS = (  # most telling first
-    "Last State:",
-    "State:",
-    "Limits:",
-    "Reason:",
-    "Exit Code:",
-    "Message:",
-    "Events:",
-    "Conditions:",
-)
-
-
-def _clean(text: str) -> str:
-    """No escape sequences or control characters; over-long lines shortened."""
-    text = _CONTROL.sub("", _ANSI.sub("", text.replace("\r\n", "\n")))
-    return "\n".join(
-        line if len(line) <= _MAX_LINE else line[: _MAX_LINE - 1] + "…"
-        for line in text.rstrip("\n").split("\n")
-    )
-
-
-def _failed(command: str, text: str) -> bool:
-    """The kubectl tool ends a failure with ``[exit code N]``; without it, kubectl's own
-    error wording counts, except for logs, where an application may print the same words."""
-    if _ENDING.fullmatch(text.rstrip().rpartition("\n")[2]):
-        return True
-    return not command.startswith("logs ") and text.lstrip().startswith(_ERROR_START)
-
-
-def _failure_line(text: str) -> str:
-    """One line: kubectl's first complaint and how it ended (``... [exit code 1]``)."""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    ending = lines.pop() if lines and _ENDING.fullmatch(lines[-1]) else ""
-    first = lines[0] if lines else ""
-    return _one_line(" ".join(part for part in (first, ending) if part))
-
-
-_NO_PREVIOUS = re.compile(r"previous terminated container .* not found")
-_WAITING = re.compile(r"is waiting to start: (.*?)(?: \[exit code -?\d+\])?$")
-
-
-def _no_logs(line: str) -> str | None:
-    """What kubectl's "no logs" errors mean, said plainly.
-
-    A small model reads "previous terminated container ... not found" as the incident's cause;
-    it only means the container has not run before (it never started, or never restarted).
-    """
-    if _NO_PREVIOUS.search(line):
-        return "(no logs: this container has no earlier run; it never started or never restarted)"
-    if waiting := _WAITING.search(line):
-        return f"(no logs: the container has not started; it is waiting: {waiting.group(1)})"
-    return None
-
-
-def _one_line(text: str, limit: int = 200) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
-def _collapse(lines: Sequence[str], *, near: bool) -> list[str]:
-    """Consecutive repeats as one line plus ``[repeated N times]``; with ``near``, lines that
-    differ only in digits (timestamps, counters, ids) count as repeats."""
-    out: list[str] = []
-    previous: str | None = None
-    count = 0
-
-    def flush() -> None:
-        if count > 1 and out[-1].strip():
-            out[-1] += f"  [repeated {count} times]"
-
-    for line in lines:
-        key = _VOLATILE.sub("#", line) if near else line
-        if key == previous:
-            count += 1
-            continue
-        flush()
-        out.append(line)
-        previous, count = key, 1
-    flush()
-    return out
-
-
-def _priority(command: str, lines: Sequence[str]) -> list[int]:
-    """Lines to keep first when cutting: for ``logs`` the ones that sound like trouble (the
-    latest first); for ``describe`` the sections that explain a failure with their nested
-    lines, most telling first."""
-    if command.startswith("logs "):
-        return [i for i in reversed(range(len(lines))) if _LOG_SIGNAL.search(lines[i])]
-    if not command.startswith("describe "):
-        return []
-    sections: dict[str, list[int]] = {}
-    current: list[int] | None = None
-    indent = 0
-    for index, line in enumerate(lines):
-        depth = len(line) - len(line.lstrip())
-        if current is not None and line.strip() and depth > indent:
-            current.append(index)
-            continue
-        key = next((k for k in _DESCRIBE_SECTIONS if line.lstrip().startswith(k)), None)
-        current = None if key is None else sections.setdefault(key, [])
-        if current is not None:
-            current.append(index)
-            indent = depth
-    order: list[int] = []
-    for key in _DESCRIBE_SECTIONS:
-        found = sections.get(key, [])
-        if key == "Events:":  # its title and column headings, then the newest rows first
-            rows = [i for i in reversed(found[2:]) if not lines[i].lstrip().startswith("---")]
-            found = [*found[:2], *rows]
-        order += found
-    return order
-
-
-def _size(lines: Sequence[str]) -> int:
-    return sum(len(line) + 1 for line in lines) - (1 if lines else 0)
-
-
-def _marker(omitted: int) -> str:
-    return f"[… {omitted} line{'' if omitted == 1 else 's'} omitted …]"
-
-
-def _shares(sizes: Sequence[int], weights: Sequence[int], room: int) -> list[int]:
-    """Split ``room`` by weight; what a small output does not need goes to the others."""
-    shares = [0] * len(sizes)
-    open_ = set(range(len(sizes)))
-    while open_:
-        total = sum(weights[i] for i in open_)
-        fits = [i for i in open_ if sizes[i] * total <= room * weights[i]]
-        if not fits:
-            for i in open_:
-                shares[i] = room * weights[i] // total
-            break
-        for i in fits:
-            shares[i] = sizes[i]
-            room -= sizes[i]
-            open_.remove(i)
-    return shares
-
-
-def _cut(lines: Sequence[str], limit: int, priority: Collection[int] = ()) -> list[str]:
-    """``lines`` within ``limit`` characters: ``priority`` lines first, then head and tail
-    alternately; each run of dropped lines becomes one ``[… N lines omitted …]`` marker."""
-    if _size(lines) <= limit:
-        return list(lines)
-    n = len(lines)
-    marker_cost = len(_marker(n)) + 1
-    chosen: set[int] = set()
-    used, gaps = 0, 1
-
-    def take(i: int) -> bool:
-        nonlocal used, gaps
-        left = i > 0 and i - 1 not in chosen
-        right = i < n - 1 and i + 1 not in chosen
-        new_gaps = gaps + (1 if left and right else -1 if not (left or right) else 0)
-        cost = len(lines[i]) + 1
-        if used + cost + new_gaps * marker_cost > limit:
-            return False
-        chosen.add(i)
-        used, gaps = used + cost, new_gaps
-        return True
-
-    for i in priority:
-        take(i)
-    head, tail = 0, n - 1
-    head_open = tail_open = True
-    while (head_open or tail_open) and head <= tail:
-        if head_open:
-            if head not in chosen and not take(head):
-                head_open = False
-            else:
-                head += 1
-        if tail_open and head <= tail:
-            if tail not in chosen and not take(tail):
-                tail_open = False
-            else:
-                tail -= 1
-    out: list[str] = []
-    omitted = 0
-    for i, line in enumerate(lines):
-        if i in chosen:
-            if omitted:
-                out.append(_marker(omitted))
-            out.append(line)
-            omitted = 0
-        else:
-            omitted += 1
-    if omitted:
-        out.append(_marker(omitted))
-    return out if _size(out) <= limit else []
