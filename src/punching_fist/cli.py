@@ -12,9 +12,9 @@ from rich.console import Console
 from rich.markup import escape
 
 from punching_fist.agent import approvals_cli
-from punching_fist.agent.local_model.cli import model_app
 from punching_fist.api.auth import open_api_problem
 from punching_fist.config import DEFAULT_DB, Settings, default_peering_priority, inherited_env
+from punching_fist.local_model.cli import model_app
 from punching_fist.observability.logging import configure_logging
 from punching_fist.operator.client import KubeClient
 from punching_fist.operator.crds import rendered_files

@@ -17,8 +17,6 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from punching_fist import __version__
-from punching_fist.agent.local_model.cache import LocalModelPaths
-from punching_fist.agent.providers.local_bundled import BundledLocalModel
 from punching_fist.agent.wiring import AgentServices, build_agent_services, kube_credentials
 from punching_fist.api.approvals import approvals_router
 from punching_fist.api.auth import ApiAuth
@@ -36,6 +34,8 @@ from punching_fist.errors import ConfigurationError
 from punching_fist.gc_tuning import freeze_startup_heap
 from punching_fist.hardening import make_undumpable
 from punching_fist.kube.credentials import KubeCredentials
+from punching_fist.local_model.bundled import BundledLocalModel
+from punching_fist.local_model.cache import LocalModelPaths
 from punching_fist.observability.metrics import Metrics
 from punching_fist.resources.loader import ResourceSet
 from punching_fist.resources.registry import ResourceRegistry

@@ -19,12 +19,12 @@ from typing import Any
 import httpx
 import pytest
 
-from punching_fist.agent.local_model.cache import LocalModelPaths
-from punching_fist.agent.local_model.server import ServerSettings
 from punching_fist.agent.providers.config import LLMChoice
-from punching_fist.agent.providers.local_bundled import BundledLocalModel
 from punching_fist.agent.result import AgentResult
 from punching_fist.errors import ConfigurationError
+from punching_fist.local_model.bundled import BundledLocalModel
+from punching_fist.local_model.cache import LocalModelPaths
+from punching_fist.local_model.server import ServerSettings
 from tests.agent.kit import (
     kubectl_stand_in,
     post_alert,

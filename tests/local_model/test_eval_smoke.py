@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from bench.eval import evaluate, line, load_scenarios
 
-from punching_fist.agent.local_model.cache import LocalModelPaths
-from punching_fist.agent.local_model.installer import install
+from punching_fist.local_model.cache import LocalModelPaths
+from punching_fist.local_model.installer import install
 
 pytestmark = [pytest.mark.llm, pytest.mark.timeout(2400)]
 

@@ -22,10 +22,10 @@ from typing import Any
 
 import pytest
 
-from punching_fist.agent.local_model.cache import LocalModelPaths
-from punching_fist.agent.local_model.installer import install
 from punching_fist.agent.result import AgentResult
 from punching_fist.cli import load_resources
+from punching_fist.local_model.cache import LocalModelPaths
+from punching_fist.local_model.installer import install
 from punching_fist.resources.workflow import AgentStep
 from tests.support.server import running_server
 

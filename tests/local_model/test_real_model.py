@@ -12,9 +12,9 @@ import time
 import httpx
 import pytest
 
-from punching_fist.agent.local_model.cache import LocalModelPaths
-from punching_fist.agent.local_model.installer import install
-from punching_fist.agent.local_model.server import LlamaServerSupervisor, ServerSettings
+from punching_fist.local_model.cache import LocalModelPaths
+from punching_fist.local_model.installer import install
+from punching_fist.local_model.server import LlamaServerSupervisor, ServerSettings
 
 pytestmark = [pytest.mark.llm, pytest.mark.timeout(1800)]
 

@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from punching_fist.agent.local_model.builder import server_facts
-from punching_fist.agent.local_model.cache import LocalModelPaths, default_cache_dir
-from punching_fist.agent.local_model.cli import model_app
-from punching_fist.agent.local_model.errors import ModelNotInstalled
-from punching_fist.agent.local_model.integrity import write_marker
-from punching_fist.agent.local_model.manifest import LLAMA_SERVER
-from punching_fist.agent.local_model.status import inspect_cache, require_ready
+from punching_fist.local_model.builder import server_facts
+from punching_fist.local_model.cache import LocalModelPaths, default_cache_dir
+from punching_fist.local_model.cli import model_app
+from punching_fist.local_model.errors import ModelNotInstalled
+from punching_fist.local_model.integrity import write_marker
+from punching_fist.local_model.manifest import LLAMA_SERVER
+from punching_fist.local_model.status import inspect_cache, require_ready
 
 
 def test_cache_dir_comes_from_environment_or_home(tmp_path: Path) -> None:

@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 import pytest
 
-from punching_fist.agent.local_model._proc import iter_lines
-from punching_fist.agent.local_model.errors import ModelNotInstalled, ServerFailed
-from punching_fist.agent.local_model.server import LlamaServerSupervisor, ServerSettings
+from punching_fist.local_model._proc import iter_lines
+from punching_fist.local_model.errors import ModelNotInstalled, ServerFailed
+from punching_fist.local_model.server import LlamaServerSupervisor, ServerSettings
 
 FAKE_SOURCE = Path(__file__).with_name("fake_llama_server.py")
 

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from punching_fist.agent.local_model.cache import LocalModelPaths, marker_for
-from punching_fist.agent.local_model.errors import IntegrityError, MissingPart
-from punching_fist.agent.local_model.installer import install_weights
-from punching_fist.agent.local_model.integrity import read_marker, write_marker
-from punching_fist.agent.local_model.joiner import join_parts, locate_parts
-from punching_fist.agent.local_model.manifest import FileDigest, WeightsArtifact
-from punching_fist.agent.local_model.progress import InstallProgress
-from punching_fist.agent.local_model.status import weights_verified
+from punching_fist.local_model.cache import LocalModelPaths, marker_for
+from punching_fist.local_model.errors import IntegrityError, MissingPart
+from punching_fist.local_model.installer import install_weights
+from punching_fist.local_model.integrity import read_marker, write_marker
+from punching_fist.local_model.joiner import join_parts, locate_parts
+from punching_fist.local_model.manifest import FileDigest, WeightsArtifact
+from punching_fist.local_model.progress import InstallProgress
+from punching_fist.local_model.status import weights_verified
 
 CHUNKS = [os.urandom(5000), os.urandom(1), os.urandom(70_000)]
 WHOLE = b"".join(CHUNKS)

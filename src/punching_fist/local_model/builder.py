@@ -18,11 +18,11 @@ import sys
 import tarfile
 from pathlib import Path
 
-from punching_fist.agent.local_model._proc import run_tool
-from punching_fist.agent.local_model.errors import InstallFailed, IntegrityError, ToolchainMissing
-from punching_fist.agent.local_model.integrity import sha256_file, write_marker
-from punching_fist.agent.local_model.manifest import RuntimeArtifact
-from punching_fist.agent.local_model.progress import InstallProgress
+from punching_fist.local_model._proc import run_tool
+from punching_fist.local_model.errors import InstallFailed, IntegrityError, ToolchainMissing
+from punching_fist.local_model.integrity import sha256_file, write_marker
+from punching_fist.local_model.manifest import RuntimeArtifact
+from punching_fist.local_model.progress import InstallProgress
 
 _PERCENT = re.compile(r"^\[\s*(\d+)%\]")
 

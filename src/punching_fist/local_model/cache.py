@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from punching_fist.agent.local_model.manifest import QWEN_CODER_1_5B, WeightsArtifact
+from punching_fist.local_model.manifest import QWEN_CODER_1_5B, WeightsArtifact
 
 CACHE_DIR_ENV = "PF_CACHE_DIR"
 MARKER_SUFFIX = ".verified.json"

@@ -17,11 +17,11 @@ from typing import Any
 
 import structlog
 
-from punching_fist.agent.local_model.cache import LocalModelPaths
-from punching_fist.agent.local_model.gateway import LlamaGateway
-from punching_fist.agent.local_model.server import LlamaServerSupervisor, ServerSettings
-from punching_fist.agent.local_model.status import require_ready
 from punching_fist.agent.providers.config import LLMChoice
+from punching_fist.local_model.cache import LocalModelPaths
+from punching_fist.local_model.gateway import LlamaGateway
+from punching_fist.local_model.server import LlamaServerSupervisor, ServerSettings
+from punching_fist.local_model.status import require_ready
 
 log = structlog.get_logger(__name__)
 

@@ -26,9 +26,9 @@ from typing import Any
 import httpx
 import structlog
 
-from punching_fist.agent.local_model._proc import iter_lines
-from punching_fist.agent.local_model.cache import LocalModelPaths
-from punching_fist.agent.local_model.errors import ModelNotInstalled, ServerFailed
+from punching_fist.local_model._proc import iter_lines
+from punching_fist.local_model.cache import LocalModelPaths
+from punching_fist.local_model.errors import ModelNotInstalled, ServerFailed
 
 log = structlog.get_logger(__name__)
 _PR_SET_PDEATHSIG = 1

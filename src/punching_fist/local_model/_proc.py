@@ -7,7 +7,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
-from punching_fist.agent.local_model.errors import InstallFailed
+from punching_fist.local_model.errors import InstallFailed
 
 TAIL_LINES = 30
 _READ_SIZE = 64 * 1024

@@ -16,14 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from punching_fist.agent.local_model._proc import run_tool
-from punching_fist.agent.local_model.builder import build_llama_server
-from punching_fist.agent.local_model.cache import LocalModelPaths
-from punching_fist.agent.local_model.integrity import sha256_file, write_marker
-from punching_fist.agent.local_model.joiner import join_parts, locate_parts
-from punching_fist.agent.local_model.manifest import LLAMA_SERVER, RuntimeArtifact, WeightsArtifact
-from punching_fist.agent.local_model.progress import InstallProgress, SilentProgress
-from punching_fist.agent.local_model.status import (
+from punching_fist.local_model._proc import run_tool
+from punching_fist.local_model.builder import build_llama_server
+from punching_fist.local_model.cache import LocalModelPaths
+from punching_fist.local_model.integrity import sha256_file, write_marker
+from punching_fist.local_model.joiner import join_parts, locate_parts
+from punching_fist.local_model.manifest import LLAMA_SERVER, RuntimeArtifact, WeightsArtifact
+from punching_fist.local_model.progress import InstallProgress, SilentProgress
+from punching_fist.local_model.status import (
     LocalModelStatus,
     inspect_cache,
     server_verified,

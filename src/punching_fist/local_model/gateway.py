@@ -24,8 +24,8 @@ import aiohttp
 import structlog
 from aiohttp import web
 
-from punching_fist.agent.local_model.errors import ModelNotInstalled, ServerFailed
-from punching_fist.agent.local_model.server import LlamaServerSupervisor
+from punching_fist.local_model.errors import ModelNotInstalled, ServerFailed
+from punching_fist.local_model.server import LlamaServerSupervisor
 
 log = structlog.get_logger(__name__)
 

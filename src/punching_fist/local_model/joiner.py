@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 
-from punching_fist.agent.local_model.errors import IntegrityError, MissingPart
-from punching_fist.agent.local_model.integrity import CHUNK, write_marker
-from punching_fist.agent.local_model.manifest import FileDigest, WeightsArtifact
-from punching_fist.agent.local_model.progress import InstallProgress, SilentProgress
+from punching_fist.local_model.errors import IntegrityError, MissingPart
+from punching_fist.local_model.integrity import CHUNK, write_marker
+from punching_fist.local_model.manifest import FileDigest, WeightsArtifact
+from punching_fist.local_model.progress import InstallProgress, SilentProgress
 
 
 def locate_parts(artifact: WeightsArtifact, target: Path) -> list[Path]:

