@@ -17,13 +17,13 @@ from sqlalchemy import insert, select
 from punching_fist.agent.runtime import AgentRuntime, AgentRuntimeDeps
 from punching_fist.agent.tools.base import AgentTool, SafetyCheck, ToolContext, ToolOutput
 from punching_fist.engine.state import StepOutcome
+from punching_fist.engine.status import StepStatus
 from punching_fist.engine.steps.agent import AgentRequest
 from punching_fist.resources.workflow import AgentStep
 from punching_fist.secret_refs import SecretResolver
 from punching_fist.store.approvals import ApprovalStore
 from punching_fist.store.audit import AuditLog
 from punching_fist.store.database import Database
-from punching_fist.store.runs import StepStatus
 from punching_fist.store.tables import audit_events, workflow_runs
 from tests.agent.kit import workflow_yaml
 from tests.support.fake_llm import FakeLLM, Script, call, final

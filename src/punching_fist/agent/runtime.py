@@ -66,6 +66,7 @@ from punching_fist.agent.retry import RetryPolicy
 from punching_fist.agent.tools.base import DEFAULT_OUTPUT_LIMIT, AgentTool, ToolContext
 from punching_fist.agent.toolset import Approval, ApprovalNeeded, CallLedger, GuardedToolset
 from punching_fist.engine.state import StepOutcome
+from punching_fist.engine.status import StepStatus
 from punching_fist.engine.steps.agent import AgentRequest
 from punching_fist.errors import CommandRejected, ConfigurationError
 from punching_fist.resources.loader import ResourceSet
@@ -73,7 +74,6 @@ from punching_fist.resources.workflow import AgentSettings, RigConfig
 from punching_fist.secret_refs import SecretResolver
 from punching_fist.store.approvals import ApprovalStatus, ApprovalStore, NewApproval, StoredApproval
 from punching_fist.store.audit import AuditEvent, AuditLog
-from punching_fist.store.runs import StepStatus
 from punching_fist.store.tables import utcnow
 from punching_fist.templating import render, render_value
 

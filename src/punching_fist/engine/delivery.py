@@ -35,19 +35,14 @@ import structlog
 from punching_fist.config import Settings
 from punching_fist.engine.chains import ChainLauncher
 from punching_fist.engine.state import RunState, StepOutcome
+from punching_fist.engine.status import DeliveryStatus, StepStatus
 from punching_fist.errors import DeliveryFailed, PunchingFistError, TemporaryFailure
 from punching_fist.observability.metrics import Metrics
 from punching_fist.resources.loader import ResourceSet
 from punching_fist.resources.sink import Sink, SinkStatus
 from punching_fist.resources.workflow import SinkRef, Workflow
 from punching_fist.secret_refs import SecretResolver
-from punching_fist.sinks.base import (
-    Correlation,
-    Delivery,
-    DeliveryReport,
-    DeliveryStatus,
-    SinkDriver,
-)
+from punching_fist.sinks.base import Correlation, Delivery, DeliveryReport, SinkDriver
 from punching_fist.sinks.circuit import Breakers, CircuitBreaker
 from punching_fist.sinks.correlation import correlation_key
 from punching_fist.sinks.redaction import Redactor
@@ -66,7 +61,7 @@ from punching_fist.store.deliveries import (
     DeliveryStore,
     StoredCorrelation,
 )
-from punching_fist.store.runs import ClaimedRun, StepStatus
+from punching_fist.store.runs import ClaimedRun
 from punching_fist.store.tables import utcnow
 from punching_fist.templating import evaluate_condition
 

@@ -18,6 +18,7 @@ import structlog
 
 from punching_fist.engine.delivery import SinkDispatch
 from punching_fist.engine.state import RunState, StepOutcome
+from punching_fist.engine.status import RunStatus, StepStatus
 from punching_fist.engine.steps.agent import AgentRequest, AgentRunner, NoAgentRuntime
 from punching_fist.engine.steps.cli import run_cli_step
 from punching_fist.errors import PunchingFistError
@@ -33,13 +34,7 @@ from punching_fist.resources.workflow import (
     Workflow,
 )
 from punching_fist.spawner.client import StepSpawner
-from punching_fist.store.runs import (
-    FINISHED_STEP,
-    ClaimedRun,
-    RunStatus,
-    RunStore,
-    StepStatus,
-)
+from punching_fist.store.runs import ClaimedRun, RunStore
 from punching_fist.store.tables import utcnow
 from punching_fist.templating import evaluate_condition, render, render_value
 
@@ -124,7 +119,7 @@ class WorkflowRunner:
         failures: list[str] = []
         for position, step in enumerate(workflow.spec.steps):
             prior = stored.get(step.name)
-            if prior is not None and prior.status in FINISHED_STEP:
+            if prior is not None and StepStatus(prior.status).finished:
                 outcome = StepOutcome(
                     status=StepStatus(prior.status), result=prior.result, error=prior.error
                 )

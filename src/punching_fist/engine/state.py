@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from punching_fist.store.runs import StepStatus
+from punching_fist.engine.status import StepStatus
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -34,9 +34,10 @@ from typing import Any
 import httpx
 import yaml
 
+from punching_fist.engine.status import DeliveryStatus
 from punching_fist.errors import ConfigurationError, DeliveryFailed
 from punching_fist.resources.sink import AlertmanagerConfig
-from punching_fist.sinks.base import Correlation, Delivery, DeliveryReport, DeliveryStatus
+from punching_fist.sinks.base import Correlation, Delivery, DeliveryReport
 from punching_fist.sinks.correlation import short_hash
 from punching_fist.sinks.http import check, join_url, send
 from punching_fist.sinks.summary import alert_of, summarize

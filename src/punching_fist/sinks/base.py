@@ -12,20 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any, Protocol
 
-
-class DeliveryStatus(StrEnum):
-    PENDING = "pending"
-    """Owned by a worker: being sent or waiting in-process for its next attempt."""
-    DEFERRED = "deferred"
-    """Parked until ``next_attempt_at`` (long backoff or open breaker); the retrier takes it."""
-    DELIVERED = "delivered"
-    FAILED = "failed"
-    """Dead-lettered: the last attempt failed or the failure was permanent."""
-    SKIPPED = "skipped"
-    NOT_IMPLEMENTED = "not_implemented"
+from punching_fist.engine.status import DeliveryStatus
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -17,9 +17,10 @@ from typing import Any
 import httpx
 import yaml
 
+from punching_fist.engine.status import DeliveryStatus
 from punching_fist.resources.sink import PagerDutyConfig
 from punching_fist.secret_refs import SecretResolver
-from punching_fist.sinks.base import Correlation, Delivery, DeliveryReport, DeliveryStatus
+from punching_fist.sinks.base import Correlation, Delivery, DeliveryReport
 from punching_fist.sinks.correlation import short_hash
 from punching_fist.sinks.credentials import credential
 from punching_fist.sinks.http import check, join_url, send

@@ -21,9 +21,10 @@ from collections.abc import Mapping
 import httpx
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
+from punching_fist.engine.status import DeliveryStatus
 from punching_fist.errors import TemplateError
 from punching_fist.resources.sink import PrometheusConfig
-from punching_fist.sinks.base import Delivery, DeliveryReport, DeliveryStatus
+from punching_fist.sinks.base import Delivery, DeliveryReport
 from punching_fist.sinks.http import check, join_url, send
 from punching_fist.sinks.summary import ResultSummary, summarize
 from punching_fist.templating import render, render_value

@@ -9,6 +9,7 @@ from typing import TextIO
 
 import httpx
 
+from punching_fist.engine.status import DeliveryStatus
 from punching_fist.errors import ConfigurationError
 from punching_fist.resources.sink import (
     AlertmanagerSinkSpec,
@@ -22,7 +23,7 @@ from punching_fist.resources.sink import (
 )
 from punching_fist.secret_refs import SecretResolver
 from punching_fist.sinks.alertmanager import AlertmanagerSink
-from punching_fist.sinks.base import Delivery, DeliveryReport, DeliveryStatus, SinkDriver
+from punching_fist.sinks.base import Delivery, DeliveryReport, SinkDriver
 from punching_fist.sinks.jira import JiraSink
 from punching_fist.sinks.pagerduty import PagerDutySink
 from punching_fist.sinks.pushgateway import PushgatewaySink

@@ -28,10 +28,11 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from punching_fist.engine.status import DeliveryStatus
 from punching_fist.errors import DeliveryFailed, TemporaryFailure
 from punching_fist.resources.sink import SlackConfig
 from punching_fist.secret_refs import SecretResolver
-from punching_fist.sinks.base import Correlation, Delivery, DeliveryReport, DeliveryStatus
+from punching_fist.sinks.base import Correlation, Delivery, DeliveryReport
 from punching_fist.sinks.credentials import credential
 from punching_fist.sinks.http import retry_after
 from punching_fist.sinks.redaction import Redactor

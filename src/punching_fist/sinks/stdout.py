@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any, TextIO
 
+from punching_fist.engine.status import DeliveryStatus
 from punching_fist.resources.sink import StdoutConfig
-from punching_fist.sinks.base import Delivery, DeliveryReport, DeliveryStatus
+from punching_fist.sinks.base import Delivery, DeliveryReport
 from punching_fist.templating import render
 
 

@@ -16,9 +16,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from punching_fist.engine.status import DeliveryStatus
 from punching_fist.errors import DeliveryFailed
 from punching_fist.resources.sink import WorkflowSinkConfig
-from punching_fist.sinks.base import Delivery, DeliveryReport, DeliveryStatus
+from punching_fist.sinks.base import Delivery, DeliveryReport
 from punching_fist.sinks.correlation import CORRELATION_FIELD
 from punching_fist.sinks.expressions import condition_holds
 from punching_fist.sinks.summary import alert_of

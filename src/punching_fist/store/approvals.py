@@ -25,8 +25,8 @@ from sqlalchemy import and_, bindparam, exists, func, insert, null, select, upda
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from punching_fist.engine.status import RunStatus
 from punching_fist.store.database import Database
-from punching_fist.store.runs import RunStatus
 from punching_fist.store.tables import approvals, utcnow, workflow_runs
 
 

@@ -25,6 +25,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Row, RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from punching_fist.engine.status import DeliveryStatus, RunStatus
 from punching_fist.resources.sink import SinkStatus
 from punching_fist.store.database import Database
 from punching_fist.store.tables import (
@@ -36,11 +37,11 @@ from punching_fist.store.tables import (
     workflow_runs,
 )
 
-PENDING = "pending"
-DEFERRED = "deferred"
-DELIVERED = "delivered"
-FAILED = "failed"
-RETRYABLE_BY_HAND = ("failed", "deferred", "delivered", "not_implemented")
+PENDING = DeliveryStatus.PENDING.value
+DEFERRED = DeliveryStatus.DEFERRED.value
+DELIVERED = DeliveryStatus.DELIVERED.value
+FAILED = DeliveryStatus.FAILED.value
+RETRYABLE_BY_HAND = (FAILED, DEFERRED, DELIVERED, DeliveryStatus.NOT_IMPLEMENTED.value)
 ATTEMPT_LOG_LIMIT = 25
 
 
@@ -293,7 +294,7 @@ class DeliveryStore:
         """
         now = utcnow()
         finished_run = select(workflow_runs.c.id).where(
-            workflow_runs.c.status.in_(("succeeded", "failed"))
+            workflow_runs.c.status.in_((RunStatus.SUCCEEDED.value, RunStatus.FAILED.value))
         )
         async with self._db.connect() as conn:
             rows = await conn.execute(

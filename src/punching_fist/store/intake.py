@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Table, and_, bindparam, insert, select, tuple_, update
 from sqlalchemy.engine import Connection
 
+from punching_fist.engine.status import RunStatus
 from punching_fist.store.sqlite_rows import execute_many, insert_rows, sqlite_value
 from punching_fist.store.tables import alerts, sources, utcnow, workflow_runs
 
@@ -295,7 +296,7 @@ def _queue_run(
             "workflow_name": item.workflow_name,
             "source_name": item.source_name,
             "alert_id": alert_id,
-            "status": "pending",
+            "status": RunStatus.PENDING.value,
             "source_context": item.source_context(),
             "created_at": now,
             "updated_at": now,

@@ -12,7 +12,6 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import and_, bindparam, case, delete, func, insert, or_, select, update
@@ -20,30 +19,11 @@ from sqlalchemy.engine import Connection, Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Executable
 
+from punching_fist.engine.status import RunStatus, StepStatus
 from punching_fist.store.database import Database
 from punching_fist.store.tables import alerts, step_results, utcnow, workflow_runs
 
-
-class RunStatus(StrEnum):
-    PENDING = "pending"
-    RUNNING = "running"
-    WAITING_APPROVAL = "waiting_approval"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-
-
 UNFINISHED = (RunStatus.PENDING.value, RunStatus.RUNNING.value)
-
-
-class StepStatus(StrEnum):
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-    WAITING_APPROVAL = "waiting_approval"
-
-
-FINISHED_STEP = (StepStatus.SUCCEEDED.value, StepStatus.FAILED.value, StepStatus.SKIPPED.value)
 
 
 @dataclass(frozen=True, kw_only=True)

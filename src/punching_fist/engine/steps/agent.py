@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from punching_fist.engine.state import StepOutcome
+from punching_fist.engine.status import StepStatus
 from punching_fist.resources.workflow import AgentSettings, Workflow
-from punching_fist.store.runs import StepStatus
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -8,8 +8,8 @@ from typing import Any
 
 from punching_fist import processes
 from punching_fist.engine.state import StepOutcome
+from punching_fist.engine.status import StepStatus
 from punching_fist.spawner.client import StepSpawner
-from punching_fist.store.runs import StepStatus
 from punching_fist.templating import render_shell_script
 
 OUTPUT_LIMIT_BYTES = 256 * 1024
