@@ -17,6 +17,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from punching_fist import __version__
+from punching_fist.agent.base import AgentRunner
 from punching_fist.agent.wiring import AgentServices, build_agent_services, kube_credentials
 from punching_fist.api.approvals import approvals_router
 from punching_fist.api.auth import ApiAuth
@@ -29,7 +30,6 @@ from punching_fist.config import Settings
 from punching_fist.engine.delivery import SinkDispatch, build_sink_dispatch
 from punching_fist.engine.dispatcher import Dispatcher
 from punching_fist.engine.runner import RunnerDependencies, WorkflowRunner
-from punching_fist.engine.steps.agent import AgentRunner
 from punching_fist.errors import ConfigurationError
 from punching_fist.gc_tuning import freeze_startup_heap
 from punching_fist.hardening import make_undumpable

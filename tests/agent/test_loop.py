@@ -9,6 +9,7 @@ whose tool calls share an id are refused rather than matched to the wrong decisi
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -83,7 +84,7 @@ def loop(answer: Answer, tool: Rendezvous, *, requests: int = 6) -> Investigatio
 
     toolset = GuardedToolset(
         [tool],
-        context=ToolContext(run_id="run", step_name="investigate"),
+        context=ToolContext(run_id=uuid.UUID(int=1), step_name="investigate"),
         secrets=SecretResolver(),
         record=record,
         approval_required=False,

@@ -14,11 +14,9 @@ import pytest
 from pydantic import BaseModel
 from sqlalchemy import insert, select
 
+from punching_fist.agent.base import AgentOutcome, AgentRequest, Ending
 from punching_fist.agent.runtime import AgentRuntime, AgentRuntimeDeps
 from punching_fist.agent.tools.base import AgentTool, SafetyCheck, ToolContext, ToolOutput
-from punching_fist.engine.state import StepOutcome
-from punching_fist.engine.status import StepStatus
-from punching_fist.engine.steps.agent import AgentRequest
 from punching_fist.resources.workflow import AgentStep
 from punching_fist.secret_refs import SecretResolver
 from punching_fist.store.approvals import ApprovalStore
@@ -65,7 +63,7 @@ async def database(tmp_path: Path) -> AsyncIterator[Database]:
     await db.close()
 
 
-async def investigate(database: Database, llm: FakeLLM, tools: Sequence[AgentTool]) -> StepOutcome:
+async def investigate(database: Database, llm: FakeLLM, tools: Sequence[AgentTool]) -> AgentOutcome:
     resources = resources_from_yaml(workflow_yaml(llm.url, tools="[probe]"))
     workflow = resources.workflows["wf"]
     step = workflow.spec.steps[0]
@@ -91,7 +89,7 @@ async def investigate(database: Database, llm: FakeLLM, tools: Sequence[AgentToo
     try:
         outcome = await runtime.investigate(
             AgentRequest(
-                run_id=str(run_id),
+                run_id=run_id,
                 step_name="investigate",
                 settings=step,
                 goal="Probe the api",
@@ -110,7 +108,8 @@ async def test_a_custom_tool_implementing_the_protocol_is_called_with_its_contex
 ) -> None:
     with FakeLLM(Script([call("probe", target="api"), final(summary="api probed")])) as llm:
         outcome = await investigate(database, llm, [Echo()])
-    assert outcome.status is StepStatus.SUCCEEDED
+    assert outcome.ending is Ending.ANSWERED
+    assert outcome.result is not None
     assert outcome.result["summary"] == "api probed"
     assert "probed api for step investigate" in llm.requests[1].text()
     async with database.connect() as conn:
@@ -121,7 +120,8 @@ async def test_a_custom_tool_implementing_the_protocol_is_called_with_its_contex
 async def test_a_crashing_tool_still_ends_with_a_partial_result(database: Database) -> None:
     with FakeLLM(Script([call("probe", target="api"), final(summary="never")])) as llm:
         outcome = await investigate(database, llm, [Crashing()])
-    assert outcome.status is StepStatus.SUCCEEDED
+    assert outcome.ending is Ending.ANSWERED
     result = outcome.result
+    assert result is not None
     assert "KeyError" in result["error_message"]
     assert result["summary"].startswith("Automated investigation incomplete")

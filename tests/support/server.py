@@ -14,9 +14,9 @@ from typing import Any
 import httpx
 import uvicorn
 
+from punching_fist.agent.base import AgentRunner
 from punching_fist.cli import load_resources
 from punching_fist.config import Settings
-from punching_fist.engine.steps.agent import AgentRunner
 from punching_fist.local_model.bundled import BundledLocalModel
 from punching_fist.resources.loader import ResourceSet, build_resource_set, parse_yaml
 from punching_fist.secret_refs import SecretResolver

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ from punching_fist.agent.tools.base import ToolContext
 def context(**overrides: Any) -> ToolContext:
     """A ``ToolContext`` for a test step, with a short time limit unless overridden."""
     values: dict[str, Any] = {
-        "run_id": "run-test",
+        "run_id": uuid.UUID(int=1),
         "step_name": "investigate",
         "timeout_seconds": 30.0,
     }

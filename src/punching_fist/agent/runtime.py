@@ -1,17 +1,17 @@
-"""The agent runtime: the engine's ``AgentRunner``, running investigations (``loop``).
+"""The agent runtime: the ``AgentRunner`` of ``agent/base.py``, running investigations (``loop``).
 
 One ``investigate`` call runs the tool-calling loop for one agent step until the model gives
 its final answer, a limit stops it, or it asks for an action a person must approve:
 
-* final answer → ``SUCCEEDED`` with the ``AgentResult`` as the step's ``result``;
-* limit, timeout, unreachable LLM, unusable answer → ``SUCCEEDED`` with a *partial*
-  ``AgentResult`` whose ``error_message`` says what happened. SUCCEEDED because the step did
+* final answer → ``ANSWERED`` with the ``AgentResult`` as the step's ``result``;
+* limit, timeout, unreachable LLM, unusable answer → ``ANSWERED`` with a *partial*
+  ``AgentResult`` whose ``error_message`` says what happened: answered because the step did
   produce a result the workflow can use (escalation context for the sinks); its
   ``can_auto_fix`` is False, so a ``resolution-attempt`` conditional stays skipped;
 * a configuration problem (unknown provider, missing key or SDK) → ``FAILED``, with the same
   kind of partial result attached, since no investigation took place;
 * approval needed → the conversation is saved with one approval row per pending action and
-  the step returns ``WAITING_APPROVAL``. When the engine re-runs the step after a decision,
+  the outcome is ``WAITING_APPROVAL``. When the engine re-runs the step after a decision,
   ``investigate`` finds the decided batch and resumes the conversation, executing approved
   actions and telling the model about denied ones.
 """
@@ -32,6 +32,7 @@ from pydantic_ai.messages import ModelMessage
 from pydantic_ai.models import Model
 
 from punching_fist.agent.approval_rules import ApprovalGate
+from punching_fist.agent.base import AgentOutcome, AgentRequest, Ending
 from punching_fist.agent.evidence import Evidence, gather, plan_evidence
 from punching_fist.agent.history import SavedState, last_text, ledger_from, observations
 from punching_fist.agent.key_lines import key_lines
@@ -65,9 +66,6 @@ from punching_fist.agent.result import AgentResult, complete_result, partial_res
 from punching_fist.agent.retry import RetryPolicy
 from punching_fist.agent.tools.base import DEFAULT_OUTPUT_LIMIT, AgentTool, ToolContext
 from punching_fist.agent.toolset import Approval, ApprovalNeeded, CallLedger, GuardedToolset
-from punching_fist.engine.state import StepOutcome
-from punching_fist.engine.status import StepStatus
-from punching_fist.engine.steps.agent import AgentRequest
 from punching_fist.errors import CommandRejected, ConfigurationError
 from punching_fist.resources.loader import ResourceSet
 from punching_fist.resources.workflow import AgentSettings, RigConfig
@@ -194,8 +192,8 @@ class AgentRuntime:
             output_limit=options.output_limit,
         )
 
-    async def investigate(self, request: AgentRequest) -> StepOutcome:
-        run_id = uuid.UUID(request.run_id)
+    async def investigate(self, request: AgentRequest) -> AgentOutcome:
+        run_id = request.run_id
         batch = await self._deps.approvals.live_batch(run_id, request.step_name)
         if any(a.status is ApprovalStatus.PENDING for a in batch):
             return _waiting([a.id for a in batch])
@@ -213,7 +211,7 @@ class AgentRuntime:
         run_id: uuid.UUID,
         batch: list[StoredApproval],
         trail: _Trail,
-    ) -> StepOutcome:
+    ) -> AgentOutcome:
         settings = request.settings
         rig = settings.rig_config or RigConfig()
         context = self._tool_context(request)
@@ -228,8 +226,8 @@ class AgentRuntime:
             result = partial_result(
                 reason=f"the agent could not start: {exc}", goal=request.goal, observations=[]
             )
-            return StepOutcome(
-                status=StepStatus.FAILED, result=result.as_step_result(), error=str(exc)
+            return AgentOutcome(
+                ending=Ending.FAILED, result=result.as_step_result(), error=str(exc)
             )
 
         saved: SavedState | None = None
@@ -317,7 +315,7 @@ class AgentRuntime:
             executed_actions=ledger.executed_actions,
             checked=[o.arguments for o in observations(loop.messages)] + gathered,
         )
-        return StepOutcome(status=StepStatus.SUCCEEDED, result=result.as_step_result())
+        return AgentOutcome(ending=Ending.ANSWERED, result=result.as_step_result())
 
     async def _evidence(
         self, request: AgentRequest, toolset: GuardedToolset, tools: Sequence[AgentTool]
@@ -349,7 +347,7 @@ class AgentRuntime:
         paused: Paused,
         state: SavedState,
         trail: _Trail,
-    ) -> StepOutcome:
+    ) -> AgentOutcome:
         pending = []
         for waiting in paused.pending:
             call, needed = waiting.call, waiting.needed
@@ -434,18 +432,15 @@ def _rendered(value: Any, context: Mapping[str, Any]) -> Any:
     return value
 
 
-def _outcome_label(outcome: StepOutcome) -> str:
-    if outcome.status is not StepStatus.SUCCEEDED:
-        return str(outcome.status.value)
-    partial = isinstance(outcome.result, dict) and outcome.result.get("error_message")
+def _outcome_label(outcome: AgentOutcome) -> str:
+    if outcome.ending is not Ending.ANSWERED:
+        return str(outcome.ending.value)
+    partial = outcome.result is not None and outcome.result.get("error_message")
     return "partial" if partial else "complete"
 
 
-def _waiting(ids: Sequence[uuid.UUID]) -> StepOutcome:
-    return StepOutcome(
-        status=StepStatus.WAITING_APPROVAL,
-        result={"status": "waiting_approval", "approvals": [str(i) for i in ids]},
-    )
+def _waiting(ids: Sequence[uuid.UUID]) -> AgentOutcome:
+    return AgentOutcome(ending=Ending.WAITING_APPROVAL, approvals=tuple(ids))
 
 
 def _decisions(batch: Sequence[StoredApproval]) -> dict[str, Decision]:
@@ -486,7 +481,7 @@ def _reason(exc: BaseException, max_iterations: int, budget: int, minutes: float
 
 def _partial(
     reason: str, request: AgentRequest, messages: list[ModelMessage], ledger: CallLedger
-) -> StepOutcome:
+) -> AgentOutcome:
     result: AgentResult = partial_result(
         reason=reason,
         goal=request.goal,
@@ -494,4 +489,4 @@ def _partial(
         executed_actions=ledger.executed_actions,
         last_text=last_text(messages),
     )
-    return StepOutcome(status=StepStatus.SUCCEEDED, result=result.as_step_result())
+    return AgentOutcome(ending=Ending.ANSWERED, result=result.as_step_result())

@@ -27,7 +27,6 @@ import copy
 import functools
 import json
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -177,7 +176,7 @@ class GuardedToolset:
         self._secrets = secrets
         self._record = record
         self._approval_required = approval_required
-        self._run_id = _uuid(context.run_id)
+        self._run_id = context.run_id
         self.ledger = ledger
         self.definitions = [
             definition(tool.name, tool.description, tool.arguments) for tool in tools
@@ -277,10 +276,3 @@ class GuardedToolset:
             ),
             urgent=urgent,
         )
-
-
-def _uuid(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None

@@ -16,6 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from punching_fist.agent.approvals import ApprovalService, Submit
+from punching_fist.agent.base import AgentRequest
 from punching_fist.agent.metrics import AgentMetrics
 from punching_fist.agent.providers import LocalEndpointProvider, NoLocalModel
 from punching_fist.agent.runtime import (
@@ -28,7 +29,6 @@ from punching_fist.agent.tools.base import AgentTool, ToolContext
 from punching_fist.agent.tools.process import DEFAULT_PATH
 from punching_fist.agent.tools.registry import ToolSettings, build_tools
 from punching_fist.config import Settings
-from punching_fist.engine.steps.agent import AgentRequest
 from punching_fist.kube.credentials import KubeCredentials
 from punching_fist.observability.metrics import Metrics
 from punching_fist.resources.loader import ResourceSet

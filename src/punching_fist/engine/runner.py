@@ -16,10 +16,11 @@ from typing import Any
 
 import structlog
 
+from punching_fist.agent.base import AgentRequest, AgentRunner
 from punching_fist.engine.delivery import SinkDispatch
 from punching_fist.engine.state import RunState, StepOutcome
 from punching_fist.engine.status import RunStatus, StepStatus
-from punching_fist.engine.steps.agent import AgentRequest, AgentRunner, NoAgentRuntime
+from punching_fist.engine.steps.agent import NoAgentRuntime, run_agent_step
 from punching_fist.engine.steps.cli import run_cli_step
 from punching_fist.errors import PunchingFistError
 from punching_fist.kube.credentials import KubeCredentials
@@ -228,14 +229,14 @@ class WorkflowRunner:
         context: Mapping[str, Any],
     ) -> StepOutcome:
         request = AgentRequest(
-            run_id=str(run.id),
+            run_id=run.id,
             step_name=name,
             settings=settings,
             goal=render(settings.goal, context),
             workflow=workflow,
             context=context,
         )
-        return await self._deps.agent.investigate(request)
+        return await run_agent_step(self._deps.agent, request)
 
     @staticmethod
     def _render_outputs(workflow: Workflow, state: RunState) -> dict[str, Any]:

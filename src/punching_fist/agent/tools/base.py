@@ -7,6 +7,7 @@ split between ``check`` and ``call`` is what makes approval gates work: the runt
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeVar
@@ -35,7 +36,7 @@ class SafetyCheck:
 class ToolContext:
     """What a call may use: the step's identity and environment, fixed by trusted config."""
 
-    run_id: str
+    run_id: uuid.UUID
     step_name: str
     environment: Mapping[str, str] = field(default_factory=dict)
     kubeconfig: str | None = None

@@ -1,43 +1,36 @@
-"""The seam between the engine and the LLM agent runtime.
+"""Agent steps: the engine's adapter to the agent's port (``agent/base.py``).
 
-The engine only knows this protocol; the agent package implements it. Until an agent runtime
-is installed, agent steps fail with a clear message and the run still reaches its sinks.
+Until an agent runtime is installed, agent steps fail with a clear message and the run still
+reaches its sinks.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Protocol
-
+from punching_fist.agent.base import AgentOutcome, AgentRequest, AgentRunner, Ending
 from punching_fist.engine.state import StepOutcome
 from punching_fist.engine.status import StepStatus
-from punching_fist.resources.workflow import AgentSettings, Workflow
+
+_STATUS = {
+    Ending.ANSWERED: StepStatus.SUCCEEDED,
+    Ending.FAILED: StepStatus.FAILED,
+    Ending.WAITING_APPROVAL: StepStatus.WAITING_APPROVAL,
+}
 
 
-@dataclass(frozen=True, kw_only=True)
-class AgentRequest:
-    """Everything an agent step needs to run (or resume) an investigation."""
-
-    run_id: str
-    step_name: str
-    settings: AgentSettings
-    goal: str
-    workflow: Workflow
-    context: Mapping[str, Any]
-
-
-class AgentRunner(Protocol):
-    """Runs an agent step to a structured result (or a pause for approval)."""
-
-    async def investigate(self, request: AgentRequest) -> StepOutcome: ...
+async def run_agent_step(agent: AgentRunner, request: AgentRequest) -> StepOutcome:
+    """The investigation as a step: its result is ``.steps.<name>.result`` in templates."""
+    outcome = await agent.investigate(request)
+    result = outcome.result
+    if outcome.ending is Ending.WAITING_APPROVAL:
+        result = {"status": "waiting_approval", "approvals": [str(i) for i in outcome.approvals]}
+    return StepOutcome(status=_STATUS[outcome.ending], result=result, error=outcome.error)
 
 
 class NoAgentRuntime:
     """Used when no agent runtime is configured: the step fails, the workflow goes on."""
 
-    async def investigate(self, request: AgentRequest) -> StepOutcome:
-        return StepOutcome(
-            status=StepStatus.FAILED,
+    async def investigate(self, request: AgentRequest) -> AgentOutcome:
+        return AgentOutcome(
+            ending=Ending.FAILED,
             error=f"no agent runtime is configured; agent step {request.step_name!r} did not run",
         )
