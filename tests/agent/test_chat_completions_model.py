@@ -46,7 +46,8 @@ from pydantic_ai.tools import ToolDefinition
 from punching_fist.agent.model import AuditedModel
 from punching_fist.agent.providers.chat_completions import ChatCompletionsModel
 from punching_fist.agent.providers.http_clients import HttpClients
-from punching_fist.agent.retry import RetryPolicy, is_retryable
+from punching_fist.agent.retry import is_retryable
+from punching_fist.retry import RetryPolicy
 from punching_fist.store.audit import AuditEvent
 from tests.support.fake_llm import FakeLLM, Script, fail, final, kubectl, say
 
@@ -374,12 +375,18 @@ async def test_retries_through_the_audited_model_honour_retry_after(
     async def sleep(seconds: float) -> None:
         slept.append(seconds)
 
+    def record(event: AuditEvent, *, urgent: bool = False) -> asyncio.Future[None]:
+        audit.append(event)
+        stored: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        stored.set_result(None)
+        return stored
+
     script = Script([final(summary="ok")], failures={0: fail(503, times=2, retry_after=3)})
     with FakeLLM(script) as llm:
         audited = AuditedModel(
             ChatCompletionsModel("m", base_url=llm.url, session=session),
             policy=RetryPolicy(max_attempts=3, initial_delay=0.5),
-            record=audit.append,
+            record=record,
             run_id=None,
             step_name="investigate",
             sleep=sleep,

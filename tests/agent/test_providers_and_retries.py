@@ -19,10 +19,11 @@ from punching_fist.agent.providers import (
     choose_llm,
 )
 from punching_fist.agent.providers.base import openai_base_url
-from punching_fist.agent.retry import RetryPolicy, call_with_retry
+from punching_fist.agent.retry import call_with_retry, policy_for
 from punching_fist.errors import ConfigurationError
 from punching_fist.resources.operator_config import OperatorConfig
 from punching_fist.resources.workflow import LLMConfig
+from punching_fist.retry import Backoff, RetryPolicy
 from punching_fist.secret_refs import EnvResolver, SecretResolver
 from tests.agent.kit import kubectl_stand_in, post_alert, server_settings, workflow_yaml
 from tests.support.fake_llm import FakeLLM, Script, final, say
@@ -235,11 +236,24 @@ spec:
     assert body.get("max_tokens", body.get("max_completion_tokens")) == 321
 
 
+def delays(policy: RetryPolicy) -> list[float]:
+    return [policy.backoff(attempt) for attempt in range(1, policy.max_attempts)]
+
+
 def test_exponential_backoff_is_capped_and_fixed_or_none_are_flat() -> None:
-    assert list(RetryPolicy(max_attempts=5, initial_delay=1, max_delay=5).delays()) == [1, 2, 4, 5]
-    assert list(RetryPolicy(max_attempts=3, backoff="fixed", initial_delay=2).delays()) == [2, 2]
-    assert list(RetryPolicy(max_attempts=3, backoff="none").delays()) == [0, 0]
-    assert list(RetryPolicy(max_attempts=1).delays()) == []
+    def of(backoff: Backoff, **values: float) -> RetryPolicy:
+        return RetryPolicy.of(
+            max_attempts=int(values.get("max_attempts", 3)),
+            backoff=backoff,
+            initial_delay=values.get("initial_delay", 1.0),
+            max_delay=values.get("max_delay", 30.0),
+        )
+
+    assert delays(of("exponential", max_attempts=5, max_delay=5)) == [1, 2, 4, 5]
+    assert delays(of("fixed", initial_delay=2)) == [2, 2]
+    assert delays(of("none")) == [0, 0]
+    assert delays(of("exponential", max_attempts=1)) == []
+    assert policy_for(None) == RetryPolicy()  # rigConfig without retryPolicy: the defaults
 
 
 async def test_retries_wait_per_policy_and_honour_retry_after() -> None:

@@ -9,11 +9,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from punching_fist.errors import DeliveryFailed, SecretResolutionError, TemporaryFailure
+from punching_fist.retry import RetryPolicy
 from punching_fist.secret_refs import EnvResolver, SecretResolver
 from punching_fist.sinks.circuit import Breakers, BreakerState, CircuitBreaker
 from punching_fist.sinks.http import retry_after
 from punching_fist.sinks.redaction import Redactor
-from punching_fist.sinks.retry import RetryPolicy
 
 
 class FakeClock:
@@ -22,6 +22,11 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
+
+
+def state(breaker: CircuitBreaker) -> BreakerState:
+    """The breaker's state, read afresh (mypy keeps ``breaker.state`` narrowed across calls)."""
+    return breaker.state
 
 
 def test_backoff_doubles_up_to_the_cap_without_jitter() -> None:
@@ -75,9 +80,9 @@ def test_breaker_opens_after_consecutive_failures_and_a_success_resets_the_count
     breaker.succeeded()  # not consecutive any more
     breaker.failed()
     breaker.failed()
-    assert breaker.state is BreakerState.CLOSED
+    assert state(breaker) is BreakerState.CLOSED
     breaker.failed()
-    assert breaker.state is BreakerState.OPEN
+    assert state(breaker) is BreakerState.OPEN
     refused = breaker.admit()
     assert not refused.allowed
     assert refused.retry_in == 30
@@ -90,11 +95,11 @@ def test_half_open_lets_exactly_one_probe_through_and_its_success_closes() -> No
     clock.now += 9.9
     assert not breaker.admit().allowed
     clock.now += 0.1
-    assert breaker.state is BreakerState.HALF_OPEN
+    assert state(breaker) is BreakerState.HALF_OPEN
     assert breaker.admit().allowed  # the probe
     assert not breaker.admit().allowed  # everyone else waits for its verdict
     breaker.succeeded()
-    assert breaker.state is BreakerState.CLOSED
+    assert state(breaker) is BreakerState.CLOSED
     assert breaker.admit().allowed
 
 

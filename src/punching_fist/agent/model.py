@@ -33,8 +33,9 @@ from pydantic_ai.models import ModelRequestParameters, StreamedResponse
 from pydantic_ai.models.wrapper import WrapperModel
 from pydantic_ai.settings import ModelSettings
 
-from punching_fist.agent.retry import RetryPolicy, call_with_retry
+from punching_fist.agent.retry import call_with_retry
 from punching_fist.agent.toolset import Recorder
+from punching_fist.retry import RetryPolicy
 from punching_fist.store.audit import AuditEvent
 
 log = structlog.get_logger(__name__)

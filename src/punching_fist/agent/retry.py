@@ -1,17 +1,16 @@
 """Retrying LLM provider calls: the policy is data, the loop is one small function.
 
-``rigConfig.retryPolicy`` becomes a ``RetryPolicy``; ``call_with_retry`` runs a request under
-it, waiting between attempts (honouring a provider's ``Retry-After`` when it asks for
-longer) and retrying only what can pass: rate limits, overloads, server errors, dropped
+``rigConfig.retryPolicy`` becomes the shared ``retry.RetryPolicy``; ``call_with_retry`` runs
+a request under it, waiting between attempts (honouring a provider's ``Retry-After`` when it
+asks for longer) and retrying only what can pass: rate limits, overloads, server errors, dropped
 connections. Authentication, bad requests and unknown models fail at once.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
-from typing import Literal, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from pydantic_ai.exceptions import (
     ModelAPIError,
@@ -23,7 +22,8 @@ from pydantic_ai.exceptions import (
     ModelUnavailableError,
 )
 
-from punching_fist.resources.workflow import RetryPolicy as RetryPolicySpec
+from punching_fist.resources.workflow import RetryPolicySpec
+from punching_fist.retry import RetryPolicy
 
 T = TypeVar("T")
 
@@ -32,35 +32,15 @@ MAX_RETRY_AFTER_SECONDS = 120.0
 """A provider asking for a longer pause than this gets no more than this."""
 
 
-@dataclass(frozen=True, kw_only=True)
-class RetryPolicy:
-    """How many attempts, and how long to wait before each retry."""
-
-    max_attempts: int = 3
-    backoff: Literal["exponential", "fixed", "none"] = "exponential"
-    initial_delay: float = 1.0
-    max_delay: float = 30.0
-
-    @classmethod
-    def from_spec(cls, spec: RetryPolicySpec | None) -> RetryPolicy:
-        if spec is None:
-            return cls()
-        return cls(
-            max_attempts=spec.max_attempts,
-            backoff=spec.backoff,
-            initial_delay=spec.initial_delay_seconds,
-            max_delay=spec.max_delay_seconds,
-        )
-
-    def delays(self) -> Iterator[float]:
-        """The wait before each retry: ``max_attempts - 1`` values."""
-        for retry in range(self.max_attempts - 1):
-            if self.backoff == "none":
-                yield 0.0
-            elif self.backoff == "fixed":
-                yield min(self.initial_delay, self.max_delay)
-            else:
-                yield min(self.initial_delay * 2**retry, self.max_delay)
+def policy_for(spec: RetryPolicySpec | None) -> RetryPolicy:
+    """``rigConfig.retryPolicy`` as the shared ``RetryPolicy`` (no jitter: one caller)."""
+    spec = spec or RetryPolicySpec()
+    return RetryPolicy.of(
+        max_attempts=spec.max_attempts,
+        backoff=spec.backoff,
+        initial_delay=spec.initial_delay_seconds,
+        max_delay=spec.max_delay_seconds,
+    )
 
 
 def is_retryable(error: BaseException) -> bool:
@@ -93,15 +73,15 @@ async def call_with_retry(
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> T:
     """``attempt()`` until it succeeds, a non-retryable error, or the attempts run out."""
-    delays = policy.delays()
+    attempts = 0
     while True:
+        attempts += 1
         try:
             return await attempt()
         except Exception as exc:
-            delay = next(delays, None) if is_retryable(exc) else None
-            if delay is None:
+            if not is_retryable(exc) or attempts >= policy.max_attempts:
                 raise
-            delay = max(delay, retry_after(exc) or 0.0)
+            delay = max(policy.backoff(attempts), retry_after(exc) or 0.0)
             if on_retry is not None:
                 on_retry(exc, delay)
             await sleep(delay)

@@ -63,7 +63,7 @@ from punching_fist.agent.providers import (
 )
 from punching_fist.agent.providers.base import ProviderFactory
 from punching_fist.agent.result import AgentResult, complete_result, partial_result
-from punching_fist.agent.retry import RetryPolicy
+from punching_fist.agent.retry import policy_for
 from punching_fist.agent.tools.base import DEFAULT_OUTPUT_LIMIT, AgentTool, ToolContext
 from punching_fist.agent.toolset import Approval, ApprovalNeeded, CallLedger, GuardedToolset
 from punching_fist.errors import CommandRejected, ConfigurationError
@@ -254,7 +254,7 @@ class AgentRuntime:
         )
         audited = AuditedModel(
             model,
-            policy=RetryPolicy.from_spec(rig.retry_policy),
+            policy=policy_for(rig.retry_policy),
             record=trail.record,
             run_id=run_id,
             step_name=request.step_name,

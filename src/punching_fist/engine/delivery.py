@@ -41,13 +41,13 @@ from punching_fist.observability.metrics import Metrics
 from punching_fist.resources.loader import ResourceSet
 from punching_fist.resources.sink import Sink, SinkStatus
 from punching_fist.resources.workflow import SinkRef, Workflow
+from punching_fist.retry import RetryPolicy
 from punching_fist.secret_refs import SecretResolver
 from punching_fist.sinks.base import Correlation, Delivery, DeliveryReport, SinkDriver
 from punching_fist.sinks.circuit import Breakers, CircuitBreaker
 from punching_fist.sinks.correlation import correlation_key
 from punching_fist.sinks.redaction import Redactor
 from punching_fist.sinks.registry import SinkDependencies, build_sink
-from punching_fist.sinks.retry import RetryPolicy
 from punching_fist.sinks.slack_approvals import SlackApprovals
 from punching_fist.store.chains import ChainedRuns, run_snapshot
 from punching_fist.store.database import Database
@@ -200,7 +200,14 @@ class SinkDispatch:
         delivered_ref: str | None = None,
     ) -> None:
         settings = sink.spec.delivery
-        policy = RetryPolicy.from_settings(settings.retry)
+        retry = settings.retry
+        policy = RetryPolicy(
+            max_attempts=retry.max_attempts,
+            initial_delay=retry.initial_delay_seconds,
+            max_delay=retry.max_delay_seconds,
+            multiplier=retry.multiplier,
+            jitter=retry.jitter,
+        )
         breaker = self.breakers.get(
             sink.metadata.name or row.sink_name,
             failure_threshold=settings.circuit_breaker.failure_threshold,

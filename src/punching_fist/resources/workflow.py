@@ -48,7 +48,7 @@ class ToolSpec(SpecModel):
 ToolEntry = str | ToolSpec
 
 
-class RetryPolicy(SpecModel):
+class RetryPolicySpec(SpecModel):
     """How provider errors and rate limits are retried."""
 
     max_attempts: int = Field(default=3, ge=1)
@@ -66,7 +66,7 @@ class SafetyConfig(SpecModel):
 class RigConfig(SpecModel):
     """Agent runtime tuning (named after Rig, the design's Rust LLM library)."""
 
-    retry_policy: RetryPolicy = Field(default_factory=RetryPolicy)
+    retry_policy: RetryPolicySpec = Field(default_factory=RetryPolicySpec)
     safety: SafetyConfig = Field(default_factory=SafetyConfig)
     token_budget: int | None = Field(default=None, gt=0)
 

@@ -29,6 +29,7 @@ from pydantic_ai.exceptions import (
     ModelRateLimitError,
     ModelRequestRejectedError,
     ModelServerError,
+    ModelTimeoutError,
     ModelUnavailableError,
     UnexpectedModelBehavior,
     UserError,
@@ -179,18 +180,24 @@ def reasoning_of(message: WireMessage | WireDelta) -> tuple[str, str] | None:
 
 
 def usage_of(wire: WireUsage | None) -> RequestUsage:
+    """Usage as ``OpenAIChatModel`` reports it: cached prompt tokens as cache reads, the
+    completion's details (reasoning tokens...) as ``details``."""
     if wire is None:
         return RequestUsage(unmeasured_requests=1)
-    prompt = wire.get("prompt_tokens_details") or {}
+    cached = (wire.get("prompt_tokens_details") or {}).get("cached_tokens")
     completion = wire.get("completion_tokens_details") or {}
-    details = {k: v for k, v in {**prompt, **completion}.items() if isinstance(v, int)}
+    details = {k: v for k, v in completion.items() if _is_count(v)}
     return RequestUsage(
         input_tokens=wire.get("prompt_tokens", 0),
         output_tokens=wire.get("completion_tokens", 0),
-        cache_read_tokens=details.get("cached_tokens", 0),
+        cache_read_tokens=cached if _is_count(cached) else 0,
         output_reasoning_tokens=details.get("reasoning_tokens", 0),
         details=details,
     )
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def response_parts(
@@ -374,35 +381,48 @@ _SAMPLING = (
 
 
 # -- errors ------------------------------------------------------------------------------
+# As pydantic-ai classifies errors from OpenAI-compatible APIs (``openai_compatible_category``
+# and ``stream_error`` in its private ``_model_errors``); tests/drift compares the two.
 
 _Category = type[
     ModelRateLimitError
     | ModelQuotaExceededError
     | ModelUnavailableError
     | ModelServerError
+    | ModelTimeoutError
     | ModelRequestRejectedError
 ]
 
-_QUOTA_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached"})
-_STATUS_CATEGORIES: Mapping[int, _Category] = {
-    400: ModelRequestRejectedError,
-    401: ModelAuthenticationError,
-    402: ModelQuotaExceededError,
-    403: ModelAuthenticationError,
-    404: ModelNotFoundError,
-    422: ModelRequestRejectedError,
-    429: ModelRateLimitError,
-    503: ModelUnavailableError,
-    529: ModelOverloadedError,
-}
+_QUOTA_CODES = frozenset(
+    {
+        "insufficient_quota",
+        "billing_hard_limit_reached",
+        "credit_balance_exhausted",
+        "organization_spend_limit_exceeded",
+        "project_spend_limit_exceeded",
+        "organization_usage_limit_exceeded",
+        "usage_limit_reached",
+    }
+)
+_CONTEXT_WINDOW_MESSAGES = (
+    "maximum context length",
+    "reduce the length of the messages",
+    "exceeded max context length",
+)
+_OVERLOADED_PHRASES = ("overloaded", "over capacity")
 _IN_STREAM_STATUS = {
     "rate_limit_exceeded": 429,
-    "insufficient_quota": 429,
+    "rate_limit_error": 429,
+    "too_many_requests": 429,
+    **dict.fromkeys(_QUOTA_CODES, 429),
     "context_length_exceeded": 400,
-    "server_error": 500,
     "service_unavailable": 503,
+    "service_unavailable_error": 503,
+    "server_is_overloaded": 503,
     "overloaded": 503,
+    "server_error": 500,
 }
+"""The status an error sent inside a stream would have had, by its ``code`` or ``type``."""
 
 
 def status_error(
@@ -436,35 +456,78 @@ def status_error(
 def stream_error(error: dict[str, Any] | str, model_name: str) -> ModelAPIError:
     """An error object sent inside an open stream (llama.cpp and vLLM do), as if sent before it."""
     fields = error if isinstance(error, dict) else {"message": error}
-    code, kind = fields.get("code"), fields.get("type")
-    status = _IN_STREAM_STATUS.get(str(code)) or _IN_STREAM_STATUS.get(str(kind))
-    if status is None and isinstance(code, int) and 400 <= code < 600:
-        status = code  # llama.cpp sends the HTTP status as the code
+    raw_code, raw_kind = fields.get("code"), fields.get("type")
+    code = str(raw_code) if isinstance(raw_code, str | int) else None
+    kind = raw_kind if isinstance(raw_kind, str) else None
+    status = _IN_STREAM_STATUS.get(code or "") or _IN_STREAM_STATUS.get(kind or "")
+    if status is None and code is not None and code.isdigit() and 400 <= int(code) < 600:
+        status = int(code)  # llama.cpp and gateways send the HTTP status as the code
     message = str(fields.get("message") or error)
+    category = _category(status, code, kind, message)
     if status is None:
-        return ModelAPIError(model_name, message, body=fields, in_stream=True)
+        return (category or ModelAPIError)(
+            model_name=model_name,
+            message=message,
+            body=fields,
+            provider_error_code=code,
+            provider_error_type=kind,
+            in_stream=True,
+        )
     return ModelHTTPError.for_category(
-        _category(status, code, kind, message),
+        category,
         status_code=status,
         model_name=model_name,
         body=fields,
+        provider_error_code=code,
+        provider_error_type=kind,
         in_stream=True,
     )
 
 
-def _category(status: int, code: object, kind: object, message: object) -> _Category | None:
+def _category(status: int | None, code: object, kind: object, message: object) -> _Category | None:
     if code in _QUOTA_CODES or kind in _QUOTA_CODES:
-        return ModelQuotaExceededError
+        return ModelQuotaExceededError  # also a 429, but waiting will not help
     if code == "context_length_exceeded" or (
-        isinstance(message, str) and "maximum context length" in message.lower()
+        isinstance(message, str) and any(m in message.lower() for m in _CONTEXT_WINDOW_MESSAGES)
     ):
         return ModelContextWindowExceededError
-    if any(isinstance(t, str) and "overloaded" in t.lower() for t in (code, kind)):
+    if _says_overloaded(code, kind):
         return ModelOverloadedError
-    category = _STATUS_CATEGORIES.get(status)
-    if category is None and 500 <= status < 600:
+    if code == "model_not_found":
+        return ModelNotFoundError
+    if code == "invalid_api_key":
+        return ModelAuthenticationError
+    return None if status is None else _status_category(status, message)
+
+
+def _status_category(status: int, message: object) -> _Category | None:
+    """What the status says on its own."""
+    if status == 408:
+        return ModelTimeoutError
+    if status in (401, 403):
+        return ModelAuthenticationError
+    if status == 404:
+        return ModelNotFoundError
+    if status in (400, 413, 422):
+        return ModelRequestRejectedError
+    if status == 402:
+        return ModelQuotaExceededError
+    if status == 429:
+        return ModelRateLimitError
+    if status == 529:
+        return ModelOverloadedError
+    if status == 503:
+        return ModelOverloadedError if _says_overloaded(message) else ModelUnavailableError
+    if 500 <= status < 600:
         return ModelServerError
-    return category
+    return None
+
+
+def _says_overloaded(*texts: object) -> bool:
+    return any(
+        isinstance(text, str) and any(phrase in text.lower() for phrase in _OVERLOADED_PHRASES)
+        for text in texts
+    )
 
 
 def _text(raw: bytes | str) -> str:
