@@ -160,8 +160,9 @@ async def run_scenario(
             .replace("PROM_URL", prometheus.prometheus_url)
             .replace("LOGS_SCRIPT", str(logs))
         )
-        settings = {"kubeconfig": str(k8s.kubeconfig)}
-        async with running_server(resources_from_yaml(text), database, **settings) as server:
+        async with running_server(
+            resources_from_yaml(text), database, kubeconfig=str(k8s.kubeconfig)
+        ) as server:
             payload = notification(alert(labels["alertname"], labels=labels))
             response = await server.post_alert("/hook", payload)
             assert response.status_code == 202, response.text

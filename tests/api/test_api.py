@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
 
 from tests.support.payloads import alert, notification
@@ -31,7 +33,7 @@ spec: {type: stdout}
 
 
 @pytest.fixture
-async def server(sqlite_url: str):  # type: ignore[no-untyped-def]
+async def server(sqlite_url: str) -> AsyncIterator[RunningServer]:
     async with running_server(resources_from_yaml(RESOURCES), sqlite_url) as running:
         yield running
 

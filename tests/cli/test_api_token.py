@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from click.testing import Result
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from punching_fist.cli import app
 from tests.support.api_auth import APPROVER, VIEWER, fire, request_approval, serve

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Row, select
 
 from punching_fist.store.tables import alerts, workflow_runs
 from tests.support.payloads import alert, notification
@@ -62,18 +64,20 @@ spec:
 
 
 @pytest.fixture
-async def server(database_url: str, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+async def server(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[RunningServer]:
     monkeypatch.setenv("PF_TEST_WEBHOOK_TOKEN", "s3cret-token-value")
     async with running_server(resources_from_yaml(RESOURCES), database_url) as running:
         yield running
 
 
-async def _alert_rows(server: RunningServer) -> list:  # type: ignore[type-arg]
+async def _alert_rows(server: RunningServer) -> list[Row[Any]]:
     async with server.service.database.connect() as conn:
         return list((await conn.execute(select(alerts).order_by(alerts.c.received_at))).all())
 
 
-async def _run_rows(server: RunningServer) -> list:  # type: ignore[type-arg]
+async def _run_rows(server: RunningServer) -> list[Row[Any]]:
     async with server.service.database.connect() as conn:
         return list((await conn.execute(select(workflow_runs))).all())
 
@@ -267,7 +271,7 @@ async def test_oversized_bodies_are_413_with_or_without_content_length(
     big = json.dumps(notification(alert(annotations={"description": "x" * 4096}))).encode()
     declared = await server.client.post("/webhook/secured", content=big, headers=headers)
 
-    async def chunks():  # type: ignore[no-untyped-def]
+    async def chunks() -> AsyncIterator[bytes]:
         yield big[:1000]
         yield big[1000:]
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Row, select
 
 from punching_fist.store.tables import alerts, workflow_runs
 from tests.harness.prometheus_stack import TEST_ALERT, TEST_METRIC, PrometheusStack
@@ -46,7 +47,7 @@ spec:
 """
 
 
-async def _rows(server: RunningServer, service: str) -> tuple[list, list]:  # type: ignore[type-arg]
+async def _rows(server: RunningServer, service: str) -> tuple[list[Row[Any]], list[Row[Any]]]:
     async with server.service.database.connect() as conn:
         alert_rows = list(
             (await conn.execute(select(alerts).where(alerts.c.alert_name == TEST_ALERT))).all()
@@ -80,7 +81,7 @@ async def test_firing_alert_runs_once_despite_repeats_and_resolves(
 
         async def repeated() -> bool:
             rows, _ = await _rows(server, service)
-            return rows[0].occurrences >= 2
+            return bool(rows[0].occurrences >= 2)
 
         # Alertmanager re-sends the group every repeat_interval (5 s in the harness).
         await stack.wait_for_async(repeated, timeout=60)
@@ -99,7 +100,7 @@ async def test_firing_alert_runs_once_despite_repeats_and_resolves(
 
         async def resolved() -> bool:
             rows, _ = await _rows(server, service)
-            return rows[0].status == "resolved"
+            return bool(rows[0].status == "resolved")
 
         await stack.wait_for_async(resolved, timeout=60)
         rows, runs = await _rows(server, service)

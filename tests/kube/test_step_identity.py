@@ -14,6 +14,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -196,9 +197,9 @@ async def test_every_kind_of_step_reaches_the_api_server_as_its_account(
     }
 
 
-async def _finished(client: httpx.AsyncClient, run_id: str) -> dict[str, object]:
+async def _finished(client: httpx.AsyncClient, run_id: str) -> dict[str, Any]:
     for _ in range(600):
-        detail: dict[str, object] = (await client.get(f"/api/v1/runs/{run_id}")).json()
+        detail: dict[str, Any] = (await client.get(f"/api/v1/runs/{run_id}")).json()
         if detail["status"] in ("succeeded", "failed"):
             return detail
         await asyncio.sleep(0.1)

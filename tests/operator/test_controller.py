@@ -102,6 +102,14 @@ def post(process: OperatorProcess, path: str, body: dict[str, Any]) -> httpx.Res
     return httpx.post(f"{process.url}{path}", json=body, timeout=10)
 
 
+def accepted_post(
+    process: OperatorProcess, path: str, body: dict[str, Any]
+) -> httpx.Response | None:
+    """The response if the webhook accepted ``body`` (202), else None: for ``wait_for``."""
+    response = post(process, path, body)
+    return response if response.status_code == 202 else None
+
+
 def test_source_created_with_kubectl_serves_runs_and_reports_status(
     cluster: tuple[K8sApiServer, str, OperatorProcess],
 ) -> None:
@@ -117,13 +125,7 @@ def test_source_created_with_kubectl_serves_runs_and_reports_status(
         stdout_sink("out"),
     )
     accepted = wait_for(
-        lambda: (
-            (
-                r := post(process, path, notification(alert("DiskFull", fingerprint="e2e-1")))
-            ).status_code
-            == 202
-            and r
-        ),
+        lambda: accepted_post(process, path, notification(alert("DiskFull", fingerprint="e2e-1"))),
         what="webhook path served",
     )
     run_id = accepted.json()["alerts"][0]["runId"]
@@ -425,9 +427,7 @@ def test_failed_run_shows_in_status_and_as_an_event(
     failing["spec"]["steps"][0]["command"] = "echo broken >&2; exit 3"
     apply(server, namespace, webhook_source("failing", path, "failing-wf"), failing)
     body = notification(alert(fingerprint="fail-1"))
-    accepted = wait_for(
-        lambda: (r := post(process, path, body)).status_code == 202 and r, what="failing hook"
-    )
+    accepted = wait_for(lambda: accepted_post(process, path, body), what="failing hook")
     run_id = accepted.json()["alerts"][0]["runId"]
     status = wait_for(
         lambda: (

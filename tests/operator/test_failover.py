@@ -121,10 +121,11 @@ def test_killed_leader_loses_no_run_and_the_follower_takes_over(
     server, namespace, leader, follower = replicas
     path = "/webhook/ha"
     for replica in (leader, follower):
-        wait_for(
-            lambda r=replica: httpx.post(f"{r.url}{path}", json={}, timeout=5).status_code == 422,
-            what=f"{replica.name} serves the webhook",
-        )
+
+        def serving(replica: OperatorProcess = replica) -> bool:
+            return httpx.post(f"{replica.url}{path}", json={}, timeout=5).status_code == 422
+
+        wait_for(serving, what=f"{replica.name} serves the webhook")
     # The leader writes status; the follower is paused by peering.
     wait_for(
         lambda: get_object(server, "sources", "alerts", namespace).get("status", {}).get("ready"),

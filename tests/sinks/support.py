@@ -7,7 +7,7 @@ import json
 from collections.abc import Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from sqlalchemy import select
 
@@ -125,7 +125,15 @@ async def delivery_of(server: RunningServer, run_id: str, sink: str) -> dict[str
     return next(d for d in detail["deliveries"] if d["sink_name"] == sink)
 
 
-async def eventually(predicate: Callable[[], Awaitable[T] | T], timeout: float = 20.0) -> T:
+@overload
+async def eventually(predicate: Callable[[], Awaitable[T]], timeout: float = 20.0) -> T: ...
+
+
+@overload
+async def eventually(predicate: Callable[[], T], timeout: float = 20.0) -> T: ...
+
+
+async def eventually(predicate: Callable[[], Any], timeout: float = 20.0) -> Any:
     """Poll until ``predicate`` is truthy (it may be async); fail with its last value."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
@@ -133,7 +141,7 @@ async def eventually(predicate: Callable[[], Awaitable[T] | T], timeout: float =
         if asyncio.iscoroutine(result):
             result = await result
         if result:
-            return result  # type: ignore[return-value]
+            return result
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"not reached in {timeout}s; last value {result!r}")
         await asyncio.sleep(0.05)

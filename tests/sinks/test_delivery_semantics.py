@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -75,7 +75,9 @@ async def test_a_runs_sinks_are_delivered_concurrently(
     for fake in (slack, pagerduty):
         original = fake.handle
 
-        def slow(request: FakeRequest, original: Any = original) -> FakeResponse:
+        def slow(
+            request: FakeRequest, original: Callable[[FakeRequest], FakeResponse] = original
+        ) -> FakeResponse:
             time.sleep(0.6)
             return original(request)
 
@@ -151,7 +153,7 @@ async def test_a_dead_destination_is_dead_lettered_opens_its_breaker_and_spares_
         slack.up()
 
         async def probed() -> bool:
-            return (await delivery_of(server, second_run, "slack"))["status"] == "delivered"
+            return bool((await delivery_of(server, second_run, "slack"))["status"] == "delivered")
 
         await eventually(probed, timeout=10)
         assert (await sinks_api(server))["slack"]["circuitBreaker"] == "closed"

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.sinks.support import FAST, JIRA_TOKEN, delivery_of, fire, pipeline, serve
+from tests.support.fake_http import FakeRequest, FakeResponse
 from tests.support.fake_jira import FakeJira
 
 EMAIL = "oncall-bot@example.com"
@@ -141,13 +142,11 @@ async def test_rate_limited_create_waits_and_a_lost_answer_does_not_create_twice
     original = jira.handle
     calls = {"creates": 0}
 
-    def lose_first_answer(request):  # type: ignore[no-untyped-def]
+    def lose_first_answer(request: FakeRequest) -> FakeResponse:
         response = original(request)
         if request.path == "/rest/api/2/issue" and request.method == "POST":
             calls["creates"] += 1
             if calls["creates"] == 1:
-                from tests.support.fake_http import FakeResponse
-
                 return FakeResponse(502, "Bad Gateway")
         return response
 

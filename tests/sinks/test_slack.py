@@ -16,6 +16,7 @@ from tests.sinks.support import (
     pipeline,
     serve,
 )
+from tests.support.fake_http import FakeRequest, FakeResponse
 from tests.support.fake_slack import FakeSlack
 
 
@@ -196,7 +197,7 @@ async def test_a_post_whose_answer_was_lost_is_found_again_not_posted_twice(
     resources = pipeline(slack_sink(slack, delivery=delivery_settings), ["slack"])
     original = slack.handle
 
-    def slow_first_post(request):  # type: ignore[no-untyped-def]
+    def slow_first_post(request: FakeRequest) -> FakeResponse:
         response = original(request)
         if request.path == "/api/chat.postMessage" and len(slack.posted()) == 1:
             time.sleep(1.0)

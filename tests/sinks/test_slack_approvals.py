@@ -7,6 +7,7 @@ import time
 import urllib.parse
 import uuid
 from collections.abc import Iterator
+from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,9 @@ def slack() -> Iterator[FakeSlack]:
         yield fake
 
 
-def serve(slack: FakeSlack, tmp_path: Path, approvers: str = "[U0ALICE01, S0ONCALL]"):  # type: ignore[no-untyped-def]
+def serve(
+    slack: FakeSlack, tmp_path: Path, approvers: str = "[U0ALICE01, S0ONCALL]"
+) -> AbstractAsyncContextManager[RunningServer]:
     extra = (
         "    approvals: true\n"
         f"    approvers: {approvers}\n"
@@ -133,7 +136,8 @@ async def test_a_pending_approval_is_posted_once_in_the_alerts_thread_and_approv
         # A second click (or one after a decision elsewhere) changes nothing.
         again = await post_interaction(server, late_click)
         assert again.json()["status"] == "approved"
-        await server.service.sinks.approvals.announce_once()  # type: ignore[union-attr]
+        assert server.service.sinks.approvals is not None
+        await server.service.sinks.approvals.announce_once()
     assert len([m for m in slack.posted() if m.blocks[0]["text"]["text"].startswith("🔐")]) == 1
     assert message.edits == 2
     assert all(b["type"] != "actions" for b in message.blocks)

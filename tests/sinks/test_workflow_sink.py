@@ -7,6 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from punching_fist.resources.loader import ResourceSet
 from punching_fist.store.tables import workflow_runs
 from tests.sinks.support import delivery_of, fire, run_detail, serve
 from tests.support.server import RunningServer, resources_from_yaml
@@ -67,7 +68,9 @@ spec:
 """
 
 
-def resources(trigger: str = "\"severity == 'critical'\"", escalation_sinks: str = "out"):  # type: ignore[no-untyped-def]
+def resources(
+    trigger: str = "\"severity == 'critical'\"", escalation_sinks: str = "out"
+) -> ResourceSet:
     text = RESOURCES.replace("TRIGGER", trigger).replace(
         "[out, ESCALATION_SINKS]", f"[{escalation_sinks}]"
     )

@@ -128,6 +128,8 @@ class FakeJira(FakeHTTPService):
             errors.update(self._body_problem(version, fields["description"], "description") or {})
         if errors:
             return _errors(400, [], errors)
+        assert isinstance(project, str)  # a known project's key, checked above
+        assert isinstance(issue_type, str)
         issue_id = str(next(self._ids))
         key = f"{project}-{len([i for i in self.issues.values() if i.project == project]) + 1}"
         self.issues[key] = JiraIssue(
