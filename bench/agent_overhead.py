@@ -452,11 +452,12 @@ async def runtime_only(workdir: Path, count: int, delay: float) -> None:
     """The same burst straight into the agent runtime: no intake, runs, steps or sinks."""
     from sqlalchemy import insert
 
-    from punching_fist.agent.wiring import build_agent_services
+    from punching_fist.agent.base import AgentRequest
     from punching_fist.config import Settings
-    from punching_fist.engine.steps.agent import AgentRequest
+    from punching_fist.engine.queue import RunQueue
     from punching_fist.resources.workflow import AgentStep
     from punching_fist.secret_refs import SecretResolver
+    from punching_fist.server.agent import build_agent_services
     from punching_fist.store.database import Database
     from punching_fist.store.tables import workflow_runs
 
@@ -470,7 +471,9 @@ async def runtime_only(workdir: Path, count: int, delay: float) -> None:
         database = Database(f"sqlite+aiosqlite:///{workdir / 'runtime.db'}")
         await database.migrate()
         settings = Settings(database_url=database.url, **stand_in(workdir))
-        services = build_agent_services(settings, database, lambda: resources, SecretResolver())
+        services = build_agent_services(
+            settings, database, lambda: resources, SecretResolver(), queue=RunQueue()
+        )
         await services.start()
 
         async def one(name: str) -> float:
@@ -484,7 +487,7 @@ async def runtime_only(workdir: Path, count: int, delay: float) -> None:
             started = time.perf_counter()
             outcome = await services.runtime.investigate(
                 AgentRequest(
-                    run_id=str(run_id),
+                    run_id=run_id,
                     step_name="investigate",
                     settings=step,
                     goal=f"Investigate PodCrashLooping ({name})",
@@ -492,6 +495,7 @@ async def runtime_only(workdir: Path, count: int, delay: float) -> None:
                     context={"env": {}},
                 )
             )
+            assert outcome.result is not None
             assert outcome.result["error_message"] is None, outcome.result
             return time.perf_counter() - started
 

@@ -11,8 +11,8 @@ import uvicorn
 from rich.console import Console
 from rich.markup import escape
 
-from punching_fist.agent import approvals_cli
 from punching_fist.api.auth import open_api_problem
+from punching_fist.approvals import cli as approvals_cli
 from punching_fist.config import DEFAULT_DB, Settings, default_peering_priority, inherited_env
 from punching_fist.local_model.cli import model_app
 from punching_fist.observability.logging import configure_logging
@@ -21,7 +21,7 @@ from punching_fist.operator.crds import rendered_files
 from punching_fist.operator.runtime import OperatorRuntime, add_secret_schemes
 from punching_fist.resources.loader import ResourceSet
 from punching_fist.secret_refs import SecretResolver
-from punching_fist.service import Service
+from punching_fist.server.service import Service
 from punching_fist.validation import FolderReport, check_folder
 
 app = typer.Typer(

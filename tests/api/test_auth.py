@@ -18,7 +18,7 @@ from structlog.testing import capture_logs
 from punching_fist.api.auth import ApiAuth, is_loopback
 from punching_fist.config import Settings
 from punching_fist.errors import ConfigurationError, ResourceValidationError
-from punching_fist.service import Service
+from punching_fist.server.service import Service
 from tests.support.api_auth import (
     ADMIN,
     APPROVER,

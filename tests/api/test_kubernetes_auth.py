@@ -23,7 +23,7 @@ from punching_fist.config import Settings
 from punching_fist.errors import ConfigurationError
 from punching_fist.operator.client import KubeClient
 from punching_fist.operator.token_review import KubernetesTokenReviewer
-from punching_fist.service import Service
+from punching_fist.server.service import Service
 from tests.support.api_auth import ADMIN, PIPELINE, bearer, fire, request_approval, secrets
 from tests.support.server import RunningServer, free_port, resources_from_yaml, running_server
 

@@ -8,7 +8,7 @@ import sys
 PROBE = """
 import gc
 from punching_fist.gc_tuning import YOUNG_GENERATION_THRESHOLD, freeze_startup_heap
-import punching_fist.service  # a server's worth of modules
+import punching_fist.server.service  # a server's worth of modules
 assert gc.get_freeze_count() == 0
 freeze_startup_heap()
 assert gc.get_freeze_count() > 100_000, gc.get_freeze_count()

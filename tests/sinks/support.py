@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from punching_fist.resources.loader import ResourceSet
 from punching_fist.secret_refs import EnvResolver, SecretResolver
-from punching_fist.service import Service
+from punching_fist.server.service import Service
 from punching_fist.store.tables import sink_deliveries
 from tests.support.payloads import alert, notification
 from tests.support.server import RunningServer, resources_from_yaml, running_server

@@ -16,7 +16,7 @@ import pytest
 
 from punching_fist.errors import ResourceValidationError
 from punching_fist.secret_refs import EnvResolver, SecretResolver
-from punching_fist.sinks.slack_approvals import APPROVE, DENY, signature
+from punching_fist.approvals.slack_blocks import APPROVE, DENY, signature
 from punching_fist.store.approvals import ApprovalStore, NewApproval
 from punching_fist.store.tables import utcnow
 from tests.sinks.support import SECRETS, SLACK_TOKEN, eventually, fire, pipeline
@@ -136,8 +136,8 @@ async def test_a_pending_approval_is_posted_once_in_the_alerts_thread_and_approv
         # A second click (or one after a decision elsewhere) changes nothing.
         again = await post_interaction(server, late_click)
         assert again.json()["status"] == "approved"
-        assert server.service.sinks.approvals is not None
-        await server.service.sinks.approvals.announce_once()
+        assert server.service.slack_approvals is not None
+        await server.service.slack_approvals.announce_once()
     assert len([m for m in slack.posted() if m.blocks[0]["text"]["text"].startswith("🔐")]) == 1
     assert message.edits == 2
     assert all(b["type"] != "actions" for b in message.blocks)
@@ -214,7 +214,7 @@ async def test_a_restart_does_not_post_a_pending_approval_again(
         await request_approval(server, run_id)
         await eventually(lambda: slack.posted()[1:])
     async with serve(slack, tmp_path) as server:
-        approvals = server.service.sinks.approvals
+        approvals = server.service.slack_approvals
         assert approvals is not None
         assert await approvals.announce_once() == 0
     assert len(slack.posted()) == 2  # the alert's result and the one approval request

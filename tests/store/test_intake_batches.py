@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from punching_fist.store.database import Database
-from punching_fist.store.intake import IncomingAlert, Outcome, record_alerts
+from punching_fist.engine.intake import IncomingAlert, Outcome, record_alerts
 from punching_fist.store.tables import alerts
 
 

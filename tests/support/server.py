@@ -20,7 +20,7 @@ from punching_fist.config import Settings
 from punching_fist.local_model.bundled import BundledLocalModel
 from punching_fist.resources.loader import ResourceSet, build_resource_set, parse_yaml
 from punching_fist.secret_refs import SecretResolver
-from punching_fist.service import Service
+from punching_fist.server.service import Service
 from punching_fist.sinks.registry import SinkDependencies
 
 

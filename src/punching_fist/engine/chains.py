@@ -1,37 +1,32 @@
-"""The engine's side of the ``workflow`` sink: child runs in the store, then dispatched."""
+"""The engine's side of the ``workflow`` sink: child runs in the store, then queued."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable, Iterable
 from typing import Any
 
+from punching_fist.engine.queue import RunQueue
+from punching_fist.engine.status import RunId
 from punching_fist.store.chains import ChainedRuns
 
 
 class ChainLauncher:
-    """The engine's ``WorkflowStarter``: child runs in the store, handed to the dispatcher."""
+    """The engine's ``WorkflowStarter``: child runs in the store, handed to the run queue."""
 
-    def __init__(self, runs: ChainedRuns) -> None:
+    def __init__(self, runs: ChainedRuns, queue: RunQueue) -> None:
         self._runs = runs
-        self._submit: Callable[[Iterable[uuid.UUID]], None] | None = None
+        self._queue = queue
 
-    def bind(self, submit: Callable[[Iterable[uuid.UUID]], None]) -> None:
-        """Connect to the dispatcher once it exists (it is built after the sinks)."""
-        self._submit = submit
-
-    async def lineage(self, run_id: str) -> list[str]:
-        return [link.workflow_name for link in await self._runs.lineage(uuid.UUID(run_id))]
+    async def lineage(self, run_id: RunId) -> list[str]:
+        return [link.workflow_name for link in await self._runs.lineage(run_id)]
 
     async def start(
-        self, *, parent_run_id: str, workflow_name: str, source_context: dict[str, Any]
-    ) -> tuple[str, bool]:
+        self, *, parent_run_id: RunId, workflow_name: str, source_context: dict[str, Any]
+    ) -> tuple[RunId, bool]:
         run_id, created = await self._runs.start(
-            parent_run_id=uuid.UUID(parent_run_id),
+            parent_run_id=parent_run_id,
             workflow_name=workflow_name,
             source_name=None,
             source_context=source_context,
         )
-        if self._submit is not None:
-            self._submit([run_id])  # harmless if it already ran: a finished run is not claimed
-        return str(run_id), created
+        self._queue.submit([run_id])  # harmless if it already ran: a finished run is not claimed
+        return run_id, created

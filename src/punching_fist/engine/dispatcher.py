@@ -1,6 +1,7 @@
-"""Feeding runs to a bounded pool of workers, and picking up runs nobody finished.
+"""Draining the run queue with a bounded pool of workers, and picking up runs nobody finished.
 
-New runs arrive from the intake right after their commit. At start-up, and periodically
+New runs arrive through the ``RunQueue`` (from the intake right after its commit, from
+chained workflows, approvals and triggers). At start-up, and periodically
 after that, the dispatcher also looks in the database for runs that are pending or whose
 worker's lease lapsed (a crash, a dead replica) and runs them.
 """
@@ -8,11 +9,10 @@ worker's lease lapsed (a crash, a dead replica) and runs them.
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import Iterable
 
 import structlog
 
+from punching_fist.engine.queue import RunQueue
 from punching_fist.engine.runner import WorkflowRunner
 from punching_fist.store.runs import RunStore
 
@@ -20,12 +20,13 @@ log = structlog.get_logger(__name__)
 
 
 class Dispatcher:
-    """A queue of run ids and ``concurrency`` workers draining it."""
+    """``concurrency`` workers draining the ``RunQueue``, and a sweep that refills it."""
 
     def __init__(
         self,
         runner: WorkflowRunner,
         runs: RunStore,
+        queue: RunQueue,
         *,
         concurrency: int = 16,
         sweep_interval: float = 10.0,
@@ -37,19 +38,8 @@ class Dispatcher:
         self._sweep_interval = sweep_interval
         # With SQLite only one server runs, so anything "running" at start-up is an orphan.
         self._single_writer = single_writer
-        self._queue: asyncio.Queue[uuid.UUID] = asyncio.Queue()
-        self._queued: set[uuid.UUID] = set()
+        self.queue = queue
         self._tasks: list[asyncio.Task[None]] = []
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self._busy = 0
-
-    def submit(self, run_ids: Iterable[uuid.UUID]) -> None:
-        for run_id in run_ids:
-            if run_id not in self._queued:
-                self._queued.add(run_id)
-                self._idle.clear()
-                self._queue.put_nowait(run_id)
 
     async def start(self) -> None:
         if self._single_writer:
@@ -59,7 +49,7 @@ class Dispatcher:
         recovered = await self._runs.claimable_run_ids(include_own_running=self._single_writer)
         if recovered:
             log.info("resuming unfinished runs", count=len(recovered))
-        self.submit(recovered)
+        self.queue.submit(recovered)
         self._tasks = [
             asyncio.create_task(self._work(), name=f"run-worker-{n}")
             for n in range(self._concurrency)
@@ -74,27 +64,22 @@ class Dispatcher:
 
     async def wait_idle(self) -> None:
         """Until nothing is queued or running (used by tests and graceful shutdown)."""
-        await self._idle.wait()
+        await self.queue.wait_idle()
 
     async def _work(self) -> None:
         while True:
-            run_id = await self._queue.get()
-            self._busy += 1
+            run_id = await self.queue.take()
             try:
                 await self._runner.execute(run_id)
             except Exception:  # keep the worker alive; the lease lets another attempt happen
                 log.exception("run failed unexpectedly", run_id=str(run_id))
             finally:
-                self._busy -= 1
-                self._queued.discard(run_id)
-                self._queue.task_done()
-                if self._queue.empty() and self._busy == 0:
-                    self._idle.set()
+                self.queue.done(run_id)
 
     async def _sweep(self) -> None:
         while True:
             await asyncio.sleep(self._sweep_interval)
             try:
-                self.submit(await self._runs.claimable_run_ids(include_own_running=False))
+                self.queue.submit(await self._runs.claimable_run_ids(include_own_running=False))
             except Exception:  # the database may be briefly away; try again next round
                 log.exception("sweep for unfinished runs failed")

@@ -17,7 +17,7 @@ from typing import Any
 import structlog
 
 from punching_fist.agent.base import AgentRequest, AgentRunner
-from punching_fist.engine.delivery import SinkDispatch
+from punching_fist.engine.delivery.dispatch import SinkDispatch
 from punching_fist.engine.state import RunState, StepOutcome
 from punching_fist.engine.status import RunStatus, StepStatus
 from punching_fist.engine.steps.agent import NoAgentRuntime, run_agent_step

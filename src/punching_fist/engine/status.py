@@ -49,3 +49,12 @@ class DeliveryStatus(StrEnum):
     """Dead-lettered: the last attempt failed or the failure was permanent."""
     SKIPPED = "skipped"
     NOT_IMPLEMENTED = "not_implemented"
+
+
+class AlertStatus(StrEnum):
+    RECEIVED = "received"
+    FILTERED = "filtered"
+    TRIAGING = "triaging"
+    TRIAGED = "triaged"
+    ESCALATED = "escalated"
+    RESOLVED = "resolved"

@@ -27,7 +27,7 @@ from punching_fist.operator.secrets import KubernetesSecretResolver, VaultResolv
 from punching_fist.operator.token_review import KubernetesTokenReviewer
 from punching_fist.resources.registry import ResourceRegistry
 from punching_fist.secret_refs import CachingResolver, SecretResolver
-from punching_fist.service import Service
+from punching_fist.server.service import Service
 
 log = structlog.get_logger(__name__)
 

@@ -27,6 +27,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -102,7 +103,7 @@ class AlertmanagerSink:
         config: AlertmanagerConfig,
         client: httpx.AsyncClient,
         *,
-        run_url: Callable[[str], str | None],
+        run_url: Callable[[uuid.UUID], str | None],
     ) -> None:
         self._config = config
         self._client = client

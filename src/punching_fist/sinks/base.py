@@ -10,6 +10,7 @@ retried, ``DeliveryFailed`` and configuration errors are not.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -29,7 +30,7 @@ class Correlation:
 class Delivery:
     """One workflow result on its way to one sink."""
 
-    run_id: str
+    run_id: uuid.UUID
     sink_name: str
     context: Mapping[str, Any]  # the template context: .source, .workflow, .outputs, .steps
     fingerprint: str | None = None

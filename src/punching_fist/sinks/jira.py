@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -70,7 +71,7 @@ class JiraSink:
         client: httpx.AsyncClient,
         *,
         secrets: SecretResolver,
-        run_url: Callable[[str], str | None],
+        run_url: Callable[[uuid.UUID], str | None],
     ) -> None:
         self._config = config
         self._client = client
@@ -231,7 +232,7 @@ class JiraSink:
         return join_url(self._config.endpoint, f"/rest/api/{self._config.api_version}{path}")
 
 
-def _footer(run_id: str) -> str:
+def _footer(run_id: uuid.UUID) -> str:
     return f"Punching Fist · run {run_id}"
 
 

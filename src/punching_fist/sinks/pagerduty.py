@@ -10,6 +10,7 @@ rendered template (a JSON or YAML object is sent as an object, other text as ``d
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -82,7 +83,7 @@ class PagerDutySink:
         client: httpx.AsyncClient,
         *,
         secrets: SecretResolver,
-        run_url: Callable[[str], str | None],
+        run_url: Callable[[uuid.UUID], str | None],
     ) -> None:
         self._config = config
         self._client = client

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TextIO
@@ -41,7 +42,7 @@ class SinkDependencies:
     """The shared client of the HTTP sinks; the service opens and closes it."""
     secrets: SecretResolver | None = None
     """Resolves the sinks' credential references; the service hands in its own."""
-    run_url: Callable[[str], str | None] | None = None
+    run_url: Callable[[uuid.UUID], str | None] | None = None
     """Link to a run for humans (Slack buttons, Jira descriptions, PagerDuty links)."""
     workflows: WorkflowStarter | None = None
     """Starts chained runs for the ``workflow`` sink."""
@@ -51,7 +52,7 @@ class SinkDependencies:
             raise ConfigurationError("HTTP sinks need an HTTP client; none was configured")
         return self.http
 
-    def link(self, run_id: str) -> str | None:
+    def link(self, run_id: uuid.UUID) -> str | None:
         return self.run_url(run_id) if self.run_url is not None else None
 
     def resolver(self) -> SecretResolver:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import re
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -88,7 +89,7 @@ class SlackSink:
         config: SlackConfig,
         *,
         secrets: SecretResolver,
-        run_url: Callable[[str], str | None],
+        run_url: Callable[[uuid.UUID], str | None],
     ) -> None:
         self._config = config
         self._secrets = secrets
@@ -145,7 +146,7 @@ class SlackSink:
                 "event_type": EVENT_TYPE,
                 "event_payload": {
                     "idempotency_key": delivery.idempotency_key,
-                    "run_id": delivery.run_id,
+                    "run_id": str(delivery.run_id),
                 },
             },
         )

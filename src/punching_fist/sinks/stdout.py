@@ -19,7 +19,7 @@ def result_document(delivery: Delivery) -> dict[str, Any]:
     data.pop("notification", None)  # the alert itself is enough; the group is in the store
     source["data"] = data
     return {
-        "runId": delivery.run_id,
+        "runId": str(delivery.run_id),
         "sink": delivery.sink_name,
         "workflow": context.get("workflow"),
         "source": source,

@@ -13,6 +13,7 @@ starts a given workflow at most once, so a retried delivery does not start a sec
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -28,13 +29,13 @@ from punching_fist.sinks.summary import alert_of
 class WorkflowStarter(Protocol):
     """Starts chained runs; implemented by the engine, which owns runs and their dispatch."""
 
-    async def lineage(self, run_id: str) -> list[str]:
+    async def lineage(self, run_id: uuid.UUID) -> list[str]:
         """Workflow names of ``run_id``'s run, its parent, and so on up the chain."""
         ...
 
     async def start(
-        self, *, parent_run_id: str, workflow_name: str, source_context: dict[str, Any]
-    ) -> tuple[str, bool]:
+        self, *, parent_run_id: uuid.UUID, workflow_name: str, source_context: dict[str, Any]
+    ) -> tuple[uuid.UUID, bool]:
         """Start (or find the already started) child run: its id, and whether it is new."""
         ...
 
@@ -66,8 +67,8 @@ class WorkflowSink:
         )
         return DeliveryReport(
             status=DeliveryStatus.DELIVERED,
-            response={"runId": run_id, "workflow": target, "created": created},
-            external_ref=run_id,
+            response={"runId": str(run_id), "workflow": target, "created": created},
+            external_ref=str(run_id),
         )
 
 
@@ -86,7 +87,7 @@ def child_source(delivery: Delivery) -> dict[str, Any]:
             "outputs": outputs,
             "alert": dict(alert_of(context)),
             "parent": {
-                "runId": delivery.run_id,
+                "runId": str(delivery.run_id),
                 "workflow": workflow.get("name"),
                 "status": workflow.get("status"),
                 "source": source.get("name"),

@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from punching_fist.engine.intake import IncomingAlert, IntakeResult
 from punching_fist.errors import IntakeError, SecretResolutionError
 from punching_fist.resources.loader import format_location
 from punching_fist.resources.registry import ResourceRegistry
@@ -23,7 +24,6 @@ from punching_fist.resources.source import Authentication, Source, WebhookSource
 from punching_fist.secret_refs import SecretResolver
 from punching_fist.sources.alertmanager import AlertmanagerAlert, AlertmanagerNotification
 from punching_fist.store.group_commit import GroupCommitter
-from punching_fist.store.intake import IncomingAlert, IntakeResult
 
 
 @dataclass(frozen=True, kw_only=True)

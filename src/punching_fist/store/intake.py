@@ -1,144 +1,55 @@
-"""Recording incoming alerts: deduplication, lifecycles, and the runs they start.
+"""Persisting the intake's decisions: the active alerts it reads, the rows it writes.
 
-One call handles a whole batch inside one transaction, so the intake can group many HTTP
-requests into a single commit (see ``group_commit``) and still decide each alert exactly once.
+What an alert starts is decided in ``engine.intake``; this module only talks to the
+database, with SQLite fast paths where the driver's own cursor beats SQLAlchemy's rows.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Table, and_, bindparam, insert, select, tuple_, update
 from sqlalchemy.engine import Connection
 
-from punching_fist.engine.status import RunStatus
+from punching_fist.engine.status import AlertStatus
 from punching_fist.store.sqlite_rows import execute_many, insert_rows, sqlite_value
-from punching_fist.store.tables import alerts, sources, utcnow, workflow_runs
-
-
-class AlertStatus(StrEnum):
-    RECEIVED = "received"
-    FILTERED = "filtered"
-    TRIAGING = "triaging"
-    TRIAGED = "triaged"
-    ESCALATED = "escalated"
-    RESOLVED = "resolved"
-
-
-class Outcome(StrEnum):
-    NEW = "new"  # a new lifecycle began; a run was started unless filtered
-    REPEAT = "repeat"  # Alertmanager re-sent an alert that is already active
-    RESOLVED = "resolved"  # the active lifecycle ended
-    FILTERED = "filtered"  # stored, but the source's filters keep it from triggering
-    STALE = "stale"  # a resolved notification for a lifecycle that already ended
+from punching_fist.store.tables import alerts, sources, workflow_runs
 
 
 @dataclass(slots=True, kw_only=True)
-class IncomingAlert:
-    """One alert as the intake hands it to the store, already parsed and checked.
+class Active:
+    """An alert whose lifecycle is open: repeats of its fingerprint belong to it."""
 
-    Not frozen: a frozen dataclass sets each of these fields through ``object.__setattr__``,
-    which showed up on the intake's profile. Nothing mutates one after it is built.
-    """
-
-    source_name: str
-    workflow_name: str
-    fingerprint: str
-    firing: bool
-    alert_name: str
-    severity: str
-    summary: str | None
-    description: str | None
-    labels: dict[str, str]
-    annotations: dict[str, str]
-    starts_at: datetime | None
-    ends_at: datetime | None
-    generator_url: str
-    passes_filters: bool
-    run_on_resolved: bool
-    source_context: Callable[[], dict[str, Any]]
-    """Built only when the alert starts a run (most alerts of a busy intake are repeats)."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class IntakeResult:
-    """What became of one alert."""
-
-    outcome: Outcome
-    alert_id: uuid.UUID
-    run_id: uuid.UUID | None = None
-
-
-@dataclass(slots=True, kw_only=True)
-class _Active:
     alert_id: uuid.UUID
     filtered: bool
 
 
-def record_alerts(conn: Connection, batch: list[IncomingAlert]) -> list[IntakeResult]:
-    """Store a batch of alerts and start runs for new lifecycles; one result per alert.
+@dataclass(kw_only=True)
+class IntakeWrites:
+    """Everything one batch writes, gathered first so each table gets one statement."""
 
-    Synchronous on purpose: ``Database.run_transaction`` runs it in one hop (see there).
-    """
-    now = utcnow()
-    active = _load_active(conn, batch)
-    new_alerts: list[dict[str, Any]] = []
-    new_runs: list[dict[str, Any]] = []
-    repeats: Counter[uuid.UUID] = Counter()
-    repeat_rows: dict[uuid.UUID, dict[str, Any]] = {}
-    resolutions: list[dict[str, Any]] = []
-    results: list[IntakeResult] = []
-    per_source: Counter[str] = Counter()
+    now: datetime
+    new_alerts: list[dict[str, Any]] = field(default_factory=list)
+    new_runs: list[dict[str, Any]] = field(default_factory=list)
+    repeats: Counter[uuid.UUID] = field(default_factory=Counter)
+    repeat_rows: dict[uuid.UUID, dict[str, Any]] = field(default_factory=dict)
+    resolutions: list[dict[str, Any]] = field(default_factory=list)
+    per_source: Counter[str] = field(default_factory=Counter)
 
-    for item in batch:
-        key = (item.source_name, item.fingerprint)
-        current = active.get(key)
-        per_source[item.source_name] += 1
-        if current is not None and item.firing:
-            repeats[current.alert_id] += 1
-            repeat_rows[current.alert_id] = {
-                "b_id": current.alert_id,
-                "b_seen": now,
-                "b_annotations": item.annotations,
-            }
-            results.append(IntakeResult(outcome=Outcome.REPEAT, alert_id=current.alert_id))
-            continue
-        if current is not None:
-            del active[key]
-            resolutions.append(
-                {
-                    "b_id": current.alert_id,
-                    "b_resolved": item.ends_at or now,
-                    "b_ends": item.ends_at,
-                }
-            )
-            run_id = None
-            if item.run_on_resolved and not current.filtered:
-                run_id = _queue_run(new_runs, item, current.alert_id, now)
-            results.append(
-                IntakeResult(outcome=Outcome.RESOLVED, alert_id=current.alert_id, run_id=run_id)
-            )
-            continue
-        alert_id = uuid.uuid4()
-        filtered = not item.passes_filters
-        new_alerts.append(_alert_row(alert_id, item, now, filtered=filtered))
-        if not item.firing:
-            # A resolution we never saw fire (or saw end already): keep it on record, start nothing.
-            results.append(IntakeResult(outcome=Outcome.STALE, alert_id=alert_id))
-            continue
-        active[key] = _Active(alert_id=alert_id, filtered=filtered)
-        if filtered:
-            results.append(IntakeResult(outcome=Outcome.FILTERED, alert_id=alert_id))
-            continue
-        run_id = _queue_run(new_runs, item, alert_id, now)
-        results.append(IntakeResult(outcome=Outcome.NEW, alert_id=alert_id, run_id=run_id))
 
+def write_intake(conn: Connection, plan: IntakeWrites) -> None:
+    now = plan.now
+    new_alerts, new_runs, repeat_rows, repeats = (
+        plan.new_alerts,
+        plan.new_runs,
+        plan.repeat_rows,
+        plan.repeats,
+    )
+    resolutions, per_source = plan.resolutions, plan.per_source
     sqlite = conn.dialect.name == "sqlite"
     if new_alerts:
         _insert(conn, alerts, new_alerts, sqlite=sqlite)
@@ -178,7 +89,6 @@ def record_alerts(conn: Connection, batch: list[IncomingAlert]) -> list[IntakeRe
             .where(sources.c.name == source_name)
             .values(events_processed=sources.c.events_processed + count, last_event_at=now)
         )
-    return results
 
 
 def _update_repeats_sqlite(
@@ -217,8 +127,8 @@ def _insert(conn: Connection, table: Table, rows: list[dict[str, Any]], *, sqlit
         conn.execute(insert(table), rows)
 
 
-def _load_active(conn: Connection, batch: list[IncomingAlert]) -> dict[tuple[str, str], _Active]:
-    keys = {(item.source_name, item.fingerprint) for item in batch}
+def load_active(conn: Connection, keys: set[tuple[str, str]]) -> dict[tuple[str, str], Active]:
+    """The open lifecycles among ``keys`` (source name, fingerprint)."""
     if not keys:
         return {}
     if conn.dialect.name == "sqlite":
@@ -245,61 +155,7 @@ def _load_active(conn: Connection, batch: list[IncomingAlert]) -> dict[tuple[str
         )
         rows = [(row.id, row.source_name, row.fingerprint, row.status) for row in result]
     return {
-        (source, fp): _Active(alert_id=alert_id, filtered=status == AlertStatus.FILTERED.value)
+        (source, fp): Active(alert_id=alert_id, filtered=status == AlertStatus.FILTERED.value)
         for alert_id, source, fp, status in rows
         if (source, fp) in keys
     }
-
-
-def _alert_row(
-    alert_id: uuid.UUID, item: IncomingAlert, now: datetime, *, filtered: bool
-) -> dict[str, Any]:
-    if not item.firing:
-        status = AlertStatus.RESOLVED
-    elif filtered:
-        status = AlertStatus.FILTERED
-    else:
-        status = AlertStatus.RECEIVED
-    started = item.starts_at.isoformat() if item.starts_at else now.isoformat()
-    return {
-        "id": alert_id,
-        "external_id": f"{item.source_name}/{item.fingerprint}/{started}/{alert_id.hex[:8]}",
-        "fingerprint": item.fingerprint,
-        "status": status.value,
-        "severity": item.severity or "unknown",
-        "alert_name": item.alert_name or "unknown",
-        "summary": item.summary,
-        "description": item.description,
-        "labels": item.labels,
-        "annotations": item.annotations,
-        "received_at": now,
-        "created_at": now,
-        "updated_at": now,
-        "source_name": item.source_name,
-        "starts_at": item.starts_at,
-        "ends_at": item.ends_at,
-        "generator_url": item.generator_url,
-        "last_seen_at": now,
-        "occurrences": 1,
-        "active": item.firing,
-        "resolved_at": None if item.firing else (item.ends_at or now),
-    }
-
-
-def _queue_run(
-    new_runs: list[dict[str, Any]], item: IncomingAlert, alert_id: uuid.UUID, now: datetime
-) -> uuid.UUID:
-    run_id = uuid.uuid4()
-    new_runs.append(
-        {
-            "id": run_id,
-            "workflow_name": item.workflow_name,
-            "source_name": item.source_name,
-            "alert_id": alert_id,
-            "status": RunStatus.PENDING.value,
-            "source_context": item.source_context(),
-            "created_at": now,
-            "updated_at": now,
-        }
-    )
-    return run_id

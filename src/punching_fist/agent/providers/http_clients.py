@@ -1,26 +1,34 @@
 """The agent runtime's HTTP clients: each created on first use, all closed together.
 
-Chat-completions providers (local, openai, together) send through an aiohttp session. It
-costs about a third of the CPU per request that httpx2 does, and its pool finds an idle
-connection in constant time, where httpcore2's walks every pooled connection (a ``poll``
-each) on every request's start and end, which with 200 investigations in flight was a
-third of the runtime's CPU. The SDK providers (anthropic, gemini) need an httpx2 client;
-it is created only when one of them is built.
+The project's HTTP client is httpx (sinks, tools, the API client, the operator). LLM
+requests are the exception, on two other stacks, each for a reason:
+
+* Chat-completions providers (local, openai, together) send through an aiohttp session. It
+  costs about a third of the CPU per request that httpx2 does, and its pool finds an idle
+  connection in constant time, where httpcore2's walks every pooled connection (a ``poll``
+  each) on every request's start and end, which with 200 investigations in flight was a
+  third of the runtime's CPU: the measured target of 200 concurrent investigations within
+  1.5x of one (docs/benchmarks.md, ``bench/agent_overhead.py``) is met only this way.
+* The SDK providers (anthropic, gemini) need an httpx2 client: pydantic-ai and the SDKs are
+  built on httpx2 and accept no other. It is created only when one of them is built.
 
 Both clients share one set of limits (``HttpSettings``) and honour the ``HTTP(S)_PROXY`` /
-``NO_PROXY`` environment as httpx2 does. The aiohttp session does so once per URL
+``NO_PROXY`` environment by httpx2's rules. The aiohttp session does so once per URL
 (``proxy_for``): its own ``trust_env`` would look the proxy and ``~/.netrc`` up in a
-thread on every request, and send netrc credentials nobody configured.
+thread on every request, send netrc credentials nobody configured, and read ``NO_PROXY``
+differently (no CIDR ranges, no ``*.domain``).
 """
 
 from __future__ import annotations
 
-import urllib.request
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import aiohttp
 import httpx2
+
+# httpx2's own reading of the proxy environment, so both clients pick the same proxy. These
+# are private: pyproject.toml pins httpx2's minor version and tests/drift checks them.
+from httpx2._utils import URLPattern, get_environment_proxies
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,17 +94,18 @@ class HttpClients:
         return self._httpx
 
     def proxy_for(self, url: str) -> str | None:
-        """The proxy the environment names for ``url`` (``None``: connect directly).
+        """The proxy the environment names for ``url`` (``None``: connect directly), as an
+        httpx2 client created now would choose it.
 
         Asked once per model (one per LLM choice), so the environment is read then, as
         httpx2 reads it when a client is created.
         """
-        parts = urlsplit(url)
-        proxies = urllib.request.getproxies()
-        proxy = proxies.get(parts.scheme) or proxies.get("all")
-        if not proxy or (parts.hostname and urllib.request.proxy_bypass(parts.hostname)):
-            return None
-        return proxy if "://" in proxy else f"http://{proxy}"
+        target = httpx2.URL(url)
+        mounts = [(URLPattern(key), proxy) for key, proxy in get_environment_proxies().items()]
+        for pattern, proxy in sorted(mounts, key=lambda mount: mount[0]):
+            if pattern.matches(target):
+                return proxy
+        return None
 
     async def aclose(self) -> None:
         """Close both clients; asking for one again creates a new one."""

@@ -1,9 +1,10 @@
 """Human decisions on agent actions: recording them, expiring them, resuming the runs.
 
-The HTTP API (``api/approvals.py``) and the ``punching-fist approvals`` CLI (through that
-API) end up here. A decision is stored and, when it was the last one a paused step waited
-for, the run goes back to ``pending`` in the same transaction and is handed to the
-dispatcher; the engine then re-runs the step, which resumes the conversation.
+The REST routes (``approvals.http``), Slack's buttons (``approvals.slack``) and the
+``punching-fist approvals`` CLI (through the REST API) end up here. A decision is stored and,
+when it was the last one a paused step waited for, the run goes back to ``pending`` in the
+same transaction and is handed to the engine's run queue; the engine then re-runs the step,
+which resumes the conversation.
 
 A background sweep denies approvals nobody decided in time and picks up runs left parked
 by a crash between a decision and the hand-over, so nothing waits forever.
@@ -13,17 +14,15 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable, Iterable
 
 import structlog
 
 from punching_fist.agent.metrics import AgentMetrics
+from punching_fist.engine.queue import RunQueue
 from punching_fist.store.approvals import ApprovalStatus, ApprovalStore, Decision, StoredApproval
 from punching_fist.store.audit import AuditEvent, AuditLog
 
 log = structlog.get_logger(__name__)
-
-Submit = Callable[[Iterable[uuid.UUID]], None]
 
 
 class ApprovalService:
@@ -33,6 +32,7 @@ class ApprovalService:
         self,
         store: ApprovalStore,
         audit: AuditLog,
+        queue: RunQueue,
         *,
         sweep_interval: float = 15.0,
         metrics: AgentMetrics | None = None,
@@ -41,12 +41,8 @@ class ApprovalService:
         self._audit = audit
         self._metrics = metrics or AgentMetrics()
         self._sweep_interval = sweep_interval
-        self._submit: Submit | None = None
+        self._queue = queue
         self._sweeper: asyncio.Task[None] | None = None
-
-    def bind(self, submit: Submit) -> None:
-        """Where resumed runs go (the dispatcher, built after the agent runtime)."""
-        self._submit = submit
 
     async def decide(
         self,
@@ -114,10 +110,7 @@ class ApprovalService:
             await asyncio.sleep(self._sweep_interval)
 
     def _resume(self, run_ids: list[uuid.UUID]) -> None:
-        if self._submit is None:
-            log.warning("no dispatcher bound; resumed runs wait for the next start-up")
-            return
-        self._submit(run_ids)
+        self._queue.submit(run_ids)
 
     def _record(
         self,

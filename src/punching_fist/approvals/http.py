@@ -15,9 +15,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from punching_fist.agent.approvals import ApprovalService
 from punching_fist.api.auth import ANONYMOUS, ApiAuth, Identity, Role
 from punching_fist.api.routes import Offset
+from punching_fist.approvals.service import ApprovalService
 from punching_fist.store.approvals import ApprovalConflict
 
 

@@ -17,7 +17,6 @@ same service as the API's, and the message is edited to show who decided, withou
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import hmac
 import json
 import time
@@ -25,12 +24,14 @@ import urllib.parse
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import aiohttp
 import structlog
 from slack_sdk.errors import SlackApiError
 
+from punching_fist.approvals.service import ApprovalService
+from punching_fist.approvals.slack_blocks import APPROVE, DENY, approval_blocks, signature
 from punching_fist.errors import PunchingFistError
 from punching_fist.resources.loader import ResourceSet
 from punching_fist.resources.sink import SlackConfig, SlackSinkSpec
@@ -39,7 +40,6 @@ from punching_fist.sinks.correlation import correlation_key
 from punching_fist.sinks.credentials import credential
 from punching_fist.sinks.redaction import Redactor
 from punching_fist.sinks.slack import slack_client
-from punching_fist.sinks.slack_blocks import shorten
 from punching_fist.store.approvals import ApprovalConflict, ApprovalStore, StoredApproval
 from punching_fist.store.chains import incident_of, run_snapshot
 from punching_fist.store.database import Database
@@ -47,18 +47,8 @@ from punching_fist.store.deliveries import DeliveryStore, StoredCorrelation
 
 log = structlog.get_logger(__name__)
 
-APPROVE = "punchingfist_approve"
-DENY = "punchingfist_deny"
 MAX_SKEW_SECONDS = 300
 GROUP_MEMBERS_TTL_SECONDS = 60.0
-
-
-class Decider(Protocol):
-    """Records a decision (the agent's ``ApprovalService``); raises ``ApprovalConflict``."""
-
-    async def decide(
-        self, approval_id: uuid.UUID, *, approved: bool, feedback: str | None, decided_by: str
-    ) -> Any: ...
 
 
 class InteractionRefused(Exception):
@@ -75,77 +65,6 @@ class InteractionResult:
     decided_by: str
 
 
-def signature(secret: str, timestamp: str, body: bytes) -> str:
-    """Slack's request signature: ``v0=`` + HMAC-SHA256 of ``v0:<timestamp>:<body>``."""
-    base = b"v0:" + timestamp.encode() + b":" + body
-    return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
-
-
-def approval_blocks(approval: StoredApproval) -> list[dict[str, Any]]:
-    action = json.dumps(approval.action, indent=1, ensure_ascii=False)
-    rule = approval.rule or {}
-    held = (
-        f"*Rule:* {rule.get('name')} ({rule.get('origin')}): needs"
-        f" {approval.approvers_required} different approvers\n"
-        if rule
-        else ""
-    )
-    return [
-        {
-            "type": "header",
-            "text": {
-                "type": "plain_text",
-                "text": shorten(f"🔐 Approval needed · {approval.workflow_name or 'run'}", 150),
-            },
-        },
-        {
-            "type": "section",
-            "text": {
-                "type": "mrkdwn",
-                "text": shorten(
-                    f"*Why:* {approval.reason or '-'}\n*Risk:* {approval.risk or 'unknown'}\n"
-                    f"{held}```{action}```",
-                    3000,
-                ),
-            },
-        },
-        {
-            "type": "context",
-            "elements": [
-                {
-                    "type": "mrkdwn",
-                    "text": f"Run {approval.run_id} · step {approval.step_name}"
-                    + (
-                        f" · expires {approval.expires_at:%Y-%m-%d %H:%M} UTC"
-                        if approval.expires_at
-                        else ""
-                    ),
-                }
-            ],
-        },
-        {
-            "type": "actions",
-            "block_id": "punchingfist_approval",
-            "elements": [
-                {
-                    "type": "button",
-                    "style": "primary",
-                    "text": {"type": "plain_text", "text": "Approve"},
-                    "action_id": APPROVE,
-                    "value": str(approval.id),
-                },
-                {
-                    "type": "button",
-                    "style": "danger",
-                    "text": {"type": "plain_text", "text": "Deny"},
-                    "action_id": DENY,
-                    "value": str(approval.id),
-                },
-            ],
-        },
-    ]
-
-
 class SlackApprovals:
     """Posts pending approvals to Slack and turns button clicks into decisions."""
 
@@ -156,6 +75,7 @@ class SlackApprovals:
         deliveries: DeliveryStore,
         resources: Callable[[], ResourceSet],
         secrets: SecretResolver,
+        decider: ApprovalService,
         interval: float = 1.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
@@ -167,13 +87,10 @@ class SlackApprovals:
         self._redactor = Redactor(secrets)
         self._interval = interval
         self._sleep = sleep
-        self._decider: Decider | None = None
+        self._decider = decider
         self._announced: set[uuid.UUID] = set()
         self._group_members: dict[str, tuple[float, frozenset[str]]] = {}
         self._task: asyncio.Task[None] | None = None
-
-    def bind(self, decider: Decider) -> None:
-        self._decider = decider
 
     def enabled(self) -> bool:
         return bool(self._sinks())
@@ -285,8 +202,6 @@ class SlackApprovals:
     async def interaction(self, body: bytes, headers: Mapping[str, str]) -> InteractionResult:
         """Handle one interaction request from Slack (already read, not yet trusted)."""
         name, config = await self._verified(body, headers)
-        if self._decider is None:
-            raise InteractionRefused(503, "approvals are not available on this server")
         form = urllib.parse.parse_qs(body.decode())
         try:
             payload = json.loads(form["payload"][0])

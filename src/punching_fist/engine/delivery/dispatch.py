@@ -25,15 +25,14 @@ import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 import structlog
 
-from punching_fist.config import Settings
-from punching_fist.engine.chains import ChainLauncher
+from punching_fist.engine.delivery.circuit import Breakers, CircuitBreaker
 from punching_fist.engine.state import RunState, StepOutcome
 from punching_fist.engine.status import DeliveryStatus, StepStatus
 from punching_fist.errors import DeliveryFailed, PunchingFistError, TemporaryFailure
@@ -44,12 +43,10 @@ from punching_fist.resources.workflow import SinkRef, Workflow
 from punching_fist.retry import RetryPolicy
 from punching_fist.secret_refs import SecretResolver
 from punching_fist.sinks.base import Correlation, Delivery, DeliveryReport, SinkDriver
-from punching_fist.sinks.circuit import Breakers, CircuitBreaker
 from punching_fist.sinks.correlation import correlation_key
 from punching_fist.sinks.redaction import Redactor
 from punching_fist.sinks.registry import SinkDependencies, build_sink
-from punching_fist.sinks.slack_approvals import SlackApprovals
-from punching_fist.store.chains import ChainedRuns, run_snapshot
+from punching_fist.store.chains import run_snapshot
 from punching_fist.store.database import Database
 from punching_fist.store.deliveries import (
     DEFERRED,
@@ -112,7 +109,6 @@ class SinkDispatch:
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
         owned_http: httpx.AsyncClient | None = None,
-        approvals: SlackApprovals | None = None,
     ) -> None:
         self._deliveries = deliveries
         self._database = database
@@ -127,8 +123,6 @@ class SinkDispatch:
         self._retrier: asyncio.Task[None] | None = None
         self._inflight: dict[uuid.UUID, asyncio.Task[None]] = {}
         self._owned_http = owned_http
-        self.approvals = approvals
-        """Approval requests posted to Slack sinks with ``approvals: true`` (bind a decider)."""
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -136,12 +130,8 @@ class SinkDispatch:
         if self._tuning.single_writer:
             await self._deliveries.release_orphans()
         self._retrier = asyncio.create_task(self._retry_loop(), name="sink-retrier")
-        if self.approvals is not None:
-            await self.approvals.start()
 
     async def stop(self) -> None:
-        if self.approvals is not None:
-            await self.approvals.stop()
         tasks = [t for t in (self._retrier, *self._inflight.values()) if t is not None]
         for task in tasks:
             task.cancel()
@@ -240,7 +230,7 @@ class SinkDispatch:
             hold = timedelta(seconds=settings.timeout_seconds * 2)
             attempt = await self._deliveries.attempt_started(row.id, hold_for=hold)
             delivery = Delivery(
-                run_id=str(row.run_id),
+                run_id=row.run_id,
                 sink_name=row.sink_name,
                 context=context,
                 fingerprint=_fingerprint(context),
@@ -451,49 +441,3 @@ def _fingerprint(context: dict[str, Any]) -> str | None:
     alert = ((context.get("source") or {}).get("data") or {}).get("alert") or {}
     value = alert.get("fingerprint") if isinstance(alert, dict) else None
     return str(value) if value else None
-
-
-def build_sink_dispatch(
-    settings: Settings,
-    database: Database,
-    resources: Callable[[], ResourceSet],
-    metrics: Metrics,
-    secrets: SecretResolver,
-    dependencies: SinkDependencies | None = None,
-) -> tuple[SinkDispatch, ChainLauncher]:
-    """The sink side of a server: what the composition root needs in one call.
-
-    Dependencies the caller left out are filled in: the server's secret resolver, a shared
-    HTTP client (owned, and closed, by the returned ``SinkDispatch``), the chained-run
-    launcher (bind it to the dispatcher once that exists) and links to the run API. The
-    dispatch's ``approvals`` (Slack buttons) need the agent's approval service bound.
-    """
-    given = dependencies or SinkDependencies()
-    launcher = ChainLauncher(ChainedRuns(database))
-    http = given.http or httpx.AsyncClient(timeout=httpx.Timeout(30.0))
-    base_url = f"http://{settings.host}:{settings.port}"
-    complete = replace(
-        given,
-        http=http,
-        secrets=given.secrets or secrets,
-        workflows=given.workflows or launcher,
-        run_url=given.run_url or (lambda run_id: f"{base_url}/api/v1/runs/{run_id}"),
-    )
-    deliveries = DeliveryStore(
-        database, owner=settings.owner, lease=timedelta(seconds=settings.lease_seconds)
-    )
-    resolver = complete.secrets or secrets
-    dispatch = SinkDispatch(
-        deliveries=deliveries,
-        database=database,
-        resources=resources,
-        dependencies=complete,
-        metrics=metrics,
-        secrets=resolver,
-        tuning=DeliveryTuning(single_writer=database.is_sqlite),
-        owned_http=None if given.http else http,
-        approvals=SlackApprovals(
-            database=database, deliveries=deliveries, resources=resources, secrets=resolver
-        ),
-    )
-    return dispatch, launcher

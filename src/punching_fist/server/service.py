@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -18,17 +18,20 @@ from starlette.types import ASGIApp
 
 from punching_fist import __version__
 from punching_fist.agent.base import AgentRunner
-from punching_fist.agent.wiring import AgentServices, build_agent_services, kube_credentials
-from punching_fist.api.approvals import approvals_router
 from punching_fist.api.auth import ApiAuth
 from punching_fist.api.deliveries import deliveries_router
 from punching_fist.api.redaction import RedactedApi
 from punching_fist.api.routes import api_router, health_router
-from punching_fist.api.slack_interactions import slack_interactions_router
 from punching_fist.api.webhooks import WebhookApp, WebhooksFirst
+from punching_fist.approvals.http import approvals_router
+from punching_fist.approvals.slack import SlackApprovals
+from punching_fist.approvals.slack_http import slack_interactions_router
 from punching_fist.config import Settings
-from punching_fist.engine.delivery import SinkDispatch, build_sink_dispatch
+from punching_fist.engine.chains import ChainLauncher
+from punching_fist.engine.delivery.dispatch import SinkDispatch
 from punching_fist.engine.dispatcher import Dispatcher
+from punching_fist.engine.intake import AlertRuns, IncomingAlert, IntakeResult, record_alerts
+from punching_fist.engine.queue import RunQueue
 from punching_fist.engine.runner import RunnerDependencies, WorkflowRunner
 from punching_fist.errors import ConfigurationError
 from punching_fist.gc_tuning import freeze_startup_heap
@@ -40,13 +43,15 @@ from punching_fist.observability.metrics import Metrics
 from punching_fist.resources.loader import ResourceSet
 from punching_fist.resources.registry import ResourceRegistry
 from punching_fist.secret_refs import SecretResolver
+from punching_fist.server.agent import AgentServices, build_agent_services, kube_credentials
+from punching_fist.server.sinks import build_sink_dispatch, delivery_store
 from punching_fist.sinks.registry import SinkDependencies
 from punching_fist.sources.schedule import ScheduleRunner
 from punching_fist.sources.webhook import WebhookIntake
 from punching_fist.spawner.client import StepSpawner
+from punching_fist.store.chains import ChainedRuns
 from punching_fist.store.database import Database
 from punching_fist.store.group_commit import GroupCommitter
-from punching_fist.store.intake import IncomingAlert, IntakeResult, record_alerts
 from punching_fist.store.resources_sync import sync_resources
 from punching_fist.store.runs import RunStore
 from punching_fist.store.triggers import create_triggered_run
@@ -77,6 +82,8 @@ class Service:
     intake: WebhookIntake
     agent_services: AgentServices
     sinks: SinkDispatch
+    slack_approvals: SlackApprovals
+    """Approval requests posted to Slack sinks with ``approvals: true``, and their buttons."""
     local_model: BundledLocalModel
     """The bundled LLM for ``provider: local`` without an endpoint; starts on first use."""
     auth: ApiAuth
@@ -108,8 +115,15 @@ class Service:
         runs = RunStore(
             database, owner=settings.owner, lease=timedelta(seconds=settings.lease_seconds)
         )
-        sinks, chained_runs = build_sink_dispatch(
-            settings, database, registry.current, metrics, secrets, sink_dependencies
+        queue = RunQueue()  # first: everything that starts or resumes a run hands it here
+        sinks = build_sink_dispatch(
+            settings,
+            database,
+            registry.current,
+            metrics,
+            secrets,
+            ChainLauncher(ChainedRuns(database), queue),
+            sink_dependencies,
         )
         local_model = local_model or BundledLocalModel.for_cache(LocalModelPaths.from_settings())
         kube = kube_credentials(settings, os.environ)
@@ -119,10 +133,18 @@ class Service:
             database,
             registry.current,
             secrets,
+            queue=queue,
             local_model=local_model,
             metrics=metrics,
             credentials=kube,
             spawner=spawner,
+        )
+        slack_approvals = SlackApprovals(
+            database=database,
+            deliveries=delivery_store(settings, database),
+            resources=registry.current,
+            secrets=secrets,
+            decider=agent_services.approvals,
         )
         runner = WorkflowRunner(
             RunnerDependencies(
@@ -140,21 +162,13 @@ class Service:
         dispatcher = Dispatcher(
             runner,
             runs,
+            queue,
             concurrency=settings.run_concurrency,
             sweep_interval=settings.sweep_interval_seconds,
             single_writer=database.is_sqlite,
         )
-
-        agent_services.bind(dispatcher.submit)
-        chained_runs.bind(dispatcher.submit)
-        if sinks.approvals is not None:
-            sinks.approvals.bind(agent_services.approvals)
-
-        def start_runs(results: Sequence[IntakeResult]) -> None:
-            dispatcher.submit(r.run_id for r in results if r.run_id is not None)
-
         committer: GroupCommitter[IncomingAlert, IntakeResult] = GroupCommitter(
-            database, record_alerts, on_committed=start_runs
+            database, record_alerts, on_committed=AlertRuns(queue).committed
         )
         return cls(
             settings=settings,
@@ -168,6 +182,7 @@ class Service:
             intake=WebhookIntake(registry, committer, secrets),
             agent_services=agent_services,
             sinks=sinks,
+            slack_approvals=slack_approvals,
             local_model=local_model,
             auth=ApiAuth(registry.current, secrets, host=settings.host),
             kube=kube,
@@ -191,7 +206,7 @@ class Service:
             source_context=source_context,
         )
         if run_id is not None:
-            self.dispatcher.submit([run_id])
+            self.dispatcher.queue.submit([run_id])
         return run_id
 
     async def start(self) -> None:
@@ -205,6 +220,7 @@ class Service:
         self.committer.start()
         await self.agent_services.start()
         await self.sinks.start()  # before the dispatcher: resumed runs find deliveries unleased
+        await self.slack_approvals.start()
         await self.dispatcher.start()
         self._started = True
         self.schedules = self.schedules or ScheduleRunner(self.registry, self.trigger_run)
@@ -229,6 +245,7 @@ class Service:
             await self.schedules.stop()
         await self.committer.stop()
         await self.dispatcher.stop()
+        await self.slack_approvals.stop()
         await self.sinks.stop()
         await self.agent_services.stop()
         await self.local_model.aclose()
@@ -265,8 +282,8 @@ class Service:
         app.include_router(
             deliveries_router(self.database, self.sinks, self.registry.current, auth)
         )
-        if self.sinks.approvals is not None:  # Slack's signature, not a token, authenticates
-            app.include_router(slack_interactions_router(self.sinks.approvals))
+        # Slack's signature, not a token, authenticates the button clicks.
+        app.include_router(slack_interactions_router(self.slack_approvals))
         app.include_router(approvals_router(self.agent_services.approvals, auth))
         webhooks = WebhookApp(self.intake, self.metrics)
         # Unknown POST paths still reach the intake, which answers a precise 404.

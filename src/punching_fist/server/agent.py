@@ -1,4 +1,4 @@
-"""Building the agent side of a server: runtime, audit writer, approvals, their HTTP routes.
+"""Building the agent side of a server: runtime, audit writer and the approval service.
 
 ``Service.build`` calls ``build_agent_services`` once; the result is started before the
 dispatcher (so the first run already has its audit writer) and stopped after it.
@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from punching_fist.agent.approvals import ApprovalService, Submit
 from punching_fist.agent.base import AgentRequest
 from punching_fist.agent.metrics import AgentMetrics
 from punching_fist.agent.providers import LocalEndpointProvider, NoLocalModel
@@ -28,7 +27,9 @@ from punching_fist.agent.runtime import (
 from punching_fist.agent.tools.base import AgentTool, ToolContext
 from punching_fist.agent.tools.process import DEFAULT_PATH
 from punching_fist.agent.tools.registry import ToolSettings, build_tools
+from punching_fist.approvals.service import ApprovalService
 from punching_fist.config import Settings
+from punching_fist.engine.queue import RunQueue
 from punching_fist.kube.credentials import KubeCredentials
 from punching_fist.observability.metrics import Metrics
 from punching_fist.resources.loader import ResourceSet
@@ -108,9 +109,6 @@ class AgentServices:
     kubectl_cache_dir: Path | None = None
     """Made for this server (one per investigation left a directory behind each time)."""
 
-    def bind(self, submit: Submit) -> None:
-        self.approvals.bind(submit)
-
     async def start(self) -> None:
         self.audit.start()
         await self.runtime.start()
@@ -130,6 +128,7 @@ def build_agent_services(
     resources: Callable[[], ResourceSet],
     secrets: SecretResolver,
     *,
+    queue: RunQueue,
     tools: ToolBuilder | None = None,
     local_model: LocalEndpointProvider | None = None,
     environ: Mapping[str, str] | None = None,
@@ -171,6 +170,7 @@ def build_agent_services(
     approvals = ApprovalService(
         store,
         audit,
+        queue,
         sweep_interval=settings.approval_sweep_interval_seconds,
         metrics=agent_metrics,
     )

@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 
-from punching_fist.sinks.slack_approvals import InteractionRefused, SlackApprovals
+from punching_fist.approvals.slack import InteractionRefused, SlackApprovals
 
 BODY_LIMIT = 64 * 1024
 

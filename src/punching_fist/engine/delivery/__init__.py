@@ -1,0 +1,1 @@
+"""Delivery policy: retries, circuit breakers, dead letters and manual re-sends to sinks."""
