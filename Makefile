@@ -27,8 +27,11 @@ run: venv model
 		--tool-path "$(CURDIR)/examples/quickstart/bin:/usr/local/bin:/usr/bin:/bin" \
 		--kubeconfig "$(CURDIR)/examples/quickstart/recorded/kubeconfig"
 
-## test: install what the tests need (the `llm` tests run the bundled model) and run the suite
+## test: install what the tests need (the `llm` tests run the bundled model), check the layers
+## (import-linter contracts in pyproject.toml) and types, and run the suite
 test: venv test-deps model
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 ## lint / typecheck / check: style and types
