@@ -13,12 +13,8 @@ from sqlalchemy import insert, update
 
 from punching_fist.store.chains import ChainedRuns
 from punching_fist.store.database import Database
-from punching_fist.store.deliveries import (
-    AttemptRecord,
-    DeliveryStore,
-    StoredCorrelation,
-    sink_statuses,
-)
+from punching_fist.store.deliveries import AttemptRecord, DeliveryStore, StoredCorrelation
+from punching_fist.store.delivery_queries import sink_statuses
 from punching_fist.store.tables import sink_deliveries, utcnow, workflow_runs
 
 LEASE = timedelta(seconds=30)

@@ -21,7 +21,7 @@ from punching_fist.api.routes import Offset
 from punching_fist.engine.delivery import RetryRefused, SinkDispatch
 from punching_fist.resources.loader import ResourceSet
 from punching_fist.store.database import Database
-from punching_fist.store.deliveries import delivery_detail, delivery_page
+from punching_fist.store.delivery_queries import delivery_detail, delivery_page
 
 
 def deliveries_router(

@@ -17,7 +17,7 @@ from punching_fist.resources.sink import SinkStatus
 from punching_fist.resources.source import SourceStatus
 from punching_fist.resources.workflow import WorkflowStatus
 from punching_fist.store.database import Database
-from punching_fist.store.deliveries import sink_statuses
+from punching_fist.store.delivery_queries import sink_statuses
 from punching_fist.store.tables import sources, step_results, utcnow, workflow_runs
 
 PHASES = {
