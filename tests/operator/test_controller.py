@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import signal
-import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -317,23 +318,24 @@ def test_schedule_source_starts_and_stops_with_the_resource(
     cluster: tuple[K8sApiServer, str, OperatorProcess],
 ) -> None:
     server, namespace, process = cluster
-    workflow = echo_workflow("ticker-wf", "out")
-    workflow["spec"]["steps"][0]["command"] = 'echo "tick {{ .source.data.scheduledAt }}"'
-    apply(
-        server,
-        namespace,
-        workflow,
-        {
+    # "ticker" is the schedule under test; "witness" ticks on beside it, so the test can tell
+    # when the operator's own clock has moved past a moment (no fixed sleeps).
+    for name in ("ticker", "witness"):
+        workflow = echo_workflow(f"{name}-wf", "out")
+        workflow["spec"]["steps"][0]["command"] = (
+            f'echo "{name} {{{{ .source.data.scheduledAt }}}}"'
+        )
+        source = {
             "kind": "Source",
-            "metadata": {"name": "ticker"},
+            "metadata": {"name": name},
             "spec": {
                 "type": "schedule",
                 "config": {"cron": "* * * * * *"},
-                "triggerWorkflow": "ticker-wf",
+                "triggerWorkflow": f"{name}-wf",
                 "context": {"purpose": "test"},
             },
-        },
-    )
+        }
+        apply(server, namespace, workflow, source, stdout_sink("out"))
 
     def runs() -> list[dict[str, Any]]:
         answer = httpx.get(
@@ -342,16 +344,48 @@ def test_schedule_source_starts_and_stops_with_the_resource(
         items: list[dict[str, Any]] = answer.json()["items"]
         return items
 
-    wait_for(lambda: len([r for r in runs() if r["status"] == "succeeded"]) >= 2, what="ticks")
-    server.kubectl("delete", "source", "ticker", "-n", namespace)
-    settled = wait_for(lambda: (n := len(runs())) and _stable(runs, n), what="schedule stopped")
-    assert len(runs()) == settled
-    assert process.stdout().count("tick 20") >= 2
+    def ticks(name: str) -> list[datetime]:
+        """The scheduled times of ``name``'s runs that reached the stdout sink."""
+        found = re.findall(rf"{name} (\d{{4}}-\d\d-\d\dT[\d:.]+\+00:00)", process.stdout())
+        return sorted({datetime.fromisoformat(moment) for moment in found})
+
+    try:
+        wait_for(lambda: len([r for r in runs() if r["status"] == "succeeded"]) >= 2, what="ticks")
+        server.kubectl("delete", "source", "ticker", "-n", namespace)
+        stopped_at = wait_for(
+            lambda: _logged_at(process, "schedule stopped", "ticker"), what="ticker stopped"
+        )
+        # A witness tick two seconds after the stop has run and been delivered: a ticker
+        # still ticking would have started runs of its own by then.
+        wait_for(
+            lambda: any(t >= stopped_at + timedelta(seconds=2) for t in ticks("witness")),
+            what="witness ticks after the stop",
+        )
+    finally:
+        server.kubectl(
+            "delete", "source", "ticker", "witness", "-n", namespace, "--ignore-not-found"
+        )
+    scheduled = [_scheduled_at(process, run["id"]) for run in runs()]
+    assert len(scheduled) >= 2
+    assert len(set(scheduled)) == len(scheduled)  # one run per tick
+    assert max(scheduled) <= stopped_at  # none after the stop
+    assert len(ticks("ticker")) >= 2  # delivered to the sink...
+    assert set(ticks("ticker")) <= set(scheduled)  # ...by those runs
 
 
-def _stable(runs: Any, count: int) -> int | None:
-    time.sleep(2.5)
-    return count if len(runs()) == count else None
+def _scheduled_at(process: OperatorProcess, run_id: str) -> datetime:
+    detail = httpx.get(f"{process.url}/api/v1/runs/{run_id}", timeout=5).json()
+    return datetime.fromisoformat(detail["source_context"]["data"]["scheduledAt"])
+
+
+def _logged_at(process: OperatorProcess, event: str, source: str) -> datetime | None:
+    """When the operator logged ``event`` about ``source`` (its JSON log lines on stderr)."""
+    for line in process.logs().splitlines():
+        if event in line and source in line:
+            entry = json.loads(line)
+            if entry.get("event") == event and entry.get("source") == source:
+                return datetime.fromisoformat(entry["timestamp"])
+    return None
 
 
 def test_kubernetes_source_runs_the_workflow_for_matching_objects(

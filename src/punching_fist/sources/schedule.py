@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -37,6 +36,33 @@ class Trigger(Protocol):
     ) -> uuid.UUID | None: ...
 
 
+class Clock(Protocol):
+    """The wall clock a schedule keeps: the time now, and waiting until a moment of it.
+
+    The service uses ``SystemClock``; tests pass a fake one and move time themselves.
+    """
+
+    def now(self) -> datetime:
+        """The current time, time-zone aware."""
+        ...
+
+    async def sleep_until(self, moment: datetime) -> None:
+        """Return once ``moment`` has come (at once if it has passed)."""
+        ...
+
+
+class SystemClock:
+    """The real wall clock."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    async def sleep_until(self, moment: datetime) -> None:
+        delay = (moment - self.now()).total_seconds()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+
 def _zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
@@ -53,10 +79,10 @@ class ScheduleRunner:
         registry: ResourceRegistry,
         trigger: Trigger,
         *,
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock | None = None,
     ) -> None:
         self._trigger = trigger
-        self._now = now
+        self._clock = clock or SystemClock()
         self._tasks = PerSourceTasks(registry, ScheduleSourceSpec, self._tick, kind="schedule")
 
     def start(self) -> None:
@@ -72,12 +98,10 @@ class ScheduleRunner:
 
     async def _tick(self, name: str, spec: ScheduleSourceSpec) -> None:
         zone = _zone(spec.config.timezone)
-        times = croniter(spec.config.cron, self._now().astimezone(zone))
+        times = croniter(spec.config.cron, self._clock.now().astimezone(zone))
         while True:
             due: datetime = times.get_next(datetime)
-            delay = (due - self._now()).total_seconds()
-            if delay > 0:
-                await asyncio.sleep(delay)
+            await self._clock.sleep_until(due)
             scheduled_at = due.astimezone(UTC).isoformat()
             try:
                 await self._trigger(
