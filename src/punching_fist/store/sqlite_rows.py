@@ -4,7 +4,8 @@ SQLAlchemy's per-row parameter processing costs more than SQLite's insert itself
 intake it runs for every alert while the event loop waits for the GIL. Here values are
 converted the way SQLAlchemy stores them on SQLite (``Uuid`` as 32 hex digits, timestamps
 as ``YYYY-MM-DD HH:MM:SS.ffffff`` in UTC, JSON as text, booleans as 0/1), so rows written here
-read back through the normal tables exactly like rows written through SQLAlchemy.
+are stored exactly like rows written through SQLAlchemy. This copies SQLAlchemy's SQLite type
+handling, so pyproject.toml pins SQLAlchemy's minor version and tests/drift checks the copy.
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ from sqlalchemy.types import JSON
 
 
 def sqlite_value(value: Any, *, is_json: bool) -> Any:
-    """One Python value as SQLAlchemy would bind it for SQLite."""
-    if value is None:
-        return None
+    """One Python value as SQLAlchemy would bind it for SQLite (``None`` in a JSON column is
+    JSON ``null``, as SQLAlchemy's ``JSON`` stores it; tests/drift compares the two)."""
     if is_json:
         return json.dumps(value)
+    if value is None:
+        return None
     if isinstance(value, uuid.UUID):
         return value.hex
     if isinstance(value, datetime):
