@@ -159,7 +159,7 @@ async def test_a_critical_alert_needs_two_different_people(
             again = await decide(server, approval["id"], APPROVER, True)
             assert again.status_code == 409
             assert "sre-lead has already approved" in again.json()["detail"]
-            await asyncio.sleep(0.2)
+            await server.settle()  # a run resumed by mistake would have finished by now
             assert not stand_in.ran("delete")
             assert (await run_detail(server.client, run_id))["status"] == "waiting_approval"
 

@@ -310,7 +310,7 @@ async def test_parallel_writes_resume_only_once_every_one_is_decided(
                 f"/api/v1/approvals/{first['id']}", json={"approved": True}
             )
             assert one.json()["run_resumed"] is False
-            await asyncio.sleep(0.2)
+            await server.settle()  # a run resumed by mistake would have finished by now
             assert (await run_detail(server.client, run_id))["status"] == "waiting_approval"
             two = await server.client.post(
                 f"/api/v1/approvals/{second['id']}", json={"approved": False}

@@ -7,7 +7,6 @@ non-JSON proxy error) is tested against a local HTTP server that speaks the same
 from __future__ import annotations
 
 import json
-import time
 import uuid
 
 import pytest
@@ -55,7 +54,9 @@ async def test_range_query_summarises_how_a_value_changed(
     metric = f"pf_tool_latency_{uuid.uuid4().hex[:6]}"
     stack.push_metric("tools", metric, 0.2, {"service": "api"})
     stack.wait_for(lambda: stack.query(metric) or None)
-    time.sleep(2.5)  # a few scrapes at the low value
+    # A few scrapes at the low value are stored (not just hoped for after a sleep).
+    scraped = f"count_over_time({metric}[1m]) >= 3"
+    stack.wait_for(lambda: stack.query(scraped) or None)
     stack.push_metric("tools", metric, 3.5, {"service": "api"})
     stack.wait_for(lambda: [s for s in stack.query(metric) if s["value"][1] == "3.5"] or None)
 

@@ -259,7 +259,11 @@ async def test_aclose_does_not_wait_for_an_answer_in_progress(make_model: MakeMo
     url = await model.endpoint(LOCAL)
     await get(f"{url}/models")
     in_flight = asyncio.create_task(get(f"{url}/slow?seconds=60", timeout=90))
-    await asyncio.sleep(0.5)  # the request is inside llama-server now
+    assert model.supervisor is not None
+    server = await model.supervisor.endpoint()  # llama-server itself, past the gateway's slots
+    async with asyncio.timeout(10):  # until the request is inside llama-server
+        while (await get(f"{server}/stats")).json()["in_flight"] != 1:
+            await asyncio.sleep(0.02)
     loop = asyncio.get_running_loop()
     started = loop.time()
 

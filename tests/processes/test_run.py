@@ -186,8 +186,9 @@ async def test_nothing_leaks_over_many_runs(tmp_path: Path) -> None:
     async def cancelled(n: int) -> None:
         started = tmp_path / f"started-{n}"
         task = asyncio.create_task(sh(f"echo $$ >> {pids}; touch {started}; sleep 300"))
-        while not started.exists():  # cancel a child that is surely running
-            await asyncio.sleep(0.01)
+        async with asyncio.timeout(10):
+            while not started.exists():  # cancel a child that is surely running
+                await asyncio.sleep(0.01)
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
 

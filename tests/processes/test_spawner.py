@@ -87,8 +87,7 @@ async def test_the_deadline_kills_the_whole_group(spawner: StepSpawner, tmp_path
 async def test_cancelling_kills_the_group(spawner: StepSpawner, tmp_path: Path) -> None:
     pids = tmp_path / "pids"
     task = asyncio.create_task(sh(spawner, f"sleep 300 & echo $$ $! > {pids}; sleep 300"))
-    while not (pids.exists() and pids.read_text().endswith("\n")):
-        await asyncio.sleep(0.01)
+    await _until_written(pids)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -124,8 +123,7 @@ async def test_a_dead_spawner_ends_its_steps_and_is_replaced(
 ) -> None:
     pid_file = tmp_path / "pid"
     task = asyncio.create_task(sh(spawner, f"echo $$ > {pid_file}; sleep 300", timeout_seconds=60))
-    while not (pid_file.exists() and pid_file.read_text().endswith("\n")):
-        await asyncio.sleep(0.01)
+    await _until_written(pid_file)
     first = spawner.pid
     assert first is not None
     os.kill(first, signal.SIGKILL)
@@ -136,6 +134,15 @@ async def test_a_dead_spawner_ends_its_steps_and_is_replaced(
     again = await sh(spawner, "echo again")
     assert again.stdout.decode() == "again\n"
     assert spawner.pid != first
+
+
+async def _until_written(path: Path) -> None:
+    """Until the step has written its line to ``path``: it is surely running."""
+    for _ in range(1000):
+        if path.exists() and path.read_text().endswith("\n"):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{path} was never written")
 
 
 async def _until_gone(pid: int) -> None:

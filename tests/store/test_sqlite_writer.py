@@ -98,9 +98,10 @@ async def test_a_cancelled_caller_does_not_stop_the_others(database: Database) -
 
 async def test_routine_work_is_not_starved_by_a_stream_of_urgent_work(database: Database) -> None:
     order: list[str] = []
-    gate = threading.Event()
+    entered, gate = threading.Event(), threading.Event()
 
     def held(conn: Connection, name: str) -> None:
+        entered.set()
         gate.wait(5)
         order.append(name)
 
@@ -108,13 +109,13 @@ async def test_routine_work_is_not_starved_by_a_stream_of_urgent_work(database: 
         order.append(name)
 
     first = asyncio.create_task(database.run_transaction(held, "urgent-0", urgent=True))
-    await asyncio.sleep(0.05)  # the writer is now inside urgent-0
+    assert await asyncio.to_thread(entered.wait, 5)  # the writer is inside urgent-0
     routine = asyncio.create_task(database.run_transaction(note, "routine"))
     later = [
         asyncio.create_task(database.run_transaction(note, f"urgent-{n}", urgent=True))
         for n in (1, 2)
     ]
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(0)  # one turn of the loop: each has queued its work, in this order
     gate.set()
     await asyncio.gather(first, routine, *later)
     # Urgent work goes first, but one urgent commit later the waiting routine work has its turn.

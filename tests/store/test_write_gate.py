@@ -20,7 +20,7 @@ async def test_one_holder_at_a_time_and_urgent_waiters_go_first() -> None:
             inside += 1
             assert inside == 1
             order.append(name)
-            await asyncio.sleep(0.001)
+            await asyncio.sleep(0)  # let the others try to get in meanwhile
             inside -= 1
 
     async with gate.hold():
@@ -30,7 +30,7 @@ async def test_one_holder_at_a_time_and_urgent_waiters_go_first() -> None:
             asyncio.create_task(writer("urgent-1", urgent=True)),
             asyncio.create_task(writer("urgent-2", urgent=True)),
         ]
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0)  # one turn of the loop: each task is waiting at the gate
         assert order == []
     await asyncio.gather(*tasks)
     assert order == ["urgent-1", "urgent-2", "routine-1", "routine-2"]
@@ -40,7 +40,7 @@ async def test_a_cancelled_waiter_does_not_keep_the_gate() -> None:
     gate = WriteGate()
     async with gate.hold():
         waiter = asyncio.create_task(_hold(gate))
-        await asyncio.sleep(0.005)
+        await asyncio.sleep(0)  # one turn of the loop: the waiter is queued at the gate
         waiter.cancel()
         with pytest.raises(asyncio.CancelledError):
             await waiter
