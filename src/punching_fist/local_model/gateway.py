@@ -13,6 +13,15 @@ the upstream connection, so llama-server stops generating for nobody.
 
 Failures become OpenAI-style error responses, which the SDK reports and the runtime's retry
 policy retries: 503 when the server cannot be started, 502 when it died mid-request.
+
+HTTP stacks: requests to llama-server go out through httpx, the project's HTTP client. The
+listening side is aiohttp's server, not uvicorn and Starlette (the API's stack), for what it
+does here: ``handler_cancellation`` cancels a handler when its client disconnects, even one
+still waiting for a slot, which is how an abandoned request frees its place in the queue and
+stops llama-server's generation; uvicorn leaves the handler running. And an ``AppRunner``
+serves a socket on the running loop without touching the process's signal handlers, where
+``uvicorn.Server.serve`` takes SIGINT and SIGTERM from the server that hosts it. aiohttp is
+installed regardless (the chat-completions client, kopf, slack_sdk).
 """
 
 from __future__ import annotations
@@ -20,16 +29,17 @@ from __future__ import annotations
 import asyncio
 import socket
 
-import aiohttp
+import httpx
 import structlog
 from aiohttp import web
+from multidict import CIMultiDict
 
 from punching_fist.local_model.errors import ModelNotInstalled, ServerFailed
 from punching_fist.local_model.server import LlamaServerSupervisor
 
 log = structlog.get_logger(__name__)
 
-# Per-connection headers (RFC 9110 §7.6.1) and the ones aiohttp computes itself.
+# Per-connection headers (RFC 9110 §7.6.1) and the ones the HTTP libraries compute themselves.
 _NOT_FORWARDED = frozenset(
     {
         "connection",
@@ -54,7 +64,7 @@ class LlamaGateway:
         self._host = host
         self._lock = asyncio.Lock()
         self._runner: web.AppRunner | None = None
-        self._session: aiohttp.ClientSession | None = None
+        self._client: httpx.AsyncClient | None = None
         self._url: str | None = None
 
     @property
@@ -76,10 +86,10 @@ class LlamaGateway:
                 sock.bind((self._host, 0))
                 port = int(sock.getsockname()[1])
                 await web.SockSite(runner, sock).start()
-                # No total timeout: generation may take minutes; the caller's timeout rules.
-                self._session = aiohttp.ClientSession(
-                    timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
-                    auto_decompress=False,
+                # No read timeout: generation may take minutes; the caller's timeout rules.
+                # Loopback only, so no proxy from the environment.
+                self._client = httpx.AsyncClient(
+                    timeout=httpx.Timeout(None, connect=10.0), trust_env=False
                 )
                 self._runner = runner
                 self._url = f"http://{self._host}:{port}/v1"
@@ -90,12 +100,12 @@ class LlamaGateway:
         """Stop listening; in-flight requests are cancelled. The supervisor is the caller's."""
         async with self._lock:
             runner, self._runner = self._runner, None
-            session, self._session = self._session, None
+            client, self._client = self._client, None
             self._url = None
         if runner is not None:
             await runner.cleanup()
-        if session is not None:
-            await session.close()
+        if client is not None:
+            await client.aclose()
 
     async def _forward(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
@@ -111,27 +121,36 @@ class LlamaGateway:
     async def _relay(
         self, request: web.Request, url: str, headers: dict[str, str], body: bytes
     ) -> web.StreamResponse:
-        session = self._session
-        if session is None:
+        client = self._client
+        if client is None:
             return _error(503, "the local model gateway is closed")
         response: web.StreamResponse | None = None
+        upstream_request = client.build_request(
+            request.method, url, headers=headers, content=body or None
+        )
         try:
-            async with session.request(
-                request.method, url, headers=headers, data=body or None
-            ) as upstream:
+            upstream = await client.send(upstream_request, stream=True)
+            try:
                 response = web.StreamResponse(
-                    status=upstream.status,
-                    reason=upstream.reason,
-                    headers={
-                        k: v for k, v in upstream.headers.items() if k.lower() not in _NOT_FORWARDED
-                    },
+                    status=upstream.status_code,
+                    reason=upstream.reason_phrase,
+                    headers=CIMultiDict(
+                        (k, v)
+                        for k, v in upstream.headers.multi_items()
+                        if k.lower() not in _NOT_FORWARDED
+                    ),
                 )
                 await response.prepare(request)
-                async for chunk in upstream.content.iter_any():
+                # As sent: a compressed body stays compressed, with its Content-Encoding.
+                async for chunk in upstream.aiter_raw():
                     await response.write(chunk)
                 await response.write_eof()
                 return response
-        except aiohttp.ClientError as exc:
+            finally:
+                # Closes the connection unless the body was read to its end, so a cancelled
+                # handler (the client gave up) stops llama-server's generation.
+                await upstream.aclose()
+        except httpx.HTTPError as exc:
             if response is not None:
                 raise  # the status line is sent; dropping the connection tells the client
             log.warning("llama-server request failed", error=str(exc))
