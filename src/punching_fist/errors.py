@@ -7,15 +7,22 @@
     │   ├── ResourceValidationError
     │   ├── TemplateError
     │   └── SecretResolutionError
-    ├── IntakeError               a request we refuse (carries an HTTP status)
+    ├── Refused                   a request we will not carry out, and why
+    │   ├── InvalidRequest        malformed (``unprocessable``: well-formed but not valid)
+    │   ├── Unauthenticated       no or wrong credentials
+    │   ├── Forbidden             known caller, not allowed to do this
+    │   ├── NotFound
+    │   ├── Conflict              the thing's state does not allow it (decided, in flight)
+    │   ├── TooLarge
+    │   └── UnsupportedMediaType
     └── RuntimeFailure            something failed while running
         ├── TemporaryFailure      worth retrying (carries a delay)
-        ├── PermanentFailure      retrying will not help
-        ├── StepFailed
-        ├── CommandRejected       a command refused by a safety policy
-        └── DeliveryFailed
+        └── PermanentFailure      retrying will not help
+            ├── CommandRejected   a command refused by a safety policy
+            └── DeliveryFailed    a sink cannot take the result
 
-Foreign exceptions are translated at the boundary: ``raise OurError(...) from exc``.
+Foreign exceptions are translated at the boundary: ``raise OurError(...) from exc``. HTTP
+statuses appear only at the HTTP edge (``api.errors``), which maps each kind to one.
 """
 
 from __future__ import annotations
@@ -45,13 +52,44 @@ class SecretResolutionError(ConfigurationError):
     """A secret reference cannot be resolved. The message never holds the secret value."""
 
 
-class IntakeError(PunchingFistError):
-    """An incoming request is refused; ``status_code`` is the HTTP answer."""
+class Refused(PunchingFistError):
+    """A request we will not carry out; the subclass says why, ``detail`` tells the caller."""
 
-    def __init__(self, status_code: int, detail: str) -> None:
-        self.status_code = status_code
+    def __init__(self, detail: str) -> None:
         self.detail = detail
-        super().__init__(f"{status_code}: {detail}")
+        super().__init__(detail)
+
+
+class InvalidRequest(Refused):
+    """Malformed, or (``unprocessable``) well-formed but not what the endpoint takes."""
+
+    def __init__(self, detail: str, *, unprocessable: bool = False) -> None:
+        self.unprocessable = unprocessable
+        super().__init__(detail)
+
+
+class Unauthenticated(Refused):
+    """Missing or wrong credentials."""
+
+
+class Forbidden(Refused):
+    """The caller is known but may not do this."""
+
+
+class NotFound(Refused):
+    """What the request names does not exist."""
+
+
+class Conflict(Refused):
+    """The thing exists, but its state does not allow this now."""
+
+
+class TooLarge(Refused):
+    """The request is bigger than the limit."""
+
+
+class UnsupportedMediaType(Refused):
+    """The body is not in a format the endpoint takes."""
 
 
 class RuntimeFailure(PunchingFistError):
@@ -70,13 +108,9 @@ class PermanentFailure(RuntimeFailure):
     """A failure that retrying will not fix."""
 
 
-class StepFailed(RuntimeFailure):
-    """A workflow step ended unsuccessfully."""
-
-
-class CommandRejected(RuntimeFailure):
+class CommandRejected(PermanentFailure):
     """A command was refused by a safety policy before it ran."""
 
 
-class DeliveryFailed(RuntimeFailure):
+class DeliveryFailed(PermanentFailure):
     """A sink could not deliver a result."""

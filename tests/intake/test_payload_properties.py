@@ -8,7 +8,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from punching_fist.errors import IntakeError
+from punching_fist.api.errors import http_status
+from punching_fist.errors import Refused
 from punching_fist.resources.source import WebhookConfig, WebhookSourceSpec
 from punching_fist.sources.webhook import _incoming, _Lazy, parse_notification
 from tests.support.payloads import alert, notification
@@ -27,8 +28,8 @@ SPEC = WebhookSourceSpec(type="webhook", config=WebhookConfig(path="/h"), trigge
 def outcome(body: bytes) -> int:
     try:
         parsed = parse_notification(body)
-    except IntakeError as exc:
-        return exc.status_code
+    except Refused as exc:
+        return http_status(exc)
     for item in parsed.alerts:
         incoming = _incoming("src", SPEC, item, _Lazy(body))
         assert incoming.fingerprint

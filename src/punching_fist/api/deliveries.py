@@ -17,8 +17,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query
 
 from punching_fist.api.auth import ApiAuth, Role
+from punching_fist.api.errors import http_status
 from punching_fist.api.routes import Offset
-from punching_fist.engine.delivery import RetryRefused, SinkDispatch
+from punching_fist.engine.delivery.dispatch import SinkDispatch
+from punching_fist.errors import Refused
 from punching_fist.resources.loader import ResourceSet
 from punching_fist.store.database import Database
 from punching_fist.store.delivery_queries import delivery_detail, delivery_page
@@ -56,8 +58,8 @@ def deliveries_router(
         """Re-send now, with a fresh attempt budget, even through an open circuit breaker."""
         try:
             await sinks.retry(delivery_id)
-        except RetryRefused as exc:
-            raise HTTPException(status_code=exc.status_code, detail=exc.detail) from exc
+        except Refused as exc:
+            raise HTTPException(status_code=http_status(exc), detail=exc.detail) from exc
         detail = await delivery_detail(db, delivery_id)
         assert detail is not None
         return detail

@@ -18,14 +18,23 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from punching_fist.errors import IntakeError, TemporaryFailure
+from punching_fist.api.errors import http_status
+from punching_fist.errors import (
+    ConfigurationError,
+    InvalidRequest,
+    PunchingFistError,
+    Refused,
+    TemporaryFailure,
+    TooLarge,
+    UnsupportedMediaType,
+)
 from punching_fist.observability.metrics import Metrics
 from punching_fist.sources.webhook import WebhookIntake
 
 _JSON = (b"content-type", b"application/json")
 
 
-class ClientGone(Exception):
+class ClientGone(PunchingFistError):
     """The client disconnected before sending its whole body; nobody is left to answer."""
 
 
@@ -36,9 +45,9 @@ async def read_limited_body(receive: Receive, headers: Mapping[str, str], limit:
         try:
             too_big = int(declared) > limit
         except ValueError as exc:
-            raise IntakeError(400, "invalid Content-Length header") from exc
+            raise InvalidRequest("invalid Content-Length header") from exc
         if too_big:
-            raise IntakeError(413, f"request body exceeds the limit of {limit} bytes")
+            raise TooLarge(f"request body exceeds the limit of {limit} bytes")
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -48,7 +57,7 @@ async def read_limited_body(receive: Receive, headers: Mapping[str, str], limit:
         chunk: bytes = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise IntakeError(413, f"request body exceeds the limit of {limit} bytes")
+            raise TooLarge(f"request body exceeds the limit of {limit} bytes")
         chunks.append(chunk)
         if not message.get("more_body", False):
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
@@ -58,11 +67,12 @@ def require_json(headers: Mapping[str, str]) -> None:
     """Refuse (415) any body that is not declared ``application/json`` (parameters allowed)."""
     declared = headers.get("content-type")
     if declared is None:
-        raise IntakeError(415, "Content-Type is missing: send the notification as application/json")
+        raise UnsupportedMediaType(
+            "Content-Type is missing: send the notification as application/json"
+        )
     media_type = declared.partition(";")[0].strip().lower()
     if media_type != "application/json":
-        raise IntakeError(
-            415,
+        raise UnsupportedMediaType(
             f"Content-Type {media_type or declared!r} is not accepted: webhooks take "
             "application/json only (browsers send text/plain and forms from any web page)",
         )
@@ -103,9 +113,14 @@ class WebhookApp:
             accepted = await intake.accept(name, source, body)
         except ClientGone:
             return
-        except IntakeError as exc:
-            self._metrics.intake_rejected.labels(str(exc.status_code)).inc()
-            await respond(send, exc.status_code, _error(exc.detail))
+        except Refused as exc:
+            status = http_status(exc)
+            self._metrics.intake_rejected.labels(str(status)).inc()
+            await respond(send, status, _error(exc.detail))
+            return
+        except ConfigurationError as exc:  # the Source is wrong, not the request
+            self._metrics.intake_rejected.labels("500").inc()
+            await respond(send, 500, _error(str(exc)))
             return
         except TemporaryFailure as exc:
             self._metrics.intake_rejected.labels("503").inc()

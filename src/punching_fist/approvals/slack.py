@@ -32,7 +32,14 @@ from slack_sdk.errors import SlackApiError
 
 from punching_fist.approvals.service import ApprovalService
 from punching_fist.approvals.slack_blocks import APPROVE, DENY, approval_blocks, signature
-from punching_fist.errors import PunchingFistError
+from punching_fist.errors import (
+    Forbidden,
+    InvalidRequest,
+    NotFound,
+    PunchingFistError,
+    TemporaryFailure,
+    Unauthenticated,
+)
 from punching_fist.resources.loader import ResourceSet
 from punching_fist.resources.sink import SlackConfig, SlackSinkSpec
 from punching_fist.secret_refs import SecretResolver
@@ -49,13 +56,6 @@ log = structlog.get_logger(__name__)
 
 MAX_SKEW_SECONDS = 300
 GROUP_MEMBERS_TTL_SECONDS = 60.0
-
-
-class InteractionRefused(Exception):
-    def __init__(self, status_code: int, detail: str) -> None:
-        self.status_code = status_code
-        self.detail = detail
-        super().__init__(detail)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -208,9 +208,9 @@ class SlackApprovals:
             action = payload["actions"][0]
             approval_id = uuid.UUID(str(action["value"]))
         except (KeyError, IndexError, ValueError, TypeError) as exc:
-            raise InteractionRefused(400, "not a block action of an approval message") from exc
+            raise InvalidRequest("not a block action of an approval message") from exc
         if action.get("action_id") not in (APPROVE, DENY):
-            raise InteractionRefused(400, f"unknown action {action.get('action_id')!r}")
+            raise InvalidRequest(f"unknown action {action.get('action_id')!r}")
         user = payload.get("user") or {}
         user_id = str(user.get("id") or "")
         if not await self._is_approver(config, user_id):
@@ -221,8 +221,8 @@ class SlackApprovals:
                 approval_id=str(approval_id),
             )
             await self._tell(name, config, payload, user_id)
-            raise InteractionRefused(
-                403, f"Slack user {user_id or '(unknown)'} is not an approver of sink {name!r}"
+            raise Forbidden(
+                f"Slack user {user_id or '(unknown)'} is not an approver of sink {name!r}"
             )
         who = user.get("username") or user.get("name")
         decided_by = f"slack:{who} ({user_id})" if who else f"slack:{user_id}"
@@ -240,7 +240,7 @@ class SlackApprovals:
                 by = ", ".join(given)
         else:
             if decision is None:
-                raise InteractionRefused(404, f"approval {approval_id} not found")
+                raise NotFound(f"approval {approval_id} not found")
             status, by = decision.approval.status.value, decided_by
             clicker = user_id
             if status == "pending":  # counted; an approval rule asks for more people
@@ -270,8 +270,8 @@ class SlackApprovals:
         except (SlackApiError, aiohttp.ClientError, TimeoutError, PunchingFistError) as exc:
             detail = self._redactor.text(str(exc))
             log.warning("Slack user group not readable", group=group, error=detail)
-            raise InteractionRefused(
-                503, f"cannot check the members of the approvers' user group {group}"
+            raise TemporaryFailure(
+                f"cannot check the members of the approvers' user group {group}"
             ) from exc
         members = frozenset(str(u) for u in response.get("users") or [])
         self._group_members[group] = (time.monotonic(), members)
@@ -303,9 +303,9 @@ class SlackApprovals:
         try:
             skew = abs(time.time() - int(timestamp))
         except ValueError:
-            raise InteractionRefused(401, "missing or invalid Slack timestamp") from None
+            raise Unauthenticated("missing or invalid Slack timestamp") from None
         if skew > MAX_SKEW_SECONDS:
-            raise InteractionRefused(401, "stale Slack request")
+            raise Unauthenticated("stale Slack request")
         for name, config in self._sinks().items():
             try:
                 secret = await credential(
@@ -315,7 +315,7 @@ class SlackApprovals:
                 continue
             if hmac.compare_digest(signature(secret, timestamp, body), given):
                 return name, config
-        raise InteractionRefused(401, "invalid Slack signature")
+        raise Unauthenticated("invalid Slack signature")
 
     async def _show_outcome(
         self,

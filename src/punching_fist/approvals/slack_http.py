@@ -11,7 +11,9 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 
-from punching_fist.approvals.slack import InteractionRefused, SlackApprovals
+from punching_fist.api.errors import http_status
+from punching_fist.approvals.slack import SlackApprovals
+from punching_fist.errors import Refused, TemporaryFailure
 
 BODY_LIMIT = 64 * 1024
 
@@ -28,8 +30,10 @@ def slack_interactions_router(approvals: SlackApprovals) -> APIRouter:
         headers = {k.lower(): v for k, v in request.headers.items()}
         try:
             result = await approvals.interaction(body, headers)
-        except InteractionRefused as exc:
-            raise HTTPException(status_code=exc.status_code, detail=exc.detail) from exc
+        except Refused as exc:
+            raise HTTPException(status_code=http_status(exc), detail=exc.detail) from exc
+        except TemporaryFailure as exc:
+            raise HTTPException(status_code=503, detail=str(exc)) from exc
         return {"approval": str(result.approval_id), "status": result.status}
 
     return router

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 import structlog
 
+from punching_fist.errors import TemporaryFailure
 from punching_fist.operator.client import KubeClient, KubernetesApiError
 
 log = structlog.get_logger(__name__)
@@ -47,7 +48,7 @@ class WatchHandler(Protocol):
         """One ADDED/MODIFIED/DELETED event after the last list."""
 
 
-class _Expired(Exception):
+class _Expired(TemporaryFailure):
     """The watch's resourceVersion is gone (410); list again."""
 
 
@@ -95,7 +96,7 @@ async def _watch_once(
         obj = event.get("object") or {}
         if kind == "ERROR":
             if obj.get("code") == 410:
-                raise _Expired
+                raise _Expired("the watch's resourceVersion is gone (410)")
             raise KubernetesApiError(int(obj.get("code") or 0), str(obj.get("message")))
         version = str(obj.get("metadata", {}).get("resourceVersion", version))
         if kind in (ADDED, MODIFIED, DELETED):

@@ -10,7 +10,8 @@ import httpx
 
 from punching_fist.config import Settings
 from punching_fist.engine.chains import ChainLauncher
-from punching_fist.engine.delivery.dispatch import DeliveryTuning, SinkDispatch
+from punching_fist.engine.delivery.attempts import DeliveryTuning
+from punching_fist.engine.delivery.dispatch import SinkDispatch
 from punching_fist.observability.metrics import Metrics
 from punching_fist.resources.loader import ResourceSet
 from punching_fist.secret_refs import SecretResolver

@@ -17,7 +17,14 @@ from typing import Any
 from pydantic import ValidationError
 
 from punching_fist.engine.intake import IncomingAlert, IntakeResult
-from punching_fist.errors import IntakeError, SecretResolutionError
+from punching_fist.errors import (
+    ConfigurationError,
+    InvalidRequest,
+    NotFound,
+    SecretResolutionError,
+    TemporaryFailure,
+    Unauthenticated,
+)
 from punching_fist.resources.loader import format_location
 from punching_fist.resources.registry import ResourceRegistry
 from punching_fist.resources.source import Authentication, Source, WebhookSourceSpec
@@ -66,7 +73,7 @@ class WebhookIntake:
     def source_for(self, path: str) -> tuple[str, Source]:
         found = self._registry.webhook(path)
         if found is None:
-            raise IntakeError(404, f"no webhook source serves {path!r}")
+            raise NotFound(f"no webhook source serves {path!r}")
         return found
 
     def body_limit(self, source: Source) -> int:
@@ -80,13 +87,13 @@ class WebhookIntake:
             return
         presented = _presented_credential(auth, headers)
         if auth.secret_ref is None:
-            raise IntakeError(500, "authentication is configured without a secretRef")
+            raise ConfigurationError("authentication is configured without a secretRef")
         try:
             expected = await self._secrets.resolve(auth.secret_ref)
         except SecretResolutionError as exc:
-            raise IntakeError(503, f"cannot check credentials: {exc}") from exc
+            raise TemporaryFailure(f"cannot check credentials: {exc}") from exc
         if presented is None or not hmac.compare_digest(presented.encode(), expected.encode()):
-            raise IntakeError(401, "missing or invalid credentials")
+            raise Unauthenticated("missing or invalid credentials")
 
     async def accept(self, source_name: str, source: Source, body: bytes) -> Accepted:
         """Parse and store ``body``; returns once every alert in it is committed."""
@@ -127,10 +134,11 @@ def parse_notification(body: bytes) -> AlertmanagerNotification:
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
         if errors and errors[0]["type"] == "json_invalid":
-            raise IntakeError(400, f"request body is not valid JSON: {errors[0]['msg']}") from exc
+            raise InvalidRequest(f"request body is not valid JSON: {errors[0]['msg']}") from exc
         problems = [f"{format_location(e['loc'])}: {e['msg']}" for e in errors]
-        raise IntakeError(
-            422, "not an Alertmanager webhook notification: " + "; ".join(problems)
+        raise InvalidRequest(
+            "not an Alertmanager webhook notification: " + "; ".join(problems),
+            unprocessable=True,
         ) from exc
 
 

@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection, Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from punching_fist.engine.status import RunStatus
+from punching_fist.errors import Conflict
 from punching_fist.store.database import Database
 from punching_fist.store.tables import approvals, utcnow, workflow_runs
 
@@ -106,7 +107,7 @@ class Expiry:
     """Runs put back to ``pending`` because nothing else held them."""
 
 
-class ApprovalConflict(Exception):
+class ApprovalConflict(Conflict):
     """The approval exists but cannot take this decision: no longer pending, or the same
     person approving twice."""
 
