@@ -55,6 +55,7 @@ from punching_fist.agent.toolset import (
     lean_schema,
 )
 from punching_fist.agent.toolset import validator as validator_for
+from punching_fist.errors import RuntimeFailure
 
 T = TypeVar("T")
 
@@ -72,7 +73,7 @@ FINAL_DEFERRED = (
 )
 
 
-class InvestigationEnded(Exception):
+class InvestigationEnded(RuntimeFailure):
     """The loop stopped before a conclusion; the message says why."""
 
 
