@@ -14,6 +14,9 @@ its final answer, a limit stops it, or it asks for an action a person must appro
   the outcome is ``WAITING_APPROVAL``. When the engine re-runs the step after a decision,
   ``investigate`` finds the decided batch and resumes the conversation, executing approved
   actions and telling the model about denied ones.
+
+What the conversation opens with is ``first_message``'s, pausing and resuming
+``pausing``'s, and the wording of early ends ``endings``'s; this module runs the flow.
 """
 
 from __future__ import annotations
@@ -24,33 +27,28 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
 import structlog
-from pydantic_ai.exceptions import AgentRunError, ModelAPIError, UnexpectedModelBehavior
-from pydantic_ai.messages import ModelMessage
+from pydantic_ai.exceptions import AgentRunError
 from pydantic_ai.models import Model
 
 from punching_fist.agent.approval_rules import ApprovalGate
 from punching_fist.agent.base import AgentOutcome, AgentRequest, Ending
-from punching_fist.agent.evidence import Evidence, gather, plan_evidence
-from punching_fist.agent.history import SavedState, last_text, ledger_from, observations
-from punching_fist.agent.key_lines import key_lines
+from punching_fist.agent.endings import early_end_reason, outcome_label, partial_outcome
+from punching_fist.agent.first_message import first_message_for, gather_evidence, gathers_evidence
+from punching_fist.agent.history import SavedState, ledger_from, observations
 from punching_fist.agent.loop import (
     Concluded,
-    Decision,
-    Denial,
     InvestigationEnded,
     InvestigationLoop,
     Limits,
     Paused,
-    RequestLimit,
-    TokenBudget,
-    UnusableAnswer,
 )
 from punching_fist.agent.metrics import AgentMetrics
 from punching_fist.agent.model import AuditedModel
-from punching_fist.agent.prompt import first_message, system_prompt
+from punching_fist.agent.pausing import decisions, pause, waiting
+from punching_fist.agent.prompt import system_prompt
 from punching_fist.agent.providers import (
     PROVIDERS,
     HttpClients,
@@ -62,18 +60,16 @@ from punching_fist.agent.providers import (
     choose_llm,
 )
 from punching_fist.agent.providers.base import ProviderFactory
-from punching_fist.agent.result import AgentResult, complete_result, partial_result
+from punching_fist.agent.result import complete_result, partial_result
 from punching_fist.agent.retry import policy_for
 from punching_fist.agent.tools.base import DEFAULT_OUTPUT_LIMIT, AgentTool, ToolContext
-from punching_fist.agent.toolset import Approval, ApprovalNeeded, CallLedger, GuardedToolset
-from punching_fist.errors import CommandRejected, ConfigurationError
+from punching_fist.agent.toolset import CallLedger, GuardedToolset
+from punching_fist.errors import ConfigurationError
 from punching_fist.resources.loader import ResourceSet
-from punching_fist.resources.workflow import AgentSettings, RigConfig
+from punching_fist.resources.workflow import RigConfig
 from punching_fist.secret_refs import SecretResolver
-from punching_fist.store.approvals import ApprovalStatus, ApprovalStore, NewApproval, StoredApproval
+from punching_fist.store.approvals import ApprovalStatus, ApprovalStore, StoredApproval
 from punching_fist.store.audit import AuditEvent, AuditLog
-from punching_fist.store.tables import utcnow
-from punching_fist.templating import render, render_value
 
 log = structlog.get_logger(__name__)
 
@@ -196,13 +192,13 @@ class AgentRuntime:
         run_id = request.run_id
         batch = await self._deps.approvals.live_batch(run_id, request.step_name)
         if any(a.status is ApprovalStatus.PENDING for a in batch):
-            return _waiting([a.id for a in batch])
+            return waiting([a.id for a in batch])
         trail = _Trail(self._deps.audit, self._deps.secrets, self._deps.metrics)
         try:
             outcome = await self._investigate(request, run_id, batch, trail)
         finally:
             await trail.flush()
-        self._deps.metrics.investigations.labels(_outcome_label(outcome)).inc()
+        self._deps.metrics.investigations.labels(outcome_label(outcome)).inc()
         return outcome
 
     async def _investigate(
@@ -268,7 +264,7 @@ class AgentRuntime:
             instructions=system_prompt(
                 tools,
                 max_iterations=settings.max_iterations,
-                evidence=_gathers_evidence(settings, tools),
+                evidence=gathers_evidence(settings, tools),
                 approvals=approvals or gate.opens_writes,
             ),
             limits=Limits(requests=settings.max_iterations, total_tokens=budget),
@@ -280,17 +276,24 @@ class AgentRuntime:
         try:
             async with asyncio.timeout(settings.timeout_minutes * 60):
                 if saved is None:
-                    evidence = await self._evidence(request, toolset, tools)
+                    evidence = await gather_evidence(
+                        request,
+                        toolset,
+                        tools,
+                        budget_seconds=self._deps.options.evidence_seconds,
+                    )
                     gathered = [
                         o.command for o in evidence.observations if o.status in ("ok", "failed")
                     ]
-                    outcome = await loop.run(_first_message(request, evidence))
+                    outcome = await loop.run(first_message_for(request, evidence))
                 else:
-                    outcome = await loop.resume(_decisions(batch))
+                    outcome = await loop.resume(decisions(batch))
         except (InvestigationEnded, AgentRunError, TimeoutError) as exc:
-            reason = _reason(exc, settings.max_iterations, budget, settings.timeout_minutes)
+            reason = early_end_reason(
+                exc, settings.max_iterations, budget, settings.timeout_minutes
+            )
             log.warning("investigation ended early", step=request.step_name, reason=reason)
-            return _partial(reason, request, loop.messages, ledger)
+            return partial_outcome(reason, request, loop.messages, ledger)
         except Exception as exc:  # a bug in a tool or SDK must not cost the alert its result
             # Not log.exception: SDK stacks are deep, and a console renderer that prints locals
             # takes minutes over them. Where it broke is enough to find it.
@@ -301,14 +304,23 @@ class AgentRuntime:
                 error=f"{type(exc).__name__}: {exc}",
                 at=f"{where.filename}:{where.lineno} in {where.name}",
             )
-            reason = _reason(exc, settings.max_iterations, budget, settings.timeout_minutes)
-            return _partial(reason, request, loop.messages, ledger)
+            reason = early_end_reason(
+                exc, settings.max_iterations, budget, settings.timeout_minutes
+            )
+            return partial_outcome(reason, request, loop.messages, ledger)
 
         if isinstance(outcome, Paused):
             state = SavedState(
                 messages=loop.messages, usage=loop.usage, executed_actions=ledger.executed_actions
             )
-            return await self._pause(request, run_id, outcome, state, trail)
+            return await pause(
+                self._deps.approvals,
+                request,
+                outcome,
+                state,
+                record=trail.record,
+                expires_in=self._deps.options.approval_timeout,
+            )
         assert isinstance(outcome, Concluded)
         result = complete_result(
             outcome.conclusion,
@@ -316,177 +328,3 @@ class AgentRuntime:
             checked=[o.arguments for o in observations(loop.messages)] + gathered,
         )
         return AgentOutcome(ending=Ending.ANSWERED, result=result.as_step_result())
-
-    async def _evidence(
-        self, request: AgentRequest, toolset: GuardedToolset, tools: Sequence[AgentTool]
-    ) -> Evidence:
-        """The standard reads for the alert's target, run through the step's own kubectl tool
-        (so each is checked, audited and remembered as a call the model need not repeat)."""
-        if not _gathers_evidence(request.settings, tools):
-            return Evidence()
-        setting = request.settings.evidence
-        if not isinstance(setting, str):
-            setting = [render(command, request.context) for command in setting]
-        plan = plan_evidence(setting, _alert(request).get("labels") or {})
-        checker = toolset.validator(KUBECTL)
-        assert checker is not None, "_gathers_evidence saw the kubectl tool"
-
-        async def run(command: str) -> str:
-            arguments = checker.validate_python({"command": command})
-            text = await toolset.call(KUBECTL, arguments)
-            if isinstance(text, ApprovalNeeded):  # a read-only plan never needs a person
-                raise CommandRejected(f"`{command}` is not a read-only command")
-            return text
-
-        return await gather(plan, run, budget_seconds=self._deps.options.evidence_seconds)
-
-    async def _pause(
-        self,
-        request: AgentRequest,
-        run_id: uuid.UUID,
-        paused: Paused,
-        state: SavedState,
-        trail: _Trail,
-    ) -> AgentOutcome:
-        pending = []
-        for waiting in paused.pending:
-            call, needed = waiting.call, waiting.needed
-            action = {
-                "tool": call.tool_name,
-                "arguments": call.args_as_dict(),
-                "command": needed.command or str(call.args_as_dict()),
-                "tool_call_id": call.tool_call_id,
-            }
-            pending.append(
-                NewApproval(
-                    action=action,
-                    reason=needed.reason or "this action needs a person's approval",
-                    risk=needed.risk or "high",
-                    approvers=needed.approvers,
-                    rule=needed.rule,
-                )
-            )
-        ids = await self._deps.approvals.create_batch(
-            run_id=run_id,
-            step_name=request.step_name,
-            requests=pending,
-            state=state.dump(),
-            expires_at=utcnow() + self._deps.options.approval_timeout,
-        )
-        for approval_id, new in zip(ids, pending, strict=True):
-            trail.record(
-                AuditEvent(
-                    run_id=run_id,
-                    step_name=request.step_name,
-                    kind="approval",
-                    name="requested",
-                    arguments={
-                        "approval_id": str(approval_id),
-                        **({"rule": new.rule} if new.rule else {}),
-                        **new.action,
-                    },
-                    output=f"{new.reason} (risk: {new.risk})",
-                )
-            )
-        log.info("investigation waits for approval", step=request.step_name, approvals=len(ids))
-        return _waiting(ids)
-
-
-KUBECTL = "kubectl"
-
-
-def _gathers_evidence(settings: AgentSettings, tools: Sequence[AgentTool]) -> bool:
-    return settings.evidence != "off" and any(tool.name == KUBECTL for tool in tools)
-
-
-def _alert(request: AgentRequest) -> Mapping[str, Any]:
-    """The triggering alert as templates see it (``.source.data.alert``); empty if none."""
-    source = request.context.get("source")
-    data = source.get("data") if isinstance(source, Mapping) else None
-    alert = data.get("alert") if isinstance(data, Mapping) else None
-    return alert if isinstance(alert, Mapping) else {}
-
-
-def _first_message(request: AgentRequest, evidence: Evidence) -> str:
-    """The goal with the whole alert, the step's rendered ``context`` and the evidence."""
-    context = request.settings.context
-    if context is not None:
-        context = _rendered(context, request.context)
-    return first_message(
-        request.goal,
-        alert=_alert(request),
-        context=context,
-        evidence=evidence.render(),
-        key_lines=key_lines((o.command, o.output) for o in evidence.observations),
-    )
-
-
-def _rendered(value: Any, context: Mapping[str, Any]) -> Any:
-    """``context`` with every string rendered as a template, as ``goal`` is."""
-    if isinstance(value, str):
-        return render_value(value, context)
-    if isinstance(value, Mapping):
-        return {key: _rendered(item, context) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_rendered(item, context) for item in value]
-    return value
-
-
-def _outcome_label(outcome: AgentOutcome) -> str:
-    if outcome.ending is not Ending.ANSWERED:
-        return str(outcome.ending.value)
-    partial = outcome.result is not None and outcome.result.get("error_message")
-    return "partial" if partial else "complete"
-
-
-def _waiting(ids: Sequence[uuid.UUID]) -> AgentOutcome:
-    return AgentOutcome(ending=Ending.WAITING_APPROVAL, approvals=tuple(ids))
-
-
-def _decisions(batch: Sequence[StoredApproval]) -> dict[str, Decision]:
-    """The people's decisions by tool call, feedback passed along to the model."""
-    decisions: dict[str, Decision] = {}
-    for approval in batch:
-        call_id = str(approval.action.get("tool_call_id"))
-        feedback = approval.feedback
-        if approval.status is ApprovalStatus.APPROVED:
-            decisions[call_id] = Approval(feedback=feedback or None)
-            continue
-        why = "expired without a decision" if approval.status is ApprovalStatus.EXPIRED else ""
-        message = f"A person denied this action{f' ({why})' if why else ''}; it did not run."
-        if feedback and not why:
-            message += f" Their note: {feedback}"
-        message += " Do not ask for it again: recommend it in your answer instead."
-        decisions[call_id] = Denial(message=message)
-    return decisions
-
-
-def _reason(exc: BaseException, max_iterations: int, budget: int, minutes: float) -> str:
-    if isinstance(exc, RequestLimit):
-        return f"reached maxIterations ({max_iterations}) before a final answer"
-    if isinstance(exc, TokenBudget):
-        return f"used up the token budget ({budget} tokens) before a final answer"
-    if isinstance(exc, TimeoutError):
-        return f"timed out after timeoutMinutes ({minutes:g})"
-    if isinstance(exc, ModelAPIError):
-        return (
-            f"the LLM could not be reached or kept failing ({type(exc).__name__}: {str(exc)[:200]})"
-        )
-    if isinstance(exc, UnusableAnswer):
-        return f"the model's answer could not be used ({str(exc)[:200]})"
-    if isinstance(exc, UnexpectedModelBehavior):  # a provider's answer its SDK could not read
-        return f"the model's answer could not be used ({exc.message[:200]})"
-    return f"the agent failed ({type(exc).__name__}: {str(exc)[:200]})"
-
-
-def _partial(
-    reason: str, request: AgentRequest, messages: list[ModelMessage], ledger: CallLedger
-) -> AgentOutcome:
-    result: AgentResult = partial_result(
-        reason=reason,
-        goal=request.goal,
-        observations=observations(messages),
-        executed_actions=ledger.executed_actions,
-        last_text=last_text(messages),
-    )
-    return AgentOutcome(ending=Ending.ANSWERED, result=result.as_step_result())

@@ -1,0 +1,88 @@
+"""What an investigation opens with: the alert, the step's rendered ``context`` and the
+standard evidence, read through the step's own kubectl tool before the first LLM request.
+
+Apart from the runtime, which only decides whether a conversation starts or resumes; the
+wording of the message is ``prompt.first_message``'s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from punching_fist.agent.base import AgentRequest
+from punching_fist.agent.evidence import Evidence, gather, plan_evidence
+from punching_fist.agent.key_lines import key_lines
+from punching_fist.agent.prompt import first_message
+from punching_fist.agent.tools.base import AgentTool
+from punching_fist.agent.toolset import ApprovalNeeded, GuardedToolset
+from punching_fist.errors import CommandRejected
+from punching_fist.resources.workflow import AgentSettings
+from punching_fist.templating import render, render_value
+
+KUBECTL = "kubectl"
+
+
+def gathers_evidence(settings: AgentSettings, tools: Sequence[AgentTool]) -> bool:
+    return settings.evidence != "off" and any(tool.name == KUBECTL for tool in tools)
+
+
+async def gather_evidence(
+    request: AgentRequest,
+    toolset: GuardedToolset,
+    tools: Sequence[AgentTool],
+    *,
+    budget_seconds: float,
+) -> Evidence:
+    """The standard reads for the alert's target, run through the step's own kubectl tool
+    (so each is checked, audited and remembered as a call the model need not repeat)."""
+    if not gathers_evidence(request.settings, tools):
+        return Evidence()
+    setting = request.settings.evidence
+    if not isinstance(setting, str):
+        setting = [render(command, request.context) for command in setting]
+    plan = plan_evidence(setting, _alert(request).get("labels") or {})
+    checker = toolset.validator(KUBECTL)
+    assert checker is not None, "gathers_evidence saw the kubectl tool"
+
+    async def run(command: str) -> str:
+        arguments = checker.validate_python({"command": command})
+        text = await toolset.call(KUBECTL, arguments)
+        if isinstance(text, ApprovalNeeded):  # a read-only plan never needs a person
+            raise CommandRejected(f"`{command}` is not a read-only command")
+        return text
+
+    return await gather(plan, run, budget_seconds=budget_seconds)
+
+
+def first_message_for(request: AgentRequest, evidence: Evidence) -> str:
+    """The goal with the whole alert, the step's rendered ``context`` and the evidence."""
+    context = request.settings.context
+    if context is not None:
+        context = _rendered(context, request.context)
+    return first_message(
+        request.goal,
+        alert=_alert(request),
+        context=context,
+        evidence=evidence.render(),
+        key_lines=key_lines((o.command, o.output) for o in evidence.observations),
+    )
+
+
+def _alert(request: AgentRequest) -> Mapping[str, Any]:
+    """The triggering alert as templates see it (``.source.data.alert``); empty if none."""
+    source = request.context.get("source")
+    data = source.get("data") if isinstance(source, Mapping) else None
+    alert = data.get("alert") if isinstance(data, Mapping) else None
+    return alert if isinstance(alert, Mapping) else {}
+
+
+def _rendered(value: Any, context: Mapping[str, Any]) -> Any:
+    """``context`` with every string rendered as a template, as ``goal`` is."""
+    if isinstance(value, str):
+        return render_value(value, context)
+    if isinstance(value, Mapping):
+        return {key: _rendered(item, context) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_rendered(item, context) for item in value]
+    return value
