@@ -41,11 +41,8 @@ from pydantic_ai.settings import ModelSettings
 from pydantic_ai.tools import ToolDefinition
 
 from punching_fist.agent.loop import final_tool
-from punching_fist.agent.providers.chat_completions import (
-    PROFILE,
-    ChatCompletionsModel,
-    ChatStream,
-)
+from punching_fist.agent.providers.chat_completions import PROFILE, ChatCompletionsModel
+from punching_fist.agent.providers.chat_stream import ChatStream
 from punching_fist.agent.providers.http_clients import HttpClients
 from punching_fist.agent.tools.curl import CurlTool
 from punching_fist.agent.tools.kubectl import KubectlTool
@@ -324,7 +321,9 @@ def sent(body: dict[str, Any], *, stream: bool) -> dict[str, Any]:
 async def test_the_profile_is_openai_chat_models_for_what_it_covers(http: HttpClients) -> None:
     """Our tool schemas are transformed as OpenAIChatModel's own profile transforms them:
     every tool an agent step can offer, and ``final_answer``, come out the same, as strict."""
-    client = AsyncOpenAI(base_url="http://127.0.0.1:9/v1", api_key="k", max_retries=0)
+    client = AsyncOpenAI(
+        base_url="http://127.0.0.1:9/v1", api_key="k", http_client=http.httpx(), max_retries=0
+    )
     theirs = OpenAIChatModel("gpt-test", provider=OpenAIProvider(openai_client=client))
     for key, value in PROFILE.items():
         if key != "json_schema_transformer":

@@ -260,13 +260,13 @@ async def test_the_model_is_sent_what_pydantic_ai_would_send(script: list[ModelR
         assert str(theirs.error).startswith(str(ours.error))
 
 
-def test_final_answer_is_described_as_pydantic_ai_describes_an_output_tool() -> None:
+async def test_final_answer_is_described_as_pydantic_ai_describes_an_output_tool() -> None:
     played = Played()
     agent = Agent(
         played.model([answer(CONCLUDE)]),
         output_type=OutputTool(Conclusion, name=FINAL_TOOL, description=FINAL_DESCRIPTION),
     )
-    agent.run_sync("Investigate.")
+    await agent.run("Investigate.")
     (theirs,) = played.tools
     ours = final_tool()
     assert (ours.name, ours.description, ours.kind) == (
