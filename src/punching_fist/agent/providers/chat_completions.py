@@ -19,21 +19,18 @@ the ``timeout`` setting gives others; the step's ``timeoutMinutes`` bounds the w
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 import aiohttp
 import pydantic_core
 from pydantic_ai import RunContext
-from pydantic_ai.exceptions import ModelConnectionError, ModelTimeoutError
 from pydantic_ai.messages import (
     FinishReason,
     ModelMessage,
     ModelResponse,
-    ModelResponseStreamEvent,
 )
 from pydantic_ai.models import (
     Model,
@@ -47,7 +44,20 @@ from pydantic_ai.settings import ModelSettings
 from pydantic_ai.tools import ToolDefinition
 from yarl import URL
 
-from punching_fist.agent.providers import chat_wire as wire
+from punching_fist.agent.providers.chat_errors import connection_error, status_error
+from punching_fist.agent.providers.chat_request import (
+    request_messages,
+    request_tools,
+    response_format,
+    sampling,
+)
+from punching_fist.agent.providers.chat_response import (
+    FINISH_REASONS,
+    parse_completion,
+    response_parts,
+    usage_of,
+)
+from punching_fist.agent.providers.chat_stream import ChatStream
 
 PROFILE = ModelProfile(
     # As OpenAIChatModel's profile: ``additionalProperties: false`` on tool schemas, and
@@ -59,16 +69,6 @@ PROFILE = ModelProfile(
 )
 
 MaxTokensField = Literal["max_tokens", "max_completion_tokens"]
-
-_PHASES: tuple[tuple[type[aiohttp.ClientError], Literal["connect", "write", "read"]], ...] = (
-    # In this order: a connect timeout is also a ServerConnectionError.
-    (aiohttp.ClientConnectorError, "connect"),  # DNS, refused, TLS, proxy
-    (aiohttp.ConnectionTimeoutError, "connect"),
-    (aiohttp.ClientHttpProxyError, "connect"),  # the proxy refused CONNECT
-    (aiohttp.ClientConnectionResetError, "write"),  # closed while the request was sent
-    (aiohttp.ServerConnectionError, "read"),  # disconnected, silent past sock_read
-    (aiohttp.ClientPayloadError, "read"),  # a body cut short
-)
 
 
 _CUSTOMIZED_KEPT = 64
@@ -115,7 +115,7 @@ class ChatCompletionsModel(Model):
         """``system`` names the provider (``gen_ai.system``); ``max_tokens_field`` is the
         wire name of the ``max_tokens`` setting (OpenAI wants ``max_completion_tokens``);
         ``named_tool_choice`` False sends ``required`` instead of naming the one tool to
-        call (``chat_wire.request_tools``); ``proxy`` is the HTTP proxy to send through
+        call (``chat_request.request_tools``); ``proxy`` is the HTTP proxy to send through
         (``HttpClients.proxy_for``)."""
         super().__init__(settings=settings, profile=PROFILE)
         self._model_name = model_name
@@ -185,20 +185,20 @@ class ChatCompletionsModel(Model):
         except aiohttp.ClientError as exc:
             raise connection_error(exc, self._model_name) from exc
         if response.status >= 400:
-            raise wire.status_error(response.status, raw, response.headers, self._model_name)
-        completion = wire.parse_completion(raw)
+            raise status_error(response.status, raw, response.headers, self._model_name)
+        completion = parse_completion(raw)
         choice = completion["choices"][0]
         message = choice["message"]
         raw_finish = choice.get("finish_reason")
         details: dict[str, Any] = {"finish_reason": raw_finish} if raw_finish else {}
-        finish: FinishReason | None = wire.FINISH_REASONS.get(raw_finish or "stop")
-        parts = wire.response_parts(message, self._system)
+        finish: FinishReason | None = FINISH_REASONS.get(raw_finish or "stop")
+        parts = response_parts(message, self._system)
         if refusal := message.get("refusal"):
             details["refusal"] = refusal
             parts, finish = [], "content_filter"
         return ModelResponse(
             parts=parts,
-            usage=wire.usage_of(completion.get("usage")),
+            usage=usage_of(completion.get("usage")),
             model_name=completion.get("model") or self._model_name,
             provider_name=self._system,
             provider_url=self._base_url,
@@ -229,7 +229,7 @@ class ChatCompletionsModel(Model):
                     raw = await response.read()
                 except aiohttp.ClientError as exc:
                     raise connection_error(exc, self._model_name) from exc
-                raise wire.status_error(response.status, raw, response.headers, self._model_name)
+                raise status_error(response.status, raw, response.headers, self._model_name)
             yield ChatStream(
                 model_request_parameters=parameters,
                 _response=response,
@@ -264,12 +264,12 @@ class ChatCompletionsModel(Model):
     ) -> bytes:
         body: dict[str, Any] = {
             "model": self._model_name,
-            "messages": wire.request_messages(
+            "messages": request_messages(
                 messages, self._get_instruction_parts(messages, parameters)
             ),
-            **wire.sampling(settings, max_tokens_field=self._max_tokens_field),
+            **sampling(settings, max_tokens_field=self._max_tokens_field),
         }
-        tools, tool_choice = wire.request_tools(
+        tools, tool_choice = request_tools(
             settings, parameters, named_choice=self._named_tool_choice
         )
         if tools:
@@ -277,8 +277,8 @@ class ChatCompletionsModel(Model):
             body["tool_choice"] = tool_choice
             if (parallel := settings.get("parallel_tool_calls")) is not None:
                 body["parallel_tool_calls"] = parallel
-        if (response_format := wire.response_format(parameters)) is not None:
-            body["response_format"] = response_format
+        if (answer_format := response_format(parameters)) is not None:
+            body["response_format"] = answer_format
         if stream:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}
@@ -298,123 +298,3 @@ def _timeout(setting: object, default: aiohttp.ClientTimeout) -> aiohttp.ClientT
         return aiohttp.ClientTimeout(total=None, connect=setting, sock_read=setting)
     phases = setting.as_dict()  # type: ignore[attr-defined]  # httpx's Timeout
     return aiohttp.ClientTimeout(total=None, connect=phases["connect"], sock_read=phases["read"])
-
-
-def connection_error(error: aiohttp.ClientError, model_name: str) -> ModelConnectionError:
-    """A transport failure as the retryable pydantic-ai error, naming the phase that failed."""
-    phase = next((p for kind, p in _PHASES if isinstance(error, kind)), None)
-    kind = (
-        ModelTimeoutError if isinstance(error, aiohttp.ServerTimeoutError) else ModelConnectionError
-    )
-    return kind(model_name, f"{type(error).__name__}: {error}", phase=phase)
-
-
-@dataclass(kw_only=True)
-class ChatStream(StreamedResponse):
-    """A streamed answer: server-sent ``data:`` chunks until ``[DONE]``, usage in the last."""
-
-    _response: aiohttp.ClientResponse = field(repr=False)
-    _model_name: str
-    _system: str
-    _base_url: str
-    _timestamp: datetime = field(default_factory=lambda: datetime.now(UTC))
-    _usage_received: bool | None = field(default=False, init=False)
-
-    async def _get_event_iterator(self) -> AsyncIterator[ModelResponseStreamEvent]:
-        finished = done = False
-        async for event, data in self._server_events():
-            # Read on past [DONE] to the body's end: a connection left mid-body is not reused.
-            done = done or data == b"[DONE]"
-            if done:
-                continue
-            chunk = wire.parse_chunk(data)
-            if (error := chunk.get("error")) or event == b"error":
-                raise wire.stream_error(error or dict(chunk), self._model_name)
-            if (usage := chunk.get("usage")) is not None:
-                self._add_usage(wire.usage_of(usage), reported=True)
-            if response_id := chunk.get("id"):
-                self.provider_response_id = response_id
-            if model := chunk.get("model"):
-                self._model_name = model
-            for choice in chunk.get("choices") or ():
-                if raw_finish := choice.get("finish_reason"):
-                    finished = True
-                    self.finish_reason = wire.FINISH_REASONS.get(raw_finish)
-                    self.provider_details = {"finish_reason": raw_finish}
-                if delta := choice.get("delta"):
-                    for each in self._deltas(delta):
-                        yield each
-                break  # one choice was asked for (n=1)
-        if not finished and not self.cancelled:
-            self.finish_reason = "stop"  # some servers never say
-
-    def _deltas(self, delta: wire.WireDelta) -> Iterator[ModelResponseStreamEvent]:
-        parts = self._parts_manager
-        if reasoning := wire.reasoning_of(delta):
-            name, content = reasoning
-            yield from parts.handle_thinking_delta(
-                vendor_part_id=name, id=name, content=content, provider_name=self._system
-            )
-        if text := wire.text_of(delta.get("content")):
-            yield from parts.handle_text_delta(vendor_part_id="content", content=text)
-        for call in delta.get("tool_calls") or ():
-            function = call.get("function") or {}
-            yield from parts.handle_tool_call_delta_events(
-                vendor_part_id=call["index"],
-                tool_name=function.get("name"),
-                args=function.get("arguments"),
-                tool_call_id=call.get("id"),
-            )
-
-    async def _server_events(self) -> AsyncIterator[tuple[bytes, bytes]]:
-        """(event name, data) per server-sent event; transport failures as ModelAPIErrors."""
-        lines = _SSELines()
-        try:
-            async for received in self._response.content.iter_any():
-                for event in lines.feed(received):
-                    yield event
-        except aiohttp.ClientError as exc:
-            raise connection_error(exc, self._model_name) from exc
-        for event in lines.feed(b"\n\n"):  # a last event without its blank line
-            yield event
-
-    async def close_stream(self) -> None:
-        self._response.release()
-
-    @property
-    def model_name(self) -> str:
-        return self._model_name
-
-    @property
-    def provider_name(self) -> str:
-        return self._system
-
-    @property
-    def provider_url(self) -> str:
-        return self._base_url
-
-    @property
-    def timestamp(self) -> datetime:
-        return self._timestamp
-
-
-class _SSELines:
-    """Splits a server-sent event stream into (event name, data) as bytes arrive."""
-
-    def __init__(self) -> None:
-        self._pending = b""
-        self._event = b""
-        self._data: list[bytes] = []
-
-    def feed(self, received: bytes) -> Iterator[tuple[bytes, bytes]]:
-        *lines, self._pending = (self._pending + received).split(b"\n")
-        for line in lines:
-            line = line.rstrip(b"\r")
-            if not line:
-                if self._data:
-                    yield self._event, b"\n".join(self._data)
-                self._event, self._data = b"", []
-            elif line.startswith(b"data:"):
-                self._data.append(line[6:] if line.startswith(b"data: ") else line[5:])
-            elif line.startswith(b"event:"):
-                self._event = line[6:].strip()
