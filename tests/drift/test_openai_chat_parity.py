@@ -321,7 +321,9 @@ def sent(body: dict[str, Any], *, stream: bool) -> dict[str, Any]:
 async def test_the_profile_is_openai_chat_models_for_what_it_covers(http: HttpClients) -> None:
     """Our tool schemas are transformed as OpenAIChatModel's own profile transforms them:
     every tool an agent step can offer, and ``final_answer``, come out the same, as strict."""
-    client = AsyncOpenAI(base_url="http://127.0.0.1:9/v1", api_key="k", max_retries=0)
+    client = AsyncOpenAI(
+        base_url="http://127.0.0.1:9/v1", api_key="k", http_client=http.httpx(), max_retries=0
+    )
     theirs = OpenAIChatModel("gpt-test", provider=OpenAIProvider(openai_client=client))
     for key, value in PROFILE.items():
         if key != "json_schema_transformer":
