@@ -1,4 +1,4 @@
-"""``vault://`` through hvac against a fake Vault speaking Vault's HTTP API, and ``k8s://``
+"""``vault://`` through httpx against a fake Vault speaking Vault's HTTP API, and ``k8s://``
 against the real API server. No error message may contain a secret value."""
 
 from __future__ import annotations

@@ -6,7 +6,7 @@
   ``vault://secret/data/punchingfist/slack#token``); without ``#KEY`` the last path segment
   is the key. With the secretManager's ``secretPath``, ``PATH`` lies under it
   (``vault://slack#token``), so a configuration cannot read beyond it; a path written in full
-  stays as it is. hvac is synchronous, so each read runs in a worker thread.
+  stays as it is. Vault's HTTP API is read with httpx, the project's HTTP client.
 
 No message here contains a secret value; the references themselves are not secret.
 """
@@ -16,12 +16,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from punching_fist.errors import ConfigurationError, SecretResolutionError
+import httpx
+
+from punching_fist.errors import SecretResolutionError
 from punching_fist.operator.client import KubeClient, KubernetesApiError
 
 SERVICE_ACCOUNT_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
@@ -114,30 +117,41 @@ def vault_path(reference: str, path: str, secret_path: str) -> str:
 
 
 class VaultResolver:
-    """Reads KV secrets from HashiCorp Vault through hvac."""
+    """Reads KV secrets from HashiCorp Vault's HTTP API."""
 
     def __init__(self, settings: Callable[[], VaultSettings | None]) -> None:
         self._settings = settings
-        self._client: Any = None
+        self._token: str | None = None
+        """The token of the last Kubernetes-auth login, or of the settings."""
         self._lock = asyncio.Lock()
 
-    def _login(self, settings: VaultSettings) -> Any:
-        try:
-            import hvac
-        except ImportError as exc:  # pragma: no cover - hvac is a declared dependency
-            raise ConfigurationError("vault:// references need hvac: pip install hvac") from exc
-        client = hvac.Client(url=settings.url, token=settings.token, verify=settings.verify)
-        if settings.token is None and settings.role:
-            jwt = settings.jwt_path.read_text().strip()
-            client.auth.kubernetes.login(
-                role=settings.role, jwt=jwt, mount_point=settings.auth_mount
-            )
-        return client
+    async def _login(self, http: httpx.AsyncClient, settings: VaultSettings) -> str | None:
+        if settings.token is not None or not settings.role:
+            return settings.token
+        jwt = settings.jwt_path.read_text().strip()
+        response = await http.post(
+            f"/v1/auth/{settings.auth_mount}/login", json={"role": settings.role, "jwt": jwt}
+        )
+        response.raise_for_status()
+        token: str = response.json()["auth"]["client_token"]
+        return token
 
-    def _read(self, settings: VaultSettings, path: str) -> Any:
-        if self._client is None:
-            self._client = self._login(settings)
-        return self._client.read(path)
+    async def _read(self, settings: VaultSettings, path: str) -> Any:
+        """The JSON Vault answers for ``path``; ``None`` when it has nothing there."""
+        async with httpx.AsyncClient(
+            base_url=settings.url.rstrip("/"),
+            verify=_tls(settings.verify),
+            timeout=10.0,
+            headers={"X-Vault-Request": "true"},
+        ) as http:
+            if self._token is None:
+                self._token = await self._login(http, settings)
+            headers = {} if self._token is None else {"X-Vault-Token": self._token}
+            response = await http.get(f"/v1/{path}", headers=headers)
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()
+        return response.json()
 
     async def resolve(self, reference: str) -> str:
         path, key = parse_vault_reference(reference)
@@ -150,19 +164,17 @@ class VaultResolver:
         path = vault_path(reference, path, settings.secret_path)
         async with self._lock:
             try:
-                answer = await asyncio.to_thread(self._read, settings, path)
-            except SecretResolutionError:
-                raise
-            except OSError as exc:
+                answer = await self._read(settings, path)
+            except (httpx.TransportError, OSError) as exc:
                 raise SecretResolutionError(
                     f"secret {reference!r}: cannot reach Vault ({type(exc).__name__})"
                 ) from None
-            except Exception as exc:  # hvac raises its own VaultError tree
-                self._client = None  # log in again next time (token may have expired)
+            except (httpx.HTTPStatusError, ValueError, KeyError, TypeError) as exc:
+                self._token = None  # log in again next time (the token may have expired)
                 raise SecretResolutionError(
                     f"secret {reference!r}: Vault refused ({type(exc).__name__})"
                 ) from None
-        if answer is None:  # hvac's answer to a 404
+        if answer is None:
             raise SecretResolutionError(f"secret {reference!r}: Vault has no secret at {path!r}")
         data = answer.get("data") or {}
         if isinstance(data.get("data"), dict) and "metadata" in data:
@@ -170,3 +182,10 @@ class VaultResolver:
         if key not in data:
             raise SecretResolutionError(f"secret {reference!r}: no key {key!r} at that path")
         return str(data[key])
+
+
+def _tls(verify: bool | str) -> ssl.SSLContext | bool:
+    """``verify`` as httpx takes it: a CA bundle's path becomes a context trusting it."""
+    if isinstance(verify, str):
+        return ssl.create_default_context(cafile=verify)
+    return verify
