@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from punching_fist.api.auth import ANONYMOUS, ApiAuth, Identity, Role
 from punching_fist.api.routes import Offset
 from punching_fist.approvals.service import ApprovalService
-from punching_fist.store.approvals import ApprovalConflict
+from punching_fist.store.approval_rows import ApprovalConflict
 
 
 class DecisionBody(BaseModel):

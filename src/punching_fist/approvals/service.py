@@ -19,7 +19,8 @@ import structlog
 
 from punching_fist.agent.metrics import AgentMetrics
 from punching_fist.engine.queue import RunQueue
-from punching_fist.store.approvals import ApprovalStatus, ApprovalStore, Decision, StoredApproval
+from punching_fist.store.approval_rows import ApprovalStatus, Decision, StoredApproval
+from punching_fist.store.approvals import ApprovalStore
 from punching_fist.store.audit import AuditEvent, AuditLog
 
 log = structlog.get_logger(__name__)

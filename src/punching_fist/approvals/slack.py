@@ -47,7 +47,8 @@ from punching_fist.sinks.correlation import correlation_key
 from punching_fist.sinks.credentials import credential
 from punching_fist.sinks.redaction import Redactor
 from punching_fist.sinks.slack import slack_client
-from punching_fist.store.approvals import ApprovalConflict, ApprovalStore, StoredApproval
+from punching_fist.store.approval_rows import ApprovalConflict, ApprovalStatus, StoredApproval
+from punching_fist.store.approvals import ApprovalStore
 from punching_fist.store.chains import incident_of, run_snapshot
 from punching_fist.store.database import Database
 from punching_fist.store.deliveries import DeliveryStore, StoredCorrelation
@@ -118,7 +119,7 @@ class SlackApprovals:
 
     async def announce_once(self) -> int:
         """Post every pending approval not posted yet; the number of messages posted."""
-        pending, _ = await self._approvals.search(status="pending", limit=200)
+        pending, _ = await self._approvals.search(status=ApprovalStatus.PENDING.value, limit=200)
         posted = 0
         for approval in pending:
             if approval.id in self._announced:
@@ -234,7 +235,7 @@ class SlackApprovals:
         except ApprovalConflict as exc:  # decided elsewhere (API, CLI, expiry) or clicked twice
             status, by = exc.approval.status.value, exc.approval.decided_by or "someone"
             clicker = None
-            if status == "pending":  # this person approved already; others still must
+            if status == ApprovalStatus.PENDING:  # this person approved already; others still must
                 given = exc.approval.approved_by
                 status = f"approved ({len(given)} of {exc.approval.approvers_required})"
                 by = ", ".join(given)
@@ -243,7 +244,7 @@ class SlackApprovals:
                 raise NotFound(f"approval {approval_id} not found")
             status, by = decision.approval.status.value, decided_by
             clicker = user_id
-            if status == "pending":  # counted; an approval rule asks for more people
+            if status == ApprovalStatus.PENDING:  # counted; an approval rule asks for more people
                 count = len(decision.approval.approved_by)
                 status = f"approved ({count} of {decision.approval.approvers_required})"
         await self._show_outcome(name, config, payload, status, by, clicker)

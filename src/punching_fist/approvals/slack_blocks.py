@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from punching_fist.sinks.slack_blocks import shorten
-from punching_fist.store.approvals import StoredApproval
+from punching_fist.store.approval_rows import StoredApproval
 
 APPROVE = "punchingfist_approve"
 DENY = "punchingfist_deny"

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from punching_fist.engine.status import StepStatus
+from punching_fist.engine.status import RunStatus, StepStatus
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,7 +58,7 @@ class RunState:
     started_at: datetime
     steps: dict[str, dict[str, Any]] = field(default_factory=dict)
     outputs: dict[str, Any] = field(default_factory=dict)
-    status: str = "running"
+    status: str = RunStatus.RUNNING.value
     completed_at: datetime | None = None
 
     def record(self, name: str, step_type: str, outcome: StepOutcome) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from punching_fist.engine.status import RunStatus
 from punching_fist.resources.base import Condition
 from punching_fist.resources.sink import SinkStatus
 from punching_fist.resources.source import SourceStatus
@@ -21,11 +22,11 @@ from punching_fist.store.delivery_queries import sink_statuses
 from punching_fist.store.tables import sources, step_results, utcnow, workflow_runs
 
 PHASES = {
-    "pending": "Pending",
-    "running": "Running",
-    "waiting_approval": "WaitingApproval",
-    "succeeded": "Succeeded",
-    "failed": "Failed",
+    RunStatus.PENDING.value: "Pending",
+    RunStatus.RUNNING.value: "Running",
+    RunStatus.WAITING_APPROVAL.value: "WaitingApproval",
+    RunStatus.SUCCEEDED.value: "Succeeded",
+    RunStatus.FAILED.value: "Failed",
 }
 MAX_VALUE_CHARS = 1024
 

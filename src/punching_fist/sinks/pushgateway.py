@@ -21,7 +21,7 @@ from collections.abc import Mapping
 import httpx
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
-from punching_fist.engine.status import DeliveryStatus
+from punching_fist.engine.status import DeliveryStatus, RunStatus
 from punching_fist.errors import TemplateError
 from punching_fist.resources.sink import PrometheusConfig
 from punching_fist.sinks.base import Delivery, DeliveryReport
@@ -87,7 +87,7 @@ class PushgatewaySink:
 
         if result.duration_seconds is not None:
             gauge("duration_seconds", "How long the run took.", result.duration_seconds)
-        succeeded = result.status == "succeeded"
+        succeeded = result.status == RunStatus.SUCCEEDED
         gauge("success", "1 if the run succeeded, else 0.", 1.0 if succeeded else 0.0)
         gauge("status", "The run's status, as a label.", 1.0, status=result.status)
         if result.confidence is not None:

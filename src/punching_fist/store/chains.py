@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import and_, insert, select
 
+from punching_fist.engine.status import RunStatus
 from punching_fist.store.database import Database
 from punching_fist.store.runs import StoredStep, load_steps
 from punching_fist.store.tables import alerts, utcnow, workflow_runs, workflows
@@ -137,7 +138,7 @@ class ChainedRuns:
                     workflow_id=workflow_id,
                     source_name=source_name,
                     parent_run_id=parent_run_id,
-                    status="pending",
+                    status=RunStatus.PENDING.value,
                     source_context=source_context,
                     created_at=now,
                     updated_at=now,

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from punching_fist.engine.status import RunStatus
 from punching_fist.store.database import Database
 from punching_fist.store.tables import sources, utcnow, workflow_runs
 
@@ -47,7 +48,7 @@ async def create_triggered_run(
                     id=run_id,
                     workflow_name=workflow_name,
                     source_name=source_name,
-                    status="pending",
+                    status=RunStatus.PENDING.value,
                     source_context=source_context,
                     created_at=now,
                     updated_at=now,

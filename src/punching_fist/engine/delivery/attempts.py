@@ -165,7 +165,7 @@ class Sender:
                 attempt=attempt,
                 started_at=started_at,
                 duration_ms=elapsed_ms,
-                outcome="failed",
+                outcome=FAILED,
                 error=message,
             )
             if not policy.retries(error, attempt - budget_start):
@@ -245,7 +245,10 @@ class Sender:
         await self._deliveries.delivered(
             row,
             AttemptRecord(
-                attempt=attempt, started_at=started_at, duration_ms=elapsed_ms, outcome="delivered"
+                attempt=attempt,
+                started_at=started_at,
+                duration_ms=elapsed_ms,
+                outcome=DeliveryStatus.DELIVERED.value,
             ),
             response=response,
             external_ref=report.external_ref,
