@@ -14,10 +14,11 @@ from typing import Any
 
 import pytest
 
+from punching_fist.approvals.slack_blocks import APPROVE, DENY, signature
 from punching_fist.errors import ResourceValidationError
 from punching_fist.secret_refs import EnvResolver, SecretResolver
-from punching_fist.approvals.slack_blocks import APPROVE, DENY, signature
-from punching_fist.store.approvals import ApprovalStore, NewApproval
+from punching_fist.store.approval_rows import NewApproval
+from punching_fist.store.approvals import ApprovalStore
 from punching_fist.store.tables import utcnow
 from tests.sinks.support import SECRETS, SLACK_TOKEN, eventually, fire, pipeline
 from tests.sinks.test_slack import slack_sink

@@ -16,12 +16,8 @@ from typing import Any
 import pytest
 from sqlalchemy import insert, select
 
-from punching_fist.store.approvals import (
-    ApprovalConflict,
-    ApprovalStatus,
-    ApprovalStore,
-    NewApproval,
-)
+from punching_fist.store.approval_rows import ApprovalConflict, ApprovalStatus, NewApproval
+from punching_fist.store.approvals import ApprovalStore
 from punching_fist.store.database import Database
 from punching_fist.store.tables import metadata, utcnow, workflow_runs
 

@@ -8,7 +8,8 @@ from datetime import timedelta
 from typing import Any
 
 from punching_fist.secret_refs import EnvResolver, SecretResolver
-from punching_fist.store.approvals import ApprovalStore, NewApproval
+from punching_fist.store.approval_rows import NewApproval
+from punching_fist.store.approvals import ApprovalStore
 from punching_fist.store.tables import utcnow
 from tests.support.payloads import alert, notification
 from tests.support.server import RunningServer, resources_from_yaml, running_server

@@ -68,7 +68,8 @@ from punching_fist.errors import ConfigurationError
 from punching_fist.resources.loader import ResourceSet
 from punching_fist.resources.workflow import RigConfig
 from punching_fist.secret_refs import SecretResolver
-from punching_fist.store.approvals import ApprovalStatus, ApprovalStore, StoredApproval
+from punching_fist.store.approval_rows import ApprovalStatus, StoredApproval
+from punching_fist.store.approvals import ApprovalStore
 from punching_fist.store.audit import AuditEvent, AuditLog
 
 log = structlog.get_logger(__name__)
