@@ -25,9 +25,9 @@ from pydantic_ai.messages import (
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_ai.settings import ModelSettings
 
-from punching_fist.agent.loop import (
+from punching_fist.agent.loop import InvestigationLoop
+from punching_fist.agent.loop_outcomes import (
     Concluded,
-    InvestigationLoop,
     Limits,
     Paused,
     RequestLimit,

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from punching_fist.agent.loop import final_tool
+from punching_fist.agent.replies import final_tool
 from punching_fist.agent.result import (
     CAUSE_CHARS,
     FINDINGS,

@@ -40,10 +40,10 @@ from pydantic_ai.providers.openai import OpenAIProvider
 from pydantic_ai.settings import ModelSettings
 from pydantic_ai.tools import ToolDefinition
 
-from punching_fist.agent.loop import final_tool
 from punching_fist.agent.providers.chat_completions import PROFILE, ChatCompletionsModel
 from punching_fist.agent.providers.chat_stream import ChatStream
 from punching_fist.agent.providers.http_clients import HttpClients
+from punching_fist.agent.replies import final_tool
 from punching_fist.agent.tools.curl import CurlTool
 from punching_fist.agent.tools.kubectl import KubectlTool
 from punching_fist.agent.tools.promql import PromqlTool

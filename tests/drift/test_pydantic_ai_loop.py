@@ -38,17 +38,16 @@ from pydantic_ai.settings import ModelSettings
 from pydantic_ai.tools import ToolDefinition
 
 from punching_fist.agent.history import SavedState
-from punching_fist.agent.loop import (
+from punching_fist.agent.loop import InvestigationLoop
+from punching_fist.agent.loop_outcomes import Limits, UnusableAnswer
+from punching_fist.agent.prompt import FINAL_TOOL
+from punching_fist.agent.replies import (
     FINAL_DESCRIPTION,
     NO_TOOL_CALL,
     OUTPUT_RETRIES,
     TOOL_RETRIES,
-    InvestigationLoop,
-    Limits,
-    UnusableAnswer,
     final_tool,
 )
-from punching_fist.agent.prompt import FINAL_TOOL
 from punching_fist.agent.result import Conclusion
 from punching_fist.agent.tools.base import SafetyCheck, ToolContext, ToolOutput
 from punching_fist.agent.toolset import CallLedger, GuardedToolset

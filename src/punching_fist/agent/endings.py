@@ -12,7 +12,7 @@ from pydantic_ai.messages import ModelMessage
 
 from punching_fist.agent.base import AgentOutcome, AgentRequest, Ending
 from punching_fist.agent.history import last_text, observations
-from punching_fist.agent.loop import RequestLimit, TokenBudget, UnusableAnswer
+from punching_fist.agent.loop_outcomes import RequestLimit, TokenBudget, UnusableAnswer
 from punching_fist.agent.result import AgentResult, partial_result
 from punching_fist.agent.toolset import CallLedger
 

@@ -15,17 +15,16 @@ graph per turn. One turn:
 The model gets a corrective answer for an unknown tool, arguments that do not validate (two
 retries per tool) and a conclusion that does not validate (one retry); a plain-text answer
 is asked to use a tool (one retry, shared with the conclusion). Beyond those retries the
-loop raises ``UnusableAnswer``; the wording of each correction is pydantic-ai's.
+loop raises ``UnusableAnswer``; the wording of each correction is pydantic-ai's (``replies``).
+What it stops with, and the limits it stops at, are in ``loop_outcomes``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
-import json
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from pydantic import ValidationError
 from pydantic_ai.messages import (
@@ -42,103 +41,40 @@ from pydantic_ai.messages import (
 )
 from pydantic_ai.models import Model, ModelRequestParameters
 from pydantic_ai.settings import ModelSettings
-from pydantic_ai.tools import ToolDefinition
 from pydantic_ai.usage import RunUsage
 
-from punching_fist.agent.prompt import FINAL_TOOL, LAST_TURN_NOTE
-from punching_fist.agent.result import Conclusion
-from punching_fist.agent.toolset import (
-    REPEAT_NOTE,
-    Approval,
-    ApprovalNeeded,
-    GuardedToolset,
-    lean_schema,
+from punching_fist.agent.loop_outcomes import (
+    Concluded,
+    Decision,
+    Denial,
+    Limits,
+    Outcome,
+    Paused,
+    PendingCall,
+    RequestLimit,
+    TokenBudget,
+    UnusableAnswer,
 )
+from punching_fist.agent.prompt import FINAL_TOOL, LAST_TURN_NOTE
+from punching_fist.agent.replies import (
+    FINAL_DEFERRED,
+    FINAL_PROCESSED,
+    FINAL_SKIPPED,
+    NO_TOOL_CALL,
+    OUTPUT_RETRIES,
+    TOOL_RETRIES,
+    error_details,
+    final_tool,
+    retried,
+    returned,
+    unknown_tool,
+    validate,
+)
+from punching_fist.agent.result import Conclusion
+from punching_fist.agent.toolset import REPEAT_NOTE, ApprovalNeeded, GuardedToolset
 from punching_fist.agent.toolset import validator as validator_for
-from punching_fist.errors import RuntimeFailure
 
 T = TypeVar("T")
-
-TOOL_RETRIES = 2
-"""Corrective answers per tool before the investigation gives up on the model."""
-OUTPUT_RETRIES = 1
-"""Corrective answers for a conclusion that does not validate, or a plain-text answer."""
-
-FINAL_DESCRIPTION = "Give your final answer; this ends the investigation."
-NO_TOOL_CALL = "Please include your response in a tool call."
-FINAL_PROCESSED = "Final result processed."
-FINAL_SKIPPED = "Output tool not used - a final result was already processed."
-FINAL_DEFERRED = (
-    "Output not used as the final result - addressing tool retries from this round first."
-)
-
-
-class InvestigationEnded(RuntimeFailure):
-    """The loop stopped before a conclusion; the message says why."""
-
-
-class RequestLimit(InvestigationEnded):
-    """``maxIterations`` requests were made."""
-
-
-class TokenBudget(InvestigationEnded):
-    """The requests used up the step's token budget."""
-
-
-class UnusableAnswer(InvestigationEnded):
-    """The model kept answering in ways the loop cannot use, past the corrective retries."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class Limits:
-    requests: int
-    """At most this many model requests (``maxIterations``), counted across pauses."""
-    total_tokens: int
-    """Prompt plus completion tokens over all requests."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class Concluded:
-    conclusion: Conclusion
-
-
-@dataclass(frozen=True, kw_only=True)
-class PendingCall:
-    call: ToolCallPart
-    needed: ApprovalNeeded
-
-
-@dataclass(frozen=True, kw_only=True)
-class Paused:
-    """Calls that wait for a person; ``InvestigationLoop.resume`` goes on once they are decided."""
-
-    pending: list[PendingCall]
-
-
-Outcome = Concluded | Paused
-
-
-@dataclass(frozen=True, kw_only=True)
-class Denial:
-    """A person denied a paused call (or nobody decided in time); ``message`` tells the model."""
-
-    message: str
-
-
-Decision = Approval | Denial
-
-
-@functools.cache
-def final_tool() -> ToolDefinition:
-    """``final_answer``: the ``Conclusion`` schema, described as pydantic-ai's output tools are."""
-    schema = lean_schema(Conclusion)
-    description = schema.pop("description", None)
-    return ToolDefinition(
-        name=FINAL_TOOL,
-        description=f"{FINAL_DESCRIPTION}. {description}" if description else FINAL_DESCRIPTION,
-        parameters_json_schema=schema,
-        kind="output",
-    )
 
 
 @dataclass(kw_only=True)
@@ -234,11 +170,11 @@ class InvestigationLoop:
             )
         checker = self._toolset.validator(call.tool_name)
         assert checker is not None, "only this toolset's calls wait for approval"
-        arguments = _validate(checker, call.args)
+        arguments = validate(checker, call.args)
         text = await self._toolset.call(call.tool_name, arguments, decision)
         self.usage.tool_calls += 1
         assert isinstance(text, str), "an approved call runs"
-        return _returned(call, text)
+        return returned(call, text)
 
     async def _drive(self, request: ModelRequest) -> Outcome:
         concluding = False
@@ -328,25 +264,25 @@ class InvestigationLoop:
             await self._run_batch(turn, batch)
             batch = []
             if turn.conclusion is not None:
-                turn.parts[index] = _returned(call, FINAL_SKIPPED)
+                turn.parts[index] = returned(call, FINAL_SKIPPED)
                 continue
             try:
-                turn.conclusion = _validate(self._final_validator, call.args)
+                turn.conclusion = validate(self._final_validator, call.args)
             except ValidationError as exc:
                 self._check_retries(FINAL_TOOL, OUTPUT_RETRIES, output=True)
-                turn.parts[index] = _retried(call, _error_details(exc), "validation_error")
+                turn.parts[index] = retried(call, error_details(exc), "validation_error")
                 turn.failed.add(FINAL_TOOL)
                 turn.output_retries += 1
             else:
                 turn.concluded_by = index
-                turn.parts[index] = _returned(call, FINAL_PROCESSED)
+                turn.parts[index] = returned(call, FINAL_PROCESSED)
                 turn.succeeded.add(FINAL_TOOL)
         await self._run_batch(turn, batch)
         self._output_retries += turn.output_retries
         if turn.conclusion is not None and turn.function_retried:
             # Corrections to tool calls come first: the model answers them, then concludes.
             final = turn.concluded_by
-            turn.parts[final] = _returned(turn.calls[final], FINAL_DEFERRED)
+            turn.parts[final] = returned(turn.calls[final], FINAL_DEFERRED)
             turn.conclusion = None
 
     async def _run_batch(self, turn: _Turn, batch: list[int]) -> None:
@@ -358,14 +294,14 @@ class InvestigationLoop:
             checker = self._toolset.validator(name) if name in turn.offered else None
             if checker is None:
                 self._check_retries(name, TOOL_RETRIES)
-                turn.parts[index] = _retried(call, _unknown(name, turn.offered), "unknown_tool")
+                turn.parts[index] = retried(call, unknown_tool(name, turn.offered), "unknown_tool")
                 turn.failed.add(name)
                 continue
             try:
-                arguments = _validate(checker, call.args)
+                arguments = validate(checker, call.args)
             except ValidationError as exc:
                 self._check_retries(name, TOOL_RETRIES)
-                turn.parts[index] = _retried(call, _error_details(exc), "validation_error")
+                turn.parts[index] = retried(call, error_details(exc), "validation_error")
                 turn.failed.add(name)
                 turn.function_retried = True
                 continue
@@ -381,7 +317,7 @@ class InvestigationLoop:
                 continue
             self.usage.tool_calls += 1
             turn.succeeded.add(call.tool_name)
-            turn.parts[index] = _returned(call, result)
+            turn.parts[index] = returned(call, result)
             if result == REPEAT_NOTE:
                 turn.repeats += 1
 
@@ -416,43 +352,3 @@ class InvestigationLoop:
         self._output_retries += 1
         if self._output_retries > OUTPUT_RETRIES:
             raise UnusableAnswer(f"Exceeded maximum output retries ({OUTPUT_RETRIES})")
-
-
-def _validate(checker: Any, args: str | dict[str, Any] | None) -> Any:
-    if isinstance(args, str):
-        return checker.validate_json(args or "{}")
-    return checker.validate_python(args or {})
-
-
-def _returned(call: ToolCallPart, content: str) -> ToolReturnPart:
-    return ToolReturnPart(tool_name=call.tool_name, content=content, tool_call_id=call.tool_call_id)
-
-
-def _retried(call: ToolCallPart, content: Any, cause: Any) -> ToolReturnPart:
-    return ToolReturnPart(
-        tool_name=call.tool_name,
-        content=content,
-        tool_call_id=call.tool_call_id,
-        outcome="retried",
-        retry=RetryInfo(cause=cause),
-    )
-
-
-def _unknown(name: str, offered: frozenset[str]) -> str:
-    available = sorted({*offered, FINAL_TOOL})
-    return f"Unknown tool name: {name!r}. Available tools: {', '.join(map(repr, available))}"
-
-
-def _error_details(error: ValidationError) -> list[dict[str, Any]]:
-    """The errors as the model is shown them; a repeated whole-input value is sent once."""
-    details: list[dict[str, Any]] = json.loads(error.json(include_url=False, include_context=False))
-    root_input: object = None
-    seen_root = False
-    for detail in details:
-        if len(detail.get("loc", ())) > 1:
-            continue
-        if not seen_root:
-            root_input, seen_root = detail.get("input"), True
-        elif detail.get("input") == root_input:
-            detail.pop("input", None)
-    return details

@@ -14,7 +14,7 @@ import structlog
 
 from punching_fist.agent.base import AgentOutcome, AgentRequest, Ending
 from punching_fist.agent.history import SavedState
-from punching_fist.agent.loop import Decision, Denial, Paused
+from punching_fist.agent.loop_outcomes import Decision, Denial, Paused
 from punching_fist.agent.toolset import Approval, Recorder
 from punching_fist.store.approval_rows import ApprovalStatus, NewApproval, StoredApproval
 from punching_fist.store.approvals import ApprovalStore

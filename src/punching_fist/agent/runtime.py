@@ -38,13 +38,8 @@ from punching_fist.agent.base import AgentOutcome, AgentRequest, Ending
 from punching_fist.agent.endings import early_end_reason, outcome_label, partial_outcome
 from punching_fist.agent.first_message import first_message_for, gather_evidence, gathers_evidence
 from punching_fist.agent.history import SavedState, ledger_from, observations
-from punching_fist.agent.loop import (
-    Concluded,
-    InvestigationEnded,
-    InvestigationLoop,
-    Limits,
-    Paused,
-)
+from punching_fist.agent.loop import InvestigationLoop
+from punching_fist.agent.loop_outcomes import Concluded, InvestigationEnded, Limits, Paused
 from punching_fist.agent.metrics import AgentMetrics
 from punching_fist.agent.model import AuditedModel
 from punching_fist.agent.pausing import decisions, pause, waiting
