@@ -1,4 +1,5 @@
-"""Approvals that need several people, on SQLite and PostgreSQL: counted once each, under a lock.
+"""Approvals that need several people, on SQLite and PostgreSQL: counted once each, under a lock
+(the rules of ``approvals.decisions`` over the rows of the store).
 
 Two approvers deciding at the same moment must both be counted (neither overwrites the
 other), the same identity must not count twice, and the run resumes only with the last
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import insert, select
 
+from punching_fist.approvals.decisions import decide
 from punching_fist.store.approval_rows import ApprovalConflict, ApprovalStatus, NewApproval
 from punching_fist.store.approvals import ApprovalStore
 from punching_fist.store.database import Database
@@ -80,7 +82,7 @@ async def test_three_people_approve_at_once_and_each_is_counted(database: Databa
     run_id, approval_id = await request(database, approvers=3)
     decisions = await asyncio.gather(
         *(
-            store.decide(approval_id, approved=True, feedback=f"ok from {who}", decided_by=who)
+            decide(database, approval_id, approved=True, feedback=f"ok from {who}", decided_by=who)
             for who in ("alice", "bob", "carol")
         )
     )
@@ -98,28 +100,26 @@ async def test_three_people_approve_at_once_and_each_is_counted(database: Databa
 
 
 async def test_the_same_identity_counts_once_and_one_denial_ends_it(database: Database) -> None:
-    store = ApprovalStore(database)
     run_id, approval_id = await request(database, approvers=2)
-    first = await store.decide(approval_id, approved=True, feedback=None, decided_by="alice")
+    first = await decide(database, approval_id, approved=True, feedback=None, decided_by="alice")
     assert first is not None
     assert first.approval.status is ApprovalStatus.PENDING
     assert not first.run_resumed
     with pytest.raises(ApprovalConflict, match="alice has already approved"):
-        await store.decide(approval_id, approved=True, feedback=None, decided_by="alice")
+        await decide(database, approval_id, approved=True, feedback=None, decided_by="alice")
     assert await run_status(database, run_id) == "waiting_approval"
-    denied = await store.decide(approval_id, approved=False, feedback="no", decided_by="alice")
+    denied = await decide(database, approval_id, approved=False, feedback="no", decided_by="alice")
     assert denied is not None
     assert denied.approval.status is ApprovalStatus.DENIED
     assert denied.approval.decided_by == "alice"
     assert denied.run_resumed
     with pytest.raises(ApprovalConflict, match="already denied"):
-        await store.decide(approval_id, approved=True, feedback=None, decided_by="bob")
+        await decide(database, approval_id, approved=True, feedback=None, decided_by="bob")
 
 
 async def test_a_request_of_one_person_is_decided_as_before(database: Database) -> None:
-    store = ApprovalStore(database)
     _, approval_id = await request(database, approvers=1)
-    decided = await store.decide(approval_id, approved=True, feedback="go", decided_by="alice")
+    decided = await decide(database, approval_id, approved=True, feedback="go", decided_by="alice")
     assert decided is not None
     assert decided.approval.as_json()["approved_by"] == ["alice"]
     assert decided.approval.as_json()["decided_by"] == "alice"

@@ -18,10 +18,12 @@ import uuid
 import structlog
 
 from punching_fist.agent.metrics import AgentMetrics
+from punching_fist.approvals import decisions
 from punching_fist.engine.queue import RunQueue
 from punching_fist.store.approval_rows import ApprovalStatus, Decision, StoredApproval
 from punching_fist.store.approvals import ApprovalStore
 from punching_fist.store.audit import AuditEvent, AuditLog
+from punching_fist.store.database import Database
 
 log = structlog.get_logger(__name__)
 
@@ -31,14 +33,16 @@ class ApprovalService:
 
     def __init__(
         self,
-        store: ApprovalStore,
+        database: Database,
         audit: AuditLog,
         queue: RunQueue,
         *,
         sweep_interval: float = 15.0,
         metrics: AgentMetrics | None = None,
     ) -> None:
-        self.store = store
+        self._database = database
+        self.store = ApprovalStore(database)
+        """Reading approvals (the REST routes list and show them)."""
         self._audit = audit
         self._metrics = metrics or AgentMetrics()
         self._sweep_interval = sweep_interval
@@ -58,8 +62,8 @@ class ApprovalService:
         Raises ``ApprovalConflict`` when it was already decided (or expired), or when the same
         person approves twice a request that needs several people.
         """
-        decision = await self.store.decide(
-            approval_id, approved=approved, feedback=feedback, decided_by=decided_by
+        decision = await decisions.decide(
+            self._database, approval_id, approved=approved, feedback=feedback, decided_by=decided_by
         )
         if decision is None:
             return None
@@ -83,10 +87,10 @@ class ApprovalService:
 
     async def sweep_once(self) -> list[uuid.UUID]:
         """Expire overdue approvals, resume what can go on; the runs resumed."""
-        expiry = await self.store.expire_due()
+        expiry = await decisions.expire_due(self._database)
         for approval in expiry.expired:
             self._record(approval, "expired")
-        resumed = expiry.resumed + await self.store.stranded_runs()
+        resumed = expiry.resumed + await decisions.resume_stranded(self._database)
         if resumed:
             log.info("runs resumed by the approval sweep", count=len(resumed))
             self._resume(resumed)

@@ -168,7 +168,7 @@ def build_agent_services(
         )
     )
     approvals = ApprovalService(
-        store,
+        database,
         audit,
         queue,
         sweep_interval=settings.approval_sweep_interval_seconds,

@@ -2,11 +2,11 @@
 
 An agent step that needs a person stores one row per pending action (a *batch*: the tool
 calls one model answer asked for) with the conversation so far in ``state``. Deciding the
-last pending row of a batch puts the run back to ``pending`` in the same transaction
-(``approval_decisions``). When the step resumes it clears ``state`` (the batch is
-*consumed*); a row with ``state`` is therefore a batch still waiting for its step to pick it
-up, which is how a restart or a sweep finds runs to resume. The rows' types are in
-``approval_rows``.
+last pending row of a batch puts the run back to ``pending`` in the same transaction (the
+rules are ``approvals.decisions``, the row operations ``approval_decisions``). When the step
+resumes it clears ``state`` (the batch is *consumed*); a row with ``state`` is therefore a
+batch still waiting for its step to pick it up, which is how a restart or a sweep finds runs
+to resume. The rows' types are in ``approval_rows``.
 """
 
 from __future__ import annotations
@@ -19,12 +19,9 @@ from typing import Any
 from sqlalchemy import and_, bindparam, func, insert, null, select, update
 from sqlalchemy.engine import Connection
 
-from punching_fist.store.approval_decisions import expire, record_decision, resume_stranded
 from punching_fist.store.approval_rows import (
     COLUMNS,
     ApprovalStatus,
-    Decision,
-    Expiry,
     NewApproval,
     StoredApproval,
     live_batch_where,
@@ -131,28 +128,3 @@ class ApprovalStore:
                 await conn.execute(select(func.count()).select_from(approvals).where(where))
             ).scalar_one()
         return items, int(total)
-
-    async def decide(
-        self, approval_id: uuid.UUID, *, approved: bool, feedback: str | None, decided_by: str
-    ) -> Decision | None:
-        """Record a person's decision; None if there is no such approval.
-
-        An approval that needs more people stays pending, with ``decided_by`` added to
-        ``approved_by``; raises ``ApprovalConflict`` when it is no longer pending or when
-        ``decided_by`` has already approved it.
-        """
-        async with self._db.transaction() as conn:
-            return await record_decision(
-                conn, approval_id, approved=approved, feedback=feedback, decided_by=decided_by
-            )
-
-    async def expire_due(self, *, now: datetime | None = None) -> Expiry:
-        """Deny every pending approval past its expiry; what expired and the runs resumed."""
-        async with self._db.transaction() as conn:
-            return await expire(conn, now or utcnow())
-
-    async def stranded_runs(self) -> list[uuid.UUID]:
-        """Runs still parked although their batch is fully decided (a crash between the two);
-        they are put back to ``pending``."""
-        async with self._db.transaction() as conn:
-            return await resume_stranded(conn)

@@ -311,3 +311,22 @@ def _steps(rows: Iterable[Row[Any]]) -> dict[str, StoredStep]:
 
 async def load_steps(conn: AsyncConnection, run_id: uuid.UUID) -> dict[str, StoredStep]:
     return _steps(await conn.execute(_SELECT_STEPS, {"b_run_id": run_id}))
+
+
+async def release_waiting(conn: AsyncConnection, run_ids: Iterable[uuid.UUID]) -> list[uuid.UUID]:
+    """Put runs that wait for approval back to ``pending``; the ones that were waiting."""
+    ids = list(run_ids)
+    if not ids:
+        return []
+    rows = await conn.execute(
+        update(workflow_runs)
+        .where(
+            and_(
+                workflow_runs.c.id.in_(ids),
+                workflow_runs.c.status == RunStatus.WAITING_APPROVAL.value,
+            )
+        )
+        .values(status=RunStatus.PENDING.value, updated_at=utcnow())
+        .returning(workflow_runs.c.id)
+    )
+    return [row.id for row in rows]
