@@ -1,22 +1,28 @@
 """The ``schedule`` source and alert-less runs, on SQLite and PostgreSQL.
 
 A tick creates one run however many replicas tick (the run id comes from the source and the
-scheduled time); schedules start and stop as the resources change.
+scheduled time); schedules start and stop as the resources change. The schedules keep a fake
+clock, so every count is exact.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from punching_fist.server.service import Service
+from punching_fist.sources.schedule import ScheduleRunner
 from punching_fist.store.database import Database
 from punching_fist.store.resources_sync import sync_resources
 from punching_fist.store.tables import sources, workflow_runs
 from punching_fist.store.triggers import create_triggered_run, trigger_run_id
+from tests.support.fake_clock import FakeClock
 from tests.support.server import resources_from_yaml, running_server
 
 pytestmark = pytest.mark.integration
@@ -49,6 +55,20 @@ metadata: {name: out}
 spec:
   type: stdout
 """
+
+
+# Half a second past a full second: the every-second cron is next due at 12:00:01 UTC.
+START = datetime(2026, 3, 1, 12, 0, 0, 500_000, tzinfo=UTC)
+TICKS = [f"2026-03-01T12:00:0{second}+00:00" for second in (1, 2, 3)]
+
+
+def on_clock(clock: FakeClock) -> Callable[[Service], None]:
+    """For ``running_server``: the service's schedules keep ``clock``."""
+
+    def configure(service: Service) -> None:
+        service.schedules = ScheduleRunner(service.registry, service.trigger_run, clock=clock)
+
+    return configure
 
 
 async def _runs(database_url: str) -> list[Any]:
@@ -100,38 +120,45 @@ async def test_schedule_ticks_run_the_workflow_and_stop_with_the_source(
     database_url: str,
 ) -> None:
     resources = resources_from_yaml(RESOURCES)
-    async with running_server(resources, database_url) as server:
+    clock = FakeClock(START)
+    async with running_server(resources, database_url, configure=on_clock(clock)) as server:
         assert server.service.schedules is not None
         assert server.service.schedules.scheduled == {"nightly"}
-        await asyncio.sleep(2.6)
+        await clock.wait_for_sleepers(1)
+        await clock.advance(3)  # 12:00:03.5: the ticks of 12:00:01, :02 and :03
+        await server.settle()
+        assert len(await _runs(database_url)) == 3
         server.service.registry.replace(
             resources_from_yaml(RESOURCES.split("---", 1)[1])  # the Source removed
         )
         assert server.service.schedules.scheduled == set()
         await server.settle()
-        stopped_at = len(await _runs(database_url))
-        await asyncio.sleep(1.5)
+        assert clock.sleeping == 0
+        await clock.advance(10)  # nothing ticks any more
+        await server.settle()
         runs = await _runs(database_url)
         output = server.sink_output()
-    assert len(runs) == stopped_at
-    assert 2 <= len(runs) <= 4
     assert all(run.status == "succeeded" for run in runs)
     contexts = [run.source_context for run in runs]
     assert {c["type"] for c in contexts} == {"schedule"}
     assert {c["name"] for c in contexts} == {"nightly"}
-    scheduled = sorted(c["data"]["scheduledAt"] for c in contexts)
-    assert len(set(scheduled)) == len(scheduled)
-    assert all(s.endswith("+00:00") for s in scheduled)
-    assert f"schedule nightly ops {scheduled[0]}" in output
+    assert sorted(c["data"]["scheduledAt"] for c in contexts) == TICKS
+    assert all(f"schedule nightly ops {tick}" in output for tick in TICKS)
 
 
 async def test_two_replicas_on_postgresql_create_each_tick_once(postgres_url: str) -> None:
     resources = resources_from_yaml(RESOURCES)
+    clock = FakeClock(START)  # one clock: both replicas tick at the same moments
     async with (
-        running_server(resources, postgres_url, owner=f"a-{uuid.uuid4().hex[:4]}") as first,
-        running_server(resources, postgres_url, owner=f"b-{uuid.uuid4().hex[:4]}") as second,
+        running_server(
+            resources, postgres_url, configure=on_clock(clock), owner=f"a-{uuid.uuid4().hex[:4]}"
+        ) as first,
+        running_server(
+            resources, postgres_url, configure=on_clock(clock), owner=f"b-{uuid.uuid4().hex[:4]}"
+        ) as second,
     ):
-        await asyncio.sleep(3.2)
+        await clock.wait_for_sleepers(2)
+        await clock.advance(3)  # three ticks, each seen by both replicas at once
         for server in (first, second):
             server.service.registry.replace(resources_from_yaml(RESOURCES.split("---", 1)[1]))
         await first.settle()
@@ -139,8 +166,7 @@ async def test_two_replicas_on_postgresql_create_each_tick_once(postgres_url: st
         outputs = first.sink_output() + second.sink_output()
     runs = await _runs(postgres_url)
     scheduled = [run.source_context["data"]["scheduledAt"] for run in runs]
-    assert len(runs) >= 3
-    assert len(set(scheduled)) == len(scheduled)
+    assert sorted(scheduled) == TICKS
     assert all(run.status == "succeeded" for run in runs)
     # Every tick's run was delivered exactly once, by one of the two replicas.
     delivered = [line for line in outputs.splitlines() if line.strip()]
