@@ -45,7 +45,6 @@ from pydantic_ai.usage import RunUsage
 
 from punching_fist.agent.loop_outcomes import (
     Concluded,
-    Decision,
     Denial,
     Limits,
     Outcome,
@@ -54,6 +53,7 @@ from punching_fist.agent.loop_outcomes import (
     RequestLimit,
     TokenBudget,
     UnusableAnswer,
+    Verdict,
 )
 from punching_fist.agent.prompt import FINAL_TOOL, LAST_TURN_NOTE
 from punching_fist.agent.replies import (
@@ -141,7 +141,7 @@ class InvestigationLoop:
     async def run(self, goal: str) -> Outcome:
         return await self._drive(ModelRequest(parts=[UserPromptPart(goal)]))
 
-    async def resume(self, decisions: Mapping[str, Decision]) -> Outcome:
+    async def resume(self, decisions: Mapping[str, Verdict]) -> Outcome:
         """Go on after a pause: run the approved calls, tell the model about the denied ones."""
         answered: list[ModelRequestPart] = []
         trailing = self.messages[-1] if self.messages else None
@@ -160,7 +160,7 @@ class InvestigationLoop:
         answered.sort(key=lambda p: order.get(getattr(p, "tool_call_id", ""), len(order)))
         return await self._drive(ModelRequest(parts=answered))
 
-    async def _decided(self, call: ToolCallPart, decision: Decision) -> ModelRequestPart:
+    async def _decided(self, call: ToolCallPart, decision: Verdict) -> ModelRequestPart:
         if isinstance(decision, Denial):
             return ToolReturnPart(
                 tool_name=call.tool_name,

@@ -1,5 +1,5 @@
 """What the investigation loop stops with: a conclusion, a pause for calls that wait for a
-person (resumed with their ``Decision``s), or an ``InvestigationEnded`` when its ``Limits``
+person (resumed with their ``Verdict``s), or an ``InvestigationEnded`` when its ``Limits``
 or the model's answers end it early.
 
 The loop's contract with the runtime, apart from the loop's machinery.
@@ -68,4 +68,4 @@ class Denial:
     message: str
 
 
-Decision = Approval | Denial
+Verdict = Approval | Denial

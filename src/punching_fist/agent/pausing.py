@@ -1,5 +1,5 @@
 """Pausing an investigation for approval and resuming it: one approval row per call that
-waits for a person, and the people's decisions read back as the loop's ``Decision``s.
+waits for a person, and the people's decisions read back as the loop's ``Verdict``s.
 
 Both directions of the same ``store.approvals`` rows, kept out of the runtime's flow.
 """
@@ -14,7 +14,7 @@ import structlog
 
 from punching_fist.agent.base import AgentOutcome, AgentRequest, Ending
 from punching_fist.agent.history import SavedState
-from punching_fist.agent.loop_outcomes import Decision, Denial, Paused
+from punching_fist.agent.loop_outcomes import Denial, Paused, Verdict
 from punching_fist.agent.toolset import Approval, Recorder
 from punching_fist.store.approval_rows import ApprovalStatus, NewApproval, StoredApproval
 from punching_fist.store.approvals import ApprovalStore
@@ -88,9 +88,9 @@ def approval_requests(paused: Paused) -> list[NewApproval]:
     return pending
 
 
-def decisions(batch: Sequence[StoredApproval]) -> dict[str, Decision]:
+def decisions(batch: Sequence[StoredApproval]) -> dict[str, Verdict]:
     """The people's decisions by tool call, feedback passed along to the model."""
-    decided: dict[str, Decision] = {}
+    decided: dict[str, Verdict] = {}
     for approval in batch:
         call_id = str(approval.action.get("tool_call_id"))
         feedback = approval.feedback
