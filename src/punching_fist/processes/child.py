@@ -1,21 +1,13 @@
-"""Running a child process from async code cheaply, on any event loop.
+"""Spawning one child and watching its pipes and exit through the event loop's readers.
 
 ``asyncio.create_subprocess_exec`` costs several times more CPU on uvloop than on the stdlib
 loop: libuv spawns with ``fork()``, which copies the server's page tables (over 2 ms per spawn
 in a large process), where CPython's ``subprocess`` uses ``vfork()`` (about 0.1 ms) as long as
-no ``preexec_fn`` is given. Tools and ``cli`` steps spawn on every call, so :func:`run` spawns
-with ``subprocess.Popen`` and waits without threads: the output pipes are non-blocking and
+no ``preexec_fn`` is given. Tools and ``cli`` steps spawn on every call, so a child is spawned
+with ``subprocess.Popen`` and waited for without threads: the output pipes are non-blocking and
 read through ``loop.add_reader``, and the exit is seen on a pidfd (Linux 5.3+) read the same
 way, then reaped with ``waitpid``. Where pidfds are missing it falls back to
 ``asyncio.create_subprocess_exec`` for the spawn and the wait; the pipes are read the same way.
-
-The child runs argv (never a shell) in its own session, so a timeout or a cancelled caller
-kills its whole process group, grandchildren included. Only a head and a tail of each stream
-are kept, however much the child prints.
-
-Given a ``StepSpawner``, the child is started by the spawner process instead, so that it is
-not this process's child and cannot read its environment or memory (see
-:mod:`punching_fist.spawner`); the pipes are still this process's and read the same way.
 """
 
 from __future__ import annotations
@@ -26,141 +18,16 @@ import functools
 import os
 import signal
 import subprocess
-import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
+from punching_fist.processes.capture import HeadTail
 from punching_fist.spawner.client import Spawned, StepSpawner
 
 _CHUNK = 64 * 1024
 
 
-@dataclass(frozen=True, kw_only=True)
-class Captured:
-    """What one output stream printed: its first and last bytes and how many there were."""
-
-    head: bytes
-    tail: bytes
-    total: int
-    """Every byte printed, including those cut from the middle."""
-
-    @property
-    def cut(self) -> int:
-        """How many bytes were dropped between ``head`` and ``tail``."""
-        return self.total - len(self.head) - len(self.tail)
-
-    def decode(self, marker: str = "\n[... {cut} bytes cut ...]\n") -> str:
-        """The text, with ``marker`` (formatted with ``cut``) where the middle was dropped."""
-        if not self.cut:
-            # One decode, so a character split between head and tail stays whole.
-            return (self.head + self.tail).decode("utf-8", errors="replace")
-        return (
-            self.head.decode("utf-8", errors="replace")
-            + marker.format(cut=self.cut)
-            + self.tail.decode("utf-8", errors="replace")
-        )
-
-
-@dataclass(frozen=True, kw_only=True)
-class Completed:
-    """How a child ended and what it printed."""
-
-    returncode: int
-    """The exit status; negative for the signal that killed it (``-9`` after a timeout)."""
-    timed_out: bool
-    stdout: Captured
-    """stdout, with stderr interleaved as printed when they were merged."""
-    stderr: Captured | None
-    """``None`` when stderr was merged into stdout."""
-    duration_ms: float
-
-
-async def run(
-    argv: Sequence[str],
-    *,
-    env: Mapping[str, str],
-    timeout_seconds: float,
-    cwd: str | None = None,
-    stdin: bytes | None = None,
-    merge_stderr: bool = False,
-    keep_bytes: int = 128 * 1024,
-    spawner: StepSpawner | None = None,
-) -> Completed:
-    """Run ``argv`` with exactly ``env``; wait for it and its output up to ``timeout_seconds``.
-
-    ``argv[0]`` is looked up on ``env``'s ``PATH``. stdin is ``/dev/null`` unless ``stdin``
-    bytes are given. Of each output stream the first and the last ``keep_bytes`` bytes are
-    kept. The run ends when the child has exited and its output pipes are closed (a
-    background grandchild holding them keeps it going); at the deadline the process group
-    is killed and whatever it printed until then is returned with ``timed_out``.
-
-    Raises ``OSError`` (``FileNotFoundError``, ``PermissionError``...) when the child cannot
-    be started. Cancelling the caller kills the process group and reaps the child first.
-    With ``spawner``, the spawner process starts and reaps the child.
-    """
-    loop = asyncio.get_running_loop()
-    started = time.perf_counter()
-    child = _Child(loop)
-    try:
-        stdout = _HeadTail(keep_bytes)
-        stderr = None if merge_stderr else _HeadTail(keep_bytes)
-        await child.start(
-            argv, env=env, cwd=cwd, stdin=stdin, stdout=stdout, stderr=stderr, spawner=spawner
-        )
-        timed_out = False
-        try:
-            async with asyncio.timeout(timeout_seconds):
-                await child.finished
-        except TimeoutError:
-            timed_out = True
-            child.kill()
-            await child.exited
-            child.drain()
-        returncode = child.exited.result()
-    except BaseException:
-        if child.started:
-            child.kill()
-            # Reaped before the caller goes on: nothing of this run outlives it.
-            with contextlib.suppress(Exception):
-                await asyncio.shield(child.exited)
-        raise
-    finally:
-        child.close()
-    return Completed(
-        returncode=returncode,
-        timed_out=timed_out,
-        stdout=stdout.captured(),
-        stderr=None if stderr is None else stderr.captured(),
-        duration_ms=(time.perf_counter() - started) * 1000,
-    )
-
-
-class _HeadTail:
-    """Keeps the first and last ``keep`` bytes of a stream and counts the rest."""
-
-    def __init__(self, keep: int) -> None:
-        self._keep = keep
-        self._head = bytearray()
-        self._tail = bytearray()
-        self.total = 0
-
-    def add(self, chunk: bytes) -> None:
-        self.total += len(chunk)
-        room = self._keep - len(self._head)
-        if room > 0:
-            self._head += chunk[:room]
-            chunk = chunk[room:]
-        if chunk:
-            self._tail += chunk
-            if len(self._tail) > self._keep:
-                del self._tail[: len(self._tail) - self._keep]
-
-    def captured(self) -> Captured:
-        return Captured(head=bytes(self._head), tail=bytes(self._tail), total=self.total)
-
-
-class _Child:
+class Child:
     """One child's pipes and exit, watched through the loop's readers.
 
     ``finished`` resolves once the child has been reaped and every output pipe reached EOF;
@@ -175,7 +42,7 @@ class _Child:
         self.started = False
         self._pid = 0
         self._pending = 0  # output pipes open + the exit not yet seen
-        self._readers: dict[int, _HeadTail] = {}
+        self._readers: dict[int, HeadTail] = {}
         self._fds: list[int] = []  # the parent's copies, closed once the child has them
         self._stdin: tuple[int, memoryview] | None = None
         self._keepalive: object = None  # the Popen or Process: never collected unreaped
@@ -188,8 +55,8 @@ class _Child:
         env: Mapping[str, str],
         cwd: str | None,
         stdin: bytes | None,
-        stdout: _HeadTail,
-        stderr: _HeadTail | None,
+        stdout: HeadTail,
+        stderr: HeadTail | None,
         spawner: StepSpawner | None,
     ) -> None:
         out = self._pipe_to_parent(stdout)
@@ -265,7 +132,7 @@ class _Child:
         self._begin(popen.pid)
         self._loop.add_reader(pidfd, self._on_pidfd, pidfd, popen)
 
-    def _pipe_to_parent(self, sink: _HeadTail) -> int:
+    def _pipe_to_parent(self, sink: HeadTail) -> int:
         ours, theirs = os.pipe()
         self._readers[ours] = sink
         self._fds.append(theirs)
