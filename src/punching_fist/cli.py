@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import urllib.parse
 from pathlib import Path
 from typing import Annotated
 
@@ -70,6 +71,15 @@ def validate(
     )
 
 
+def _checked_public_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    parsed = urllib.parse.urlsplit(value)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise typer.BadParameter(f"{value!r} is not an http:// or https:// URL")
+    return value
+
+
 @app.command()
 def serve(
     resources: Annotated[
@@ -86,6 +96,15 @@ def serve(
     ] = DEFAULT_DB,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    public_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="PUNCHING_FIST_PUBLIC_URL",
+            callback=_checked_public_url,
+            help="Where people reach this server (an ingress); links to runs start with it"
+            " (default: http://HOST:PORT).",
+        ),
+    ] = None,
     concurrency: Annotated[int, typer.Option(help="Workflow runs executed at once.")] = 16,
     lease_seconds: Annotated[float, typer.Option(help="Run lease length.")] = 30.0,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
@@ -167,6 +186,7 @@ def serve(
         database_url=db,
         host=host,
         port=port,
+        public_url=public_url,
         run_concurrency=concurrency,
         lease_seconds=lease_seconds,
         base_env=inherited_env(os.environ),

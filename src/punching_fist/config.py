@@ -40,6 +40,9 @@ class Settings:
     """SQLAlchemy URL; ``postgresql://...`` selects PostgreSQL."""
     host: str = "127.0.0.1"
     port: int = 8080
+    public_url: str | None = None
+    """Where people reach this server (behind an ingress); links to runs in Slack, Jira and
+    PagerDuty start with it. ``None``: ``http://<host>:<port>``."""
     run_concurrency: int = 16
     """How many workflow runs execute at once."""
     lease_seconds: float = 30.0

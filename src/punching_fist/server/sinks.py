@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
@@ -34,13 +35,12 @@ def build_sink_dispatch(
     launcher and links to the run API."""
     given = dependencies or SinkDependencies()
     http = given.http or httpx.AsyncClient(timeout=httpx.Timeout(30.0))
-    base_url = f"http://{settings.host}:{settings.port}"
     complete = replace(
         given,
         http=http,
         secrets=given.secrets or secrets,
         workflows=given.workflows or launcher,
-        run_url=given.run_url or (lambda run_id: f"{base_url}/api/v1/runs/{run_id}"),
+        run_url=given.run_url or run_link(settings),
     )
     return SinkDispatch(
         deliveries=delivery_store(settings, database),
@@ -52,6 +52,12 @@ def build_sink_dispatch(
         tuning=DeliveryTuning(single_writer=database.is_sqlite),
         owned_http=None if given.http else http,
     )
+
+
+def run_link(settings: Settings) -> Callable[[uuid.UUID], str]:
+    """Links to a run for people: under ``public_url`` when set, else the listening address."""
+    base = (settings.public_url or f"http://{settings.host}:{settings.port}").rstrip("/")
+    return lambda run_id: f"{base}/api/v1/runs/{run_id}"
 
 
 def delivery_store(settings: Settings, database: Database) -> DeliveryStore:
