@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from punching_fist.store.database import Database
 from punching_fist.engine.intake import IncomingAlert, Outcome, record_alerts
+from punching_fist.store.database import Database
 from punching_fist.store.tables import alerts
 
 
