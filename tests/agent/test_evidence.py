@@ -18,15 +18,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from punching_fist.agent.evidence import (
-    Evidence,
-    Observation,
+from punching_fist.agent.evidence import Evidence, Observation, gather
+from punching_fist.agent.evidence_check import evidence_problems
+from punching_fist.agent.evidence_plan import (
     Plan,
     Target,
     custom_plan,
     detect_target,
-    evidence_problems,
-    gather,
     is_kubernetes_name,
     plan_evidence,
     plan_for,

@@ -19,7 +19,7 @@ import pytest
 from bench.eval import SCENARIOS, Scenario, StandIn, grade, load_scenario, load_scenarios
 from bench.eval_kubectl import Cluster, Table, key_of, kind_of, parse
 
-from punching_fist.agent.evidence import plan_evidence
+from punching_fist.agent.evidence_plan import plan_evidence
 from punching_fist.sources.alertmanager import AlertmanagerNotification
 
 PATHS = sorted(SCENARIOS.glob("*.yaml"))

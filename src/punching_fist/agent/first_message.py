@@ -11,7 +11,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from punching_fist.agent.base import AgentRequest
-from punching_fist.agent.evidence import Evidence, gather, plan_evidence
+from punching_fist.agent.evidence import Evidence, gather
+from punching_fist.agent.evidence_plan import plan_evidence
 from punching_fist.agent.key_lines import key_lines
 from punching_fist.agent.prompt import first_message
 from punching_fist.agent.tools.base import AgentTool

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 
 from punching_fist.agent.approval_rules import rule_findings
-from punching_fist.agent.evidence import evidence_problems
+from punching_fist.agent.evidence_check import evidence_problems
 from punching_fist.agent.tools.curl import HostRule
 from punching_fist.agent.tools.registry import PROMETHEUS_URL_VARIABLE, entry_problems
 from punching_fist.errors import ConfigurationError
