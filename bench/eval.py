@@ -321,8 +321,8 @@ async def evaluate(
     investigation would otherwise count as wrong instead of slow."""
     from tests.support.server import resources_from_yaml, running_server
 
-    from punching_fist.agent.local_model.cache import LocalModelPaths
-    from punching_fist.agent.local_model.installer import install
+    from punching_fist.local_model.cache import LocalModelPaths
+    from punching_fist.local_model.installer import install
     from punching_fist.observability.logging import configure_logging
 
     # Readable on a terminal; JSON lines (no colour codes) when the output is captured.

@@ -39,9 +39,9 @@ sys.path.insert(0, str(ROOT))
 
 from tests.support.server import running_server  # noqa: E402
 
-from punching_fist.agent.local_model.cache import LocalModelPaths  # noqa: E402
-from punching_fist.agent.local_model.status import require_ready  # noqa: E402
 from punching_fist.cli import load_resources  # noqa: E402
+from punching_fist.local_model.cache import LocalModelPaths  # noqa: E402
+from punching_fist.local_model.status import require_ready  # noqa: E402
 
 QUICKSTART = ROOT / "examples/quickstart"
 

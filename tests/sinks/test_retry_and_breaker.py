@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from punching_fist.engine.delivery.circuit import Breakers, BreakerState, CircuitBreaker
 from punching_fist.errors import DeliveryFailed, SecretResolutionError, TemporaryFailure
 from punching_fist.retry import RetryPolicy
 from punching_fist.secret_refs import EnvResolver, SecretResolver
-from punching_fist.sinks.circuit import Breakers, BreakerState, CircuitBreaker
 from punching_fist.sinks.http import retry_after
 from punching_fist.sinks.redaction import Redactor
 
