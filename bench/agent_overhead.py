@@ -213,9 +213,9 @@ async def engine_in_process(workdir: Path, iterations: int, repeats: int) -> Non
     from pydantic_ai.models.function import AgentInfo, FunctionModel
     from sqlalchemy import insert
 
+    from punching_fist.agent.base import AgentRequest
     from punching_fist.agent.runtime import AgentRuntime, AgentRuntimeDeps
     from punching_fist.agent.tools.base import SafetyCheck, ToolContext, ToolOutput
-    from punching_fist.engine.steps.agent import AgentRequest
     from punching_fist.resources.workflow import AgentStep
     from punching_fist.secret_refs import SecretResolver
     from punching_fist.store.approvals import ApprovalStore
@@ -277,7 +277,7 @@ async def engine_in_process(workdir: Path, iterations: int, repeats: int) -> Non
             )
         outcome = await runtime.investigate(
             AgentRequest(
-                run_id=str(run_id),
+                run_id=run_id,
                 step_name="investigate",
                 settings=step,
                 goal="Investigate",
@@ -285,6 +285,7 @@ async def engine_in_process(workdir: Path, iterations: int, repeats: int) -> Non
                 context={"env": {}},
             )
         )
+        assert outcome.result is not None
         assert outcome.result["error_message"] is None, outcome.result
 
     try:
