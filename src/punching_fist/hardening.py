@@ -14,6 +14,10 @@ ptrace it: the same user, or anyone with ``CAP_SYS_PTRACE``. Two switches close 
 Both are inherited only as far as they should be: dumpability resets when a program is
 executed, so steps stay debuggable; dropped capabilities and ``no_new_privs`` stay for every
 descendant. Elsewhere than Linux these are no-ops (and report so).
+
+One more attribute keeps steps from outliving the server: ``die_with_parent``
+(``PR_SET_PDEATHSIG``) on the process that starts them, which is then signalled when the
+server dies, even by SIGKILL.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import os
 import sys
 from pathlib import Path
 
+_PR_SET_PDEATHSIG = 1
 _PR_GET_DUMPABLE = 3
 _PR_SET_DUMPABLE = 4
 _PR_CAPBSET_DROP = 24
@@ -78,6 +83,19 @@ def drop_privileges() -> bool:
     data = (_CapData * 2)()
     _check(libc, libc.capset(ctypes.byref(header), data), "capset")
     _check(libc, libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "PR_SET_NO_NEW_PRIVS")
+    return True
+
+
+def die_with_parent(signal_number: int) -> bool:
+    """Have the kernel send ``signal_number`` to this process when its parent dies (the
+    thread that started it, strictly); False where that is not possible (not Linux).
+
+    Not inherited by children, and cleared by executing a setuid program.
+    """
+    libc = _libc()
+    if libc is None:
+        return False
+    _check(libc, libc.prctl(_PR_SET_PDEATHSIG, signal_number, 0, 0, 0), "PR_SET_PDEATHSIG")
     return True
 
 

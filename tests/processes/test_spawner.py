@@ -3,15 +3,19 @@
 The same contract as ``test_run.py`` (status, streams, stdin, deadline, cancellation, a
 missing executable), then what the spawner adds: the child's parent is the spawner, which
 holds none of the server's environment; the child has no capabilities and cannot gain any;
-a dead spawner is replaced.
+a dead spawner is replaced; a dead server's steps die with it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
-from collections.abc import AsyncIterator
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -21,6 +25,9 @@ from punching_fist.spawner.client import StepSpawner
 from tests.support.tools_helpers import process_alive, read_pid
 
 ENV = {"PATH": "/usr/bin:/bin"}
+DEADLINE = 30.0
+"""For what takes milliseconds: generous, so that a loaded machine never fails a test."""
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -122,12 +129,15 @@ async def test_a_dead_spawner_ends_its_steps_and_is_replaced(
     spawner: StepSpawner, tmp_path: Path
 ) -> None:
     pid_file = tmp_path / "pid"
-    task = asyncio.create_task(sh(spawner, f"echo $$ > {pid_file}; sleep 300", timeout_seconds=60))
+    task = asyncio.create_task(sh(spawner, f"echo $$ > {pid_file}; sleep 300", timeout_seconds=600))
+    # Only once the spawner has told the server the step's pid may the server end the orphan;
+    # the step can write its file before that message arrives.
+    await _until(lambda: spawner.running == 1, "the spawner reports the step started")
     await _until_written(pid_file)
     first = spawner.pid
     assert first is not None
     os.kill(first, signal.SIGKILL)
-    done = await task  # the orphan is killed by the server, so the run ends at once
+    done = await asyncio.wait_for(task, DEADLINE)  # the server kills the orphan: no timeout
     assert done.returncode == 255
     assert not done.timed_out
     await _until_gone(read_pid(pid_file))
@@ -136,18 +146,66 @@ async def test_a_dead_spawner_ends_its_steps_and_is_replaced(
     assert spawner.pid != first
 
 
+@pytest.mark.parametrize("socket_leaked", [False, True], ids=["socket-closes", "socket-leaked"])
+def test_steps_die_with_a_server_killed_by_sigkill(tmp_path: Path, socket_leaked: bool) -> None:
+    """The spawner ends its steps when the server dies: on its socket's end of file, and by
+    the parent-death signal where the server's end stays open in another process."""
+    pid_file, holder_file = tmp_path / "step.pid", tmp_path / "holder.pid"
+    argv = [sys.executable, "-m", "tests.processes.spawner_host", str(pid_file)]
+    server = subprocess.Popen(
+        [*argv, str(holder_file)] if socket_leaked else argv,
+        cwd=REPO_ROOT,
+        start_new_session=True,
+    )
+    try:
+        _wait(lambda: pid_file.exists() and pid_file.read_text().endswith("\n"), "a step runs")
+        if socket_leaked:
+            _wait(holder_file.exists, "the socket is leaked")
+        step = read_pid(pid_file)
+        spawner_pid = _parent_of(step)
+        os.kill(server.pid, signal.SIGKILL)  # the server only: a leaked socket lives on
+        server.wait(DEADLINE)
+        _wait(lambda: not process_alive(step), f"the step {step} is gone")
+        _wait(lambda: not process_alive(spawner_pid), f"the spawner {spawner_pid} is gone")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGKILL)
+        server.wait(DEADLINE)
+        if holder_file.exists():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(read_pid(holder_file), signal.SIGKILL)
+        if pid_file.exists():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(read_pid(pid_file), signal.SIGKILL)
+
+
+def _parent_of(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rpartition(")")[2].split()[1])
+
+
+def _wait(reached: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + DEADLINE
+    while not reached():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {DEADLINE}s: {what}")
+        time.sleep(0.02)
+
+
+async def _until(reached: Callable[[], bool], what: str) -> None:
+    """Until ``reached``, with a deadline a loaded machine meets too (it is never waited out
+    when things work)."""
+    deadline = time.monotonic() + DEADLINE
+    while not reached():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {DEADLINE}s: {what}")
+        await asyncio.sleep(0.01)
+
+
 async def _until_written(path: Path) -> None:
     """Until the step has written its line to ``path``: it is surely running."""
-    for _ in range(1000):
-        if path.exists() and path.read_text().endswith("\n"):
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"{path} was never written")
+    await _until(lambda: path.exists() and path.read_text().endswith("\n"), f"{path} written")
 
 
 async def _until_gone(pid: int) -> None:
-    for _ in range(200):
-        if not process_alive(pid):
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"process {pid} still runs")
+    await _until(lambda: not process_alive(pid), f"process {pid} ends")

@@ -4,7 +4,10 @@ It is executed, not forked, with an environment of a few harmless variables, so 
 of the server's memory or secrets; it drops every privilege before reading its first request
 (see ``punching_fist.hardening``). It then starts each requested step with the pipes the
 server sent along, reaps it, and reports how it ended. When the server's end of the socket
-closes (the server stopped or died), it kills what is still running and exits.
+closes (the server stopped or died), it kills what is still running and exits. It does the
+same on SIGTERM, which the kernel sends it when the server dies (``PR_SET_PDEATHSIG``), even
+where the socket stays open (a process that inherited the server's end): a server restarted
+after a crash never runs a step beside its predecessor's.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ class Spawner:
     def __init__(self, sock: socket.socket) -> None:
         self._sock = sock
         self._children: dict[int, subprocess.Popen[bytes]] = {}
+        self._stopping = False
 
     def serve(self) -> None:
         wake_read, wake_write = os.pipe()
@@ -36,6 +40,7 @@ class Spawner:
         signal.set_wakeup_fd(wake_write)
         signal.signal(signal.SIGCHLD, lambda *_: None)  # a handler, so the wakeup fd fires
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's ^C is the server's call
+        signal.signal(signal.SIGTERM, self._stop)  # also: the server died
         selector = selectors.DefaultSelector()
         selector.register(self._sock, selectors.EVENT_READ)
         selector.register(wake_read, selectors.EVENT_READ)
@@ -47,9 +52,14 @@ class Spawner:
                             os.read(wake_read, 4096)
                     elif not self._handle():
                         return
+                if self._stopping:
+                    return
                 self._reap()
         finally:
             self._kill_all()
+
+    def _stop(self, _signal: int, _frame: object) -> None:
+        self._stopping = True  # the wakeup fd ends the select; the loop then stops
 
     def _handle(self) -> bool:
         """Act on one request; False once the server is gone."""
@@ -128,6 +138,9 @@ class Spawner:
 
 def main(argv: list[str]) -> int:
     sock = socket.socket(fileno=int(argv[1]))
+    # SIGTERM, not SIGKILL: the steps must be killed first. Should the server already be
+    # gone, its end of the socket is closed and the first select says so.
+    hardening.die_with_parent(signal.SIGTERM)
     hardening.drop_privileges()
     hardening.make_undumpable()  # after the drop, which may reset it
     sock.setblocking(True)

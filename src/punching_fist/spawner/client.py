@@ -59,8 +59,17 @@ class StepSpawner:
         """The spawner's pid while it runs."""
         return self._process.pid if self._process is not None else None
 
+    @property
+    def running(self) -> int:
+        """How many steps the spawner said it started and has not reaped yet."""
+        return len(self._running)
+
     def start(self) -> None:
-        """Start the spawner process unless it runs; it gets ``_SPAWNER_ENV`` only."""
+        """Start the spawner process unless it runs; it gets ``_SPAWNER_ENV`` only.
+
+        Call it from the thread that lives as long as the server (the event loop's): the
+        spawner is told to end its steps when that thread exits (``PR_SET_PDEATHSIG``).
+        """
         if self._sock is not None:
             return
         if self._process is not None:  # it died, or its socket broke: end and replace it
