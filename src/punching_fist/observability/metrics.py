@@ -46,6 +46,13 @@ class Metrics:
             ["sink", "status"],
             registry=self.registry,
         )
+        self.retention_rows = Counter(
+            "punchingfist_retention_rows",
+            "Rows deleted by retention, by table (audit_events_detached: kept, unlinked from"
+            " their deleted run).",
+            ["table"],
+            registry=self.registry,
+        )
         self.intake_rejected = Counter(
             "punchingfist_intake_rejected",
             "Webhook requests refused, by HTTP status.",

@@ -8,6 +8,7 @@ from pydantic import Field, field_validator
 
 from punching_fist.resources.approval import ApprovalRule, unique_rule_names
 from punching_fist.resources.base import ApiVersion, Condition, ObjectMeta, SpecModel, StatusModel
+from punching_fist.resources.durations import Duration
 from punching_fist.secret_refs import is_reference
 
 ApiRole = Literal["viewer", "approver", "admin"]
@@ -118,6 +119,25 @@ class ApiSettings(SpecModel):
         return tokens
 
 
+class RetentionSettings(SpecModel):
+    """How long finished records stay; never active alerts, unfinished runs or incidents."""
+
+    enabled: bool = True
+    """``false``: nothing is ever deleted."""
+    resolved_alerts: Duration = "30d"
+    """Alerts resolved longer ago than this go, once no remaining run refers to them."""
+    finished_runs: Duration = "30d"
+    """Succeeded and failed runs finished longer ago go, with their step results, sink
+    deliveries and approvals."""
+    audit_events: Duration = "90d"
+    """Audit rows (LLM requests, tool calls, approvals) older than this go; a deleted run's
+    rows stay until then, no longer linked to it."""
+    interval: Duration = "1h"
+    """How often to look for rows to delete."""
+    batch_size: int = Field(default=1000, ge=1, le=10_000)
+    """Rows deleted per transaction, so a large purge never holds the database for long."""
+
+
 class OperatorConfigSpec(SpecModel):
     database: DatabaseConfig | None = None
     chat: ChatSettings | None = None
@@ -129,6 +149,8 @@ class OperatorConfigSpec(SpecModel):
     api: ApiSettings | None = None
     approval_rules: list[ApprovalRule] = Field(default_factory=list)
     """Writes of every workflow's agents that need approval, or more than one approver."""
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    """How long resolved alerts, finished runs and audit events are kept."""
 
     _unique_rules = field_validator("approval_rules")(unique_rule_names)
 

@@ -44,6 +44,7 @@ from punching_fist.resources.loader import ResourceSet
 from punching_fist.resources.registry import ResourceRegistry
 from punching_fist.secret_refs import SecretResolver
 from punching_fist.server.agent import AgentServices, build_agent_services, kube_credentials
+from punching_fist.server.retention import Retention
 from punching_fist.server.sinks import build_sink_dispatch, delivery_store
 from punching_fist.sinks.registry import SinkDependencies
 from punching_fist.sources.schedule import ScheduleRunner
@@ -90,6 +91,8 @@ class Service:
     """Who may call the API (tokens of the OperatorConfig), read at start."""
     kube: KubeCredentials
     """The server's Kubernetes credentials and the identities steps act as."""
+    retention: Retention
+    """Deletes old resolved alerts, finished runs and audit events (``spec.retention``)."""
     spawner: StepSpawner | None = None
     """Starts steps outside this process (``Settings.isolate_steps``)."""
     schedules: ScheduleRunner | None = None
@@ -187,6 +190,7 @@ class Service:
             auth=ApiAuth(registry.current, secrets, host=settings.host),
             kube=kube,
             spawner=spawner,
+            retention=Retention(database, registry.current, metrics),
         )
 
     async def trigger_run(
@@ -222,6 +226,7 @@ class Service:
         await self.sinks.start()  # before the dispatcher: resumed runs find deliveries unleased
         await self.slack_approvals.start()
         await self.dispatcher.start()
+        self.retention.start()
         self._started = True
         self.schedules = self.schedules or ScheduleRunner(self.registry, self.trigger_run)
         self.schedules.start()
@@ -245,6 +250,7 @@ class Service:
             await self.schedules.stop()
         await self.committer.stop()
         await self.dispatcher.stop()
+        await self.retention.stop()
         await self.slack_approvals.stop()
         await self.sinks.stop()
         await self.agent_services.stop()
