@@ -17,9 +17,11 @@
     │   └── UnsupportedMediaType
     └── RuntimeFailure            something failed while running
         ├── TemporaryFailure      worth retrying (carries a delay)
-        └── PermanentFailure      retrying will not help
-            ├── CommandRejected   a command refused by a safety policy
-            └── DeliveryFailed    a sink cannot take the result
+        │   └── StoreUnavailable  the database cannot be reached or is busy
+        ├── PermanentFailure      retrying will not help
+        │   ├── CommandRejected   a command refused by a safety policy
+        │   └── DeliveryFailed    a sink cannot take the result
+        └── LeaseLost             another worker owns the run now; this one must stop
 
 Foreign exceptions are translated at the boundary: ``raise OurError(...) from exc``. HTTP
 statuses appear only at the HTTP edge (``api.errors``), which maps each kind to one.
@@ -104,6 +106,10 @@ class TemporaryFailure(RuntimeFailure):
         super().__init__(message)
 
 
+class StoreUnavailable(TemporaryFailure):
+    """The database did not answer (connection refused or cut, a timeout, locked)."""
+
+
 class PermanentFailure(RuntimeFailure):
     """A failure that retrying will not fix."""
 
@@ -114,3 +120,10 @@ class CommandRejected(PermanentFailure):
 
 class DeliveryFailed(PermanentFailure):
     """A sink could not deliver a result."""
+
+
+class LeaseLost(RuntimeFailure):
+    """This worker's lease on a run lapsed or was taken over: its writes are refused.
+
+    Neither temporary nor permanent for the run: the run goes on, under its new owner.
+    """

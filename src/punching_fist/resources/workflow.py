@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from punching_fist.resources.approval import ApprovalRule, unique_rule_names
 from punching_fist.resources.base import ApiVersion, Condition, ObjectMeta, SpecModel, StatusModel
@@ -49,12 +49,20 @@ ToolEntry = str | ToolSpec
 
 
 class RetryPolicySpec(SpecModel):
-    """How provider errors and rate limits are retried."""
+    """How temporary failures are retried: LLM requests (``rigConfig``), command steps."""
 
-    max_attempts: int = Field(default=3, ge=1)
+    max_attempts: int = Field(default=3, ge=1, le=100)
     backoff: Literal["exponential", "fixed", "none"] = "exponential"
     initial_delay_seconds: float = Field(default=1.0, ge=0)
     max_delay_seconds: float = Field(default=30.0, ge=0)
+
+    @field_validator("max_delay_seconds")
+    @classmethod
+    def _not_below_the_first_delay(cls, value: float, info: ValidationInfo) -> float:
+        initial = info.data.get("initial_delay_seconds")
+        if initial is not None and value < initial:
+            raise ValueError(f"must be at least initialDelaySeconds ({initial:g})")
+        return value
 
 
 class SafetyConfig(SpecModel):
@@ -119,6 +127,13 @@ class CliStep(SpecModel):
     service_account: str | None = None
     """The account the command's kubectl acts as (``KUBECONFIG`` is set for it); without
     one, in a pod, the command gets the API server's address but no credentials."""
+    idempotent: bool = True
+    """Whether running the command twice does no harm. A step interrupted by a crash (the
+    server stopped while it ran) runs again when its run resumes, unless this is false: then
+    it ran at most once, and ends ``failed`` as interrupted."""
+    retry_policy: RetryPolicySpec | None = None
+    """Retries of a temporary failure (a timeout, a connection refused, exit code 75); the
+    workflow's ``retryPolicy`` when unset; none for a step that is not idempotent."""
 
 
 class AgentStep(AgentSettings):
@@ -139,6 +154,9 @@ class ConditionalStep(SpecModel):
     timeout_seconds: float = Field(default=300, gt=0)
     service_account: str | None = None
     """For ``command``, as in a ``cli`` step; an ``agent`` names its own."""
+    retry_policy: RetryPolicySpec | None = None
+    """For ``command``, as in a ``cli`` step; an ``agent`` retries LLM requests per its
+    ``rigConfig.retryPolicy``."""
 
     @model_validator(mode="after")
     def _exactly_one_body(self) -> ConditionalStep:
@@ -171,6 +189,9 @@ class WorkflowSpec(SpecModel):
     sinks: list[str | SinkRef] = Field(default_factory=list)
     approval_rules: list[ApprovalRule] = Field(default_factory=list)
     """Writes of this workflow's agents that need approval, or more than one approver."""
+    retry_policy: RetryPolicySpec | None = None
+    """How command steps that fail temporarily are retried, unless a step sets its own;
+    unset: a failed step is not retried."""
 
     _unique_rules = field_validator("approval_rules")(unique_rule_names)
 

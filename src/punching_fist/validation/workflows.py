@@ -18,6 +18,7 @@ from punching_fist.resources.findings import Finding, error, warning
 from punching_fist.resources.workflow import (
     AgentSettings,
     AgentStep,
+    CliStep,
     ConditionalStep,
     ToolSpec,
     Workflow,
@@ -60,7 +61,26 @@ def workflow_findings(workflow: Workflow) -> list[Finding]:
         at, _, message = problem.partition(": ")
         findings.append(error(KIND, name, at, message, reason="InvalidEvidence"))
     findings += rule_findings(KIND, name, workflow.spec.approval_rules)
+    findings += _retry_findings(name, workflow)
     return findings
+
+
+def _retry_findings(name: str, workflow: Workflow) -> list[Finding]:
+    # A step marked not idempotent runs at most once; retrying it would break that promise.
+    return [
+        error(
+            KIND,
+            name,
+            f"spec.steps[{index}].retryPolicy",
+            "a step with idempotent: false runs at most once, so it cannot be retried:"
+            " remove retryPolicy, or idempotent: false if running it twice does no harm",
+        )
+        for index, step in enumerate(workflow.spec.steps)
+        if isinstance(step, CliStep)
+        and not step.idempotent
+        and step.retry_policy is not None
+        and step.retry_policy.max_attempts > 1
+    ]
 
 
 def agent_settings(workflow: Workflow) -> Iterator[tuple[str, AgentSettings]]:
