@@ -94,6 +94,15 @@ def serve(
             " stays out of the command line, which every process can read.",
         ),
     ] = DEFAULT_DB,
+    db_wait_seconds: Annotated[
+        float,
+        typer.Option(
+            envvar="PUNCHING_FIST_DB_WAIT_SECONDS",
+            min=0,
+            help="How long to wait at start for a database that is down or still starting,"
+            " retrying with backoff; then exit (3).",
+        ),
+    ] = 300.0,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
     public_url: Annotated[
@@ -184,6 +193,7 @@ def serve(
         sweep_interval_seconds=sweep_interval,
         resources_dir=None if kubernetes else resources,
         database_url=db,
+        db_wait_seconds=db_wait_seconds,
         host=host,
         port=port,
         public_url=public_url,

@@ -38,6 +38,8 @@ class Settings:
     """Folder of YAML resources (the embedded default); None in Kubernetes mode."""
     database_url: str = DEFAULT_DB
     """SQLAlchemy URL; ``postgresql://...`` selects PostgreSQL."""
+    db_wait_seconds: float = 300.0
+    """How long start-up waits for an unreachable database (down, starting) before failing."""
     host: str = "127.0.0.1"
     port: int = 8080
     public_url: str | None = None

@@ -185,3 +185,74 @@ def _accepting(server: PostgresServer) -> bool:
         *("-q", "-h", server.host, "-p", str(server.port), "-U", server.user, "-d", "postgres"),
     ]
     return subprocess.run(argv, timeout=10, check=False).returncode == 0
+
+
+@dataclass(kw_only=True)
+class RestartablePostgres:
+    """A server of its own that a test stops and starts again, on the same port and data.
+
+    For outages: the session's server is shared, so stopping it would fail other tests.
+    ``stop`` is PostgreSQL's fast shutdown (SIGINT): clients are disconnected at once.
+    """
+
+    server: PostgresServer
+    """Where it listens, pointing at ``pf_test``."""
+    datadir: Path
+    sockdir: Path
+    log: Path
+    _process: ManagedProcess | None = dataclasses.field(default=None, init=False, repr=False)
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.running
+
+    def start(self, timeout: float = 30.0) -> None:
+        settings = [arg for setting in _FAST_SETTINGS for arg in ("-c", setting)]
+        argv = _as_server_user(
+            [
+                str(self.server.bindir / "postgres"),
+                *("-D", str(self.datadir), "-k", str(self.sockdir)),
+                *("-h", self.server.host, "-p", str(self.server.port), *settings),
+            ]
+        )
+        process = ManagedProcess(
+            "postgres", argv, log_path=self.log, cwd=self.datadir.parent, stop_signal=signal.SIGINT
+        )
+        self._process = process
+        process.start()
+        process.wait_ready(check=functools.partial(_accepting, self.server), timeout=timeout)
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.stop()
+            self._process = None
+
+
+@contextlib.contextmanager
+def restartable_postgres(bindir: Path = POSTGRES_BINDIR) -> Iterator[RestartablePostgres]:
+    """A running ``RestartablePostgres`` with database ``pf_test``; removed afterwards."""
+    workdir = Path(tempfile.mkdtemp(prefix="pf-test-postgres-"))
+    try:
+        workdir.chmod(0o755)
+        datadir, sockdir = workdir / "data", workdir / "sock"
+        for directory in (datadir, sockdir):
+            directory.mkdir(mode=0o700)
+            _give_to_server_user(directory)
+        _initdb(bindir, datadir, workdir / "initdb.log")
+        admin = PostgresServer(
+            host=LOOPBACK, port=free_port(), user=SUPERUSER, database="postgres", bindir=bindir
+        )
+        postgres = RestartablePostgres(
+            server=admin.with_database(DEFAULT_DATABASE),
+            datadir=datadir,
+            sockdir=sockdir,
+            log=workdir / "postgres.log",
+        )
+        postgres.start()
+        try:
+            admin.create_database(DEFAULT_DATABASE)
+            yield postgres
+        finally:
+            postgres.stop()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)

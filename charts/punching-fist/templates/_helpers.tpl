@@ -171,6 +171,8 @@ spec:
               name: {{ default (include "punching-fist.secretName" .) .Values.database.postgres.existingSecret }}
               key: {{ .Values.database.postgres.secretKey }}
           {{- end }}
+        - name: PUNCHING_FIST_DB_WAIT_SECONDS
+          value: {{ .Values.database.waitSeconds | quote }}
         - name: ANTHROPIC_API_KEY
           valueFrom:
             secretKeyRef:
@@ -199,6 +201,14 @@ spec:
         {{- with .Values.extraEnv }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
+      # Start-up may wait database.waitSeconds for the database, then a minute for the rest;
+      # the liveness probe counts only once this one passed.
+      startupProbe:
+        httpGet:
+          path: /healthz
+          port: http
+        periodSeconds: 5
+        failureThreshold: {{ add 12 (div (int .Values.database.waitSeconds) 5) }}
       livenessProbe:
         httpGet:
           path: /healthz

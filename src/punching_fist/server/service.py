@@ -217,6 +217,7 @@ class Service:
         if self.spawner is not None:  # before a secret is resolved or a step can run
             make_undumpable()
             self.spawner.start()
+        await self.database.wait_until_reachable(self.settings.db_wait_seconds)
         await self.database.migrate()
         await sync_resources(self.database, self.registry.current())
         self.registry.subscribe(self._on_resources_changed)

@@ -2,22 +2,37 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+import structlog
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from punching_fist.errors import ConfigurationError
+from punching_fist.errors import ConfigurationError, TemporaryFailure
+from punching_fist.retry import RetryPolicy
 from punching_fist.store.sqlite_writer import SqliteWriter, use_explicit_transactions
 from punching_fist.store.write_gate import WriteGate
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+
+log = structlog.get_logger(__name__)
+
+WAIT_BACKOFF = RetryPolicy(initial_delay=0.5, max_delay=10.0, multiplier=2.0, jitter=0.2)
+"""Between attempts to reach the database at start: 0.5 s, 1 s, 2 s ... then every 10 s."""
+CONNECT_TIMEOUT = 10.0
+"""One attempt's limit: a host that drops packets would otherwise hold it for a minute."""
+# SQLSTATE classes that pass: connection failures (08), the server starting up or shutting
+# down (57P), too many connections (53). Others (no such database, wrong password) do not.
+_PASSING_SQLSTATES = ("08", "57P", "53")
 
 T = TypeVar("T")
 Args = TypeVar("Args")
@@ -85,6 +100,56 @@ class Database:
     def is_sqlite(self) -> bool:
         return self.dialect == "sqlite"
 
+    @property
+    def safe_url(self) -> str:
+        """The URL without its password, for logs."""
+        return make_url(self.url).render_as_string(hide_password=True)
+
+    async def wait_until_reachable(
+        self,
+        wait_seconds: float,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> int:
+        """Return once a connection opens, retrying for up to ``wait_seconds``; the attempts.
+
+        A database that is down, still starting or not yet resolvable in DNS (a server
+        started beside it) is waited for, with backoff and a log line per failed attempt.
+        One that answers no (no such database, authentication) is not: that needs a person.
+        Then it raises ``TemporaryFailure``.
+        """
+        deadline = clock() + wait_seconds
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                async with asyncio.timeout(CONNECT_TIMEOUT), self.engine.connect() as conn:
+                    await conn.execute(text("SELECT 1"))
+            except (OSError, DBAPIError) as exc:  # TimeoutError is an OSError
+                if not _passing(exc):
+                    raise
+                left = deadline - clock()
+                if left <= 0:
+                    raise TemporaryFailure(
+                        f"database {self.safe_url} unreachable for {wait_seconds:g}s"
+                        f" ({attempt} attempts): {_reason(exc)}"
+                    ) from exc
+                delay = min(WAIT_BACKOFF.backoff(attempt), left)
+                log.warning(
+                    "database unreachable, waiting",
+                    database=self.safe_url,
+                    attempt=attempt,
+                    retry_in=round(delay, 2),
+                    gives_up_in=round(left, 1),
+                    error=_reason(exc),
+                )
+                await sleep(delay)
+                continue
+            if attempt > 1:
+                log.info("database reachable", database=self.safe_url, attempts=attempt)
+            return attempt
+
     async def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision."""
         async with self.engine.begin() as conn:
@@ -134,6 +199,19 @@ class Database:
             self._writer.close()
         if self._sync_engine is not None:
             self._sync_engine.dispose()
+
+
+def _passing(exc: BaseException) -> bool:
+    """Whether a failure to connect may pass by itself (the server is away, not refusing)."""
+    if isinstance(exc, OSError):
+        return True
+    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return isinstance(sqlstate, str) and sqlstate.startswith(_PASSING_SQLSTATES)
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc) or type(exc).__name__
+    return text.splitlines()[0][:300]
 
 
 def _upgrade(connection: Connection) -> None:
