@@ -217,6 +217,7 @@ def serve(
         host=host,
         port=port,
         log_level="warning",
+        log_config=None,  # uvicorn's loggers reach the root's JSON formatter (configure_logging)
         access_log=False,
         proxy_headers=False,  # nothing here reads client addresses; it costs every request
         http="httptools",

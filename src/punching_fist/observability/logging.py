@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
+
+from punching_fist.observability.log_lines import render_bounded, structured_exceptions
 
 # Keys whose values must never reach a log line.
 _SECRET_KEYS = frozenset({"authorization", "token", "api_key", "apikey", "password", "secret"})
@@ -36,26 +38,48 @@ def configure_logging(
     level: str = "info",
     json_output: bool = True,
     redact: Callable[[Any], Any] | None = None,
+    stream: TextIO | None = None,
 ) -> None:
     """Configure structlog once at start-up; the stream is stderr so stdout stays for sinks.
 
     ``redact`` (the server's ``SecretResolver.redact_data``) takes every secret value the
     server resolved out of each line, tracebacks included, whatever the key.
+
+    In JSON every line is one object of bounded length (``log_lines``), and the standard
+    library's loggers (uvicorn's errors and access log, asyncio's) are rendered the same way:
+    the root logger gets structlog's ``ProcessorFormatter``, so their tracebacks become an
+    ``exception`` field too, never lines of text.
     """
-    processors: list[Any] = [
+    stream = stream or sys.stderr
+    before: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _drop_secrets,
-        structlog.processors.format_exc_info,
-        *([_RedactValues(redact)] if redact is not None else []),
-        structlog.processors.JSONRenderer() if json_output else structlog.dev.ConsoleRenderer(),
     ]
+    after: list[Any] = [
+        structured_exceptions if json_output else structlog.processors.format_exc_info,
+        *([_RedactValues(redact)] if redact is not None else []),
+        render_bounded if json_output else structlog.dev.ConsoleRenderer(),
+    ]
+    numeric_level = logging.getLevelNamesMapping()[level.upper()]
     structlog.configure(
-        processors=processors,
-        wrapper_class=structlog.make_filtering_bound_logger(
-            logging.getLevelNamesMapping()[level.upper()]
-        ),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        processors=[*before, *after],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
+        logger_factory=structlog.PrintLoggerFactory(file=stream),
         cache_logger_on_first_use=True,
+    )
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *before],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *after],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers = [handler]
+    # Other libraries' INFO (httpx's every request, alembic's every migration) stays out, as
+    # before; loggers given a level of their own (uvicorn's, Slack's) keep it.
+    root.setLevel(
+        numeric_level if numeric_level <= logging.DEBUG else max(numeric_level, logging.WARNING)
     )
