@@ -105,6 +105,7 @@ def test_rows_written_through_the_driver_are_stored_as_sqlalchemy_stores_them(
 VALUES: list[tuple[TypeEngine[Any], object]] = [
     (Uuid(), uuid.uuid4()),
     (UtcDateTime(), datetime(2026, 3, 4, 5, 6, 7, 8, tzinfo=UTC)),
+    (UtcDateTime(), datetime(582, 2, 16, 0, 53, 4, 400_000, tzinfo=UTC)),  # a short year
     (JSON(), {"a": ["é", None, 1.5]}),
     (JSON(), None),
     (Boolean(), True),

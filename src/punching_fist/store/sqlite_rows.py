@@ -33,7 +33,9 @@ def sqlite_value(value: Any, *, is_json: bool) -> Any:
     if isinstance(value, datetime):
         if value.tzinfo is not None:
             value = value.astimezone(UTC)
-        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+        # Four digits of year, as SQLAlchemy writes it; strftime's %Y gives "582" for 582,
+        # which SQLAlchemy cannot read back.
+        return f"{value.year:04d}-{value:%m-%d %H:%M:%S.%f}"
     if isinstance(value, bool):
         return int(value)
     return value
