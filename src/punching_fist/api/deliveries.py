@@ -18,6 +18,7 @@ from fastapi import APIRouter, HTTPException, Query
 
 from punching_fist.api.auth import ApiAuth, Role
 from punching_fist.api.errors import http_status
+from punching_fist.api.openapi import AUTH, refusals
 from punching_fist.api.routes import Offset
 from punching_fist.engine.delivery.dispatch import SinkDispatch
 from punching_fist.errors import Refused
@@ -30,7 +31,10 @@ def deliveries_router(
     db: Database, sinks: SinkDispatch, resources: Callable[[], ResourceSet], auth: ApiAuth
 ) -> APIRouter:
     router = APIRouter(
-        prefix="/api/v1", tags=["deliveries"], dependencies=[auth.requires(Role.VIEWER)]
+        prefix="/api/v1",
+        tags=["deliveries"],
+        dependencies=[auth.requires(Role.VIEWER)],
+        responses=refusals(*AUTH),
     )
 
     @router.get("/deliveries")
@@ -45,7 +49,7 @@ def deliveries_router(
         filters = {"status": status, "sink_name": sink, "run_id": run_id}
         return await delivery_page(db, filters, limit=limit, offset=offset)
 
-    @router.get("/deliveries/{delivery_id}")
+    @router.get("/deliveries/{delivery_id}", responses=refusals(404))
     async def get_delivery(delivery_id: uuid.UUID) -> dict[str, Any]:
         """One delivery with its attempt log."""
         detail = await delivery_detail(db, delivery_id)
@@ -53,7 +57,11 @@ def deliveries_router(
             raise HTTPException(status_code=404, detail=f"delivery {delivery_id} not found")
         return detail
 
-    @router.post("/deliveries/{delivery_id}/retry", dependencies=[auth.requires(Role.ADMIN)])
+    @router.post(
+        "/deliveries/{delivery_id}/retry",
+        dependencies=[auth.requires(Role.ADMIN)],
+        responses=refusals(404, 409),
+    )
     async def retry_delivery(delivery_id: uuid.UUID) -> dict[str, Any]:
         """Re-send now, with a fresh attempt budget, even through an open circuit breaker."""
         try:

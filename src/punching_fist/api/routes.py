@@ -11,9 +11,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import PlainTextResponse, Response
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from sqlalchemy import text
 
 from punching_fist.api.auth import ApiAuth, Role
+from punching_fist.api.openapi import AUTH, refusals
 from punching_fist.observability.metrics import Metrics
 from punching_fist.store import queries
 from punching_fist.store.database import Database
@@ -32,7 +34,7 @@ def health_router(db: Database, metrics: Metrics, auth: ApiAuth) -> APIRouter:
         """The process is up."""
         return "ok"
 
-    @router.get("/readyz", response_class=PlainTextResponse)
+    @router.get("/readyz", response_class=PlainTextResponse, responses=refusals(503))
     async def readyz() -> str:
         """The process can serve: the database answers."""
         try:
@@ -42,16 +44,31 @@ def health_router(db: Database, metrics: Metrics, auth: ApiAuth) -> APIRouter:
             raise HTTPException(status_code=503, detail=f"database unavailable: {exc}") from exc
         return "ok"
 
-    @router.get("/metrics", dependencies=[auth.metrics()])
-    async def prometheus_metrics() -> Response:
+    @router.get(
+        "/metrics",
+        dependencies=[auth.metrics()],
+        response_class=PrometheusText,
+        responses=refusals(*AUTH),
+        # A token only with spec.api.metricsAuth: none is a way in too.
+        openapi_extra={"security": [{}, {"HTTPBearer": []}]},
+    )
+    async def prometheus_metrics() -> PrometheusText:
         """Prometheus text exposition."""
-        return Response(metrics.exposition(), media_type="text/plain; version=0.0.4")
+        return PrometheusText(metrics.exposition())
 
     return router
 
 
+class PrometheusText(Response):
+    """The Prometheus text format, with the Content-Type the OpenAPI document declares."""
+
+    media_type = CONTENT_TYPE_PLAIN_0_0_4
+
+
 def api_router(db: Database, auth: ApiAuth) -> APIRouter:
-    router = APIRouter(prefix="/api/v1", dependencies=[auth.requires(Role.VIEWER)])
+    router = APIRouter(
+        prefix="/api/v1", dependencies=[auth.requires(Role.VIEWER)], responses=refusals(*AUTH)
+    )
 
     @router.get("/alerts", tags=["alerts"])
     async def list_alerts(
@@ -85,7 +102,7 @@ def api_router(db: Database, auth: ApiAuth) -> APIRouter:
         filters = {"status": status, "workflow_name": workflow, "alert_id": alert_id}
         return await queries.list_runs(db, filters, limit=limit, offset=offset)
 
-    @router.get("/runs/{run_id}", tags=["runs"])
+    @router.get("/runs/{run_id}", tags=["runs"], responses=refusals(404))
     async def get_run(run_id: uuid.UUID) -> dict[str, Any]:
         """One run with its steps, sink deliveries, audit trail and approvals."""
         detail = await queries.run_detail(db, run_id)

@@ -16,6 +16,7 @@ from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from punching_fist.api.auth import ANONYMOUS, ApiAuth, Identity, Role
+from punching_fist.api.openapi import AUTH, refusals
 from punching_fist.api.routes import Offset
 from punching_fist.approvals.service import ApprovalService
 from punching_fist.store.approval_rows import ApprovalConflict
@@ -40,7 +41,10 @@ class DecisionBody(BaseModel):
 
 def approvals_router(service: ApprovalService, auth: ApiAuth) -> APIRouter:
     router = APIRouter(
-        prefix="/api/v1/approvals", tags=["approvals"], dependencies=[auth.requires(Role.VIEWER)]
+        prefix="/api/v1/approvals",
+        tags=["approvals"],
+        dependencies=[auth.requires(Role.VIEWER)],
+        responses=refusals(*AUTH),
     )
 
     @router.get("")
@@ -62,7 +66,7 @@ def approvals_router(service: ApprovalService, auth: ApiAuth) -> APIRouter:
             "offset": offset,
         }
 
-    @router.get("/{approval_id}")
+    @router.get("/{approval_id}", responses=refusals(404))
     async def get_approval(approval_id: uuid.UUID) -> dict[str, Any]:
         """One approval request."""
         approval = await service.store.get(approval_id)
@@ -72,7 +76,7 @@ def approvals_router(service: ApprovalService, auth: ApiAuth) -> APIRouter:
 
     approver = auth.requires(Role.APPROVER)
 
-    @router.post("/{approval_id}")
+    @router.post("/{approval_id}", responses=refusals(400, 404, 409))
     async def decide(
         approval_id: uuid.UUID,
         body: DecisionBody,

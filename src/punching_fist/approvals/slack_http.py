@@ -10,21 +10,45 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
+from starlette.requests import ClientDisconnect
 
 from punching_fist.api.errors import http_status
+from punching_fist.api.openapi import refusals
 from punching_fist.approvals.slack import SlackApprovals
 from punching_fist.errors import Refused, TemporaryFailure
 
 BODY_LIMIT = 64 * 1024
+_FORM = {
+    "required": True,
+    "content": {
+        "application/x-www-form-urlencoded": {
+            "schema": {
+                "type": "object",
+                "properties": {"payload": {"type": "string", "description": "Slack's JSON."}},
+                "required": ["payload"],
+            }
+        }
+    },
+}
 
 
 def slack_interactions_router(approvals: SlackApprovals) -> APIRouter:
     router = APIRouter(tags=["slack"])
 
-    @router.post("/slack/interactions")
+    @router.post(
+        "/slack/interactions",
+        responses=refusals(400, 401, 403, 404, 413, 503),
+        openapi_extra={"requestBody": _FORM},
+    )
     async def interactions(request: Request) -> dict[str, Any]:
-        """A block action from Slack: Approve or Deny on an approval message."""
-        body = await request.body()
+        """A block action from Slack: Approve or Deny on an approval message.
+
+        Signed by Slack (``X-Slack-Signature``, ``X-Slack-Request-Timestamp``), not by a token.
+        """
+        try:
+            body = await request.body()
+        except ClientDisconnect:  # nobody is left to read the answer
+            raise HTTPException(status_code=400, detail="the body did not arrive") from None
         if len(body) > BODY_LIMIT:
             raise HTTPException(status_code=413, detail="interaction payload too large")
         headers = {k.lower(): v for k, v in request.headers.items()}

@@ -13,13 +13,14 @@ from typing import Any, Protocol
 
 import structlog
 from fastapi import FastAPI
-from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from punching_fist import __version__
 from punching_fist.agent.base import AgentRunner
 from punching_fist.api.auth import ApiAuth
 from punching_fist.api.deliveries import deliveries_router
+from punching_fist.api.methods import WebhookFallback, method_not_allowed
+from punching_fist.api.openapi import describe_webhooks
 from punching_fist.api.redaction import RedactedApi
 from punching_fist.api.routes import api_router, health_router
 from punching_fist.api.webhooks import WebhookApp, WebhooksFirst
@@ -294,5 +295,7 @@ class Service:
         app.include_router(approvals_router(self.agent_services.approvals, auth))
         webhooks = WebhookApp(self.intake, self.metrics)
         # Unknown POST paths still reach the intake, which answers a precise 404.
-        app.router.routes.append(Route("/{path:path}", webhooks, methods=["POST"]))
+        app.router.routes.append(WebhookFallback(webhooks, self.intake, lambda: app.router.routes))
+        app.add_exception_handler(405, method_not_allowed)
+        describe_webhooks(app, self.registry.current)
         return WebhooksFirst(RedactedApi(app, self.secrets.redact_data), self.intake, webhooks)
