@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from punching_fist.api.auth import open_api_problem
+from punching_fist.api.read_deadline import DEFAULT_READ_TIMEOUT, with_read_timeout
 from punching_fist.approvals import cli as approvals_cli
 from punching_fist.config import DEFAULT_DB, Settings, default_peering_priority, inherited_env
 from punching_fist.local_model.cli import model_app
@@ -167,6 +168,14 @@ def serve(
     ] = 0,
     status_interval: Annotated[float, typer.Option(hidden=True)] = 10.0,
     sweep_interval: Annotated[float, typer.Option(hidden=True)] = 10.0,
+    read_timeout: Annotated[
+        float,
+        typer.Option(
+            min=0.001,
+            help="Seconds a client may take to send a request, headers and body; slower"
+            " clients are disconnected (408 while still sending headers).",
+        ),
+    ] = DEFAULT_READ_TIMEOUT,
 ) -> None:
     """Serve webhooks and the API, running workflows for a folder's or the cluster's resources.
 
@@ -220,7 +229,7 @@ def serve(
         log_config=None,  # uvicorn's loggers reach the root's JSON formatter (configure_logging)
         access_log=False,
         proxy_headers=False,  # nothing here reads client addresses; it costs every request
-        http="httptools",
+        http=with_read_timeout(read_timeout),  # httptools, with a deadline per request
         loop="uvloop",
         timeout_graceful_shutdown=10,
     )
