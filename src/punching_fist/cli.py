@@ -104,6 +104,14 @@ def serve(
             " retrying with backoff; then exit (3).",
         ),
     ] = 300.0,
+    otlp_endpoint: Annotated[
+        str | None,
+        typer.Option(
+            envvar="OTEL_EXPORTER_OTLP_ENDPOINT",
+            help="Send traces (intake, runs, steps, LLM requests, tool calls, deliveries) to"
+            " this OTLP/HTTP collector, e.g. http://otel-collector:4318 (default: no traces).",
+        ),
+    ] = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
     public_url: Annotated[
@@ -203,6 +211,7 @@ def serve(
         resources_dir=None if kubernetes else resources,
         database_url=db,
         db_wait_seconds=db_wait_seconds,
+        otlp_endpoint=otlp_endpoint,
         host=host,
         port=port,
         public_url=public_url,

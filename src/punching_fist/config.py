@@ -40,6 +40,8 @@ class Settings:
     """SQLAlchemy URL; ``postgresql://...`` selects PostgreSQL."""
     db_wait_seconds: float = 300.0
     """How long start-up waits for an unreachable database (down, starting) before failing."""
+    otlp_endpoint: str | None = None
+    """Where traces go (an OTLP/HTTP collector's base URL); ``None``: no traces."""
     host: str = "127.0.0.1"
     port: int = 8080
     public_url: str | None = None

@@ -18,6 +18,7 @@ from punching_fist.agent.base import AgentRunner
 from punching_fist.cli import load_resources
 from punching_fist.config import Settings
 from punching_fist.local_model.bundled import BundledLocalModel
+from punching_fist.observability.tracing import Tracing
 from punching_fist.resources.loader import ResourceSet, build_resource_set, parse_yaml
 from punching_fist.secret_refs import SecretResolver
 from punching_fist.server.service import Service
@@ -62,10 +63,12 @@ async def running_server(
     local_model: BundledLocalModel | None = None,
     headers: dict[str, str] | None = None,
     configure: Callable[[Service], None] | None = None,
+    tracing: Tracing | None = None,
     **settings: Any,
 ) -> AsyncIterator[RunningServer]:
     """``headers``: sent with every request of ``client`` (an API token, say); ``configure``:
-    called with the service before it starts (as ``serve --kubernetes`` adds its parts)."""
+    called with the service before it starts (as ``serve --kubernetes`` adds its parts);
+    ``tracing``: where the service's spans go."""
     if isinstance(resources, Path):
         resources = load_resources(resources)
     port = free_port()
@@ -79,6 +82,7 @@ async def running_server(
         agent=agent,
         secrets=secrets,
         local_model=local_model,
+        tracing=tracing,
     )
     if configure is not None:
         configure(service)

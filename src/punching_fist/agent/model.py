@@ -35,6 +35,7 @@ from pydantic_ai.settings import ModelSettings
 
 from punching_fist.agent.retry import call_with_retry
 from punching_fist.agent.toolset import Recorder
+from punching_fist.observability.tracing import Attributes, Tracing, annotate
 from punching_fist.retry import RetryPolicy
 from punching_fist.store.audit import AuditEvent
 
@@ -57,6 +58,14 @@ def summarize_response(response: ModelResponse, limit: int = 500) -> str:
     return summary[:limit]
 
 
+def _usage(response: ModelResponse) -> Attributes:
+    usage = response.usage
+    return {
+        "gen_ai.usage.input_tokens": usage.input_tokens,
+        "gen_ai.usage.output_tokens": usage.output_tokens,
+    }
+
+
 class AuditedModel(WrapperModel):
     """Wraps a provider model for one agent step."""
 
@@ -69,8 +78,10 @@ class AuditedModel(WrapperModel):
         run_id: uuid.UUID | None,
         step_name: str,
         sleep: Callable[[float], Awaitable[None]] | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         super().__init__(wrapped)
+        self._tracing = tracing or Tracing.off()
         self._policy = policy
         self._record = record
         self._run_id = run_id
@@ -87,13 +98,15 @@ class AuditedModel(WrapperModel):
 
         async def attempt() -> ModelResponse:
             started = time.perf_counter()
-            try:
-                response = await self.wrapped.request(
-                    messages, model_settings, model_request_parameters
-                )
-            except ModelAPIError as exc:
-                self._audit_failure(exc, started)
-                raise
+            with self._tracing.span("llm request", self._span_attributes()) as span:
+                try:
+                    response = await self.wrapped.request(
+                        messages, model_settings, model_request_parameters
+                    )
+                except ModelAPIError as exc:
+                    self._audit_failure(exc, started)
+                    raise
+                annotate(span, _usage(response))
             self._audit(response, started)
             return response
 
@@ -108,7 +121,9 @@ class AuditedModel(WrapperModel):
         run_context: RunContext[Any] | None = None,
     ) -> AsyncGenerator[StreamedResponse]:
         self._audit_corrections(messages)
+        attributes: Attributes = {**self._span_attributes(), "punchingfist.llm.stream": True}
         async with AsyncExitStack() as stack:
+            span = stack.enter_context(self._tracing.span("llm request", attributes))
             started = time.perf_counter()
 
             async def attempt() -> StreamedResponse:
@@ -127,7 +142,11 @@ class AuditedModel(WrapperModel):
 
             stream = await self._retrying(attempt)
             yield stream
+            annotate(span, _usage(stream.get()))
             self._audit(stream.get(), started)
+
+    def _span_attributes(self) -> dict[str, str]:
+        return {"gen_ai.request.model": self.model_name, "punchingfist.step.name": self._step_name}
 
     async def _retrying(self, attempt: Callable[[], Awaitable[T]]) -> T:
         def on_retry(error: BaseException, delay: float) -> None:

@@ -60,6 +60,7 @@ from punching_fist.agent.retry import policy_for
 from punching_fist.agent.tools.base import DEFAULT_OUTPUT_LIMIT, AgentTool, ToolContext
 from punching_fist.agent.toolset import CallLedger, GuardedToolset
 from punching_fist.errors import ConfigurationError
+from punching_fist.observability.tracing import Tracing
 from punching_fist.resources.loader import ResourceSet
 from punching_fist.resources.workflow import RigConfig
 from punching_fist.secret_refs import SecretResolver
@@ -109,6 +110,8 @@ class AgentRuntimeDeps:
     providers: Mapping[str, ProviderFactory] = field(default_factory=lambda: dict(PROVIDERS))
     options: RuntimeOptions = field(default_factory=RuntimeOptions)
     metrics: AgentMetrics = field(default_factory=AgentMetrics)
+    tracing: Tracing = field(default_factory=Tracing.off)
+    """A span for each LLM request and each tool call that runs."""
 
 
 class _Trail:
@@ -243,6 +246,7 @@ class AgentRuntime:
             approvals=approvals,
             ledger=ledger,
             gate=gate,
+            tracing=self._deps.tracing,
         )
         audited = AuditedModel(
             model,
@@ -250,6 +254,7 @@ class AgentRuntime:
             record=trail.record,
             run_id=run_id,
             step_name=request.step_name,
+            tracing=self._deps.tracing,
         )
         model_settings = choice.model_settings()
         budget = rig.token_budget or self._deps.options.default_token_budget

@@ -38,6 +38,7 @@ from pydantic_core import SchemaValidator
 from punching_fist.agent.approval_rules import ApprovalGate
 from punching_fist.agent.tools.base import AgentTool, ToolContext, cap_output
 from punching_fist.errors import CommandRejected, PunchingFistError
+from punching_fist.observability.tracing import Tracing, annotate
 from punching_fist.secret_refs import SecretResolver
 from punching_fist.store.audit import AuditEvent
 
@@ -166,9 +167,11 @@ class GuardedToolset:
         ledger: CallLedger,
         approvals: bool | None = None,
         gate: ApprovalGate | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         """``approvals``: whether a call may wait for a person (default: ``approval_required``);
-        ``gate``: the step's approval rules."""
+        ``gate``: the step's approval rules; ``tracing``: a span for each call that runs."""
+        self._tracing = tracing or Tracing.off()
         self._approvals = approval_required if approvals is None else approvals
         self._gate = gate or ApprovalGate([], None)
         self._tools = {tool.name: tool for tool in tools}
@@ -234,13 +237,17 @@ class GuardedToolset:
                 return "The audit trail could not be written, so the approved action did not run."
         started = time.perf_counter()
         exit_code: int | None = None
-        try:
-            output = await agent_tool.call(arguments, context)
-            text, exit_code = output.text, output.exit_code
-        except CommandRejected as exc:
-            text = f"Refused, nothing ran: {exc}"
-        except PunchingFistError as exc:  # a tool's own failure is information for the model
-            text = f"The tool failed: {exc}"
+        call_span = {"punchingfist.tool.name": name, "punchingfist.tool.call": call_line[:500]}
+        with self._tracing.span(f"tool {name}", self._secrets.redact_data(call_span)) as span:
+            try:
+                output = await agent_tool.call(arguments, context)
+                text, exit_code = output.text, output.exit_code
+            except CommandRejected as exc:
+                text = f"Refused, nothing ran: {exc}"
+            except PunchingFistError as exc:  # a tool's own failure is information for the model
+                text = f"The tool failed: {exc}"
+            if exit_code is not None:
+                annotate(span, {"punchingfist.tool.exit_code": exit_code})
         text, _ = cap_output(self._secrets.redact(text), context.output_limit)
         duration_ms = (time.perf_counter() - started) * 1000
         self._audit(name, audit_args, output=text, exit_code=exit_code, duration_ms=duration_ms)

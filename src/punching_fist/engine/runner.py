@@ -25,6 +25,7 @@ from punching_fist.engine.steps.cli import run_cli_step
 from punching_fist.errors import PunchingFistError
 from punching_fist.kube.credentials import KubeCredentials
 from punching_fist.observability.metrics import Metrics
+from punching_fist.observability.tracing import TRACEPARENT, Tracing, annotate
 from punching_fist.resources.loader import ResourceSet
 from punching_fist.resources.workflow import (
     AgentSettings,
@@ -58,6 +59,8 @@ class RunnerDependencies:
     """Starts ``cli`` steps outside the server; ``None``: as the server's children."""
     redact: Callable[[Any], Any] = field(default=lambda value: value)
     """Replaces known secret values in what steps and outputs produce (``redact_data``)."""
+    tracing: Tracing = field(default_factory=Tracing.off)
+    """A span for the run, continuing its intake's trace (``traceparent``), and per step."""
 
 
 class WorkflowRunner:
@@ -74,8 +77,19 @@ class WorkflowRunner:
         fingerprint = ((claimed.source_context.get("data") or {}).get("alert") or {}).get(
             "fingerprint"
         )
-        with structlog.contextvars.bound_contextvars(
-            run_id=str(claimed.id), workflow=claimed.workflow_name, fingerprint=fingerprint
+        with (
+            structlog.contextvars.bound_contextvars(
+                run_id=str(claimed.id), workflow=claimed.workflow_name, fingerprint=fingerprint
+            ),
+            self._deps.tracing.span(
+                "run",
+                {
+                    "punchingfist.run.id": str(claimed.id),
+                    "punchingfist.workflow": claimed.workflow_name,
+                    "punchingfist.run.attempt": claimed.attempt,
+                },
+                parent=claimed.source_context.get(TRACEPARENT),
+            ) as run_span,
         ):
             self._deps.metrics.active_tasks.inc()
             heartbeat = asyncio.create_task(self._heartbeat(claimed.id))
@@ -89,6 +103,8 @@ class WorkflowRunner:
                 time.perf_counter() - started
             )
             self._deps.metrics.workflow_runs.labels(claimed.workflow_name, status.value).inc()
+            failed = "failed" if status is RunStatus.FAILED else None
+            annotate(run_span, {"punchingfist.run.status": status.value}, error=failed)
             log.info("run finished", status=status.value)
             return status
 
@@ -125,7 +141,14 @@ class WorkflowRunner:
                     status=StepStatus(prior.status), result=prior.result, error=prior.error
                 )
             else:
-                outcome = await self._run_step(run, workflow, position, step, state)
+                with self._deps.tracing.span(
+                    f"step {step.name}",
+                    {"punchingfist.step.name": step.name, "punchingfist.step.type": step.type},
+                ) as step_span:
+                    outcome = await self._run_step(run, workflow, position, step, state)
+                    failure = outcome.error if outcome.status is StepStatus.FAILED else None
+                    step_status = {"punchingfist.step.status": outcome.status.value}
+                    annotate(step_span, step_status, error=failure)
                 if outcome.status is StepStatus.WAITING_APPROVAL:
                     await self._deps.runs.set_status(run.id, RunStatus.WAITING_APPROVAL)
                     return RunStatus.WAITING_APPROVAL

@@ -32,6 +32,7 @@ from punching_fist.config import Settings
 from punching_fist.engine.queue import RunQueue
 from punching_fist.kube.credentials import KubeCredentials
 from punching_fist.observability.metrics import Metrics
+from punching_fist.observability.tracing import Tracing
 from punching_fist.resources.loader import ResourceSet
 from punching_fist.resources.workflow import ToolSpec
 from punching_fist.secret_refs import SecretResolver
@@ -135,9 +136,11 @@ def build_agent_services(
     metrics: Metrics | None = None,
     credentials: KubeCredentials | None = None,
     spawner: StepSpawner | None = None,
+    tracing: Tracing | None = None,
 ) -> AgentServices:
     """``metrics``: the server's registry gets the agent's metrics too; ``credentials``: the
-    server's (found in ``environ`` when not given); ``spawner`` starts tool processes."""
+    server's (found in ``environ`` when not given); ``spawner`` starts tool processes;
+    ``tracing``: spans for LLM requests and tool calls."""
     agent_metrics = AgentMetrics(metrics.registry if metrics is not None else None)
     audit = AuditLog(database)
     store = ApprovalStore(database)
@@ -165,6 +168,7 @@ def build_agent_services(
                 stream=settings.agent_stream,
             ),
             metrics=agent_metrics,
+            tracing=tracing or Tracing.off(),
         )
     )
     approvals = ApprovalService(

@@ -41,12 +41,14 @@ from punching_fist.kube.credentials import KubeCredentials
 from punching_fist.local_model.bundled import BundledLocalModel
 from punching_fist.local_model.cache import LocalModelPaths
 from punching_fist.observability.metrics import Metrics
+from punching_fist.observability.tracing import TRACEPARENT, Tracing, current_traceparent
 from punching_fist.resources.loader import ResourceSet
 from punching_fist.resources.registry import ResourceRegistry
 from punching_fist.secret_refs import SecretResolver
 from punching_fist.server.agent import AgentServices, build_agent_services, kube_credentials
 from punching_fist.server.retention import Retention
 from punching_fist.server.sinks import build_sink_dispatch, delivery_store
+from punching_fist.server.tracing import TracedIntake
 from punching_fist.sinks.registry import SinkDependencies
 from punching_fist.sources.schedule import ScheduleRunner
 from punching_fist.sources.webhook import WebhookIntake
@@ -94,6 +96,8 @@ class Service:
     """The server's Kubernetes credentials and the identities steps act as."""
     retention: Retention
     """Deletes old resolved alerts, finished runs and audit events (``spec.retention``)."""
+    tracing: Tracing
+    """Spans of the intake, runs, steps, LLM requests, tool calls and deliveries, or none."""
     spawner: StepSpawner | None = None
     """Starts steps outside this process (``Settings.isolate_steps``)."""
     schedules: ScheduleRunner | None = None
@@ -111,10 +115,12 @@ class Service:
         agent: AgentRunner | None = None,
         secrets: SecretResolver | None = None,
         local_model: BundledLocalModel | None = None,
+        tracing: Tracing | None = None,
     ) -> Service:
         database = Database(settings.database_url)
         registry = ResourceRegistry(resources)
         metrics = Metrics()
+        tracing = tracing or tracing_for(settings)
         secrets = secrets or SecretResolver()
         runs = RunStore(
             database, owner=settings.owner, lease=timedelta(seconds=settings.lease_seconds)
@@ -128,6 +134,7 @@ class Service:
             secrets,
             ChainLauncher(ChainedRuns(database), queue),
             sink_dependencies,
+            tracing=tracing,
         )
         local_model = local_model or BundledLocalModel.for_cache(LocalModelPaths.from_settings())
         kube = kube_credentials(settings, os.environ)
@@ -142,6 +149,7 @@ class Service:
             metrics=metrics,
             credentials=kube,
             spawner=spawner,
+            tracing=tracing,
         )
         slack_approvals = SlackApprovals(
             database=database,
@@ -161,6 +169,7 @@ class Service:
                 kube=kube,
                 spawner=spawner,
                 redact=secrets.redact_data,
+                tracing=tracing,
             )
         )
         dispatcher = Dispatcher(
@@ -192,6 +201,7 @@ class Service:
             kube=kube,
             spawner=spawner,
             retention=Retention(database, registry.current, metrics),
+            tracing=tracing,
         )
 
     async def trigger_run(
@@ -203,13 +213,18 @@ class Service:
         source_context: dict[str, Any],
     ) -> uuid.UUID | None:
         """Create the run for a schedule tick or cluster event (once across replicas), start it."""
-        run_id = await create_triggered_run(
-            self.database,
-            trigger_key=trigger_key,
-            source_name=source_name,
-            workflow_name=workflow_name,
-            source_context=source_context,
-        )
+        attributes = {"punchingfist.source": source_name, "punchingfist.workflow": workflow_name}
+        with self.tracing.span("trigger", attributes):
+            traceparent = current_traceparent()  # the run continues this trace
+            if traceparent is not None:
+                source_context = {**source_context, TRACEPARENT: traceparent}
+            run_id = await create_triggered_run(
+                self.database,
+                trigger_key=trigger_key,
+                source_name=source_name,
+                workflow_name=workflow_name,
+                source_context=source_context,
+            )
         if run_id is not None:
             self.dispatcher.queue.submit([run_id])
         return run_id
@@ -261,6 +276,7 @@ class Service:
         if self.spawner is not None:
             await self.spawner.stop()
         self.kube.remove_files()
+        self.tracing.flush()
         self._started = False
 
     def _on_resources_changed(self, resources: ResourceSet) -> None:
@@ -298,4 +314,12 @@ class Service:
         app.router.routes.append(WebhookFallback(webhooks, self.intake, lambda: app.router.routes))
         app.add_exception_handler(405, method_not_allowed)
         describe_webhooks(app, self.registry.current)
-        return WebhooksFirst(RedactedApi(app, self.secrets.redact_data), self.intake, webhooks)
+        served = WebhooksFirst(RedactedApi(app, self.secrets.redact_data), self.intake, webhooks)
+        if not self.tracing.enabled:
+            return served
+        return TracedIntake(served, self.tracing, self.intake.serves)
+
+
+def tracing_for(settings: Settings) -> Tracing:
+    """Spans exported to ``settings.otlp_endpoint``, or none without one."""
+    return Tracing.otlp(settings.otlp_endpoint) if settings.otlp_endpoint else Tracing.off()

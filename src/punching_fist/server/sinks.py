@@ -14,6 +14,7 @@ from punching_fist.engine.chains import ChainLauncher
 from punching_fist.engine.delivery.attempts import DeliveryTuning
 from punching_fist.engine.delivery.dispatch import SinkDispatch
 from punching_fist.observability.metrics import Metrics
+from punching_fist.observability.tracing import Tracing
 from punching_fist.resources.loader import ResourceSet
 from punching_fist.secret_refs import SecretResolver
 from punching_fist.sinks.registry import SinkDependencies
@@ -29,10 +30,11 @@ def build_sink_dispatch(
     secrets: SecretResolver,
     launcher: ChainLauncher,
     dependencies: SinkDependencies | None = None,
+    tracing: Tracing | None = None,
 ) -> SinkDispatch:
     """Dependencies the caller left out are filled in: the server's secret resolver, a shared
     HTTP client (owned, and closed, by the returned ``SinkDispatch``), the chained-run
-    launcher and links to the run API."""
+    launcher and links to the run API. ``tracing``: a span for each delivery attempt."""
     given = dependencies or SinkDependencies()
     http = given.http or httpx.AsyncClient(timeout=httpx.Timeout(30.0))
     complete = replace(
@@ -51,6 +53,7 @@ def build_sink_dispatch(
         secrets=complete.secrets or secrets,
         tuning=DeliveryTuning(single_writer=database.is_sqlite),
         owned_http=None if given.http else http,
+        tracing=tracing,
     )
 
 

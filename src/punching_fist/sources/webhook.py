@@ -25,6 +25,7 @@ from punching_fist.errors import (
     TemporaryFailure,
     Unauthenticated,
 )
+from punching_fist.observability.tracing import TRACEPARENT, current_traceparent
 from punching_fist.resources.loader import format_location
 from punching_fist.resources.registry import ResourceRegistry
 from punching_fist.resources.source import Authentication, Source, WebhookSourceSpec
@@ -176,10 +177,12 @@ def _incoming(
     source_name: str, spec: WebhookSourceSpec, alert: AlertmanagerAlert, whole: _Lazy
 ) -> IncomingAlert:
     labels, annotations = alert.labels, alert.annotations
+    traceparent = current_traceparent()  # the intake's span (tracing on), which the run continues
 
     def source_context() -> dict[str, Any]:
         # Built only for alerts that start a run; most of a busy intake is repeats.
         return {
+            **({TRACEPARENT: traceparent} if traceparent else {}),
             "name": source_name,
             "type": spec.type,
             "context": spec.context,

@@ -29,6 +29,7 @@ from punching_fist.engine.delivery.circuit import Breakers, CircuitBreaker
 from punching_fist.engine.status import DeliveryStatus
 from punching_fist.errors import DeliveryFailed, PunchingFistError, TemporaryFailure
 from punching_fist.observability.metrics import Metrics
+from punching_fist.observability.tracing import Attributes, Tracing, annotate
 from punching_fist.resources.sink import Sink
 from punching_fist.retry import RetryPolicy
 from punching_fist.sinks.base import Correlation, Delivery, DeliveryReport, SinkDriver
@@ -82,7 +83,9 @@ class Sender:
         breakers: Breakers,
         sleep: Sleep,
         rng: random.Random | None,
+        tracing: Tracing | None = None,
     ) -> None:
+        self._tracing = tracing or Tracing.off()
         self._deliveries = deliveries
         self._dependencies = dependencies
         self._metrics = metrics
@@ -154,7 +157,19 @@ class Sender:
                 delivered_ref=delivered_ref,
             )
             started_at, started = utcnow(), time.perf_counter()
-            report, error = await self._attempt(driver, delivery, settings.timeout_seconds, breaker)
+            attributes: Attributes = {
+                "punchingfist.sink.name": row.sink_name,
+                "punchingfist.sink.type": sink.spec.type,
+                "punchingfist.run.id": str(row.run_id),
+                "punchingfist.delivery.attempt": attempt,
+            }
+            with self._tracing.span("sink delivery", attributes) as span:
+                report, error = await self._attempt(
+                    driver, delivery, settings.timeout_seconds, breaker
+                )
+                outcome = report.status.value if report is not None else FAILED
+                failure = None if error is None else self._redactor.text(str(error))
+                annotate(span, {"punchingfist.delivery.status": outcome}, error=failure)
             elapsed_ms = (time.perf_counter() - started) * 1000
             if error is None:
                 assert report is not None

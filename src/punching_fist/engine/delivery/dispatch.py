@@ -23,6 +23,7 @@ from punching_fist.engine.state import RunState, StepOutcome
 from punching_fist.engine.status import DeliveryStatus, StepStatus
 from punching_fist.errors import Conflict, NotFound, PunchingFistError
 from punching_fist.observability.metrics import Metrics
+from punching_fist.observability.tracing import Tracing
 from punching_fist.resources.loader import ResourceSet
 from punching_fist.resources.sink import SinkStatus
 from punching_fist.resources.workflow import SinkRef, Workflow
@@ -63,6 +64,7 @@ class SinkDispatch:
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
         owned_http: httpx.AsyncClient | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self._deliveries = deliveries
         self._database = database
@@ -78,6 +80,7 @@ class SinkDispatch:
             breakers=breakers or Breakers(),
             sleep=sleep,
             rng=rng,
+            tracing=tracing,
         )
         self._retrier: asyncio.Task[None] | None = None
         self._inflight: dict[uuid.UUID, asyncio.Task[None]] = {}
