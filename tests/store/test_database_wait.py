@@ -57,6 +57,9 @@ async def test_an_unreachable_database_is_retried_with_backoff_until_the_bound()
     assert "s3cret" not in waits[0]["database"]
     assert "connect" in waits[0]["error"].lower()  # refused (uvloop), call failed (asyncio)
     assert waits[0]["gives_up_in"] == 60
+    [gave_up] = [entry for entry in logs if entry["event"] == "database unreachable, giving up"]
+    assert gave_up["attempts"] == attempts
+    assert gave_up["log_level"] == "error"
 
 
 async def test_a_database_that_answers_no_is_not_waited_for(

@@ -131,6 +131,14 @@ class Database:
                     raise
                 left = deadline - clock()
                 if left <= 0:
+                    # Said here, in one line: the exception reaches the log as a traceback.
+                    log.error(
+                        "database unreachable, giving up",
+                        database=self.safe_url,
+                        attempts=attempt,
+                        waited_seconds=wait_seconds,
+                        error=_reason(exc),
+                    )
                     raise TemporaryFailure(
                         f"database {self.safe_url} unreachable for {wait_seconds:g}s"
                         f" ({attempt} attempts): {_reason(exc)}"
