@@ -206,6 +206,59 @@ spec:
     assert parent_of(run) == span_id(trigger)
 
 
+async def test_a_chained_run_joins_the_trace_under_the_delivery_that_started_it(
+    sqlite_url: str,
+) -> None:
+    exporter = InMemorySpanExporter()
+    workflows = """
+apiVersion: punchingfist.io/v1alpha1
+kind: Workflow
+metadata: {name: wf}
+spec:
+  steps:
+    - {name: look, type: cli, command: "echo looking"}
+  sinks: [escalate]
+---
+apiVersion: punchingfist.io/v1alpha1
+kind: Workflow
+metadata: {name: escalation}
+spec:
+  steps:
+    - {name: page, type: cli, command: "echo paging"}
+  sinks: [out]
+---
+apiVersion: punchingfist.io/v1alpha1
+kind: Sink
+metadata: {name: escalate}
+spec:
+  type: workflow
+  config: {workflowName: escalation}
+"""
+    async with running_server(
+        resources_from_yaml(HEADER + workflows), sqlite_url, tracing=Tracing.exporting_to(exporter)
+    ) as server:
+        await post_alert(server)
+        await server.settle()
+
+    spans = exporter.get_finished_spans()
+    runs = [span for span in spans if span.name == "run"]
+    assert len(runs) == 2
+    [parent] = [
+        run for run in runs if run.attributes and run.attributes["punchingfist.workflow"] == "wf"
+    ]
+    [child] = [run for run in runs if run is not parent]
+    [escalate] = [
+        span
+        for span in spans
+        if span.name == "sink delivery"
+        and span.attributes is not None
+        and span.attributes["punchingfist.sink.name"] == "escalate"
+    ]
+    assert parent_of(escalate) == span_id(parent)
+    assert parent_of(child) == span_id(escalate)
+    assert len({span.context.trace_id for span in spans if span.context is not None}) == 1
+
+
 async def test_off_no_span_is_made_and_nothing_reaches_the_run(sqlite_url: str) -> None:
     workflow = """
 apiVersion: punchingfist.io/v1alpha1

@@ -6,6 +6,7 @@ from typing import Any
 
 from punching_fist.engine.queue import RunQueue
 from punching_fist.engine.status import RunId
+from punching_fist.observability.tracing import TRACEPARENT, current_traceparent
 from punching_fist.store.chains import ChainedRuns
 
 
@@ -22,6 +23,9 @@ class ChainLauncher:
     async def start(
         self, *, parent_run_id: RunId, workflow_name: str, source_context: dict[str, Any]
     ) -> tuple[RunId, bool]:
+        traceparent = current_traceparent()  # the parent's delivery: the child joins its trace
+        if traceparent is not None:
+            source_context = {**source_context, TRACEPARENT: traceparent}
         run_id, created = await self._runs.start(
             parent_run_id=parent_run_id,
             workflow_name=workflow_name,
