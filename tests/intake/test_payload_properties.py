@@ -1,17 +1,22 @@
-"""Property tests: whatever arrives, the intake answers 400/422 or accepts, never crashes."""
+"""Property tests: whatever arrives, the intake answers 400/422 or accepts, never crashes.
+
+Accepted alerts are ones the store can hold on either database (``sources.parsing``)."""
 
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from punching_fist.api.errors import http_status
+from punching_fist.engine.intake import NotificationRef
 from punching_fist.errors import Refused
 from punching_fist.resources.source import WebhookConfig, WebhookSourceSpec
-from punching_fist.sources.webhook import _incoming, _Lazy, parse_notification
+from punching_fist.sources.parsing import Checked, parse_notification
+from punching_fist.sources.webhook import _incoming
 from tests.support.payloads import alert, notification
 
 json_values = st.recursive(
@@ -30,10 +35,19 @@ def outcome(body: bytes) -> int:
         parsed = parse_notification(body)
     except Refused as exc:
         return http_status(exc)
-    for item in parsed.alerts:
-        incoming = _incoming("src", SPEC, item, _Lazy(body))
+    checked = parsed.checked(0, len(parsed))
+    if not all(isinstance(entry, Checked) for entry in checked):
+        return 422  # those alerts are refused, naming the field; the others are stored
+    group = parsed.group.template_view()
+    ref = NotificationRef(id=uuid.uuid4(), source_name="src", alert_count=len(parsed), data=group)
+    for entry in checked:
+        assert isinstance(entry, Checked)
+        incoming = _incoming("src", SPEC, entry.alert, ref)
         assert incoming.fingerprint
+        texts = [*incoming.labels.items(), *incoming.annotations.items()]
+        assert not any("\x00" in key + value for key, value in texts)  # PostgreSQL refuses NUL
         json.dumps(incoming.source_context())  # what the store will persist must serialise
+        json.dumps(ref.data)
     return 202
 
 

@@ -2,11 +2,15 @@
 
 Health probes are always open; ``/metrics`` is open unless ``spec.api.metricsAuth`` is set;
 everything under ``/api/v1`` here is read-only and needs a ``viewer`` token (``api.auth``).
+
+``/readyz`` fails (503) only when the database does not answer: a full run queue is no
+reason to stop taking alerts, whose runs wait in the store (``?verbose`` shows the queue).
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
@@ -16,7 +20,7 @@ from sqlalchemy import text
 
 from punching_fist.api.auth import ApiAuth, Role
 from punching_fist.api.openapi import AUTH, refusals
-from punching_fist.observability.metrics import Metrics
+from punching_fist.observability.metrics import Metrics, RunQueueFigures
 from punching_fist.store import queries
 from punching_fist.store.database import Database
 
@@ -26,7 +30,12 @@ MAX_OFFSET = 10**9
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip.")]
 
 
-def health_router(db: Database, metrics: Metrics, auth: ApiAuth) -> APIRouter:
+def health_router(
+    db: Database,
+    metrics: Metrics,
+    auth: ApiAuth,
+    run_queue: Callable[[], RunQueueFigures] | None = None,
+) -> APIRouter:
     router = APIRouter(tags=["health"])
 
     @router.get("/healthz", response_class=PlainTextResponse)
@@ -35,14 +44,24 @@ def health_router(db: Database, metrics: Metrics, auth: ApiAuth) -> APIRouter:
         return "ok"
 
     @router.get("/readyz", response_class=PlainTextResponse, responses=refusals(503))
-    async def readyz() -> str:
+    async def readyz(
+        verbose: Annotated[
+            str | None, Query(description="Present: one line per check, and the run queue.")
+        ] = None,
+    ) -> str:
         """The process can serve: the database answers."""
         try:
             async with db.connect() as conn:
                 await conn.execute(text("SELECT 1"))
+            pending = await queries.pending_runs(db) if verbose is not None else 0
         except Exception as exc:  # any database failure means "not ready"
             raise HTTPException(status_code=503, detail=f"database unavailable: {exc}") from exc
-        return "ok"
+        if verbose is None:
+            return "ok"
+        lines = ["[+]database ok"]
+        if run_queue is not None:
+            lines += _run_queue_lines(run_queue(), pending)
+        return "\n".join([*lines, "readyz check passed"]) + "\n"
 
     @router.get(
         "/metrics",
@@ -63,6 +82,21 @@ class PrometheusText(Response):
     """The Prometheus text format, with the Content-Type the OpenAPI document declares."""
 
     media_type = CONTENT_TYPE_PLAIN_0_0_4
+
+
+def _run_queue_lines(queue: RunQueueFigures, pending: int) -> list[str]:
+    full = queue.queued >= queue.max_queued
+    lines = [
+        f"[+]run-queue ok: {queue.queued} of {queue.max_queued} waiting for a worker"
+        f"{' (full)' if full else ''}, {queue.running} running;"
+        f" at most {queue.max_queued_per_workflow} per workflow"
+    ]
+    waiting = max(pending - queue.queued, 0)
+    lines.append(
+        f"[+]run-backlog ok: {pending} runs stored pending, {waiting} of them waiting in the"
+        " store for room in the queue (none is dropped)"
+    )
+    return lines
 
 
 def api_router(db: Database, auth: ApiAuth) -> APIRouter:

@@ -127,17 +127,23 @@ class WebhookApp:
             retry_after = str(int(exc.delay) or 1).encode()
             await respond(send, 503, _error(str(exc)), [(b"retry-after", retry_after)])
             return
-        for result in accepted.results:
-            self._count(name, result.outcome.value)
-        await respond(send, 202, accepted.body())
+        for outcome, count in accepted.outcomes.items():
+            self._count(name, outcome, count)
+        if accepted.refused is None:
+            await respond(send, 202, accepted.body())
+            return
+        # Some alerts refused, the others stored: the answer says which is which.
+        status = http_status(accepted.refused)
+        self._metrics.intake_rejected.labels(str(status)).inc()
+        await respond(send, status, accepted.body())
 
-    def _count(self, source: str, outcome: str) -> None:
+    def _count(self, source: str, outcome: str, count: int) -> None:
         # A labelled child is looked up once per (source, outcome), not once per alert.
         child = self._counted.get((source, outcome))
         if child is None:
             child = self._metrics.alerts_processed.labels(source, outcome)
             self._counted[(source, outcome)] = child
-        child.inc()
+        child.inc(count)
 
 
 class WebhooksFirst:

@@ -3,20 +3,29 @@
 New runs arrive through the ``RunQueue`` (from the intake right after its commit, from
 chained workflows, approvals and triggers). At start-up, and periodically
 after that, the dispatcher also looks in the database for runs that are pending or whose
-worker's lease lapsed (a crash, a dead replica) and runs them.
+worker's lease lapsed (a crash, a dead replica) and runs them. And when runs wait in the
+store because the bounded queue had no room, it queues more of them as soon as the queue
+has drained enough (``RunQueue.wait_for_room``), without waiting for the next sweep.
 """
 
 from __future__ import annotations
 
 import asyncio
+import uuid
+from typing import Protocol
 
 import structlog
 
 from punching_fist.engine.queue import RunQueue
-from punching_fist.engine.runner import WorkflowRunner
 from punching_fist.store.runs import RunStore
 
 log = structlog.get_logger(__name__)
+
+
+class RunExecutor(Protocol):
+    """What executes one run (``engine.runner.WorkflowRunner``)."""
+
+    async def execute(self, run_id: uuid.UUID, /) -> object: ...
 
 
 class Dispatcher:
@@ -24,7 +33,7 @@ class Dispatcher:
 
     def __init__(
         self,
-        runner: WorkflowRunner,
+        runner: RunExecutor,
         runs: RunStore,
         queue: RunQueue,
         *,
@@ -46,15 +55,15 @@ class Dispatcher:
             orphans = await self._runs.release_orphans()
             if orphans:
                 log.warning("runs interrupted by a previous crash will restart", count=orphans)
-        recovered = await self._runs.claimable_run_ids(include_own_running=self._single_writer)
+        recovered = await self._fill(include_own_running=self._single_writer)
         if recovered:
-            log.info("resuming unfinished runs", count=len(recovered))
-        self.queue.submit(recovered)
+            log.info("resuming unfinished runs", count=recovered)
         self._tasks = [
             asyncio.create_task(self._work(), name=f"run-worker-{n}")
             for n in range(self._concurrency)
         ]
         self._tasks.append(asyncio.create_task(self._sweep(), name="run-sweeper"))
+        self._tasks.append(asyncio.create_task(self._refill(), name="run-refill"))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -80,6 +89,30 @@ class Dispatcher:
         while True:
             await asyncio.sleep(self._sweep_interval)
             try:
-                self.queue.submit(await self._runs.claimable_run_ids(include_own_running=False))
+                await self._fill(include_own_running=False)
+                self.queue.note_stored_pending(await self._runs.pending_count())
             except Exception:  # the database may be briefly away; try again next round
                 log.exception("sweep for unfinished runs failed")
+
+    async def _refill(self) -> None:
+        while True:
+            await self.queue.wait_for_room()
+            try:
+                await self._fill(include_own_running=False)
+            except Exception:  # the database may be briefly away: try again in a second
+                log.exception("queueing runs that waited in the store failed")
+                await asyncio.sleep(1.0)
+
+    async def _fill(self, *, include_own_running: bool) -> int:
+        """Queue claimable runs from the store, as many as the queue holds; how many."""
+        limit = self.queue.limits.max_queued
+        self.queue.refill_starting()
+        exhausted = False
+        try:
+            runs = await self._runs.claimable_runs(
+                include_own_running=include_own_running, limit=limit
+            )
+            exhausted = len(runs) < limit
+            return self.queue.offer(runs, from_store=True)
+        finally:
+            self.queue.refilled(exhausted=exhausted)

@@ -9,6 +9,7 @@ exactly once.
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,6 +30,27 @@ class Outcome(StrEnum):
     RESOLVED = "resolved"  # the active lifecycle ended
     FILTERED = "filtered"  # stored, but the source's filters keep it from triggering
     STALE = "stale"  # a resolved notification for a lifecycle that already ended
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NotificationRef:
+    """The notification an alert came in, stored once when the first of its alerts starts a
+    run; its runs refer to it, so none of them holds a copy of the others' alerts."""
+
+    id: uuid.UUID
+    source_name: str
+    alert_count: int
+    data: dict[str, Any]
+    """Its group fields as templates read them at ``.source.data.notification``."""
+
+    def row(self, now: datetime) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "source_name": self.source_name,
+            "alert_count": self.alert_count,
+            "data": self.data,
+            "received_at": now,
+        }
 
 
 @dataclass(slots=True, kw_only=True)
@@ -55,7 +77,9 @@ class IncomingAlert:
     passes_filters: bool
     run_on_resolved: bool
     source_context: Callable[[], dict[str, Any]]
-    """Built only when the alert starts a run (most alerts of a busy intake are repeats)."""
+    """Built only when the alert starts a run (most alerts of a busy intake are repeats);
+    without the notification, which the run refers to instead."""
+    notification: NotificationRef | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -65,6 +89,8 @@ class IntakeResult:
     outcome: Outcome
     alert_id: uuid.UUID
     run_id: uuid.UUID | None = None
+    workflow: str | None = None
+    """The run's workflow, for the run queue's per-workflow limit."""
 
 
 def record_alerts(conn: Connection, batch: list[IncomingAlert]) -> list[IntakeResult]:
@@ -76,7 +102,7 @@ def record_alerts(conn: Connection, batch: list[IncomingAlert]) -> list[IntakeRe
     active = load_active(conn, {(item.source_name, item.fingerprint) for item in batch})
     plan = IntakeWrites(now=now)
     results: list[IntakeResult] = []
-    new_alerts, new_runs = plan.new_alerts, plan.new_runs
+    new_alerts = plan.new_alerts
     repeats, repeat_rows, resolutions = plan.repeats, plan.repeat_rows, plan.resolutions
     per_source = plan.per_source
 
@@ -102,12 +128,17 @@ def record_alerts(conn: Connection, batch: list[IncomingAlert]) -> list[IntakeRe
                     "b_ends": item.ends_at,
                 }
             )
-            run_id = None
             if item.run_on_resolved and not current.filtered:
-                run_id = _queue_run(new_runs, item, current.alert_id, now)
-            results.append(
-                IntakeResult(outcome=Outcome.RESOLVED, alert_id=current.alert_id, run_id=run_id)
-            )
+                results.append(
+                    IntakeResult(
+                        outcome=Outcome.RESOLVED,
+                        alert_id=current.alert_id,
+                        run_id=_queue_run(plan, item, current.alert_id),
+                        workflow=item.workflow_name,
+                    )
+                )
+            else:
+                results.append(IntakeResult(outcome=Outcome.RESOLVED, alert_id=current.alert_id))
             continue
         alert_id = uuid.uuid4()
         filtered = not item.passes_filters
@@ -120,21 +151,46 @@ def record_alerts(conn: Connection, batch: list[IncomingAlert]) -> list[IntakeRe
         if filtered:
             results.append(IntakeResult(outcome=Outcome.FILTERED, alert_id=alert_id))
             continue
-        run_id = _queue_run(new_runs, item, alert_id, now)
-        results.append(IntakeResult(outcome=Outcome.NEW, alert_id=alert_id, run_id=run_id))
+        run_id = _queue_run(plan, item, alert_id)
+        results.append(
+            IntakeResult(
+                outcome=Outcome.NEW, alert_id=alert_id, run_id=run_id, workflow=item.workflow_name
+            )
+        )
 
     write_intake(conn, plan)
     return results
 
 
+class RunAllowance:
+    """How many more runs one request may hand to the run queue (``maxRunsPerRequest``)."""
+
+    __slots__ = ("remaining",)
+
+    def __init__(self, limit: int) -> None:
+        self.remaining = limit
+
+
 class AlertRuns:
-    """After an intake commit: the runs its alerts started go to the run queue."""
+    """After an intake commit: the runs its alerts started go to the run queue.
+
+    At most a request's allowance of them; the others are stored ``pending`` like every run,
+    and the dispatcher queues them as workers free up. Nothing is dropped.
+    """
 
     def __init__(self, queue: RunQueue) -> None:
         self._queue = queue
 
-    def committed(self, results: Sequence[IntakeResult]) -> None:
-        self._queue.submit(r.run_id for r in results if r.run_id is not None)
+    def committed(self, results: Sequence[IntakeResult], allowance: RunAllowance) -> None:
+        started = [(r.run_id, r.workflow) for r in results if r.run_id is not None]
+        if not started:
+            return
+        at_once = started[: allowance.remaining]
+        allowance.remaining -= len(at_once)
+        self._queue.offer(at_once)
+        later = Counter(workflow for _, workflow in started[len(at_once) :])
+        for workflow, count in later.items():
+            self._queue.defer(count, workflow=workflow)
 
 
 def alert_row(
@@ -172,11 +228,13 @@ def alert_row(
     }
 
 
-def _queue_run(
-    new_runs: list[dict[str, Any]], item: IncomingAlert, alert_id: uuid.UUID, now: datetime
-) -> uuid.UUID:
+def _queue_run(plan: IntakeWrites, item: IncomingAlert, alert_id: uuid.UUID) -> uuid.UUID:
     run_id = uuid.uuid4()
-    new_runs.append(
+    now = plan.now
+    notification = item.notification
+    if notification is not None and notification.id not in plan.notifications:
+        plan.notifications[notification.id] = notification.row(now)
+    plan.new_runs.append(
         {
             "id": run_id,
             "workflow_name": item.workflow_name,
@@ -184,6 +242,7 @@ def _queue_run(
             "alert_id": alert_id,
             "status": RunStatus.PENDING.value,
             "source_context": item.source_context(),
+            "notification_id": notification.id if notification is not None else None,
             "created_at": now,
             "updated_at": now,
         }

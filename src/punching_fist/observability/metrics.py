@@ -2,9 +2,80 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunQueueFigures:
+    """The run queue as ``/metrics`` and ``/readyz`` show it (``engine.queue.RunQueue.state``)."""
+
+    queued: int
+    """Runs waiting for a worker."""
+    running: int
+    """Runs a worker took and has not finished."""
+    by_workflow: Mapping[str, int]
+    """Waiting runs per workflow."""
+    max_queued: int
+    max_queued_per_workflow: int
+    backlog: bool
+    """Runs wait in the store for room in the queue (none is dropped)."""
+    deferred: int
+    """Runs stored without room in the queue since start, queued later from the store."""
+    stored_pending: int | None = None
+    """Runs the store holds ``pending`` (queued or not), as the last sweep counted them."""
+
+
+class _RunQueueCollector(Collector):
+    """Reads the queue at scrape time, so the intake's hot path updates no gauge."""
+
+    def __init__(self, read: Callable[[], RunQueueFigures]) -> None:
+        self._read = read
+
+    def collect(self) -> Iterator[Metric]:
+        figures = self._read()
+        yield GaugeMetricFamily(
+            "punchingfist_run_queue_queued", "Runs waiting for a worker.", value=figures.queued
+        )
+        by_workflow = GaugeMetricFamily(
+            "punchingfist_run_queue_queued_by_workflow",
+            "Runs waiting for a worker, by workflow.",
+            labels=["workflow"],
+        )
+        for workflow, count in sorted(figures.by_workflow.items()):
+            by_workflow.add_metric([workflow], count)
+        yield by_workflow
+        limit = GaugeMetricFamily(
+            "punchingfist_run_queue_limit",
+            "Runs that may wait for a worker: overall, and of one workflow (spec.limits).",
+            labels=["scope"],
+        )
+        limit.add_metric(["overall"], figures.max_queued)
+        limit.add_metric(["workflow"], figures.max_queued_per_workflow)
+        yield limit
+        yield GaugeMetricFamily(
+            "punchingfist_run_queue_backlog",
+            "1 while runs wait in the store for room in the run queue.",
+            value=int(figures.backlog),
+        )
+        yield CounterMetricFamily(
+            "punchingfist_runs_deferred",
+            "Runs stored pending without room in the run queue (or beyond their request's"
+            " maxRunsPerRequest), queued later from the store; none is dropped.",
+            value=figures.deferred,
+        )
+        if figures.stored_pending is not None:
+            yield GaugeMetricFamily(
+                "punchingfist_runs_pending",
+                "Runs stored pending, queued or waiting for room, as the last sweep counted.",
+                value=figures.stored_pending,
+            )
 
 
 class Metrics:
@@ -59,6 +130,10 @@ class Metrics:
             ["status"],
             registry=self.registry,
         )
+
+    def watch_run_queue(self, read: Callable[[], RunQueueFigures]) -> None:
+        """Export the run queue's figures, read from ``read`` at each scrape."""
+        self.registry.register(_RunQueueCollector(read))
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from punching_fist.resources.approval import ApprovalRule, unique_rule_names
 from punching_fist.resources.base import ApiVersion, Condition, ObjectMeta, SpecModel, StatusModel
@@ -138,6 +138,40 @@ class RetentionSettings(SpecModel):
     """Rows deleted per transaction, so a large purge never holds the database for long."""
 
 
+DEFAULT_MAX_RUNS_PER_REQUEST = 100
+DEFAULT_MAX_QUEUED_RUNS = 1000
+DEFAULT_MAX_QUEUED_RUNS_PER_WORKFLOW = 250
+_MOST = 1_000_000
+
+
+class Limits(SpecModel):
+    """How much work one request may start at once, and how many runs wait in memory.
+
+    Runs beyond these limits are not dropped: they are stored ``pending`` and started as
+    workers free up. The limits keep one huge notification from occupying the run queue.
+    """
+
+    max_runs_per_request: int = Field(default=DEFAULT_MAX_RUNS_PER_REQUEST, ge=1, le=_MOST)
+    """Runs one webhook request hands to the run queue right away (a Source may set its own
+    ``spec.config.maxRunsPerRequest``); the rest wait in the store."""
+    max_queued_runs: int = Field(default=DEFAULT_MAX_QUEUED_RUNS, ge=1, le=_MOST)
+    """Runs waiting for a worker in memory, overall."""
+    max_queued_runs_per_workflow: int = Field(
+        default=DEFAULT_MAX_QUEUED_RUNS_PER_WORKFLOW, ge=1, le=_MOST
+    )
+    """Runs of one workflow waiting for a worker in memory, so one workflow's burst leaves
+    room for the others'."""
+
+    @model_validator(mode="after")
+    def _share_fits_the_whole(self) -> Limits:
+        if self.max_queued_runs_per_workflow > self.max_queued_runs:
+            raise ValueError(
+                f"maxQueuedRunsPerWorkflow ({self.max_queued_runs_per_workflow}) must not exceed"
+                f" maxQueuedRuns ({self.max_queued_runs})"
+            )
+        return self
+
+
 class OperatorConfigSpec(SpecModel):
     database: DatabaseConfig | None = None
     chat: ChatSettings | None = None
@@ -149,6 +183,8 @@ class OperatorConfigSpec(SpecModel):
     api: ApiSettings | None = None
     approval_rules: list[ApprovalRule] = Field(default_factory=list)
     """Writes of every workflow's agents that need approval, or more than one approver."""
+    limits: Limits = Field(default_factory=Limits)
+    """Bounds on the work one request starts and on the runs queued in memory."""
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     """How long resolved alerts, finished runs and audit events are kept."""
 

@@ -34,6 +34,16 @@ class WebhookConfig(SpecModel):
     trigger_on_resolved: bool = Field(
         default=False, description="Start a run for resolved notifications too."
     )
+    max_runs_per_request: int | None = Field(
+        default=None,
+        ge=1,
+        le=1_000_000,
+        description=(
+            "Runs one notification starts right away; its other alerts' runs are stored and"
+            " wait for free workers. Default: the OperatorConfig's spec.limits.maxRunsPerRequest"
+            " (100)."
+        ),
+    )
 
     @field_validator("path")
     @classmethod

@@ -32,7 +32,7 @@ from punching_fist.engine.chains import ChainLauncher
 from punching_fist.engine.delivery.dispatch import SinkDispatch
 from punching_fist.engine.dispatcher import Dispatcher
 from punching_fist.engine.intake import AlertRuns, IncomingAlert, IntakeResult, record_alerts
-from punching_fist.engine.queue import RunQueue
+from punching_fist.engine.queue import QueueLimits, RunQueue
 from punching_fist.engine.runner import RunnerDependencies, WorkflowRunner
 from punching_fist.errors import ConfigurationError
 from punching_fist.gc_tuning import freeze_startup_heap
@@ -125,7 +125,9 @@ class Service:
         runs = RunStore(
             database, owner=settings.owner, lease=timedelta(seconds=settings.lease_seconds)
         )
-        queue = RunQueue()  # first: everything that starts or resumes a run hands it here
+        # First: everything that starts or resumes a run hands it here.
+        queue = RunQueue(lambda: QueueLimits.of(registry.current().operator_config))
+        metrics.watch_run_queue(queue.state)
         sinks = build_sink_dispatch(
             settings,
             database,
@@ -180,8 +182,10 @@ class Service:
             sweep_interval=settings.sweep_interval_seconds,
             single_writer=database.is_sqlite,
         )
+        # PostgreSQL takes concurrent writers: a small request then commits beside a slice
+        # of a large notification instead of after it. SQLite has one writer anyway.
         committer: GroupCommitter[IncomingAlert, IntakeResult] = GroupCommitter(
-            database, record_alerts, on_committed=AlertRuns(queue).committed
+            database, record_alerts, writers=1 if database.is_sqlite else 4
         )
         return cls(
             settings=settings,
@@ -192,7 +196,7 @@ class Service:
             runs=runs,
             committer=committer,
             dispatcher=dispatcher,
-            intake=WebhookIntake(registry, committer, secrets),
+            intake=WebhookIntake(registry, committer, secrets, AlertRuns(queue)),
             agent_services=agent_services,
             sinks=sinks,
             slack_approvals=slack_approvals,
@@ -301,7 +305,9 @@ class Service:
             lifespan=lifespan,
         )
         auth = self.auth
-        app.include_router(health_router(self.database, self.metrics, auth))
+        app.include_router(
+            health_router(self.database, self.metrics, auth, self.dispatcher.queue.state)
+        )
         app.include_router(api_router(self.database, auth))
         app.include_router(
             deliveries_router(self.database, self.sinks, self.registry.current, auth)

@@ -7,7 +7,7 @@ import json
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 # Alertmanager sends this while an alert is firing: "no end yet".
 ZERO_TIME_PREFIX = "0001-01-01"
@@ -57,8 +57,8 @@ class AlertmanagerAlert(BaseModel):
         }
 
 
-class AlertmanagerNotification(BaseModel):
-    """A webhook notification: a group of alerts sharing labels."""
+class AlertmanagerGroup(BaseModel):
+    """What every alert of a notification shares: Alertmanager's group fields."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
@@ -71,4 +71,34 @@ class AlertmanagerNotification(BaseModel):
     common_labels: dict[str, str] = Field(default_factory=dict, alias="commonLabels")
     common_annotations: dict[str, str] = Field(default_factory=dict, alias="commonAnnotations")
     external_url: str = Field(default="", alias="externalURL")
+
+    def template_view(self) -> dict[str, Any]:
+        """The group as templates see it at ``.source.data.notification``, under Alertmanager's
+        names. Without the alerts: each run has its own at ``.source.data.alert``."""
+        return {
+            "version": self.version,
+            "groupKey": self.group_key,
+            "truncatedAlerts": self.truncated_alerts,
+            "status": self.status,
+            "receiver": self.receiver,
+            "groupLabels": dict(self.group_labels),
+            "commonLabels": dict(self.common_labels),
+            "commonAnnotations": dict(self.common_annotations),
+            "externalURL": self.external_url,
+        }
+
+
+class AlertmanagerNotification(AlertmanagerGroup):
+    """A webhook notification: a group of alerts sharing labels."""
+
     alerts: list[AlertmanagerAlert] = Field(min_length=1)
+
+
+class NotificationEnvelope(AlertmanagerGroup):
+    """A notification whose alerts are left as JSON values, to be validated one slice at a
+    time (a large notification) or one by one (to refuse only the invalid ones)."""
+
+    alerts: list[Any] = Field(min_length=1)
+
+
+ALERT_LIST: TypeAdapter[list[AlertmanagerAlert]] = TypeAdapter(list[AlertmanagerAlert])

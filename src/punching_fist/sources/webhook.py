@@ -1,58 +1,112 @@
 """The webhook intake: Alertmanager notifications in, durable alerts and new runs out.
 
 Nothing is acknowledged before it is committed: the response (202) is sent only after the
-group commit that stored every alert of the notification. Refusals are precise and change
+group commits that stored every alert of the notification. Refusals are precise and change
 nothing: 400 invalid JSON, 401 wrong token, 404 unknown path, 413 too large, 415 not
-``application/json`` (``api/webhooks.py``), 422 schema.
+``application/json`` (``api/webhooks.py``), 422 not a notification.
+
+Bounded work per request: a notification is stored ``SLICE_ALERTS`` alerts per commit, and
+other requests are served between its slices, so a sender of one alert never waits for
+another sender's 10,000. The notification's group fields are stored once, not with each run.
+A request hands at most ``maxRunsPerRequest`` runs to the run queue; the other runs are stored
+``pending`` and started as workers free up.
+
+Alerts are refused one by one (``sources.parsing``): a notification with invalid alerts, or
+values the store cannot hold, gets 422 listing each refused alert by index and field, while
+its other alerts are stored, and the answer says what became of them. 422, not 503: the
+refused alerts would be refused again, and Alertmanager retries 5xx answers without end
+(along with the valid alerts) but not 4xx ones, and logs our answer. If the store fails
+half-way (503), the slices committed so far stay; the sender's retry finds them as repeats.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
+import uuid
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import ValidationError
-
-from punching_fist.engine.intake import IncomingAlert, IntakeResult
+from punching_fist.engine.intake import (
+    AlertRuns,
+    IncomingAlert,
+    IntakeResult,
+    NotificationRef,
+    RunAllowance,
+)
 from punching_fist.errors import (
     ConfigurationError,
     InvalidRequest,
     NotFound,
+    PermanentFailure,
     SecretResolutionError,
     TemporaryFailure,
     Unauthenticated,
 )
 from punching_fist.observability.tracing import TRACEPARENT, current_traceparent
-from punching_fist.resources.loader import format_location
+from punching_fist.resources.operator_config import DEFAULT_MAX_RUNS_PER_REQUEST
 from punching_fist.resources.registry import ResourceRegistry
 from punching_fist.resources.source import Authentication, Source, WebhookSourceSpec
 from punching_fist.secret_refs import SecretResolver
-from punching_fist.sources.alertmanager import AlertmanagerAlert, AlertmanagerNotification
+from punching_fist.sources.alertmanager import AlertmanagerAlert
+from punching_fist.sources.parsing import (
+    ALERTNAME_LENGTH,
+    SEVERITY_LENGTH,
+    Checked,
+    Refusal,
+    parse_notification,
+)
 from punching_fist.store.group_commit import GroupCommitter
+
+SLICE_ALERTS = 100
+"""Alerts of one notification stored per commit; another request waits at most one slice."""
+
+REJECTED = "rejected"
+"""The outcome of a refused alert, beside ``engine.intake.Outcome``'s."""
 
 
 @dataclass(frozen=True, kw_only=True)
 class Accepted:
+    """What became of a notification's alerts, in its order."""
+
     source: str
-    results: list[IntakeResult]
+    entries: list[str]
+    """Per alert, its part of the answer (JSON), written as its slice was committed."""
+    outcomes: Counter[str]
+    refused: InvalidRequest | None = None
+    """Some alerts were refused (the others are stored): the answer is this refusal's."""
 
     def body(self) -> bytes:
-        """The 202 answer: what became of each alert, and the run it started.
+        """The answer: what became of each alert, and the run it started.
 
-        Formatted by hand (ids and outcomes need no escaping; the source name goes through
-        ``json.dumps``): it is written once per accepted request.
+        Formatted by hand (ids and outcomes need no escaping; names and problems go through
+        ``json.dumps``): it is written once per request.
         """
-        alerts = ",".join(_result_json(r) for r in self.results)
+        alerts = ",".join(self.entries)
         source = json.dumps(self.source)
-        return f'{{"status":"accepted","source":{source},"alerts":[{alerts}]}}'.encode()
+        if self.refused is None:
+            return f'{{"status":"accepted","source":{source},"alerts":[{alerts}]}}'.encode()
+        status = "rejected" if self.outcomes[REJECTED] == len(self.entries) else "partial"
+        error = json.dumps(self.refused.detail, ensure_ascii=False)
+        return (
+            f'{{"status":"{status}","source":{source},"error":{error},"alerts":[{alerts}]}}'
+        ).encode()
 
 
-def _result_json(result: IntakeResult) -> str:
+def _result_json(result: IntakeResult, notes: list[str]) -> str:
     run = f'"{result.run_id}"' if result.run_id else "null"
-    return f'{{"id":"{result.alert_id}","outcome":"{result.outcome.value}","runId":{run}}}'
+    text = f'{{"id":"{result.alert_id}","outcome":"{result.outcome.value}","runId":{run}'
+    if notes:
+        return f'{text},"notes":{json.dumps(notes, ensure_ascii=False)}}}'
+    return text + "}"
+
+
+def _refusal_json(refusal: Refusal) -> str:
+    errors = json.dumps(refusal.problems, ensure_ascii=False)
+    return f'{{"index":{refusal.index},"outcome":"{REJECTED}","errors":{errors}}}'
 
 
 class WebhookIntake:
@@ -63,10 +117,12 @@ class WebhookIntake:
         registry: ResourceRegistry,
         committer: GroupCommitter[IncomingAlert, IntakeResult],
         secrets: SecretResolver,
+        runs: AlertRuns,
     ) -> None:
         self._registry = registry
         self._committer = committer
         self._secrets = secrets
+        self._runs = runs
 
     def serves(self, path: str) -> bool:
         return self._registry.webhook(path) is not None
@@ -97,13 +153,72 @@ class WebhookIntake:
             raise Unauthenticated("missing or invalid credentials")
 
     async def accept(self, source_name: str, source: Source, body: bytes) -> Accepted:
-        """Parse and store ``body``; returns once every alert in it is committed."""
-        assert isinstance(source.spec, WebhookSourceSpec)
-        body = self._redacted(body)
-        notification = parse_notification(body)
-        whole = _Lazy(body)
-        items = [_incoming(source_name, source.spec, alert, whole) for alert in notification.alerts]
-        return Accepted(source=source_name, results=await self._committer.submit(items))
+        """Parse and store ``body``; returns once every alert it accepts is committed."""
+        spec = source.spec
+        assert isinstance(spec, WebhookSourceSpec)
+        parsed = parse_notification(self._redacted(body))
+        total = len(parsed)
+        notification = NotificationRef(
+            id=uuid.uuid4(),
+            source_name=source_name,
+            alert_count=total,
+            data=parsed.group.template_view(),
+        )
+        allowance = RunAllowance(self._max_runs_per_request(spec))
+        entries: list[str] = []
+        outcomes: Counter[str] = Counter()
+        problems: list[str] = []
+        for start in range(0, total, SLICE_ALERTS):
+            if start:
+                await asyncio.sleep(0)  # others' requests go on between slices
+            checked = parsed.checked(start, min(start + SLICE_ALERTS, total))
+            fit = [c for c in checked if isinstance(c, Checked)]
+            items = [_incoming(source_name, spec, c.alert, notification) for c in fit]
+            stored = await self._store(items, [c.index for c in fit]) if items else []
+            self._runs.committed([r for r in stored if isinstance(r, IntakeResult)], allowance)
+            outcome = iter(stored)
+            for entry in checked:
+                result = entry if isinstance(entry, Refusal) else next(outcome)
+                if isinstance(result, Refusal):
+                    entries.append(_refusal_json(result))
+                    outcomes[REJECTED] += 1
+                    problems += result.problems
+                else:
+                    assert isinstance(entry, Checked)
+                    entries.append(_result_json(result, entry.notes))
+                    outcomes[result.outcome.value] += 1
+        refused = None
+        if problems:
+            refused = InvalidRequest(
+                f"{outcomes[REJECTED]} of {total} alerts refused, the others stored: "
+                + "; ".join(problems),
+                unprocessable=True,
+            )
+        return Accepted(source=source_name, entries=entries, outcomes=outcomes, refused=refused)
+
+    async def _store(
+        self, items: list[IncomingAlert], indices: list[int]
+    ) -> list[IntakeResult | Refusal]:
+        """One slice in one commit. Should the store refuse a value the checks let through,
+        each alert is tried alone, so only the one it refuses is refused."""
+        try:
+            return list(await self._committer.submit(items))
+        except PermanentFailure as exc:
+            if len(items) == 1:
+                problem = f"alerts[{indices[0]}]: the store refused it: {exc}"
+                return [Refusal(index=indices[0], problems=[problem])]
+        out: list[IntakeResult | Refusal] = []
+        for item, index in zip(items, indices, strict=True):
+            out += await self._store([item], [index])
+        return out
+
+    def _max_runs_per_request(self, spec: WebhookSourceSpec) -> int:
+        if spec.config.max_runs_per_request is not None:
+            return spec.config.max_runs_per_request
+        config = self._registry.current().operator_config
+        if config is None:
+            return DEFAULT_MAX_RUNS_PER_REQUEST
+        return config.spec.limits.max_runs_per_request
 
     def _redacted(self, body: bytes) -> bytes:
         """``body`` without secret values the server knows (a sender echoing its token, say),
@@ -128,36 +243,6 @@ def _presented_credential(auth: Authentication, headers: Mapping[str, str]) -> s
     return headers.get((auth.header or "x-api-key").lower())
 
 
-def parse_notification(body: bytes) -> AlertmanagerNotification:
-    """Validate ``body`` in one pass over the bytes: 400 if it is not JSON, 422 if not ours."""
-    try:
-        return AlertmanagerNotification.model_validate_json(body)
-    except ValidationError as exc:
-        errors = exc.errors(include_url=False)
-        if errors and errors[0]["type"] == "json_invalid":
-            raise InvalidRequest(f"request body is not valid JSON: {errors[0]['msg']}") from exc
-        problems = [f"{format_location(e['loc'])}: {e['msg']}" for e in errors]
-        raise InvalidRequest(
-            "not an Alertmanager webhook notification: " + "; ".join(problems),
-            unprocessable=True,
-        ) from exc
-
-
-class _Lazy:
-    """The notification as plain JSON data, decoded only if an alert of it starts a run."""
-
-    __slots__ = ("_body", "_data")
-
-    def __init__(self, body: bytes) -> None:
-        self._body = body
-        self._data: Any = None
-
-    def get(self) -> Any:
-        if self._data is None:
-            self._data = json.loads(self._body)
-        return self._data
-
-
 # The label our alertmanager sink puts on the sibling alerts it posts (``action: annotate``).
 OWN_ANNOTATION_LABEL = "punchingfist_triage"
 
@@ -174,19 +259,23 @@ def passes_filters(filters: Mapping[str, list[str]], labels: Mapping[str, str]) 
 
 
 def _incoming(
-    source_name: str, spec: WebhookSourceSpec, alert: AlertmanagerAlert, whole: _Lazy
+    source_name: str,
+    spec: WebhookSourceSpec,
+    alert: AlertmanagerAlert,
+    notification: NotificationRef,
 ) -> IncomingAlert:
     labels, annotations = alert.labels, alert.annotations
     traceparent = current_traceparent()  # the intake's span (tracing on), which the run continues
 
     def source_context() -> dict[str, Any]:
-        # Built only for alerts that start a run; most of a busy intake is repeats.
+        # Built only for alerts that start a run; most of a busy intake is repeats. The
+        # notification is stored once and rejoined when the run is read (store.notifications).
         return {
             **({TRACEPARENT: traceparent} if traceparent else {}),
             "name": source_name,
             "type": spec.type,
             "context": spec.context,
-            "data": {"alert": alert.template_view(), "notification": whole.get()},
+            "data": {"alert": alert.template_view()},
         }
 
     return IncomingAlert(
@@ -194,8 +283,8 @@ def _incoming(
         workflow_name=spec.trigger_workflow,
         fingerprint=alert.identity(),
         firing=alert.status == "firing",
-        alert_name=labels.get("alertname", ""),
-        severity=labels.get("severity", ""),
+        alert_name=labels.get("alertname", "")[:ALERTNAME_LENGTH],
+        severity=labels.get("severity", "")[:SEVERITY_LENGTH],
         summary=annotations.get("summary") or None,
         description=annotations.get("description") or None,
         labels=labels,
@@ -206,4 +295,5 @@ def _incoming(
         passes_filters=passes_filters(spec.config.filters, labels),
         run_on_resolved=spec.config.trigger_on_resolved,
         source_context=source_context,
+        notification=notification,
     )

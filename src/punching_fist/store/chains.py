@@ -17,6 +17,7 @@ from sqlalchemy import and_, insert, select
 
 from punching_fist.engine.status import RunStatus
 from punching_fist.store.database import Database
+from punching_fist.store.notifications import select_runs, with_notification
 from punching_fist.store.runs import StoredStep, load_steps
 from punching_fist.store.tables import alerts, utcnow, workflow_runs, workflows
 
@@ -39,7 +40,7 @@ class RunSnapshot:
 async def run_snapshot(database: Database, run_id: uuid.UUID) -> RunSnapshot | None:
     async with database.connect() as conn:
         row = (
-            await conn.execute(select(workflow_runs).where(workflow_runs.c.id == run_id))
+            await conn.execute(select_runs().where(workflow_runs.c.id == run_id))
         ).one_or_none()
         if row is None:
             return None
@@ -48,7 +49,7 @@ async def run_snapshot(database: Database, run_id: uuid.UUID) -> RunSnapshot | N
         id=row.id,
         workflow_name=row.workflow_name,
         status=row.status,
-        source_context=row.source_context or {},
+        source_context=with_notification(row.source_context or {}, row.notification_data),
         outputs=row.outputs or {},
         started_at=row.started_at,
         completed_at=row.completed_at,

@@ -7,6 +7,13 @@ it at once. Under light load a batch is one request (no added latency); under he
 batches grow on their own while the previous one commits.
 
 This sits on the intake's hot path: a request costs a list append and a future, no queue.
+
+A request of more than ``max_batch_items`` is committed in slices of that size, one after
+another, each in a batch of its own or beside other requests: no single commit grows with
+one request, so no other request waits for a whole large one. A request that fails because
+the database refuses one of its values (``DataError``: too long, a NUL character) fails
+with ``PermanentFailure``, since sending it again cannot help; anything else (a lost
+connection, a full disk) is a ``TemporaryFailure``.
 """
 
 from __future__ import annotations
@@ -18,8 +25,9 @@ from typing import Generic, TypeVar
 
 import structlog
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DataError, IntegrityError
 
-from punching_fist.errors import TemporaryFailure
+from punching_fist.errors import PermanentFailure, TemporaryFailure
 from punching_fist.store.database import Database
 
 Item = TypeVar("Item")
@@ -54,9 +62,20 @@ class _Batch(Generic[Item, Result]):
             if future.done():  # its caller gave up (cancelled); the items are stored anyway
                 continue
             if isinstance(outcome, BaseException):
-                future.set_exception(TemporaryFailure("could not store the alerts", delay=1.0))
+                future.set_exception(_failure(outcome))
             else:
                 future.set_result(outcome)
+
+
+def _failure(error: BaseException) -> PermanentFailure | TemporaryFailure:
+    if isinstance(error, DataError):
+        # The driver's first line names the problem; the rest repeats the statement.
+        reason = str(error.orig).splitlines()[0] if error.orig is not None else "invalid value"
+        return PermanentFailure(f"the database cannot hold a value: {reason}")
+    text = str(error).lower()
+    if "disk is full" in text or "could not extend file" in text or "no space left" in text:
+        return TemporaryFailure("could not store the alerts: the database is full", delay=30.0)
+    return TemporaryFailure("could not store the alerts: the database is unavailable", delay=1.0)
 
 
 def _split(values: list[T], sizes: list[int]) -> list[list[T]]:
@@ -77,37 +96,53 @@ class GroupCommitter(Generic[Item, Result]):
         handler: BatchHandler[Item, Result],
         *,
         max_batch_items: int = 1000,
+        writers: int = 1,
         on_committed: Callable[[Sequence[Result]], None] | None = None,
     ) -> None:
         self._database = database
         self._handler = handler
         self._max_batch_items = max_batch_items
+        self._writer_count = writers
         self._on_committed = on_committed
         self._batches: deque[_Batch[Item, Result]] = deque()
         self._wakeup = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
-        self._writer: asyncio.Task[None] | None = None
+        self._writers: list[asyncio.Task[None]] = []
+        self._committing = 0
         self.batches_committed = 0
 
     def start(self) -> None:
-        self._writer = asyncio.create_task(self._run(), name="group-commit-writer")
+        self._writers = [
+            asyncio.create_task(self._run(), name=f"group-commit-writer-{n}")
+            for n in range(self._writer_count)
+        ]
 
     async def stop(self) -> None:
-        """Finish what is queued, then stop the writer."""
-        if self._writer is None:
+        """Finish what is queued, then stop the writers."""
+        if not self._writers:
             return
-        while self._batches or not self._idle.is_set():
+        while self._batches or self._committing:
             await self._idle.wait()
             await asyncio.sleep(0)
-        self._writer.cancel()
-        await asyncio.gather(self._writer, return_exceptions=True)
-        self._writer = None
+        for writer in self._writers:
+            writer.cancel()
+        await asyncio.gather(*self._writers, return_exceptions=True)
+        self._writers = []
 
     async def submit(self, items: list[Item]) -> list[Result]:
-        """Returns once ``items`` are committed; raises ``TemporaryFailure`` if they cannot be."""
-        writer = self._writer
-        if writer is None or writer.done():
+        """Returns once ``items`` are committed; raises ``TemporaryFailure`` if they cannot be
+        for now, ``PermanentFailure`` if the database refuses them."""
+        most = self._max_batch_items
+        if len(items) <= most:
+            return await self._submit(items)
+        results: list[Result] = []
+        for start in range(0, len(items), most):
+            results += await self._submit(items[start : start + most])
+        return results
+
+    async def _submit(self, items: list[Item]) -> list[Result]:
+        if not self._writers or any(writer.done() for writer in self._writers):
             raise TemporaryFailure("the store writer is not running", delay=1.0)
         batches = self._batches
         # Only the newest batch is open: the writer takes batches from the other end.
@@ -121,17 +156,21 @@ class GroupCommitter(Generic[Item, Result]):
     async def _run(self) -> None:
         while True:
             if not self._batches:
-                self._idle.set()
+                if not self._committing:
+                    self._idle.set()
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
             self._idle.clear()
             batch = self._batches.popleft()
+            self._committing += 1
             try:
                 outcomes = await self._commit(batch)
             except BaseException as exc:  # cancelled mid-batch: nobody may wait forever
                 batch.settle([exc] * len(batch.sizes))
                 raise
+            finally:
+                self._committing -= 1
             batch.settle(outcomes)
 
     async def _commit(self, batch: _Batch[Item, Result]) -> list[list[Result] | BaseException]:
@@ -161,7 +200,13 @@ class GroupCommitter(Generic[Item, Result]):
             self._on_committed(results)
 
     async def _transaction(self, items: list[Item]) -> list[Result]:
-        return await self._database.run_transaction(self._handler, items, urgent=True)
+        try:
+            return await self._database.run_transaction(self._handler, items, urgent=True)
+        except IntegrityError:
+            # With several writers (PostgreSQL), two batches may open the same lifecycle at
+            # once; the second waits for the first's commit, then fails on the unique index.
+            # Again, it finds the lifecycle open and counts a repeat.
+            return await self._database.run_transaction(self._handler, items, urgent=True)
 
     @staticmethod
     def _log_failure(exc: Exception) -> None:

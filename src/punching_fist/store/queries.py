@@ -9,7 +9,9 @@ from typing import Any
 from sqlalchemy import Select, Table, and_, func, select
 from sqlalchemy.engine import RowMapping
 
+from punching_fist.engine.status import RunStatus
 from punching_fist.store.database import Database
+from punching_fist.store.notifications import select_runs, with_notification
 from punching_fist.store.tables import (
     alerts,
     approvals,
@@ -67,16 +69,26 @@ async def list_runs(
     return page
 
 
+async def pending_runs(db: Database) -> int:
+    """Runs stored ``pending``: queued for a worker, or waiting in the store for room."""
+    async with db.connect() as conn:
+        query = select(func.count()).select_from(workflow_runs)
+        count = await conn.execute(query.where(workflow_runs.c.status == RunStatus.PENDING.value))
+        return int(count.scalar_one())
+
+
 async def run_detail(db: Database, run_id: uuid.UUID) -> dict[str, Any] | None:
     async with db.connect() as conn:
         run = (
-            (await conn.execute(select(workflow_runs).where(workflow_runs.c.id == run_id)))
+            (await conn.execute(select_runs().where(workflow_runs.c.id == run_id)))
             .mappings()
             .one_or_none()
         )
         if run is None:
             return None
         detail = _jsonable(run)
+        notification = detail.pop("notification_data")
+        detail["source_context"] = with_notification(detail["source_context"], notification)
         for key, table, order in (
             ("steps", step_results, step_results.c.position),
             ("deliveries", sink_deliveries, sink_deliveries.c.created_at),

@@ -21,6 +21,7 @@ from sqlalchemy.sql import Executable
 
 from punching_fist.engine.status import RunStatus, StepStatus
 from punching_fist.store.database import Database
+from punching_fist.store.notifications import select_runs, with_notification
 from punching_fist.store.tables import alerts, step_results, utcnow, workflow_runs
 
 UNFINISHED = (RunStatus.PENDING.value, RunStatus.RUNNING.value)
@@ -101,26 +102,51 @@ class RunStore:
             )
         return int(result.rowcount)
 
-    async def claimable_run_ids(self, *, include_own_running: bool) -> list[uuid.UUID]:
-        """Runs that need a worker: pending ones and running ones whose lease lapsed."""
+    async def claimable_runs(
+        self, *, include_own_running: bool, limit: int
+    ) -> list[tuple[uuid.UUID, str]]:
+        """Runs that need a worker, with their workflow: pending ones and running ones whose
+        lease lapsed; at most ``limit``, the fairest first.
+
+        Fairest: every notification's first run before any notification's second, then by
+        age. So the runs of a 10,000-alert notification that waited for room in the run queue
+        do not all go before an alert another sender posted after it.
+        """
         now = utcnow()
-        lapsed = or_(
-            workflow_runs.c.lease_expires_at.is_(None), workflow_runs.c.lease_expires_at < now
-        )
+        runs = workflow_runs.c
+        lapsed = or_(runs.lease_expires_at.is_(None), runs.lease_expires_at < now)
         if include_own_running:
-            lapsed = or_(lapsed, workflow_runs.c.lease_owner == self.owner)
+            lapsed = or_(lapsed, runs.lease_owner == self.owner)
+        turn = func.row_number().over(
+            partition_by=func.coalesce(runs.notification_id, runs.id), order_by=runs.created_at
+        )
+        claimable = (
+            select(runs.id, runs.workflow_name, runs.created_at, turn.label("turn"))
+            .where(
+                or_(
+                    runs.status == RunStatus.PENDING.value,
+                    and_(runs.status == RunStatus.RUNNING.value, lapsed),
+                )
+            )
+            .subquery()
+        )
         async with self._db.connect() as conn:
             rows = await conn.execute(
-                select(workflow_runs.c.id)
-                .where(
-                    or_(
-                        workflow_runs.c.status == RunStatus.PENDING.value,
-                        and_(workflow_runs.c.status == RunStatus.RUNNING.value, lapsed),
-                    )
-                )
-                .order_by(workflow_runs.c.created_at)
+                select(claimable.c.id, claimable.c.workflow_name)
+                .order_by(claimable.c.turn, claimable.c.created_at)
+                .limit(limit)
             )
-            return [row.id for row in rows]
+            return [(row.id, row.workflow_name) for row in rows]
+
+    async def pending_count(self) -> int:
+        """Runs stored ``pending``: queued, or waiting in the store for room in the queue."""
+        async with self._db.connect() as conn:
+            count = await conn.execute(
+                select(func.count())
+                .select_from(workflow_runs)
+                .where(workflow_runs.c.status == RunStatus.PENDING.value)
+            )
+            return int(count.scalar_one())
 
     async def steps(self, run_id: uuid.UUID) -> dict[str, StoredStep]:
         async with self._db.connect() as conn:
@@ -231,7 +257,7 @@ _CLAIM = (
         ),
     )
 )
-_SELECT_RUN = select(workflow_runs).where(_RUN_BY_ID)
+_SELECT_RUN = select_runs().where(_RUN_BY_ID)
 _ALERT_BY_ID = alerts.c.id == bindparam("b_id")
 _TRIAGE_STARTED = (
     update(alerts)
@@ -270,7 +296,7 @@ def _claim(conn: Connection, params: dict[str, Any]) -> ClaimedRun | None:
         workflow_name=row.workflow_name,
         source_name=row.source_name,
         alert_id=row.alert_id,
-        source_context=row.source_context,
+        source_context=with_notification(row.source_context, row.notification_data),
         attempt=row.attempt,
         created_at=row.created_at,
         started_at=row.started_at,

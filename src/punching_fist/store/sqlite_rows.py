@@ -41,14 +41,18 @@ def sqlite_value(value: Any, *, is_json: bool) -> Any:
     return value
 
 
-def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
-    """``INSERT`` every row; all rows must have the same keys."""
+def insert_rows(
+    conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], *, or_ignore: bool = False
+) -> None:
+    """``INSERT`` every row; all rows must have the same keys. ``or_ignore``: a row whose key
+    exists already is skipped."""
     if not rows:
         return
     columns = list(rows[0])
     json_columns = {name for name in columns if isinstance(table.c[name].type, JSON)}
+    verb = "INSERT OR IGNORE" if or_ignore else "INSERT"
     sql = (  # names come from our own schema; values travel as parameters
-        f"INSERT INTO {table.name} ({', '.join(columns)}) "  # noqa: S608
+        f"{verb} INTO {table.name} ({', '.join(columns)}) "
         f"VALUES ({', '.join('?' for _ in columns)})"
     )
     conn.exec_driver_sql(

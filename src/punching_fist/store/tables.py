@@ -174,6 +174,19 @@ alert_relationships = Table(
     _timestamp("created_at", default=True),
 )
 
+# An Alertmanager notification's group fields (receiver, groupKey, groupLabels, ...), stored
+# once per notification that started a run: its runs refer to it instead of each holding a copy
+# of the whole notification, which made 10,000 alerts cost 10,000 copies (migration 0005).
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("source_name", String(255), nullable=False),
+    Column("alert_count", Integer, nullable=False),
+    Column("data", Json, nullable=False),
+    _timestamp("received_at", default=True),
+)
+
 workflow_runs = Table(
     "workflow_runs",
     metadata,
@@ -184,6 +197,13 @@ workflow_runs = Table(
     Column("alert_id", Uuid, ForeignKey("alerts.id"), index=True),
     Column("parent_run_id", Uuid, ForeignKey("workflow_runs.id")),
     Column("status", String(30), nullable=False, index=True),
+    # ``source_context`` without the notification; its group fields are rejoined on reading.
+    Column(
+        "notification_id",
+        Uuid,
+        ForeignKey("notifications.id", ondelete="SET NULL"),
+        index=True,
+    ),
     Column("source_context", Json, nullable=False),
     Column("outputs", Json),
     Column("error", Text),
