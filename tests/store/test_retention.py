@@ -29,6 +29,7 @@ from punching_fist.store.tables import (
     approvals,
     audit_events,
     incidents,
+    notifications,
     sink_deliveries,
     step_results,
     workflow_runs,
@@ -93,6 +94,7 @@ class Rows:
         finished_days: float | None = None,
         alert: uuid.UUID | None = None,
         parent: uuid.UUID | None = None,
+        notification: uuid.UUID | None = None,
         steps: int = 0,
         delivery: str | None = None,
         approval: bool = False,
@@ -105,6 +107,7 @@ class Rows:
             source_context={},
             alert_id=alert,
             parent_run_id=parent,
+            notification_id=notification,
             created_at=ago(100),
             updated_at=ago(finished_days if finished_days is not None else 100),
             completed_at=None if finished_days is None else ago(finished_days),
@@ -129,6 +132,11 @@ class Rows:
         for days in audit_days:
             await self.audit(days, run_id)
         return run_id
+
+    async def notification(self, days: float) -> uuid.UUID:
+        return await self._insert(
+            notifications, source_name="am", alert_count=2, data={}, received_at=ago(days)
+        )
 
     async def audit(self, days: float, run_id: uuid.UUID | None = None) -> uuid.UUID:
         return await self._insert(
@@ -242,6 +250,26 @@ async def test_old_rows_go_recent_and_unfinished_ones_stay(database: Database) -
     }
     assert old_run not in await ids(database, workflow_runs)
     assert failed_run not in await ids(database, workflow_runs)
+
+
+async def test_a_notification_goes_once_no_run_refers_to_it(database: Database) -> None:
+    rows = Rows(database)
+    # A webhook request's group fields, stored once for the runs its alerts started.
+    with_old_runs = await rows.notification(40)
+    with_a_pending_run = await rows.notification(40)
+    unused_recent = await rows.notification(10)
+    unused_old = await rows.notification(40)
+    for _ in range(2):
+        await rows.run("succeeded", finished_days=35, notification=with_old_runs)
+    await rows.run("succeeded", finished_days=35, notification=with_a_pending_run)
+    pending = await rows.run("pending", notification=with_a_pending_run)
+
+    purged = await retention(database).purge()
+
+    assert await ids(database, notifications) == {with_a_pending_run, unused_recent}
+    assert unused_old not in await ids(database, notifications)
+    assert await ids(database, workflow_runs) == {pending}
+    assert purged["notifications"] == 2
 
 
 async def test_the_operator_config_sets_the_periods(database: Database) -> None:

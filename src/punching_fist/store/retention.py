@@ -9,7 +9,9 @@ between batches so the intake and the runs go on meanwhile. In each batch, in th
    deliveries and approvals; their audit rows stay, with ``run_id`` cleared, until the audit
    cutoff (the trail is kept longer than the runs); then the runs themselves;
 3. resolved alerts older than theirs that no remaining run and no other alert refers to,
-   with their ``alert_relationships`` rows.
+   with their ``alert_relationships`` rows;
+4. notifications (a webhook request's group fields, stored once for its runs) that no run
+   refers to any more, received before the runs' cutoff.
 
 Never touched: active alerts; unfinished runs (pending, running, waiting for approval), a
 run with a delivery still in flight, a run another run was chained from; the ``incidents``
@@ -32,6 +34,7 @@ from punching_fist.store.tables import (
     alerts,
     approvals,
     audit_events,
+    notifications,
     sink_deliveries,
     step_results,
     workflow_runs,
@@ -80,6 +83,8 @@ async def delete_batch(database: Database, cutoffs: Cutoffs, *, limit: int) -> B
             await _finished_runs(conn, cutoffs.finished_runs, batch)
         if batch.budget:
             await _resolved_alerts(conn, cutoffs.resolved_alerts, batch)
+        if batch.budget:
+            await _unused_notifications(conn, cutoffs.finished_runs, batch)
     return batch
 
 
@@ -156,6 +161,19 @@ async def _resolved_alerts(conn: AsyncConnection, cutoff: datetime, batch: Batch
         return
     result = await conn.execute(delete(alerts).where(alerts.c.id.in_(ids[: batch.budget])))
     batch.add("alerts", result.rowcount)
+
+
+async def _unused_notifications(conn: AsyncConnection, cutoff: datetime, batch: Batch) -> None:
+    # Runs are written in the transaction that stores their notification: an old one that no
+    # run refers to gains none later.
+    unused = select(notifications.c.id).where(
+        notifications.c.received_at < cutoff,
+        ~exists().where(workflow_runs.c.notification_id == notifications.c.id),
+    )
+    result = await conn.execute(
+        delete(notifications).where(notifications.c.id.in_(_limited(unused, batch)))
+    )
+    batch.add("notifications", result.rowcount)
 
 
 def _limited(query: Select[tuple[uuid.UUID]], batch: Batch) -> Select[tuple[uuid.UUID]]:
