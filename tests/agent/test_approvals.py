@@ -355,6 +355,12 @@ async def test_approvals_cli_lists_and_decides_through_the_http_api(
     # An open loopback API has no identity to record; with tokens it is the token's name.
     assert detail["approvals"][0]["decided_by"] == "anonymous"
     assert stand_in.ran("delete pod web-1")
+    # Nothing waits any more; only the step's attempt log remembers that it did, then resumed.
+    log = [step.pop("attempt_log") for step in detail["steps"]][-1]
+    assert [(entry["trigger"], entry["status"]) for entry in log] == [
+        ("first", "waiting_approval"),
+        ("resume", "succeeded"),
+    ]
     assert json.dumps(detail).count("waiting_approval") == 0
 
 

@@ -2,7 +2,11 @@
 
 A run is never lost to a failing step: the failure is recorded, outputs render what is
 available, and sinks still receive the result. Step results are persisted as they finish, so
-a run restarted after a crash skips what it already did.
+a run restarted after a crash skips what it already did; a step's start is persisted before
+it runs, so a restarted run knows which step was cut off (``step_attempts``).
+
+The run executes under its lease (``lease.LeaseKeeper``): when the lease cannot be renewed in
+time the run is cancelled and its step processes killed before another worker may take it.
 """
 
 from __future__ import annotations
@@ -10,19 +14,28 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import structlog
 
 from punching_fist.agent.base import AgentRequest, AgentRunner
 from punching_fist.engine.delivery.dispatch import SinkDispatch
+from punching_fist.engine.lease import LeaseKeeper
 from punching_fist.engine.state import RunState, StepOutcome
 from punching_fist.engine.status import RunStatus, StepStatus
+from punching_fist.engine.step_attempts import (
+    INTERRUPTED,
+    Attempts,
+    Trigger,
+    retry_policy,
+    runs_at_most_once,
+)
 from punching_fist.engine.steps.agent import NoAgentRuntime, run_agent_step
 from punching_fist.engine.steps.cli import run_cli_step
-from punching_fist.errors import PunchingFistError
+from punching_fist.errors import LeaseLost, PunchingFistError, RuntimeFailure, StoreUnavailable
 from punching_fist.kube.credentials import KubeCredentials
 from punching_fist.observability.metrics import Metrics
 from punching_fist.observability.tracing import TRACEPARENT, Tracing, annotate
@@ -36,7 +49,7 @@ from punching_fist.resources.workflow import (
     Workflow,
 )
 from punching_fist.spawner.client import StepSpawner
-from punching_fist.store.runs import ClaimedRun, RunStore
+from punching_fist.store.runs import ClaimedRun, RunStore, StoredStep
 from punching_fist.store.tables import utcnow
 from punching_fist.templating import evaluate_condition, render, render_value
 
@@ -61,6 +74,8 @@ class RunnerDependencies:
     """Replaces known secret values in what steps and outputs produce (``redact_data``)."""
     tracing: Tracing = field(default_factory=Tracing.off)
     """A span for the run, continuing its intake's trace (``traceparent``), and per step."""
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    """Waits out a step's retry backoff (and a write's, while the database is away)."""
 
 
 class WorkflowRunner:
@@ -70,7 +85,8 @@ class WorkflowRunner:
         self._deps = deps
 
     async def execute(self, run_id: uuid.UUID) -> RunStatus | None:
-        """Claim and run ``run_id``; None when another worker has it."""
+        """Claim and run ``run_id``; None when another worker has it, or took it over."""
+        since = time.monotonic()  # before the claim: the lease surely lasts from here
         claimed = await self._deps.runs.claim(run_id)
         if claimed is None:
             return None
@@ -92,12 +108,18 @@ class WorkflowRunner:
             ) as run_span,
         ):
             self._deps.metrics.active_tasks.inc()
-            heartbeat = asyncio.create_task(self._heartbeat(claimed.id))
+            lease = LeaseKeeper(
+                lambda: self._deps.runs.renew_lease(claimed),
+                lease=self._deps.runs.lease.total_seconds(),
+                since=since,
+            )
             started = time.perf_counter()
             try:
-                status = await self._run(claimed)
+                status = await lease.hold(self._run(claimed, lease))
+            except LeaseLost as exc:
+                log.warning("run left to the worker that holds its lease", reason=str(exc))
+                return None
             finally:
-                heartbeat.cancel()
                 self._deps.metrics.active_tasks.dec()
             self._deps.metrics.task_duration.labels(claimed.workflow_name).observe(
                 time.perf_counter() - started
@@ -108,20 +130,16 @@ class WorkflowRunner:
             log.info("run finished", status=status.value)
             return status
 
-    async def _heartbeat(self, run_id: uuid.UUID) -> None:
-        interval = max(self._deps.runs.lease.total_seconds() / 3, 0.5)
-        while True:
-            await asyncio.sleep(interval)
-            await self._deps.runs.renew_lease(run_id)
-
-    async def _run(self, run: ClaimedRun) -> RunStatus:
+    async def _run(self, run: ClaimedRun, lease: LeaseKeeper) -> RunStatus:
         workflow = self._deps.resources().workflows.get(run.workflow_name)
         if workflow is None:
-            await self._deps.runs.finish(
-                run,
-                status=RunStatus.FAILED,
-                outputs={},
-                error=f"workflow {run.workflow_name!r} does not exist",
+            await self._durably(
+                lambda: self._deps.runs.finish(
+                    run,
+                    status=RunStatus.FAILED,
+                    outputs={},
+                    error=f"workflow {run.workflow_name!r} does not exist",
+                )
             )
             return RunStatus.FAILED
         log.info("run started", attempt=run.attempt)
@@ -145,12 +163,16 @@ class WorkflowRunner:
                     f"step {step.name}",
                     {"punchingfist.step.name": step.name, "punchingfist.step.type": step.type},
                 ) as step_span:
-                    outcome = await self._run_step(run, workflow, position, step, state)
+                    outcome = await self._run_step(
+                        run, workflow, position, step, state, prior, lease
+                    )
                     failure = outcome.error if outcome.status is StepStatus.FAILED else None
                     step_status = {"punchingfist.step.status": outcome.status.value}
                     annotate(step_span, step_status, error=failure)
                 if outcome.status is StepStatus.WAITING_APPROVAL:
-                    await self._deps.runs.set_status(run.id, RunStatus.WAITING_APPROVAL)
+                    await self._durably(
+                        lambda: self._deps.runs.set_status(run, RunStatus.WAITING_APPROVAL)
+                    )
                     return RunStatus.WAITING_APPROVAL
             state.record(step.name, step.type, outcome)
             if outcome.status is StepStatus.FAILED:
@@ -162,47 +184,129 @@ class WorkflowRunner:
         state.completed_at = utcnow()
         await self._deps.sinks.deliver(run, workflow, state)
         analysis, confidence = _analysis(state)
-        await self._deps.runs.finish(
-            run,
-            status=status,
-            outputs=state.outputs,
-            error="; ".join(failures) or None,
-            analysis=analysis,
-            confidence=confidence,
+        await self._durably(
+            lambda: self._deps.runs.finish(
+                run,
+                status=status,
+                outputs=state.outputs,
+                error="; ".join(failures) or None,
+                analysis=analysis,
+                confidence=confidence,
+            )
         )
         return status
 
     async def _run_step(
-        self, run: ClaimedRun, workflow: Workflow, position: int, step: Step, state: RunState
+        self,
+        run: ClaimedRun,
+        workflow: Workflow,
+        position: int,
+        step: Step,
+        state: RunState,
+        prior: StoredStep | None,
+        lease: LeaseKeeper,
     ) -> StepOutcome:
-        await self._deps.runs.step_started(
-            run.id, position=position, name=step.name, step_type=step.type
-        )
-        try:
-            outcome = await self._dispatch_step(run, workflow, step, state)
-        except PunchingFistError as exc:
-            outcome = StepOutcome(status=StepStatus.FAILED, error=str(exc))
-        except Exception as exc:  # a broken step must not lose the run; record and go on
-            log.exception("step crashed", step=step.name)
-            outcome = StepOutcome(status=StepStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
-        # Before anything keeps it: the database, later steps' templates, sinks, the API.
-        outcome = StepOutcome(
-            status=outcome.status,
-            result=self._deps.redact(outcome.result),
-            error=self._deps.redact(outcome.error),
-        )
-        await self._deps.runs.step_finished(
-            run.id,
-            name=step.name,
-            status=outcome.status,
-            result=outcome.result,
-            error=outcome.error,
-        )
-        self._deps.metrics.steps.labels(step.type, outcome.status.value).inc()
+        attempts = Attempts.of(prior, run_attempt=run.attempt, now=utcnow())
+        if attempts.interrupted and runs_at_most_once(step):
+            outcome = StepOutcome(status=StepStatus.FAILED, error=INTERRUPTED)
+            log.warning("step interrupted by a stop; not run again", step=step.name)
+            await self._step_finished(run, step, outcome, attempts)
+            return outcome
+        policy = retry_policy(step, workflow)
+        trigger = attempts.next_trigger
+        while True:
+            now = utcnow()
+            attempts.start(trigger, now)
+            # Committed before the step runs: a restart knows this attempt was cut off.
+            await self._durably(
+                partial(
+                    self._deps.runs.step_started,
+                    run,
+                    position=position,
+                    name=step.name,
+                    step_type=step.type,
+                    attempts=attempts.count,
+                    attempt_log=attempts.log,
+                    started_at=attempts.started_at or now,
+                )
+            )
+            lease.check()
+            outcome = await self._attempt(run, workflow, step, state)
+            failure = outcome.failure
+            if policy is None or failure is None or not policy.retries(failure, attempts.count):
+                break
+            delay = policy.delay(failure, attempts.count)
+            attempts.end(outcome.status, error=outcome.error, now=utcnow(), retry_in=delay)
+            await self._durably(
+                partial(
+                    self._deps.runs.step_attempt_failed,
+                    run,
+                    name=step.name,
+                    error=outcome.error,
+                    attempt_log=attempts.log,
+                )
+            )
+            log.info("step failed; retrying", step=step.name, error=outcome.error, delay=delay)
+            await self._deps.sleep(delay)
+            trigger = Trigger.RETRY
+        attempts.end(outcome.status, error=outcome.error, now=utcnow())
+        await self._step_finished(run, step, outcome, attempts)
         # A failed step is worth a line at info; routine ones are on /metrics and in the run.
         report = log.info if outcome.status is StepStatus.FAILED else log.debug
         report("step finished", step=step.name, status=outcome.status.value, error=outcome.error)
         return outcome
+
+    async def _attempt(
+        self, run: ClaimedRun, workflow: Workflow, step: Step, state: RunState
+    ) -> StepOutcome:
+        """One attempt at the step, its outcome redacted; exceptions become failures."""
+        try:
+            outcome = await self._dispatch_step(run, workflow, step, state)
+        except PunchingFistError as exc:
+            failure = exc if isinstance(exc, RuntimeFailure) else None
+            outcome = StepOutcome(status=StepStatus.FAILED, error=str(exc), failure=failure)
+        except Exception as exc:  # a broken step must not lose the run; record and go on
+            log.exception("step crashed", step=step.name)
+            outcome = StepOutcome(status=StepStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
+        # Before anything keeps it: the database, later steps' templates, sinks, the API.
+        return StepOutcome(
+            status=outcome.status,
+            result=self._deps.redact(outcome.result),
+            error=self._deps.redact(outcome.error),
+            failure=outcome.failure,
+        )
+
+    async def _step_finished(
+        self, run: ClaimedRun, step: Step, outcome: StepOutcome, attempts: Attempts
+    ) -> None:
+        await self._durably(
+            lambda: self._deps.runs.step_finished(
+                run,
+                name=step.name,
+                status=outcome.status,
+                result=outcome.result,
+                error=outcome.error,
+                attempt_log=attempts.log,
+                completed_at=utcnow(),
+            )
+        )
+        self._deps.metrics.steps.labels(step.type, outcome.status.value).inc()
+
+    async def _durably(self, write: Callable[[], Awaitable[object]]) -> None:
+        """Retry a write the database did not take until it does, or the lease is lost.
+
+        A step that finished while the database was briefly away is then recorded, not
+        run again; the lease keeper cancels this wait when the outage outlasts the lease.
+        """
+        pause = 0.25
+        while True:
+            try:
+                await write()
+                return
+            except StoreUnavailable as exc:
+                log.warning("database write failed; retrying", error=str(exc))
+                await self._deps.sleep(pause)
+                pause = min(pause * 2, 5.0)
 
     async def _dispatch_step(
         self, run: ClaimedRun, workflow: Workflow, step: Step, state: RunState

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from punching_fist.engine.status import RunStatus, StepStatus
+from punching_fist.errors import RuntimeFailure
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -20,6 +21,8 @@ class StepOutcome:
     status: StepStatus
     result: Any = None
     error: str | None = None
+    failure: RuntimeFailure | None = None
+    """Why it failed, as an error whose type says whether retrying may help."""
 
     @property
     def success(self) -> bool:

@@ -101,4 +101,6 @@ async def run_detail(db: Database, run_id: uuid.UUID) -> dict[str, Any] | None:
             detail[key] = [_jsonable(row) for row in rows]
     for approval in detail["approvals"]:
         approval.pop("state", None)  # the saved conversation is internal
+    for step in detail["steps"]:
+        step["retried"] = step["attempts"] > 1  # run again: after a failure, or a crash
     return detail

@@ -4,22 +4,32 @@ A run is claimed by one worker at a time through a lease in the database, so a c
 process (or, with PostgreSQL, a dead replica) leaves runs that another worker can take over
 once the lease expires. Step results are written as each step finishes, which is what lets
 a restarted run skip the steps it already completed.
+
+Every write of a claimed run is fenced: it lands only while the run's ``lease_owner`` is
+this worker and its ``attempt`` (incremented by every claim) is the one claimed, checked in
+the write's own transaction (``LeaseLost`` otherwise). A worker that lost its lease, say
+through a database outage longer than the lease, cannot overwrite what the run's new owner
+records. Database errors come out as ``StoreUnavailable``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, case, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Connection, Row
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Executable
 
 from punching_fist.engine.status import RunStatus, StepStatus
+from punching_fist.errors import LeaseLost, StoreUnavailable
 from punching_fist.store.database import Database
 from punching_fist.store.notifications import select_runs, with_notification
 from punching_fist.store.tables import alerts, step_results, utcnow, workflow_runs
@@ -52,6 +62,10 @@ class StoredStep:
     error: str | None
     started_at: datetime | None
     completed_at: datetime | None
+    attempts: int = 1
+    """How often the step was started (retries and re-runs after a crash included)."""
+    attempt_log: list[dict[str, Any]] = field(default_factory=list)
+    """One entry per start: why it started, when, and how it ended."""
 
 
 class RunStore:
@@ -79,18 +93,15 @@ class RunStore:
         }
         return await self._db.run_transaction(_claim, params)
 
-    async def renew_lease(self, run_id: uuid.UUID) -> bool:
-        """Extend our lease; False when the run is no longer ours."""
-        now = utcnow()
-        async with self._db.transaction() as conn:
-            result = await conn.execute(
-                update(workflow_runs)
-                .where(
-                    and_(workflow_runs.c.id == run_id, workflow_runs.c.lease_owner == self.owner)
-                )
-                .values(lease_expires_at=now + self.lease)
-            )
-        return result.rowcount == 1
+    async def renew_lease(self, run: ClaimedRun) -> bool:
+        """Extend our lease on ``run``; False when it is no longer ours (taken over, finished).
+
+        The new expiry counts from before the request was sent, so a caller that timed the
+        request knows the lease lasts at least ``lease`` from then.
+        """
+        params = {**self._fence(run), "lease_expires_at": utcnow() + self.lease}
+        with _unavailable():
+            return await self._db.run_transaction(_renew, params)
 
     async def release_orphans(self) -> int:
         """Hand every running run back to the queue: for a store only this process writes."""
@@ -153,37 +164,65 @@ class RunStore:
             return await load_steps(conn, run_id)
 
     async def step_started(
-        self, run_id: uuid.UUID, *, position: int, name: str, step_type: str
+        self,
+        run: ClaimedRun,
+        *,
+        position: int,
+        name: str,
+        step_type: str,
+        attempts: int,
+        attempt_log: list[dict[str, Any]],
+        started_at: datetime,
     ) -> None:
+        """Record that the step starts (committed before this returns, so before it runs)."""
         params = {
-            "b_run_id": run_id,
+            "b_run_id": run.id,
             "b_name": name,
             "id": uuid.uuid4(),
-            "run_id": run_id,
+            "run_id": run.id,
             "position": position,
             "name": name,
             "type": step_type,
             "status": StepStatus.RUNNING.value,
-            "started_at": utcnow(),
+            "started_at": started_at,
+            "attempts": attempts,
+            "attempt_log": attempt_log,
         }
-        await self._db.run_transaction(_step_started, params)
+        await self._fenced(_step_started, run, params)
+
+    async def step_attempt_failed(
+        self, run: ClaimedRun, *, name: str, error: str | None, attempt_log: list[dict[str, Any]]
+    ) -> None:
+        """Record a failed attempt that will be retried; the step stays ``running``."""
+        params = {"b_run_id": run.id, "b_name": name, "error": error, "attempt_log": attempt_log}
+        await self._fenced(_execute, run, (_STEP_FINISHED, params))
 
     async def step_finished(
-        self, run_id: uuid.UUID, *, name: str, status: StepStatus, result: Any, error: str | None
+        self,
+        run: ClaimedRun,
+        *,
+        name: str,
+        status: StepStatus,
+        result: Any,
+        error: str | None,
+        attempt_log: list[dict[str, Any]],
+        completed_at: datetime,
     ) -> None:
         params = {
-            "b_run_id": run_id,
+            "b_run_id": run.id,
             "b_name": name,
             "status": status.value,
             "result": result,
             "error": error,
-            "completed_at": utcnow(),
+            "completed_at": completed_at,
+            "attempt_log": attempt_log,
         }
-        await self._db.run_transaction(_execute, (_STEP_FINISHED, params))
+        await self._fenced(_execute, run, (_STEP_FINISHED, params))
 
-    async def set_status(self, run_id: uuid.UUID, status: RunStatus) -> None:
-        params = {"b_id": run_id, "status": status.value, "updated_at": utcnow()}
-        await self._db.run_transaction(_execute, (_UPDATE_RUN, params))
+    async def set_status(self, run: ClaimedRun, status: RunStatus) -> None:
+        params = {**self._fence(run), "status": status.value, "updated_at": utcnow()}
+        with _unavailable():
+            await self._db.run_transaction(_update_owned_run, params)
 
     async def finish(
         self,
@@ -197,7 +236,7 @@ class RunStore:
     ) -> datetime:
         now = utcnow()
         run_values = {
-            "b_id": run.id,
+            **self._fence(run),
             "status": status.value,
             "outputs": outputs,
             "error": error,
@@ -217,8 +256,35 @@ class RunStore:
             if run.alert_id is not None
             else None
         )
-        await self._db.run_transaction(_finish, (run_values, alert_values))
+        with _unavailable():
+            await self._db.run_transaction(_finish, (run_values, alert_values))
         return now
+
+    def _fence(self, run: ClaimedRun) -> dict[str, Any]:
+        return {"b_id": run.id, "b_owner": self.owner, "b_attempt": run.attempt}
+
+    async def _fenced(self, work: Any, run: ClaimedRun, args: Any) -> None:
+        """Run ``work(conn, args)`` in a transaction that first checks the run is still ours.
+
+        The check is an UPDATE of the run's row, so on PostgreSQL it also holds the row's
+        lock until the commit: a claim by another worker waits for it, then fails or wins.
+        """
+        fence = {**self._fence(run), "updated_at": utcnow()}
+        with _unavailable():
+            await self._db.run_transaction(_owned_then, (fence, work, args))
+
+
+@contextlib.contextmanager
+def _unavailable() -> Iterator[None]:
+    """Database errors as ``StoreUnavailable``: the connection, not the request, failed."""
+    try:
+        yield
+    except (OperationalError, InterfaceError, PoolTimeout, OSError) as exc:
+        raise StoreUnavailable(f"the database did not answer: {exc}") from exc
+    except DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise StoreUnavailable(f"the database connection broke: {exc}") from exc
+        raise
 
 
 def _unless_resolved(current: Any, status: str) -> Any:
@@ -267,7 +333,13 @@ _TRIAGE_STARTED = (
 _TRIAGE_COMPLETED = (
     update(alerts).where(_ALERT_BY_ID).values(status=_unless_resolved(alerts.c.status, "triaged"))
 )
-_UPDATE_RUN = update(workflow_runs).where(_RUN_BY_ID)
+_OWNED_RUN = update(workflow_runs).where(
+    and_(
+        _RUN_BY_ID,
+        workflow_runs.c.lease_owner == bindparam("b_owner"),
+        workflow_runs.c.attempt == bindparam("b_attempt"),
+    )
+)
 _STEP_OF_RUN = and_(
     step_results.c.run_id == bindparam("b_run_id"), step_results.c.name == bindparam("b_name")
 )
@@ -304,6 +376,21 @@ def _claim(conn: Connection, params: dict[str, Any]) -> ClaimedRun | None:
     )
 
 
+def _renew(conn: Connection, params: dict[str, Any]) -> bool:
+    return bool(conn.execute(_OWNED_RUN, params).rowcount == 1)
+
+
+def _update_owned_run(conn: Connection, params: dict[str, Any]) -> None:
+    if conn.execute(_OWNED_RUN, params).rowcount != 1:
+        raise LeaseLost(f"run {params['b_id']} is no longer this worker's")
+
+
+def _owned_then(conn: Connection, args: tuple[dict[str, Any], Any, Any]) -> None:
+    fence, work, work_args = args
+    _update_owned_run(conn, fence)
+    work(conn, work_args)
+
+
 def _step_started(conn: Connection, params: dict[str, Any]) -> None:
     conn.execute(_DELETE_STEP, {"b_run_id": params["b_run_id"], "b_name": params["b_name"]})
     conn.execute(_INSERT_STEP, {k: v for k, v in params.items() if not k.startswith("b_")})
@@ -315,7 +402,7 @@ def _execute(conn: Connection, statement: tuple[Executable, dict[str, Any]]) -> 
 
 def _finish(conn: Connection, values: tuple[dict[str, Any], dict[str, Any] | None]) -> None:
     run_values, alert_values = values
-    conn.execute(_UPDATE_RUN, run_values)
+    _update_owned_run(conn, run_values)
     if alert_values is not None:
         conn.execute(_TRIAGE_COMPLETED, alert_values)
 
@@ -330,6 +417,8 @@ def _steps(rows: Iterable[Row[Any]]) -> dict[str, StoredStep]:
             error=row.error,
             started_at=row.started_at,
             completed_at=row.completed_at,
+            attempts=row.attempts,
+            attempt_log=list(row.attempt_log or ()),
         )
         for row in rows
     }

@@ -229,6 +229,10 @@ step_results = Table(
     Column("error", Text),
     _timestamp("started_at"),
     _timestamp("completed_at"),
+    # How often the step was started and why (migration 0006): a retry after a temporary
+    # failure, a re-run after the server stopped while it ran.
+    Column("attempts", Integer, nullable=False, server_default=text("1")),
+    Column("attempt_log", Json),
     UniqueConstraint("run_id", "name", name="uq_step_results_run_id_name"),
 )
 
