@@ -187,3 +187,36 @@ def test_the_server_gives_up_after_db_wait_seconds(
     assert gave_up["attempts"] == len(waits) + 1
     assert gave_up["waited_seconds"] == 3
 
+
+@pytest.mark.integration
+def test_a_run_goes_on_within_seconds_of_postgres_restarting_under_it(
+    postgres: RestartablePostgres, tmp_path: Path
+) -> None:
+    # The first step ends while the database is down: its result cannot be written then.
+    server = ServerProcess(
+        resources=resources(tmp_path, step_seconds=1),
+        database_url=postgres.server.dsn,
+        workdir=tmp_path,
+    )
+    server.start(timeout=60)
+    try:
+        accepted = httpx.post(
+            f"{server.url}/webhook/alerts",
+            json=notification(alert(fingerprint="outage")),
+            timeout=10,
+        )
+        assert accepted.status_code == 202
+        run_id = accepted.json()["alerts"][0]["runId"]
+        wait_for((tmp_path / "marker.first").exists, 30, "the first step")
+
+        postgres.stop()
+        time.sleep(3)
+        postgres.start()
+
+        resumed_in = wait_for(
+            lambda: run_status(server, run_id) == "succeeded", 60, "the run after the outage"
+        )
+        assert resumed_in < 8, f"the run finished {resumed_in:.1f}s after PostgreSQL came back"
+        assert "two outage" in server.stdout()
+    finally:
+        server.stop()

@@ -332,3 +332,15 @@ approvals = Table(
     Column("approved_by", Json),
     Column("rule", Json),
 )
+
+# Retention (migration 0007): rows found by age, and the columns that refer to a deleted run
+# or alert, which the database checks for each row deleted (store.retention).
+Index("ix_workflow_runs_completed_at", workflow_runs.c.completed_at)
+Index("ix_workflow_runs_parent_run_id", workflow_runs.c.parent_run_id)
+Index("ix_alerts_resolved_at", alerts.c.resolved_at)
+Index("ix_alerts_parent_alert_id", alerts.c.parent_alert_id)
+Index("ix_audit_events_created_at", audit_events.c.created_at)
+Index("ix_notifications_received_at", notifications.c.received_at)
+Index("ix_approvals_run_id", approvals.c.run_id)
+Index("ix_alert_relationships_parent_alert_id", alert_relationships.c.parent_alert_id)
+Index("ix_alert_relationships_child_alert_id", alert_relationships.c.child_alert_id)
