@@ -141,7 +141,7 @@ def test_sigkill_mid_run_then_restart_finishes_every_accepted_alert(
     assert "finished crash-2" in out
 
 
-MANY_RUNS = 150
+MANY_RUNS = 210
 SLACK_TOKEN = "xoxb-crash-test"
 MANY = """
 apiVersion: punchingfist.io/v1alpha1
