@@ -5,7 +5,7 @@ Accepted alerts are ones the store can hold on either database (``sources.parsin
 from __future__ import annotations
 
 import json
-import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from hypothesis import given, settings
@@ -38,8 +38,8 @@ def outcome(body: bytes) -> int:
     checked = parsed.checked(0, len(parsed))
     if not all(isinstance(entry, Checked) for entry in checked):
         return 422  # those alerts are refused, naming the field; the others are stored
-    group = parsed.group.template_view()
-    ref = NotificationRef(id=uuid.uuid4(), source_name="src", alert_count=len(parsed), data=group)
+    group = parsed.group.template_view
+    ref = NotificationRef(source_name="src", alert_count=len(parsed), data=group)
     for entry in checked:
         assert isinstance(entry, Checked)
         incoming = _incoming("src", SPEC, entry.alert, ref)
@@ -47,7 +47,7 @@ def outcome(body: bytes) -> int:
         texts = [*incoming.labels.items(), *incoming.annotations.items()]
         assert not any("\x00" in key + value for key, value in texts)  # PostgreSQL refuses NUL
         json.dumps(incoming.source_context())  # what the store will persist must serialise
-        json.dumps(ref.data)
+        json.dumps(ref.row(datetime.now(UTC)), default=str)
     return 202
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -32,23 +32,39 @@ class Outcome(StrEnum):
     STALE = "stale"  # a resolved notification for a lifecycle that already ended
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
 class NotificationRef:
     """The notification an alert came in, stored once when the first of its alerts starts a
-    run; its runs refer to it, so none of them holds a copy of the others' alerts."""
+    run; its runs refer to it, so none of them holds a copy of the others' alerts.
 
-    id: uuid.UUID
-    source_name: str
-    alert_count: int
-    data: dict[str, Any]
-    """Its group fields as templates read them at ``.source.data.notification``."""
+    Its id and its row are made only then: most notifications of a busy intake are repeats
+    that start nothing. Once made, the id stays, so every batch of a large notification
+    refers to the same row (each inserts it if missing).
+    """
+
+    __slots__ = ("_data", "_id", "alert_count", "source_name")
+
+    def __init__(
+        self, *, source_name: str, alert_count: int, data: Callable[[], dict[str, Any]]
+    ) -> None:
+        self.source_name = source_name
+        self.alert_count = alert_count
+        self._data = data
+        self._id: uuid.UUID | None = None
+
+    @property
+    def id(self) -> uuid.UUID:
+        if self._id is None:
+            self._id = uuid.uuid4()
+        return self._id
 
     def row(self, now: datetime) -> dict[str, Any]:
+        """The ``notifications`` row; ``data`` is what templates read at
+        ``.source.data.notification``."""
         return {
             "id": self.id,
             "source_name": self.source_name,
             "alert_count": self.alert_count,
-            "data": self.data,
+            "data": self._data(),
             "received_at": now,
         }
 
@@ -181,8 +197,13 @@ class AlertRuns:
     def __init__(self, queue: RunQueue) -> None:
         self._queue = queue
 
-    def committed(self, results: Sequence[IntakeResult], allowance: RunAllowance) -> None:
-        started = [(r.run_id, r.workflow) for r in results if r.run_id is not None]
+    def committed(self, results: Iterable[object], allowance: RunAllowance) -> None:
+        """``results``: a slice's, where those not an ``IntakeResult`` (refused) are skipped."""
+        started = [
+            (r.run_id, r.workflow)
+            for r in results
+            if isinstance(r, IntakeResult) and r.run_id is not None
+        ]
         if not started:
             return
         at_once = started[: allowance.remaining]

@@ -24,8 +24,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
-import uuid
-from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -75,7 +73,7 @@ class Accepted:
     source: str
     entries: list[str]
     """Per alert, its part of the answer (JSON), written as its slice was committed."""
-    outcomes: Counter[str]
+    outcomes: dict[str, int]
     refused: InvalidRequest | None = None
     """Some alerts were refused (the others are stored): the answer is this refusal's."""
 
@@ -89,7 +87,7 @@ class Accepted:
         source = json.dumps(self.source)
         if self.refused is None:
             return f'{{"status":"accepted","source":{source},"alerts":[{alerts}]}}'.encode()
-        status = "rejected" if self.outcomes[REJECTED] == len(self.entries) else "partial"
+        status = "rejected" if self.outcomes.get(REJECTED) == len(self.entries) else "partial"
         error = json.dumps(self.refused.detail, ensure_ascii=False)
         return (
             f'{{"status":"{status}","source":{source},"error":{error},"alerts":[{alerts}]}}'
@@ -159,14 +157,11 @@ class WebhookIntake:
         parsed = parse_notification(self._redacted(body))
         total = len(parsed)
         notification = NotificationRef(
-            id=uuid.uuid4(),
-            source_name=source_name,
-            alert_count=total,
-            data=parsed.group.template_view(),
+            source_name=source_name, alert_count=total, data=parsed.group.template_view
         )
         allowance = RunAllowance(self._max_runs_per_request(spec))
         entries: list[str] = []
-        outcomes: Counter[str] = Counter()
+        outcomes: dict[str, int] = {}
         problems: list[str] = []
         for start in range(0, total, SLICE_ALERTS):
             if start:
@@ -174,19 +169,24 @@ class WebhookIntake:
             checked = parsed.checked(start, min(start + SLICE_ALERTS, total))
             fit = [c for c in checked if isinstance(c, Checked)]
             items = [_incoming(source_name, spec, c.alert, notification) for c in fit]
-            stored = await self._store(items, [c.index for c in fit]) if items else []
-            self._runs.committed([r for r in stored if isinstance(r, IntakeResult)], allowance)
-            outcome = iter(stored)
+            stored = await self._store(items, fit) if items else []
+            self._runs.committed(stored, allowance)
+            results = iter(stored)
             for entry in checked:
-                result = entry if isinstance(entry, Refusal) else next(outcome)
-                if isinstance(result, Refusal):
-                    entries.append(_refusal_json(result))
-                    outcomes[REJECTED] += 1
-                    problems += result.problems
+                if isinstance(entry, Refusal):
+                    entries.append(_refusal_json(entry))
+                    outcome = REJECTED
+                    problems += entry.problems
                 else:
-                    assert isinstance(entry, Checked)
-                    entries.append(_result_json(result, entry.notes))
-                    outcomes[result.outcome.value] += 1
+                    result = next(results)
+                    if isinstance(result, Refusal):  # the store refused it after all
+                        entries.append(_refusal_json(result))
+                        outcome = REJECTED
+                        problems += result.problems
+                    else:
+                        entries.append(_result_json(result, entry.notes))
+                        outcome = result.outcome.value
+                outcomes[outcome] = outcomes.get(outcome, 0) + 1
         refused = None
         if problems:
             refused = InvalidRequest(
@@ -197,7 +197,7 @@ class WebhookIntake:
         return Accepted(source=source_name, entries=entries, outcomes=outcomes, refused=refused)
 
     async def _store(
-        self, items: list[IncomingAlert], indices: list[int]
+        self, items: list[IncomingAlert], checked: list[Checked]
     ) -> list[IntakeResult | Refusal]:
         """One slice in one commit. Should the store refuse a value the checks let through,
         each alert is tried alone, so only the one it refuses is refused."""
@@ -205,11 +205,12 @@ class WebhookIntake:
             return list(await self._committer.submit(items))
         except PermanentFailure as exc:
             if len(items) == 1:
-                problem = f"alerts[{indices[0]}]: the store refused it: {exc}"
-                return [Refusal(index=indices[0], problems=[problem])]
+                index = checked[0].index
+                problem = f"alerts[{index}]: the store refused it: {exc}"
+                return [Refusal(index=index, problems=[problem])]
         out: list[IntakeResult | Refusal] = []
-        for item, index in zip(items, indices, strict=True):
-            out += await self._store([item], [index])
+        for item, entry in zip(items, checked, strict=True):
+            out += await self._store([item], [entry])
         return out
 
     def _max_runs_per_request(self, spec: WebhookSourceSpec) -> int:
