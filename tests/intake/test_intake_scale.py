@@ -3,9 +3,9 @@
 Before issue 14 every run stored the whole notification: a 910 KB notification of 10,000
 alerts became 9.1 GB of run context, 8.9 GB of RSS and three minutes of commits, while
 another sender's single alert waited 14 s. Here, on SQLite and PostgreSQL, 10,000 alerts
-cost at most about five times what 2,000 cost, within fixed bounds, and a single alert from
-another sender is acknowledged within 100 ms while they are stored, measured against a real
-``punching-fist serve`` process over loopback.
+cost at most about five times what 2,000 cost, within fixed bounds, and single alerts from
+another sender are acknowledged in a median of at most 100 ms (each within 1 s) while they
+are stored, measured against a real ``punching-fist serve`` process over loopback.
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ async def test_another_sender_is_answered_within_100_ms_while_10000_alerts_are_s
     )
     server.start()
     try:
-        waits, big = await _measure(server.url, big_notification(10_000, prefix="big-"))
+        waits, big, took = await _measure(server.url, big_notification(10_000, prefix="big-"))
     finally:
         server.stop()
     assert big.status_code == 202, big.text[:500]
@@ -135,8 +135,9 @@ async def test_another_sender_is_answered_within_100_ms_while_10000_alerts_are_s
     waits.sort()
     median, slowest = waits[len(waits) // 2], waits[-1]
     print(
-        f"\n{len(waits)} single alerts meanwhile: median {median * 1000:.0f} ms,"
-        f" 90th percentile {waits[int(len(waits) * 0.9)] * 1000:.0f} ms, slowest {slowest * 1000:.0f} ms"
+        f"\n10,000 alerts stored in {took:.1f} s; {len(waits)} single alerts meanwhile: median"
+        f" {median * 1000:.0f} ms, 90th percentile {waits[int(len(waits) * 0.9)] * 1000:.0f} ms,"
+        f" slowest {slowest * 1000:.0f} ms"
     )
     assert len(waits) >= 10  # the big one took a while: there was a "meanwhile"
     assert median <= 0.100
@@ -146,13 +147,16 @@ async def test_another_sender_is_answered_within_100_ms_while_10000_alerts_are_s
     assert slowest <= 1.0
 
 
-async def _measure(url: str, body: bytes) -> tuple[list[float], httpx.Response]:
+async def _measure(url: str, body: bytes) -> tuple[list[float], httpx.Response, float]:
+    """Single alerts from another sender, one after another, while ``body`` is stored:
+    their round trips, the big one's answer and how long it took."""
     headers = {"content-type": "application/json"}
     async with (
         httpx.AsyncClient(base_url=url, timeout=120) as sender,
         httpx.AsyncClient(base_url=url, timeout=30) as other,
     ):
         await other.post("/other", json=notification(alert(fingerprint="warm-up")))
+        started_big = time.perf_counter()
         big = asyncio.create_task(sender.post("/probe", content=body, headers=headers))
         waits: list[float] = []
         n = 0
@@ -164,4 +168,5 @@ async def _measure(url: str, body: bytes) -> tuple[list[float], httpx.Response]:
             waits.append(time.perf_counter() - started)
             assert response.status_code == 202
             await asyncio.sleep(0.02)
-        return waits, await big
+        answer = await big
+        return waits, answer, time.perf_counter() - started_big
