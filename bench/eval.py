@@ -323,10 +323,7 @@ async def evaluate(
 
     from punching_fist.local_model.cache import LocalModelPaths
     from punching_fist.local_model.installer import install
-    from punching_fist.observability.logging import configure_logging
 
-    # Readable on a terminal; JSON lines (no colour codes) when the output is captured.
-    configure_logging(level="info" if verbose else "error", json_output=not sys.stderr.isatty())
     status = await install(LocalModelPaths.from_settings())  # a no-op on a warm cache
     if not status.ready:
         raise SystemExit(f"the bundled model is not ready: {status}")
@@ -421,6 +418,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--runs must be at least 1")
     only = [name.strip() for name in args.only.split(",") if name.strip()]
     scenarios = load_scenarios(only)
+    from punching_fist.observability.logging import configure_logging
+
+    # Here, not in evaluate: the smoke test calls evaluate inside pytest, whose later tests
+    # capture logs, which loggers cached by this configuration would bypass.
+    # Readable on a terminal; JSON lines (no colour codes) when the output is captured.
+    configure_logging(
+        level="info" if args.verbose else "error", json_output=not sys.stderr.isatty()
+    )
     print(f"{len(scenarios)} scenario(s) x {args.runs} run(s) with the bundled model", flush=True)
     with tempfile.TemporaryDirectory(prefix="pf-eval-") as workdir:
         outcomes = asyncio.run(

@@ -92,6 +92,9 @@ def log_stream() -> Iterator[io.StringIO]:
         logger.setLevel(logging.NOTSET)
     stream = io.StringIO()
     configure_logging(level="info", stream=stream)
+    # serve caches each logger on first use; here a logger cached with this buffer would keep
+    # writing to it after the test, out of reach of later tests' capture_logs.
+    structlog.configure(cache_logger_on_first_use=False)
     try:
         yield stream
     finally:
