@@ -39,9 +39,7 @@ class RunSnapshot:
 
 async def run_snapshot(database: Database, run_id: uuid.UUID) -> RunSnapshot | None:
     async with database.connect() as conn:
-        row = (
-            await conn.execute(select_runs().where(workflow_runs.c.id == run_id))
-        ).one_or_none()
+        row = (await conn.execute(select_runs().where(workflow_runs.c.id == run_id))).one_or_none()
         if row is None:
             return None
         steps = await load_steps(conn, run_id)
