@@ -45,9 +45,11 @@ typecheck: venv
 check: lint typecheck test
 
 # Services the integration tests start on 127.0.0.1 (see tests/harness/).
-TEST_PACKAGES := postgresql prometheus prometheus-alertmanager prometheus-pushgateway
+TEST_PACKAGES := postgresql prometheus prometheus-alertmanager prometheus-pushgateway git \
+	chromium chromium-driver
 TEST_BINARIES := /usr/lib/postgresql/15/bin/initdb /usr/lib/postgresql/15/bin/postgres \
-	/usr/bin/prometheus /usr/bin/prometheus-alertmanager /usr/bin/prometheus-pushgateway
+	/usr/bin/prometheus /usr/bin/prometheus-alertmanager /usr/bin/prometheus-pushgateway \
+	/usr/bin/git /usr/bin/chromium /usr/bin/chromedriver
 
 .PHONY: test-deps
 

@@ -1,0 +1,1 @@
+"""Incidents: alerts correlated into incidents, storm control, feedback and KPIs (issue 15)."""
