@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from croniter import croniter
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from punching_fist.resources.base import ApiVersion, Condition, ObjectMeta, SpecModel, StatusModel
 from punching_fist.resources.suggest import did_you_mean
@@ -54,12 +55,49 @@ class WebhookConfig(SpecModel):
 
 
 class ChatConfig(SpecModel):
-    """Chat messages (mentions or slash commands) that start a workflow."""
+    """Chat messages (mentions or slash commands) that start a workflow (``docs/chat.md``)."""
 
     platform: Literal["slack"] = "slack"
     trigger: Literal["mention", "command"] = "mention"
-    channel: str | None = None
-    command: str | None = None
+    channel: str | None = Field(
+        default=None, description="Only mentions in this channel id (C…) start runs."
+    )
+    command: str | None = Field(
+        default=None, description="The slash command (``/punch``) of ``trigger: command``."
+    )
+    path: str = Field(
+        default="/slack/events",
+        description="Where Slack posts events and commands (the app's Request URL).",
+    )
+    bot_token: str = Field(
+        default="env://SLACK_BOT_TOKEN",
+        description="Secret reference (env://, k8s://, vault://) for the bot token.",
+    )
+    signing_secret: str = Field(
+        default="env://SLACK_SIGNING_SECRET",
+        description="Secret reference of the Slack app's signing secret (verifies requests).",
+    )
+    endpoint: str = Field(default="https://slack.com/api/", description="The Web API base.")
+
+    @field_validator("path")
+    @classmethod
+    def _chat_path_is_absolute(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("must start with '/'")
+        return value
+
+    @field_validator("command")
+    @classmethod
+    def _command_is_slash(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"/[a-z0-9_-]{1,31}", value):
+            raise ValueError(f"{value!r} is not a slash command such as /punch")
+        return value
+
+    @model_validator(mode="after")
+    def _command_for_command_trigger(self) -> ChatConfig:
+        if self.trigger == "command" and self.command is None:
+            raise ValueError("trigger 'command' needs 'command' (such as /punch)")
+        return self
 
 
 class ScheduleConfig(SpecModel):
@@ -67,6 +105,12 @@ class ScheduleConfig(SpecModel):
 
     cron: str
     timezone: str = "UTC"
+    catch_up: bool = Field(
+        default=True,
+        description=(
+            "After downtime, start the latest missed run once (never one per missed tick)."
+        ),
+    )
 
     @field_validator("cron")
     @classmethod
@@ -96,6 +140,14 @@ class ApiConfig(SpecModel):
     endpoint: str
     method: Literal["POST", "PUT"] = "POST"
     authentication: Authentication | None = None
+    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, gt=0)
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint_is_absolute(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("must start with '/'")
+        return value
 
 
 class KubernetesConfig(SpecModel):

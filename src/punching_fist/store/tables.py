@@ -108,7 +108,15 @@ incidents = Table(
     _timestamp("created_at", default=True),
     _timestamp("resolved_at"),
     _timestamp("updated_at", default=True),
+    # Correlation and storm control (migration 0008): ``created_at`` is when it opened.
+    Column("workload", String(255)),
+    _timestamp("last_alert_at"),
+    # The run whose agent step investigates it; later alerts' runs attach to that one. No
+    # foreign key: retention may delete the run, the incident keeps its summary.
+    Column("investigation_run_id", Uuid),
 )
+Index("ix_incidents_status", incidents.c.status)
+Index("ix_incidents_created_at", incidents.c.created_at)
 
 alerts = Table(
     "alerts",
@@ -172,6 +180,28 @@ alert_relationships = Table(
     Column("relationship_type", String(50)),
     Column("confidence", Float),
     _timestamp("created_at", default=True),
+    # Migration 0008: the incident the child joined, and the rule that joined it.
+    Column("incident_id", Uuid, ForeignKey("incidents.id", ondelete="CASCADE"), index=True),
+    Column("reason", String(255)),
+)
+
+# What correlates alerts into an incident (migration 0008): one row per correlation key
+# (``group:``, ``workload:``, ``labels:``, ``fingerprint:``), pointing at the incident that
+# holds it now. The primary key is what keeps two concurrent batches from opening two
+# incidents for one key; an expired key is re-pointed at the next incident.
+incident_keys = Table(
+    "incident_keys",
+    metadata,
+    Column("key", String(512), primary_key=True),
+    Column(
+        "incident_id",
+        Uuid,
+        ForeignKey("incidents.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("alert_id", Uuid, nullable=False),
+    _timestamp("updated_at", default=True),
 )
 
 # An Alertmanager notification's group fields (receiver, groupKey, groupLabels, ...), stored
@@ -344,3 +374,125 @@ Index("ix_notifications_received_at", notifications.c.received_at)
 Index("ix_approvals_run_id", approvals.c.run_id)
 Index("ix_alert_relationships_parent_alert_id", alert_relationships.c.parent_alert_id)
 Index("ix_alert_relationships_child_alert_id", alert_relationships.c.child_alert_id)
+
+# api Sources (migration 0013): a request's Idempotency-Key, per source, and the run it
+# started; kept as long as that run is (the run's purge deletes it).
+api_requests = Table(
+    "api_requests",
+    metadata,
+    Column("source_name", String(255), primary_key=True),
+    Column("idempotency_key", String(255), primary_key=True),
+    Column("body_sha256", String(64), nullable=False),
+    Column(
+        "run_id",
+        Uuid,
+        ForeignKey("workflow_runs.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    _timestamp("created_at", default=True),
+)
+
+# kubernetes Sources (migration 0013): where each watch left off, and the objects it has
+# seen, so a restarted watch or server misses and repeats no created/deleted event.
+kubernetes_watches = Table(
+    "kubernetes_watches",
+    metadata,
+    Column("source_name", String(255), primary_key=True),
+    Column("selection", Text, nullable=False),
+    Column("resource_version", String(64)),
+    _timestamp("updated_at", default=True),
+)
+
+kubernetes_objects = Table(
+    "kubernetes_objects",
+    metadata,
+    Column("source_name", String(255), primary_key=True),
+    Column("uid", String(64), primary_key=True),
+    Column("namespace", String(255)),
+    Column("name", String(255), nullable=False),
+    Column("resource_version", String(64), nullable=False),
+    Column("selected", Boolean, nullable=False),
+)
+
+# chat Sources (migration 0012): one row per chat run, the question and the answer posted in
+# its Slack thread; a thread's rows are the conversation a follow-up continues (store.chat).
+chat_turns = Table(
+    "chat_turns",
+    metadata,
+    Column("run_id", Uuid, ForeignKey("workflow_runs.id", ondelete="CASCADE"), primary_key=True),
+    Column("source_name", String(255), nullable=False),
+    Column("channel", String(64), nullable=False),
+    Column("thread_ts", String(32), nullable=False),
+    Column("user_id", String(64)),
+    Column("question", Text, nullable=False),
+    Column("answer", Text),
+    Column("reply_ts", String(32)),
+    _timestamp("created_at", default=True),
+    _timestamp("answered_at"),
+)
+Index("ix_chat_turns_thread", chat_turns.c.channel, chat_turns.c.thread_ts)
+
+# What people said about an incident's investigation (migration 0009): whether the root cause
+# was right, whether a person was needed, what fixed it. AI accuracy and escalation accuracy
+# are counted from these rows (``store.kpis``).
+incident_feedback = Table(
+    "incident_feedback",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column(
+        "incident_id",
+        Uuid,
+        ForeignKey("incidents.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("root_cause_correct", Boolean, nullable=False),
+    Column("human_needed", Boolean),
+    Column("notes", Text),
+    Column("resolution", Text),
+    Column("given_by", String(255), nullable=False),
+    Column("source", String(20), nullable=False),
+    Column("given_at", UtcDateTime(), nullable=False),
+)
+
+# The knowledge base of past incidents (migration 0010, store.knowledge): one row per finished
+# investigation or postmortem written by hand. Not tied to runs or incidents by foreign key:
+# memory outlives the retention of the runs it learned from. The full-text index (SQLite FTS5
+# table ``knowledge_fts``, PostgreSQL generated ``search`` tsvector with a GIN index) is made
+# by the migration only: neither is expressible in this MetaData.
+knowledge_entries = Table(
+    "knowledge_entries",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("kind", String(20), nullable=False),
+    Column("title", String(500), nullable=False),
+    Column("alertname", String(255)),
+    Column("namespace", String(255)),
+    Column("workload", String(255)),
+    Column("container", String(255)),
+    Column("labels", Json, nullable=False),
+    Column("root_cause", Text, nullable=False),
+    Column("fix", Text, nullable=False),
+    Column("findings", Json, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("outcome", String(30), nullable=False),
+    Column("confidence", Float),
+    Column("run_id", Uuid, index=True),
+    Column("incident_id", Uuid, index=True),
+    Column("result", Json),
+    Column("evidence_digest", String(64)),
+    Column("correct", String(10), nullable=False, server_default=text("'unknown'")),
+    Column("feedback_by", String(255)),
+    Column("resolution", Text),
+    Column("notes", Text),
+    Column("reused", Integer, nullable=False, server_default=text("0")),
+    _timestamp("created_at", nullable=False, default=True),
+    _timestamp("updated_at", nullable=False, default=True),
+)
+Index(
+    "ix_knowledge_entries_signature",
+    knowledge_entries.c.alertname,
+    knowledge_entries.c.workload,
+    knowledge_entries.c.created_at,
+)
