@@ -184,11 +184,6 @@ WARNINGS = {
         "spec: {secretRotation: {enabled: true}}",
         "(OperatorConfig/c): spec.secretRotation: ignored",
     ),
-    "runbooks": (
-        f"{HEAD}kind: OperatorConfig\nmetadata: {{name: c}}\n"
-        "spec: {runbooks: {repository: 'https://git.example/runbooks'}}",
-        "(OperatorConfig/c): spec.runbooks: ignored",
-    ),
     "literal provider key in the OperatorConfig": (
         f"{HEAD}kind: OperatorConfig\nmetadata: {{name: c}}\n"
         "spec: {llm: {providers: {claude: {apiKey: sk-secret}}}}",

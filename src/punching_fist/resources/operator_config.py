@@ -9,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 from punching_fist.resources.approval import ApprovalRule, unique_rule_names
 from punching_fist.resources.base import ApiVersion, Condition, ObjectMeta, SpecModel, StatusModel
 from punching_fist.resources.durations import Duration
+from punching_fist.resources.runbooks import RunbooksConfig
 from punching_fist.secret_refs import is_reference
 
 ApiRole = Literal["viewer", "approver", "admin"]
@@ -41,11 +42,6 @@ class ProviderSettings(SpecModel):
 class LLMSettings(SpecModel):
     default_provider: str = "local"
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
-
-
-class RunbooksConfig(SpecModel):
-    repository: str
-    sync_interval: str = "1h"
 
 
 class SecretManagerConfig(SpecModel):

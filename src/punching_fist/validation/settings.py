@@ -31,6 +31,7 @@ from punching_fist.resources.source import (
 )
 from punching_fist.secret_refs import SUPPORTED_SECRET_MANAGERS, is_reference
 from punching_fist.sinks.expressions import condition_holds
+from punching_fist.validation.runbooks import runbooks_findings
 
 _REFERENCE_HINT = "or k8s://namespace/secret/key"
 
@@ -112,7 +113,6 @@ def _trigger_condition(name: str, condition: str | None) -> list[Finding]:
 _IGNORED = {
     "database": "the database is chosen with `serve --db` (the Helm chart: database.*)",
     "chat": "chat integration is not implemented; Slack approvals are set on a slack Sink",
-    "runbooks": "runbook sync is not implemented",
     "secrets": "name Kubernetes Secrets where they are used: k8s://namespace/secret/key",
     "secretRotation": "secrets are read when they are used, so rotated values count at once",
 }
@@ -125,7 +125,6 @@ def operator_config_findings(config: OperatorConfig) -> list[Finding]:
     present = {
         "database": spec.database is not None,
         "chat": spec.chat is not None,
-        "runbooks": spec.runbooks is not None,
         "secrets": bool(spec.secrets),
         "secretRotation": spec.secret_rotation is not None,
     }
@@ -157,6 +156,7 @@ def operator_config_findings(config: OperatorConfig) -> list[Finding]:
         )
         for at, provider in _literal_provider_keys(config)
     ]
+    findings += runbooks_findings(name, spec.runbooks)
     return findings + rule_findings("OperatorConfig", name, spec.approval_rules)
 
 
