@@ -9,6 +9,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from punching_fist.observability.kpi_metrics import KpiMetrics
+
 DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
 
 
@@ -130,6 +132,8 @@ class Metrics:
             ["status"],
             registry=self.registry,
         )
+        self.kpis = KpiMetrics(self.registry)
+        """Time to triage and resolve, auto-resolutions, escalations, feedback."""
 
     def watch_run_queue(self, read: Callable[[], RunQueueFigures]) -> None:
         """Export the run queue's figures, read from ``read`` at each scrape."""

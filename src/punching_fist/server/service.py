@@ -19,6 +19,7 @@ from punching_fist import __version__
 from punching_fist.agent.base import AgentRunner
 from punching_fist.api.auth import ApiAuth
 from punching_fist.api.deliveries import deliveries_router
+from punching_fist.api.feedback import feedback_router
 from punching_fist.api.methods import WebhookFallback, method_not_allowed
 from punching_fist.api.openapi import describe_webhooks
 from punching_fist.api.redaction import RedactedApi
@@ -37,6 +38,7 @@ from punching_fist.engine.runner import RunnerDependencies, WorkflowRunner
 from punching_fist.errors import ConfigurationError
 from punching_fist.gc_tuning import freeze_startup_heap
 from punching_fist.hardening import make_undumpable
+from punching_fist.incidents.feedback import FeedbackService
 from punching_fist.kube.credentials import KubeCredentials
 from punching_fist.local_model.bundled import BundledLocalModel
 from punching_fist.local_model.cache import LocalModelPaths
@@ -315,6 +317,8 @@ class Service:
         # Slack's signature, not a token, authenticates the button clicks.
         app.include_router(slack_interactions_router(self.slack_approvals))
         app.include_router(approvals_router(self.agent_services.approvals, auth))
+        feedback = FeedbackService(self.database, self.metrics.kpis)
+        app.include_router(feedback_router(feedback, auth))
         webhooks = WebhookApp(self.intake, self.metrics)
         # Unknown POST paths still reach the intake, which answers a precise 404.
         app.router.routes.append(WebhookFallback(webhooks, self.intake, lambda: app.router.routes))

@@ -1,0 +1,72 @@
+"""When the alert's record is written, and the KPI metrics observed as it is.
+
+- ``triage_started_at``: the run's first agent step starts (a step resumed after an approval
+  keeps its first start); runs without an agent step get the run's start when they finish.
+- ``triage_completed_at``, ``ai_analysis``, ``ai_confidence``: the agent step ends with an
+  answer or a failure (not when it pauses for approval); without an agent step, the run's
+  end. Observed as ``punchingfist_time_to_triage_seconds`` from ``received_at``.
+- ``escalated_at``, ``escalated_to``, status ``escalated``: an escalation sink delivered for
+  the alert's run. Escalation sinks are PagerDuty sinks whose ``action`` is ``trigger``
+  (paging a person); acknowledging or resolving a page is not an escalation.
+- ``auto_resolved``: set in the resolving UPDATE (``store.alert_record.auto_resolved_now``).
+- ``human_actions``: approvals decided (``approvals.decisions``) and feedback
+  (``store.feedback``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import structlog
+
+from punching_fist.observability.kpi_metrics import KpiMetrics
+from punching_fist.resources.sink import PagerDutySinkSpec, Sink
+from punching_fist.store import alert_record as rows
+from punching_fist.store.database import Database
+from punching_fist.store.tables import utcnow
+
+log = structlog.get_logger(__name__)
+
+
+def escalates(sink: Sink) -> bool:
+    """Whether a delivery to ``sink`` hands the alert to a person (pages someone)."""
+    spec = sink.spec
+    return isinstance(spec, PagerDutySinkSpec) and spec.config.action == "trigger"
+
+
+def analysis_of(result: Any) -> tuple[dict[str, Any] | None, float | None]:
+    """The investigation's result and its confidence, as the alert keeps them."""
+    if not isinstance(result, dict):
+        return None, None
+    confidence = result.get("confidence")
+    if isinstance(confidence, bool) or not isinstance(confidence, int | float):
+        return result, None
+    return result, float(confidence)
+
+
+class AlertRecord:
+    """Writes the alert's record at the moments the module docstring names."""
+
+    def __init__(self, database: Database, kpis: KpiMetrics) -> None:
+        self._db = database
+        self._kpis = kpis
+
+    async def triage_started(self, alert_id: uuid.UUID) -> None:
+        await rows.triage_started(self._db, alert_id, utcnow())
+
+    async def triage_completed(self, alert_id: uuid.UUID, result: Any) -> None:
+        analysis, confidence = analysis_of(result)
+        seconds = await rows.triage_completed(
+            self._db, alert_id, utcnow(), analysis=analysis, confidence=confidence
+        )
+        if seconds is not None:
+            self._kpis.time_to_triage.observe(max(seconds, 0.0))
+
+    async def delivered(self, run_id: uuid.UUID, sink: Sink, sink_name: str) -> None:
+        """A sink delivered for the run: an escalation when the sink escalates."""
+        if not escalates(sink):
+            return
+        if await rows.escalated(self._db, run_id, sink_name, utcnow()):
+            self._kpis.escalated.labels(sink_name).inc()
+            log.info("alert escalated", sink=sink_name, run_id=str(run_id))
