@@ -35,6 +35,8 @@ def health_router(
     metrics: Metrics,
     auth: ApiAuth,
     run_queue: Callable[[], RunQueueFigures] | None = None,
+    *,
+    investigations_waiting: Callable[[], int] | None = None,
 ) -> APIRouter:
     router = APIRouter(tags=["health"])
 
@@ -61,6 +63,11 @@ def health_router(
         lines = ["[+]database ok"]
         if run_queue is not None:
             lines += _run_queue_lines(run_queue(), pending)
+        if investigations_waiting is not None:
+            lines.append(
+                f"[+]investigation-limit ok: {investigations_waiting()} runs waiting for"
+                " spec.limits (investigationsPerMinute, llmTokensPerHour), started in order"
+            )
         return "\n".join([*lines, "readyz check passed"]) + "\n"
 
     @router.get(

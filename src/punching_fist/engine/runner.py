@@ -23,6 +23,7 @@ import structlog
 
 from punching_fist.agent.base import AgentRequest, AgentRunner
 from punching_fist.engine.delivery.dispatch import SinkDispatch
+from punching_fist.engine.investigations import InvestigationGate, investigates
 from punching_fist.engine.lease import LeaseKeeper
 from punching_fist.engine.state import RunState, StepOutcome
 from punching_fist.engine.status import RunStatus, StepStatus
@@ -76,6 +77,8 @@ class RunnerDependencies:
     """A span for the run, continuing its intake's trace (``traceparent``), and per step."""
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     """Waits out a step's retry backoff (and a write's, while the database is away)."""
+    investigations: InvestigationGate | None = None
+    """Admits agent steps within ``spec.limits`` (investigations, LLM tokens); None: no gate."""
 
 
 class WorkflowRunner:
@@ -159,6 +162,8 @@ class WorkflowRunner:
                     status=StepStatus(prior.status), result=prior.result, error=prior.error
                 )
             else:
+                if not await self._admitted(run, step, state):
+                    return RunStatus.WAITING_LIMIT
                 with self._deps.tracing.span(
                     f"step {step.name}",
                     {"punchingfist.step.name": step.name, "punchingfist.step.type": step.type},
@@ -195,6 +200,20 @@ class WorkflowRunner:
             )
         )
         return status
+
+    async def _admitted(self, run: ClaimedRun, step: Step, state: RunState) -> bool:
+        """Whether the step may start now; False: the run was parked ``waiting_limit``."""
+        gate = self._deps.investigations
+        if gate is None or not investigates(step, state.template_context()):
+            return True
+        admitted = False
+
+        async def ask() -> None:
+            nonlocal admitted
+            admitted = await gate.admit(run, step.name)
+
+        await self._durably(ask)
+        return admitted
 
     async def _run_step(
         self,

@@ -19,6 +19,8 @@ class RunStatus(StrEnum):
     PENDING = "pending"
     RUNNING = "running"
     WAITING_APPROVAL = "waiting_approval"
+    WAITING_LIMIT = "waiting_limit"
+    """Parked before an agent step by the global investigation limits; started in order."""
     SUCCEEDED = "succeeded"
     FAILED = "failed"
 

@@ -25,6 +25,7 @@ PHASES = {
     RunStatus.PENDING.value: "Pending",
     RunStatus.RUNNING.value: "Running",
     RunStatus.WAITING_APPROVAL.value: "WaitingApproval",
+    RunStatus.WAITING_LIMIT.value: "WaitingLimit",
     RunStatus.SUCCEEDED.value: "Succeeded",
     RunStatus.FAILED.value: "Failed",
 }

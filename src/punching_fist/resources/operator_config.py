@@ -157,6 +157,12 @@ class Limits(SpecModel):
     )
     """Runs of one workflow waiting for a worker in memory, so one workflow's burst leaves
     room for the others'."""
+    investigations_per_minute: int | None = Field(default=None, ge=1, le=_MOST)
+    """Agent steps (investigations) started in any rolling minute, across replicas; runs
+    beyond it wait ``waiting_limit``, oldest first, never dropped. Unset: no limit."""
+    llm_tokens_per_hour: int | None = Field(default=None, ge=1, le=1_000_000_000_000)
+    """LLM tokens (input + output, as the audit trail recorded them) in any rolling hour;
+    at or above it new investigations wait until usage ages out. Unset: no limit."""
 
     @model_validator(mode="after")
     def _share_fits_the_whole(self) -> Limits:

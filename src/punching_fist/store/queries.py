@@ -66,6 +66,7 @@ async def list_runs(
     page = await _page(db, workflow_runs, filters, workflow_runs.c.created_at.desc(), limit, offset)
     for item in page["items"]:
         item.pop("source_context", None)  # large; the run detail has it
+        _waiting_for(item)
     return page
 
 
@@ -103,4 +104,13 @@ async def run_detail(db: Database, run_id: uuid.UUID) -> dict[str, Any] | None:
         approval.pop("state", None)  # the saved conversation is internal
     for step in detail["steps"]:
         step["retried"] = step["attempts"] > 1  # run again: after a failure, or a crash
+    _waiting_for(detail)
     return detail
+
+
+def _waiting_for(run: dict[str, Any]) -> None:
+    """What a parked run waits for, in words an SRE can search the docs for."""
+    if run.get("status") == RunStatus.WAITING_LIMIT.value:
+        run["waitingFor"] = "investigation-limit"
+    elif run.get("status") == RunStatus.WAITING_APPROVAL.value:
+        run["waitingFor"] = "approval"
