@@ -126,6 +126,12 @@ class Metrics:
             ["table"],
             registry=self.registry,
         )
+        self.investigations_queued = Gauge(
+            "punchingfist_investigations_queued",
+            "Runs waiting (waiting_limit) for spec.limits investigationsPerMinute or"
+            " llmTokensPerHour; started oldest first as budget frees, none dropped.",
+            registry=self.registry,
+        )
         self.intake_rejected = Counter(
             "punchingfist_intake_rejected",
             "Webhook requests refused, by HTTP status.",

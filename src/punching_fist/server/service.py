@@ -33,6 +33,7 @@ from punching_fist.engine.chains import ChainLauncher
 from punching_fist.engine.delivery.dispatch import SinkDispatch
 from punching_fist.engine.dispatcher import Dispatcher
 from punching_fist.engine.intake import AlertRuns, IncomingAlert, IntakeResult, record_alerts
+from punching_fist.engine.investigations import Clock, InvestigationGate, budget_of
 from punching_fist.engine.queue import QueueLimits, RunQueue
 from punching_fist.engine.runner import RunnerDependencies, WorkflowRunner
 from punching_fist.errors import ConfigurationError
@@ -58,6 +59,7 @@ from punching_fist.spawner.client import StepSpawner
 from punching_fist.store.chains import ChainedRuns
 from punching_fist.store.database import Database
 from punching_fist.store.group_commit import GroupCommitter
+from punching_fist.store.investigation_budget import InvestigationBudgetStore
 from punching_fist.store.resources_sync import sync_resources
 from punching_fist.store.runs import RunStore
 from punching_fist.store.triggers import create_triggered_run
@@ -100,6 +102,8 @@ class Service:
     """Deletes old resolved alerts, finished runs and audit events (``spec.retention``)."""
     tracing: Tracing
     """Spans of the intake, runs, steps, LLM requests, tool calls and deliveries, or none."""
+    investigations: InvestigationGate
+    """Admits agent steps within spec.limits and wakes the runs waiting for budget."""
     spawner: StepSpawner | None = None
     """Starts steps outside this process (``Settings.isolate_steps``)."""
     schedules: ScheduleRunner | None = None
@@ -118,6 +122,7 @@ class Service:
         secrets: SecretResolver | None = None,
         local_model: BundledLocalModel | None = None,
         tracing: Tracing | None = None,
+        clock: Clock | None = None,
     ) -> Service:
         database = Database(settings.database_url)
         registry = ResourceRegistry(resources)
@@ -130,6 +135,14 @@ class Service:
         # First: everything that starts or resumes a run hands it here.
         queue = RunQueue(lambda: QueueLimits.of(registry.current().operator_config))
         metrics.watch_run_queue(queue.state)
+        investigations = InvestigationGate(
+            InvestigationBudgetStore(database),
+            lambda: budget_of(registry.current().operator_config),
+            queue,
+            owner=settings.owner,
+            clock=clock,
+            on_waiting=metrics.investigations_queued.set,
+        )
         sinks = build_sink_dispatch(
             settings,
             database,
@@ -174,6 +187,7 @@ class Service:
                 spawner=spawner,
                 redact=secrets.redact_data,
                 tracing=tracing,
+                investigations=investigations,
             )
         )
         dispatcher = Dispatcher(
@@ -208,6 +222,7 @@ class Service:
             spawner=spawner,
             retention=Retention(database, registry.current, metrics),
             tracing=tracing,
+            investigations=investigations,
         )
 
     async def trigger_run(
@@ -249,6 +264,7 @@ class Service:
         await self.sinks.start()  # before the dispatcher: resumed runs find deliveries unleased
         await self.slack_approvals.start()
         await self.dispatcher.start()
+        self.investigations.start()
         self.retention.start()
         self._started = True
         self.schedules = self.schedules or ScheduleRunner(self.registry, self.trigger_run)
@@ -272,6 +288,7 @@ class Service:
         if self.schedules is not None:
             await self.schedules.stop()
         await self.committer.stop()
+        await self.investigations.stop()
         await self.dispatcher.stop()
         await self.retention.stop()
         await self.slack_approvals.stop()
@@ -308,7 +325,13 @@ class Service:
         )
         auth = self.auth
         app.include_router(
-            health_router(self.database, self.metrics, auth, self.dispatcher.queue.state)
+            health_router(
+                self.database,
+                self.metrics,
+                auth,
+                self.dispatcher.queue.state,
+                investigations_waiting=lambda: self.investigations.waiting,
+            )
         )
         app.include_router(api_router(self.database, auth))
         app.include_router(
