@@ -20,8 +20,8 @@ from sqlalchemy.engine import Connection
 
 from punching_fist.engine.queue import RunQueue
 from punching_fist.engine.status import AlertStatus, RunStatus
+from punching_fist.incidents.assign import Correlator, NewAlert
 from punching_fist.store.intake import Active, IntakeWrites, load_active, write_intake
-from punching_fist.store.tables import utcnow
 
 
 class Outcome(StrEnum):
@@ -41,15 +41,23 @@ class NotificationRef:
     refers to the same row (each inserts it if missing).
     """
 
-    __slots__ = ("_data", "_id", "alert_count", "source_name")
+    __slots__ = ("_data", "_id", "alert_count", "group_key", "source_name")
 
     def __init__(
-        self, *, source_name: str, alert_count: int, data: Callable[[], dict[str, Any]]
+        self,
+        *,
+        source_name: str,
+        alert_count: int,
+        data: Callable[[], dict[str, Any]],
+        group_key: str | None = None,
     ) -> None:
         self.source_name = source_name
         self.alert_count = alert_count
         self._data = data
         self._id: uuid.UUID | None = None
+        self.group_key = group_key
+        """Alertmanager's ``groupKey`` when the group has labels: its alerts join one
+        incident (a route without ``group_by`` puts every alert in one group, no evidence)."""
 
     @property
     def id(self) -> uuid.UUID:
@@ -109,18 +117,27 @@ class IntakeResult:
     """The run's workflow, for the run queue's per-workflow limit."""
 
 
-def record_alerts(conn: Connection, batch: list[IncomingAlert]) -> list[IntakeResult]:
+_CORRELATOR = Correlator()
+
+
+def record_alerts(
+    conn: Connection, batch: list[IncomingAlert], *, correlator: Correlator = _CORRELATOR
+) -> list[IntakeResult]:
     """Store a batch of alerts and start runs for new lifecycles; one result per alert.
 
-    Synchronous on purpose: ``Database.run_transaction`` runs it in one hop (see there).
+    Every new alert joins an incident (``incidents.assign``); a run learns its incident at
+    ``.source.incident``. Synchronous on purpose: ``Database.run_transaction`` runs it in
+    one hop (see there).
     """
-    now = utcnow()
+    now = correlator.now()
     active = load_active(conn, {(item.source_name, item.fingerprint) for item in batch})
     plan = IntakeWrites(now=now)
     results: list[IntakeResult] = []
     new_alerts = plan.new_alerts
     repeats, repeat_rows, resolutions = plan.repeats, plan.repeat_rows, plan.resolutions
     per_source = plan.per_source
+    fresh: list[NewAlert] = []
+    ended: dict[uuid.UUID, uuid.UUID | None] = {}
 
     for item in batch:
         key = (item.source_name, item.fingerprint)
@@ -137,6 +154,7 @@ def record_alerts(conn: Connection, batch: list[IncomingAlert]) -> list[IntakeRe
             continue
         if current is not None:
             del active[key]
+            ended[current.alert_id] = current.incident_id
             resolutions.append(
                 {
                     "b_id": current.alert_id,
@@ -158,12 +176,14 @@ def record_alerts(conn: Connection, batch: list[IncomingAlert]) -> list[IntakeRe
             continue
         alert_id = uuid.uuid4()
         filtered = not item.passes_filters
-        new_alerts.append(alert_row(alert_id, item, now, filtered=filtered))
+        row = alert_row(alert_id, item, now, filtered=filtered)
+        new_alerts.append(row)
+        fresh.append(_new_alert(alert_id, item, row))
         if not item.firing:
             # A resolution we never saw fire (or saw end already): keep it on record, start nothing.
             results.append(IntakeResult(outcome=Outcome.STALE, alert_id=alert_id))
             continue
-        active[key] = Active(alert_id=alert_id, filtered=filtered)
+        active[key] = Active(alert_id=alert_id, filtered=filtered, incident_id=None)
         if filtered:
             results.append(IntakeResult(outcome=Outcome.FILTERED, alert_id=alert_id))
             continue
@@ -174,8 +194,30 @@ def record_alerts(conn: Connection, batch: list[IncomingAlert]) -> list[IntakeRe
             )
         )
 
+    assigned = correlator.assign(conn, fresh, ended, now)
+    for run in plan.new_runs:
+        alert_id = run["alert_id"]
+        incident_id = assigned.of_alert.get(alert_id) or ended.get(alert_id)
+        if incident_id is not None:
+            run["source_context"]["incident"] = assigned.context(alert_id, incident_id)
     write_intake(conn, plan)
+    correlator.settle(conn, assigned, now)
     return results
+
+
+def _new_alert(alert_id: uuid.UUID, item: IncomingAlert, row: dict[str, Any]) -> NewAlert:
+    notification = item.notification
+    return NewAlert(
+        alert_id=alert_id,
+        source_name=item.source_name,
+        fingerprint=item.fingerprint,
+        alert_name=row["alert_name"],
+        severity=row["severity"],
+        labels=item.labels,
+        firing=item.firing,
+        group_key=notification.group_key if notification is not None else None,
+        row=row,
+    )
 
 
 class RunAllowance:

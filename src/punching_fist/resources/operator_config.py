@@ -9,6 +9,8 @@ from pydantic import Field, field_validator, model_validator
 from punching_fist.resources.approval import ApprovalRule, unique_rule_names
 from punching_fist.resources.base import ApiVersion, Condition, ObjectMeta, SpecModel, StatusModel
 from punching_fist.resources.durations import Duration
+from punching_fist.resources.incident_settings import IncidentSettings
+from punching_fist.resources.memory_settings import CacheSettings, KnowledgeSettings
 from punching_fist.resources.runbooks import RunbooksConfig
 from punching_fist.secret_refs import is_reference
 
@@ -189,6 +191,12 @@ class OperatorConfigSpec(SpecModel):
     """Bounds on the work one request starts and on the runs queued in memory."""
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     """How long resolved alerts, finished runs and audit events are kept."""
+    knowledge: KnowledgeSettings = Field(default_factory=KnowledgeSettings)
+    """Similar past incidents in each investigation's first message."""
+    cache: CacheSettings = Field(default_factory=CacheSettings)
+    """How long a finished investigation is reused for the same signature and evidence."""
+    incidents: IncidentSettings = Field(default_factory=IncidentSettings)
+    """How alerts are correlated into incidents (window, extra label sets)."""
 
     _unique_rules = field_validator("approval_rules")(unique_rule_names)
 

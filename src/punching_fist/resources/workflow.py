@@ -83,6 +83,9 @@ class AgentSettings(SpecModel):
     """What an agent needs: the goal and its tools and limits."""
 
     goal: str
+    mode: Literal["investigate", "chat"] = "investigate"
+    """``chat``: the ChatbotAgent; the goal is a chat message (a run of a chat Source), the
+    answer is posted in its Slack thread and the thread's earlier turns are the history."""
     tools: list[ToolEntry] = Field(default_factory=list)
     max_iterations: int = Field(default=10, gt=0)
     timeout_minutes: float = Field(default=10, gt=0)
@@ -192,6 +195,10 @@ class WorkflowSpec(SpecModel):
     retry_policy: RetryPolicySpec | None = None
     """How command steps that fail temporarily are retried, unless a step sets its own;
     unset: a failed step is not retried."""
+    investigate: Literal["perIncident", "perAlert"] = "perIncident"
+    """``perIncident``: one agent investigation per incident; the runs of later alerts of
+    the incident skip their agent steps and point at it. ``perAlert``: every run
+    investigates."""
 
     _unique_rules = field_validator("approval_rules")(unique_rule_names)
 

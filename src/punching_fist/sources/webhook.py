@@ -156,8 +156,12 @@ class WebhookIntake:
         assert isinstance(spec, WebhookSourceSpec)
         parsed = parse_notification(self._redacted(body))
         total = len(parsed)
+        group = parsed.group
         notification = NotificationRef(
-            source_name=source_name, alert_count=total, data=parsed.group.template_view
+            source_name=source_name,
+            alert_count=total,
+            data=group.template_view,
+            group_key=group.group_key if group.group_key and group.group_labels else None,
         )
         allowance = RunAllowance(self._max_runs_per_request(spec))
         entries: list[str] = []

@@ -27,6 +27,8 @@ class Active:
 
     alert_id: uuid.UUID
     filtered: bool
+    incident_id: uuid.UUID | None
+    """None for alerts stored before incidents (migration 0008) or earlier in this batch."""
 
 
 @dataclass(kw_only=True)
@@ -154,7 +156,13 @@ _KEYS = (
     .render_derived(name="k")
 )
 _ACTIVE_BY_KEY = (
-    select(alerts.c.id, alerts.c.source_name, alerts.c.fingerprint, alerts.c.status)
+    select(
+        alerts.c.id,
+        alerts.c.source_name,
+        alerts.c.fingerprint,
+        alerts.c.status,
+        alerts.c.incident_id,
+    )
     .join_from(
         alerts,
         _KEYS,
@@ -177,13 +185,17 @@ def load_active(conn: Connection, keys: set[tuple[str, str]]) -> dict[tuple[str,
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
             found = cursor.execute(  # only placeholders are interpolated
-                "SELECT id, source_name, fingerprint, status FROM alerts WHERE active = 1 "  # noqa: S608
+                "SELECT id, source_name, fingerprint, status, incident_id FROM alerts "  # noqa: S608
+                "WHERE active = 1 "
                 f"AND fingerprint IN ({', '.join('?' for _ in fingerprints)})",
                 fingerprints,
             ).fetchall()
         finally:
             cursor.close()
-        rows = [(uuid.UUID(hex=id_), source, fp, status) for id_, source, fp, status in found]
+        rows = [
+            (uuid.UUID(hex=id_), source, fp, status, uuid.UUID(hex=inc) if inc else None)
+            for id_, source, fp, status, inc in found
+        ]
     else:
         # The keys as two arrays joined to the open lifecycles' unique index: one lookup per
         # key. A row-value IN list becomes an OR of every pair that PostgreSQL tests on each
@@ -194,9 +206,14 @@ def load_active(conn: Connection, keys: set[tuple[str, str]]) -> dict[tuple[str,
             _ACTIVE_BY_KEY,
             {"b_sources": [s for s, _ in pairs], "b_fingerprints": [f for _, f in pairs]},
         )
-        rows = [(row.id, row.source_name, row.fingerprint, row.status) for row in result]
+        rows = [
+            (row.id, row.source_name, row.fingerprint, row.status, row.incident_id)
+            for row in result
+        ]
     return {
-        (source, fp): Active(alert_id=alert_id, filtered=status == AlertStatus.FILTERED.value)
-        for alert_id, source, fp, status in rows
+        (source, fp): Active(
+            alert_id=alert_id, filtered=status == AlertStatus.FILTERED.value, incident_id=incident
+        )
+        for alert_id, source, fp, status, incident in rows
         if (source, fp) in keys
     }

@@ -415,46 +415,6 @@ kubernetes_objects = Table(
     Column("selected", Boolean, nullable=False),
 )
 
-# api Sources (migration 0013): a request's Idempotency-Key, per source, and the run it
-# started; kept as long as that run is (the run's purge deletes it).
-api_requests = Table(
-    "api_requests",
-    metadata,
-    Column("source_name", String(255), primary_key=True),
-    Column("idempotency_key", String(255), primary_key=True),
-    Column("body_sha256", String(64), nullable=False),
-    Column(
-        "run_id",
-        Uuid,
-        ForeignKey("workflow_runs.id", ondelete="CASCADE"),
-        nullable=False,
-        index=True,
-    ),
-    _timestamp("created_at", default=True),
-)
-
-# kubernetes Sources (migration 0013): where each watch left off, and the objects it has
-# seen, so a restarted watch or server misses and repeats no created/deleted event.
-kubernetes_watches = Table(
-    "kubernetes_watches",
-    metadata,
-    Column("source_name", String(255), primary_key=True),
-    Column("selection", Text, nullable=False),
-    Column("resource_version", String(64)),
-    _timestamp("updated_at", default=True),
-)
-
-kubernetes_objects = Table(
-    "kubernetes_objects",
-    metadata,
-    Column("source_name", String(255), primary_key=True),
-    Column("uid", String(64), primary_key=True),
-    Column("namespace", String(255)),
-    Column("name", String(255), nullable=False),
-    Column("resource_version", String(64), nullable=False),
-    Column("selected", Boolean, nullable=False),
-)
-
 # chat Sources (migration 0012): one row per chat run, the question and the answer posted in
 # its Slack thread; a thread's rows are the conversation a follow-up continues (store.chat).
 chat_turns = Table(

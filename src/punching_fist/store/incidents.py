@@ -1,0 +1,233 @@
+"""Persisting incidents for the intake: correlation keys, incident rows, relationships.
+
+The rules are in ``incidents.assign``; this module only reads and writes, inside the
+intake's transaction. On PostgreSQL, where four writers commit batches concurrently, a
+batch takes a transaction-scoped advisory lock per correlation key (in sorted order, so two
+batches never wait on each other in a cycle) before it reads which incident holds a key:
+the second of two batches sharing a key reads the first one's incident once it committed.
+``incident_keys``' primary key backs that up. SQLite has one writer: no locks needed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, and_, bindparam, exists, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from punching_fist.store.tables import alert_relationships, alerts, incident_keys, incidents
+
+OPEN = "open"
+INVESTIGATING = "investigating"
+RESOLVED = "resolved"
+
+
+@dataclass(slots=True, kw_only=True)
+class IncidentRow:
+    """An incident as one batch reads and changes it."""
+
+    id: uuid.UUID
+    title: str
+    status: str
+    severity: str
+    alerts_count: int
+    created_at: datetime
+    last_alert_at: datetime | None
+    resolved_at: datetime | None
+    workload: str | None
+    mttr_seconds: int | None = None
+    new: bool = False
+    changed: bool = False
+
+    def insert_row(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "status": self.status,
+            "severity": self.severity,
+            "alerts_count": self.alerts_count,
+            "created_at": self.created_at,
+            "updated_at": self.last_alert_at,
+            "last_alert_at": self.last_alert_at,
+            "resolved_at": self.resolved_at,
+            "mttr_seconds": self.mttr_seconds,
+            "workload": self.workload,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class KeyHolder:
+    incident_id: uuid.UUID
+    alert_id: uuid.UUID
+    """The alert that brought the key to the incident: the parent of later joins."""
+
+
+def _lock_id(key: str) -> int:
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)
+
+
+_LOCK_KEYS = select(
+    func.pg_advisory_xact_lock(
+        func.unnest(bindparam("b_locks", type_=postgresql.ARRAY(BigInteger)))
+    )
+)
+
+
+def lock_keys(conn: Connection, keys: Collection[str]) -> None:
+    """Serialise the batches that share a key (PostgreSQL); until this one commits."""
+    if conn.dialect.name == "sqlite" or not keys:
+        return
+    conn.execute(_LOCK_KEYS, {"b_locks": sorted({_lock_id(key) for key in keys})})
+
+
+def load_keys(conn: Connection, keys: Collection[str]) -> dict[str, KeyHolder]:
+    if not keys:
+        return {}
+    result = conn.execute(
+        select(incident_keys.c.key, incident_keys.c.incident_id, incident_keys.c.alert_id).where(
+            incident_keys.c.key.in_(sorted(keys))
+        )
+    )
+    return {row.key: KeyHolder(row.incident_id, row.alert_id) for row in result}
+
+
+def lock_incidents(conn: Connection, ids: Collection[uuid.UUID]) -> dict[uuid.UUID, IncidentRow]:
+    """The incidents a batch joins alerts to or resolves alerts of, locked in id order."""
+    if not ids:
+        return {}
+    c = incidents.c
+    query = (
+        select(
+            c.id,
+            c.title,
+            c.status,
+            c.severity,
+            c.alerts_count,
+            c.created_at,
+            c.last_alert_at,
+            c.resolved_at,
+            c.workload,
+            c.mttr_seconds,
+        )
+        .where(c.id.in_(sorted(ids)))
+        .order_by(c.id)
+        .with_for_update()
+    )
+    return {
+        row.id: IncidentRow(
+            id=row.id,
+            title=row.title,
+            status=row.status,
+            severity=row.severity,
+            alerts_count=row.alerts_count or 0,
+            created_at=row.created_at,
+            last_alert_at=row.last_alert_at,
+            resolved_at=row.resolved_at,
+            workload=row.workload,
+            mttr_seconds=row.mttr_seconds,
+        )
+        for row in conn.execute(query)
+    }
+
+
+def write_incidents(
+    conn: Connection, rows: Iterable[IncidentRow], keys: dict[str, KeyHolder], now: datetime
+) -> None:
+    """Before the alerts that refer to them: new and changed incidents, then their keys."""
+    new = [row.insert_row() for row in rows if row.new]
+    changed = [row for row in rows if row.changed and not row.new]
+    if new:
+        conn.execute(insert(incidents), new)
+    if changed:
+        conn.execute(
+            update(incidents)
+            .where(incidents.c.id == bindparam("b_id"))
+            .values(
+                status=bindparam("b_status"),
+                severity=bindparam("b_severity"),
+                alerts_count=bindparam("b_count"),
+                last_alert_at=bindparam("b_last"),
+                resolved_at=bindparam("b_resolved"),
+                mttr_seconds=bindparam("b_mttr"),
+                updated_at=now,
+            ),
+            [
+                {
+                    "b_id": row.id,
+                    "b_status": row.status,
+                    "b_severity": row.severity,
+                    "b_count": row.alerts_count,
+                    "b_last": row.last_alert_at,
+                    "b_resolved": row.resolved_at,
+                    "b_mttr": row.mttr_seconds,
+                }
+                for row in sorted(changed, key=lambda r: r.id)
+            ],
+        )
+    if keys:
+        _upsert_keys(conn, keys, now)
+
+
+def _upsert_keys(conn: Connection, keys: dict[str, KeyHolder], now: datetime) -> None:
+    rows = [
+        {"key": key, "incident_id": h.incident_id, "alert_id": h.alert_id, "updated_at": now}
+        for key, h in sorted(keys.items())
+    ]
+    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
+    statement = dialect.insert(incident_keys)
+    conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=[incident_keys.c.key],
+            set_={
+                "incident_id": statement.excluded.incident_id,
+                "alert_id": statement.excluded.alert_id,
+                "updated_at": statement.excluded.updated_at,
+            },
+        ),
+        rows,
+    )
+
+
+def insert_relationships(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """After the alerts they link (both ends are foreign keys)."""
+    if rows:
+        conn.execute(insert(alert_relationships), rows)
+
+
+def resolve_finished(
+    conn: Connection, candidates: Collection[uuid.UUID], now: datetime
+) -> list[uuid.UUID]:
+    """Resolve those of ``candidates`` (locked by this batch) none of whose alerts is still
+    active; ``mttr_seconds`` is from opening to now. Returns the ones resolved."""
+    if not candidates:
+        return []
+    c = incidents.c
+    active = exists().where(and_(alerts.c.incident_id == c.id, alerts.c.active))
+    found = conn.execute(
+        select(c.id, c.created_at).where(
+            c.id.in_(sorted(candidates)), c.status != RESOLVED, ~active
+        )
+    ).all()
+    if not found:
+        return []
+    conn.execute(
+        update(incidents)
+        .where(incidents.c.id == bindparam("b_id"))
+        .values(
+            status=RESOLVED,
+            resolved_at=now,
+            updated_at=now,
+            mttr_seconds=bindparam("b_mttr"),
+        ),
+        [
+            {"b_id": row.id, "b_mttr": max(0, round((now - row.created_at).total_seconds()))}
+            for row in found
+        ],
+    )
+    return [row.id for row in found]
