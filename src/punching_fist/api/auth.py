@@ -30,6 +30,7 @@ import ipaddress
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from secrets import token_bytes
 from typing import Annotated, Any, Protocol
 from urllib.parse import urlsplit
 
@@ -153,6 +154,7 @@ class ApiAuth:
         self._lock = asyncio.Lock()  # one refresh at a time, so the last change wins
         self._refreshing: set[asyncio.Task[list[str]]] = set()
         self._reviewer: TokenReviewer | None = None
+        self._process_key = token_bytes(32)
 
     def use_token_review(self, reviewer: TokenReviewer) -> None:
         """Kubernetes mode: ``spec.api.auth: kubernetes`` asks ``reviewer`` about tokens."""
@@ -213,6 +215,17 @@ class ApiAuth:
             audiences=tuple(api.audiences),
         )
         return problems
+
+    def session_key(self) -> bytes:
+        """The dashboard's cookie-signing key: derived from every configured token's digest.
+
+        Replicas with the same tokens agree on it, and changing any token signs every browser
+        out. Without tokens (an open API, or Kubernetes TokenReview) it is this process's own.
+        """
+        digests = sorted(token.digest for token in self._state.tokens)
+        if not digests:
+            return self._process_key
+        return hashlib.sha256(b"punching-fist dashboard session\0" + b"".join(digests)).digest()
 
     def _kubernetes_auth(self) -> bool:
         config = self._resources().operator_config

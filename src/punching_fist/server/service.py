@@ -29,6 +29,7 @@ from punching_fist.approvals.http import approvals_router
 from punching_fist.approvals.slack import SlackApprovals
 from punching_fist.approvals.slack_http import slack_interactions_router
 from punching_fist.config import Settings
+from punching_fist.dashboard.router import DashboardDeps, dashboard_router
 from punching_fist.engine.chains import ChainLauncher
 from punching_fist.engine.delivery.dispatch import SinkDispatch
 from punching_fist.engine.dispatcher import Dispatcher
@@ -63,6 +64,7 @@ from punching_fist.store.investigation_budget import InvestigationBudgetStore
 from punching_fist.store.resources_sync import sync_resources
 from punching_fist.store.runs import RunStore
 from punching_fist.store.triggers import create_triggered_run
+from punching_fist.validation import check_resource
 
 log = structlog.get_logger(__name__)
 
@@ -340,6 +342,7 @@ class Service:
         # Slack's signature, not a token, authenticates the button clicks.
         app.include_router(slack_interactions_router(self.slack_approvals))
         app.include_router(approvals_router(self.agent_services.approvals, auth))
+        app.include_router(dashboard_router(self.dashboard_deps()))
         feedback = FeedbackService(self.database, self.metrics.kpis)
         app.include_router(feedback_router(feedback, auth))
         webhooks = WebhookApp(self.intake, self.metrics)
@@ -351,6 +354,19 @@ class Service:
         if not self.tracing.enabled:
             return served
         return TracedIntake(served, self.tracing, self.intake.serves)
+
+
+    def dashboard_deps(self) -> DashboardDeps:
+        """What the web dashboard (``/ui/``) reads and acts through."""
+        return DashboardDeps(
+            database=self.database,
+            auth=self.auth,
+            approvals=self.agent_services.approvals,
+            sinks=self.sinks,
+            resources=self.registry.current,
+            check=check_resource,
+            redact=self.secrets.redact_data,
+        )
 
 
 def tracing_for(settings: Settings) -> Tracing:

@@ -1,0 +1,232 @@
+"""``/ui/``: the dashboard's pages and forms, behind the API's tokens (``access.py``).
+
+Viewers see runs, approvals and resources; approvers decide approvals; admins re-send
+deliveries (the same roles as the matching API routes). Every page is rendered on the
+server from the store; live parts are re-rendered into server-sent events (``live.py``).
+What the pages show passes through the secret resolver's redaction, as API answers do.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Protocol
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.security import HTTPAuthorizationCredentials
+
+from punching_fist.api.auth import ApiAuth, Role
+from punching_fist.api.errors import http_status
+from punching_fist.dashboard.access import Access, read_form, safe_next
+from punching_fist.dashboard.live import fragment_stream
+from punching_fist.dashboard.render import render, static_file
+from punching_fist.dashboard.sessions import COOKIE, SESSION_SECONDS, Session, SessionCodec
+from punching_fist.dashboard.views import Views
+from punching_fist.errors import Refused
+from punching_fist.resources.findings import Finding
+from punching_fist.resources.loader import Resource, ResourceSet
+from punching_fist.store.approval_rows import ApprovalConflict, Decision
+from punching_fist.store.database import Database
+
+Text = Annotated[str | None, Query(max_length=100)]
+
+
+class Decider(Protocol):
+    """``approvals.service.ApprovalService``: records a decision and resumes the run."""
+
+    async def decide(
+        self, approval_id: uuid.UUID, *, approved: bool, feedback: str | None, decided_by: str
+    ) -> Decision | None: ...
+
+
+class Resender(Protocol):
+    """``engine.delivery.dispatch.SinkDispatch``: re-sends a delivery now."""
+
+    async def retry(self, delivery_id: uuid.UUID) -> Any: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class DashboardDeps:
+    database: Database
+    auth: ApiAuth
+    approvals: Decider
+    sinks: Resender
+    resources: Callable[[], ResourceSet]
+    check: Callable[[Resource], list[Finding]]
+    """What is wrong with a loaded resource (``validation.check_resource``)."""
+    redact: Callable[[Any], Any]
+    clock: Callable[[], float] = time.time
+
+
+def dashboard_router(deps: DashboardDeps) -> APIRouter:
+    router = APIRouter(prefix="/ui", include_in_schema=False)
+    access = Access(deps.auth, SessionCodec(deps.auth.session_key, clock=deps.clock))
+    views = Views(deps.database, deps.redact, deps.resources, deps.check)
+
+    def page(request: Request, session: Session, template: str, **context: Any) -> HTMLResponse:
+        html = render(
+            template,
+            me=session.identity,
+            csrf=access.csrf(session),
+            signed_in=session.expires > 0,
+            path=request.url.path,
+            **context,
+        )
+        return HTMLResponse(html, headers=_PAGE_HEADERS)
+
+    @router.get("/")
+    async def home() -> RedirectResponse:
+        return RedirectResponse("/ui/runs", status_code=303)
+
+    @router.get("/static/{name}")
+    async def static(name: str) -> Response:
+        found = static_file(name)
+        if found is None:
+            raise HTTPException(status_code=404, detail="no such file")
+        body, media_type = found
+        return Response(body, media_type=media_type, headers={"Cache-Control": "max-age=300"})
+
+    @router.get("/login")
+    async def login_page(next: Text = None) -> HTMLResponse:
+        html = render("login.html", next=safe_next(next), error=None, me=None)
+        return HTMLResponse(html, headers=_PAGE_HEADERS)
+
+    @router.post("/login")
+    async def login(request: Request) -> Response:
+        if request.headers.get("sec-fetch-site") not in (None, "same-origin", "none"):
+            raise HTTPException(status_code=403, detail="sign in from this dashboard's own page")
+        fields = await read_form(request)
+        target = safe_next(fields.get("next"))
+        token = fields.get("token", "").strip()
+        credentials = HTTPAuthorizationCredentials(scheme="Bearer", credentials=token)
+        try:
+            identity = await deps.auth.identify(request, credentials, Role.VIEWER)
+        except HTTPException as exc:
+            html = render("login.html", next=target, error=str(exc.detail), me=None)
+            return HTMLResponse(html, status_code=exc.status_code, headers=_PAGE_HEADERS)
+        cookie, _ = access.codec.issue(identity)
+        response = RedirectResponse(target, status_code=303)
+        response.set_cookie(
+            COOKIE,
+            cookie,
+            max_age=SESSION_SECONDS,
+            path="/ui",
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
+        return response
+
+    @router.post("/logout")
+    async def logout(request: Request) -> Response:
+        await access.form(request, Role.VIEWER)
+        response = RedirectResponse("/ui/login", status_code=303)
+        response.delete_cookie(COOKIE, path="/ui", httponly=True, samesite="strict")
+        return response
+
+    @router.get("/runs")
+    async def runs(request: Request, status: Text = None, workflow: Text = None) -> HTMLResponse:
+        session = await access.session(request)
+        context = await views.runs(status=status, workflow=workflow)
+        return page(request, session, "runs.html", **context)
+
+    @router.get("/runs/stream")
+    async def runs_stream(request: Request, status: Text = None, workflow: Text = None) -> Response:
+        session = await access.session(request, page=False)
+
+        async def fragment() -> str:
+            context = await views.runs(status=status, workflow=workflow)
+            return render("_runs_table.html", me=session.identity, **context)
+
+        return fragment_stream(fragment)
+
+    @router.get("/runs/{run_id}")
+    async def run(request: Request, run_id: uuid.UUID) -> HTMLResponse:
+        session = await access.session(request)
+        detail = await views.run(run_id)
+        return page(request, session, "run.html", run=detail)
+
+    @router.get("/runs/{run_id}/stream")
+    async def run_stream(request: Request, run_id: uuid.UUID) -> Response:
+        session = await access.session(request, page=False)
+        csrf = access.csrf(session)
+
+        async def fragment() -> str:
+            detail = await views.run(run_id)
+            return render("_run_body.html", run=detail, me=session.identity, csrf=csrf)
+
+        return fragment_stream(fragment)
+
+    @router.get("/approvals")
+    async def approvals(request: Request, status: Text = "pending") -> HTMLResponse:
+        session = await access.session(request)
+        items = await views.approvals(status)
+        context = {"approvals": items, "status": status or "", "back": "/ui/approvals"}
+        return page(request, session, "approvals.html", **context)
+
+    @router.get("/approvals/stream")
+    async def approvals_stream(request: Request, status: Text = "pending") -> Response:
+        session = await access.session(request, page=False)
+        csrf = access.csrf(session)
+
+        async def fragment() -> str:
+            items = await views.approvals(status)
+            context = {"approvals": items, "me": session.identity, "csrf": csrf, "back": ""}
+            return render("_approvals_list.html", **context)
+
+        return fragment_stream(fragment)
+
+    @router.post("/approvals/{approval_id}")
+    async def decide(request: Request, approval_id: uuid.UUID) -> Response:
+        session, fields = await access.form(request, Role.APPROVER)
+        decision = fields.get("decision")
+        if decision not in ("approve", "deny"):
+            raise HTTPException(status_code=400, detail="decision must be approve or deny")
+        note = fields.get("note", "").strip()[:4000] or None
+        approved = decision == "approve"
+        if session.sid == "anonymous" and approved:
+            current = await views.approval(approval_id)
+            if current is not None and current.approvers_required > 1:
+                raise HTTPException(
+                    status_code=403,
+                    detail=f"this needs {current.approvers_required} different people, and the"
+                    " API has no tokens to tell them apart",
+                )
+        try:
+            result = await deps.approvals.decide(
+                approval_id, approved=approved, feedback=note, decided_by=session.identity.name
+            )
+        except ApprovalConflict as exc:
+            raise HTTPException(status_code=409, detail=str(exc)) from exc
+        if result is None:
+            raise HTTPException(status_code=404, detail=f"approval {approval_id} not found")
+        back = fields.get("back") or f"/ui/runs/{result.approval.run_id}"
+        return RedirectResponse(safe_next(back), status_code=303)
+
+    @router.post("/deliveries/{delivery_id}/retry")
+    async def retry(request: Request, delivery_id: uuid.UUID) -> Response:
+        _, fields = await access.form(request, Role.ADMIN)
+        try:
+            await deps.sinks.retry(delivery_id)
+        except Refused as exc:
+            raise HTTPException(status_code=http_status(exc), detail=exc.detail) from exc
+        return RedirectResponse(safe_next(fields.get("back")), status_code=303)
+
+    @router.get("/resources")
+    async def resources(request: Request) -> HTMLResponse:
+        session = await access.session(request)
+        return page(request, session, "resources.html", resources=views.resources())
+
+    return router
+
+
+_PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+"""Scripts and styles only from this server (no inline script can run), never framed."""
