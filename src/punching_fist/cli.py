@@ -16,6 +16,7 @@ from punching_fist.api.auth import open_api_problem
 from punching_fist.api.read_deadline import DEFAULT_READ_TIMEOUT, with_read_timeout
 from punching_fist.approvals import cli as approvals_cli
 from punching_fist.config import DEFAULT_DB, Settings, default_peering_priority, inherited_env
+from punching_fist.incidents import cli as incidents_cli
 from punching_fist.local_model.cli import model_app
 from punching_fist.observability.logging import configure_logging
 from punching_fist.operator.client import KubeClient
@@ -35,6 +36,7 @@ app = typer.Typer(
 err = Console(stderr=True)
 app.add_typer(approvals_cli.app, name="approvals")
 app.add_typer(model_app, name="model")
+app.add_typer(incidents_cli.app, name="incidents")
 
 
 def load_resources(directory: Path) -> ResourceSet:
