@@ -111,12 +111,6 @@ class ScheduleConfig(SpecModel):
             "After downtime, start the latest missed run once (never one per missed tick)."
         ),
     )
-    catch_up: bool = Field(
-        default=True,
-        description=(
-            "After downtime, start the latest missed run once (never one per missed tick)."
-        ),
-    )
 
     @field_validator("cron")
     @classmethod
@@ -146,14 +140,6 @@ class ApiConfig(SpecModel):
     endpoint: str
     method: Literal["POST", "PUT"] = "POST"
     authentication: Authentication | None = None
-    max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, gt=0)
-
-    @field_validator("endpoint")
-    @classmethod
-    def _endpoint_is_absolute(cls, value: str) -> str:
-        if not value.startswith("/"):
-            raise ValueError("must start with '/'")
-        return value
     max_body_bytes: int = Field(default=DEFAULT_MAX_BODY_BYTES, gt=0)
 
     @field_validator("endpoint")

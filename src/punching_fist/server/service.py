@@ -17,6 +17,7 @@ from starlette.types import ASGIApp
 
 from punching_fist import __version__
 from punching_fist.agent.base import AgentRunner
+from punching_fist.api.api_sources import ApiSourceRoute
 from punching_fist.api.auth import ApiAuth
 from punching_fist.api.deliveries import deliveries_router
 from punching_fist.api.feedback import feedback_router
@@ -54,6 +55,7 @@ from punching_fist.server.retention import Retention
 from punching_fist.server.sinks import build_sink_dispatch, delivery_store
 from punching_fist.server.tracing import TracedIntake
 from punching_fist.sinks.registry import SinkDependencies
+from punching_fist.sources.api import ApiIntake
 from punching_fist.sources.schedule import ScheduleRunner
 from punching_fist.sources.webhook import WebhookIntake
 from punching_fist.spawner.client import StepSpawner
@@ -345,6 +347,11 @@ class Service:
         app.include_router(dashboard_router(self.dashboard_deps()))
         feedback = FeedbackService(self.database, self.metrics.kpis)
         app.include_router(feedback_router(feedback, auth))
+        # api Sources' endpoints (sources/api.py), before the webhook intake's catch-all.
+        api_intake = ApiIntake(
+            self.registry, self.database, self.secrets, self.dispatcher.queue.submit
+        )
+        app.router.routes.append(ApiSourceRoute(api_intake, self.metrics))
         webhooks = WebhookApp(self.intake, self.metrics)
         # Unknown POST paths still reach the intake, which answers a precise 404.
         app.router.routes.append(WebhookFallback(webhooks, self.intake, lambda: app.router.routes))

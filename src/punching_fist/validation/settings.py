@@ -39,7 +39,9 @@ _REFERENCE_HINT = "or k8s://namespace/secret/key"
 def source_findings(source: Source) -> list[Finding]:
     name = source.metadata.name or ""
     spec = source.spec
-    if isinstance(spec, ChatSourceSpec | ApiSourceSpec):
+    if isinstance(spec, ApiSourceSpec):
+        return _api_authentication(name, spec.config.authentication)
+    if isinstance(spec, ChatSourceSpec):
         return [
             error(
                 "Source",
@@ -53,6 +55,21 @@ def source_findings(source: Source) -> list[Finding]:
     if isinstance(spec, WebhookSourceSpec) and spec.config.authentication is not None:
         return _authentication(name, spec.config.authentication)
     return []
+
+
+def _api_authentication(name: str, auth: Authentication | None) -> list[Finding]:
+    # An api Source starts workflows: it is never open to anyone who can reach the server.
+    if auth is None or auth.type == "none":
+        return [
+            error(
+                "Source",
+                name,
+                "spec.config.authentication",
+                "an api Source needs credentials: {type: apikey, secretRef: env://API_KEY}"
+                " (the key comes in X-API-Key)",
+            )
+        ]
+    return _authentication(name, auth)
 
 
 def _authentication(name: str, auth: Authentication) -> list[Finding]:
