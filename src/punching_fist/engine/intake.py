@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from functools import partial
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -21,6 +22,7 @@ from sqlalchemy.engine import Connection
 from punching_fist.engine.queue import RunQueue
 from punching_fist.engine.status import AlertStatus, RunStatus
 from punching_fist.incidents.assign import Correlator, NewAlert
+from punching_fist.resources.incident_settings import IncidentSettings
 from punching_fist.store.intake import Active, IntakeWrites, load_active, write_intake
 
 
@@ -203,6 +205,13 @@ def record_alerts(
     write_intake(conn, plan)
     correlator.settle(conn, assigned, now)
     return results
+
+
+def correlated_intake(
+    settings: Callable[[], IncidentSettings | None],
+) -> Callable[[Connection, list[IncomingAlert]], list[IntakeResult]]:
+    """``record_alerts`` under the OperatorConfig's ``spec.incidents``, read per batch."""
+    return partial(record_alerts, correlator=Correlator(settings))
 
 
 def _new_alert(alert_id: uuid.UUID, item: IncomingAlert, row: dict[str, Any]) -> NewAlert:

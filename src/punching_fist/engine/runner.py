@@ -23,8 +23,10 @@ import structlog
 
 from punching_fist.agent.base import AgentRequest, AgentRunner
 from punching_fist.engine.delivery.dispatch import SinkDispatch
+from punching_fist.engine.incident_steps import IncidentInvestigations
 from punching_fist.engine.investigations import InvestigationGate, investigates
 from punching_fist.engine.lease import LeaseKeeper
+from punching_fist.engine.memory import StepMemory
 from punching_fist.engine.state import RunState, StepOutcome
 from punching_fist.engine.status import RunStatus, StepStatus
 from punching_fist.engine.step_attempts import (
@@ -37,6 +39,7 @@ from punching_fist.engine.step_attempts import (
 from punching_fist.engine.steps.agent import NoAgentRuntime, run_agent_step
 from punching_fist.engine.steps.cli import run_cli_step
 from punching_fist.errors import LeaseLost, PunchingFistError, RuntimeFailure, StoreUnavailable
+from punching_fist.knowledge.memory import Memory
 from punching_fist.kube.credentials import KubeCredentials
 from punching_fist.observability.metrics import Metrics
 from punching_fist.observability.tracing import TRACEPARENT, Tracing, annotate
@@ -77,8 +80,12 @@ class RunnerDependencies:
     """A span for the run, continuing its intake's trace (``traceparent``), and per step."""
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     """Waits out a step's retry backoff (and a write's, while the database is away)."""
+    memory: Memory | None = None
+    """The knowledge base agent steps recall from and leave their results in; None: none."""
     investigations: InvestigationGate | None = None
     """Admits agent steps within ``spec.limits`` (investigations, LLM tokens); None: no gate."""
+    incidents: IncidentInvestigations | None = None
+    """Investigates each incident once (``engine.incident_steps``); None: every run does."""
 
 
 class WorkflowRunner:
@@ -162,15 +169,18 @@ class WorkflowRunner:
                     status=StepStatus(prior.status), result=prior.result, error=prior.error
                 )
             else:
-                if not await self._admitted(run, step, state):
+                attached, investigating = await self._attached(run, workflow, position, step, state)
+                if attached is None and not await self._admitted(run, step, state):
                     return RunStatus.WAITING_LIMIT
                 with self._deps.tracing.span(
                     f"step {step.name}",
                     {"punchingfist.step.name": step.name, "punchingfist.step.type": step.type},
                 ) as step_span:
-                    outcome = await self._run_step(
+                    outcome = attached or await self._run_step(
                         run, workflow, position, step, state, prior, lease
                     )
+                    if investigating:
+                        await self._incident_result(run, outcome)
                     failure = outcome.error if outcome.status is StepStatus.FAILED else None
                     step_status = {"punchingfist.step.status": outcome.status.value}
                     annotate(step_span, step_status, error=failure)
@@ -200,6 +210,58 @@ class WorkflowRunner:
             )
         )
         return status
+
+    async def _attached(
+        self, run: ClaimedRun, workflow: Workflow, position: int, step: Step, state: RunState
+    ) -> tuple[StepOutcome | None, bool]:
+        """The step skipped and recorded when the run's incident is investigated by another
+        run; else None, and whether this step is the incident's investigation."""
+        incidents = self._deps.incidents
+        if incidents is None:
+            return None, False
+        context = state.template_context()
+        attach = partial(incidents.attach, run.id, run.source_context, workflow, step, context)
+        outcome: StepOutcome | None = None
+
+        async def ask() -> None:
+            nonlocal outcome
+            outcome = await attach()
+
+        await self._durably(ask)
+        if outcome is None:
+            return None, investigates(step, context)
+        now = utcnow()
+        await self._durably(
+            partial(
+                self._deps.runs.step_started,
+                run,
+                position=position,
+                name=step.name,
+                step_type=step.type,
+                attempts=1,
+                attempt_log=[],
+                started_at=now,
+            )
+        )
+        await self._durably(
+            partial(
+                self._deps.runs.step_finished,
+                run,
+                name=step.name,
+                status=outcome.status,
+                result=outcome.result,
+                error=None,
+                attempt_log=[],
+                completed_at=now,
+            )
+        )
+        self._deps.metrics.steps.labels(step.type, outcome.status.value).inc()
+        return outcome, False
+
+    async def _incident_result(self, run: ClaimedRun, outcome: StepOutcome) -> None:
+        incidents = self._deps.incidents
+        assert incidents is not None
+        await self._durably(partial(incidents.finished, run.id, run.source_context, outcome))
 
     async def _admitted(self, run: ClaimedRun, step: Step, state: RunState) -> bool:
         """Whether the step may start now; False: the run was parked ``waiting_limit``."""
@@ -382,7 +444,9 @@ class WorkflowRunner:
             workflow=workflow,
             context=context,
         )
-        return await run_agent_step(self._deps.agent, request)
+        memory = self._deps.memory
+        step_memory = StepMemory(memory, self._deps.redact) if memory is not None else None
+        return await run_agent_step(self._deps.agent, request, step_memory)
 
     @staticmethod
     def _render_outputs(workflow: Workflow, state: RunState) -> dict[str, Any]:

@@ -21,20 +21,29 @@ from punching_fist.api.api_sources import ApiSourceRoute
 from punching_fist.api.auth import ApiAuth
 from punching_fist.api.deliveries import deliveries_router
 from punching_fist.api.feedback import feedback_router
+from punching_fist.api.knowledge import knowledge_router
 from punching_fist.api.methods import WebhookFallback, method_not_allowed
 from punching_fist.api.openapi import describe_webhooks
 from punching_fist.api.redaction import RedactedApi
 from punching_fist.api.routes import api_router, health_router
+from punching_fist.api.slack_events import SlackEventsRoute
 from punching_fist.api.webhooks import WebhookApp, WebhooksFirst
 from punching_fist.approvals.http import approvals_router
 from punching_fist.approvals.slack import SlackApprovals
+from punching_fist.approvals.slack_feedback import SlackFeedback
 from punching_fist.approvals.slack_http import slack_interactions_router
 from punching_fist.config import Settings
 from punching_fist.dashboard.router import DashboardDeps, dashboard_router
 from punching_fist.engine.chains import ChainLauncher
 from punching_fist.engine.delivery.dispatch import SinkDispatch
 from punching_fist.engine.dispatcher import Dispatcher
-from punching_fist.engine.intake import AlertRuns, IncomingAlert, IntakeResult, record_alerts
+from punching_fist.engine.incident_steps import IncidentInvestigations
+from punching_fist.engine.intake import (
+    AlertRuns,
+    IncomingAlert,
+    IntakeResult,
+    correlated_intake,
+)
 from punching_fist.engine.investigations import Clock, InvestigationGate, budget_of
 from punching_fist.engine.queue import QueueLimits, RunQueue
 from punching_fist.engine.runner import RunnerDependencies, WorkflowRunner
@@ -42,11 +51,13 @@ from punching_fist.errors import ConfigurationError
 from punching_fist.gc_tuning import freeze_startup_heap
 from punching_fist.hardening import make_undumpable
 from punching_fist.incidents.feedback import FeedbackService
+from punching_fist.knowledge.memory import Memory
 from punching_fist.kube.credentials import KubeCredentials
 from punching_fist.local_model.bundled import BundledLocalModel
 from punching_fist.local_model.cache import LocalModelPaths
 from punching_fist.observability.metrics import Metrics
 from punching_fist.observability.tracing import TRACEPARENT, Tracing, current_traceparent
+from punching_fist.resources.incident_settings import IncidentSettings
 from punching_fist.resources.loader import ResourceSet
 from punching_fist.resources.registry import ResourceRegistry
 from punching_fist.secret_refs import SecretResolver
@@ -56,13 +67,18 @@ from punching_fist.server.sinks import build_sink_dispatch, delivery_store
 from punching_fist.server.tracing import TracedIntake
 from punching_fist.sinks.registry import SinkDependencies
 from punching_fist.sources.api import ApiIntake
+from punching_fist.sources.chat import ChatIntake
+from punching_fist.sources.chatbot import ChatbotAgent
 from punching_fist.sources.schedule import ScheduleRunner
 from punching_fist.sources.webhook import WebhookIntake
 from punching_fist.spawner.client import StepSpawner
 from punching_fist.store.chains import ChainedRuns
+from punching_fist.store.chat import ChatStore
 from punching_fist.store.database import Database
 from punching_fist.store.group_commit import GroupCommitter
+from punching_fist.store.incident_runs import IncidentRunStore
 from punching_fist.store.investigation_budget import InvestigationBudgetStore
+from punching_fist.store.knowledge import KnowledgeStore
 from punching_fist.store.resources_sync import sync_resources
 from punching_fist.store.runs import RunStore
 from punching_fist.store.triggers import create_triggered_run
@@ -112,6 +128,8 @@ class Service:
     """Starts steps outside this process (``Settings.isolate_steps``)."""
     schedules: ScheduleRunner | None = None
     extensions: list[Extension] = field(default_factory=list)
+    memory: Memory | None = None
+    """The knowledge base of past incidents, recalled by agent steps (docs/memory.md)."""
     _started: bool = field(default=False)
     _background: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -179,6 +197,7 @@ class Service:
             secrets=secrets,
             decider=agent_services.approvals,
         )
+        memory = Memory(KnowledgeStore(database), registry.current)
         runner = WorkflowRunner(
             RunnerDependencies(
                 runs=runs,
@@ -186,12 +205,20 @@ class Service:
                 resources=registry.current,
                 metrics=metrics,
                 base_env=settings.base_env,
-                agent=agent or agent_services.runtime,
+                # mode: chat steps answer in Slack threads (sources/chatbot.py).
+                agent=ChatbotAgent(
+                    agent or agent_services.runtime,
+                    store=ChatStore(database),
+                    resources=registry.current,
+                    secrets=secrets,
+                ),
                 kube=kube,
                 spawner=spawner,
                 redact=secrets.redact_data,
                 tracing=tracing,
+                memory=memory,
                 investigations=investigations,
+                incidents=IncidentInvestigations(IncidentRunStore(database)),
             )
         )
         dispatcher = Dispatcher(
@@ -205,11 +232,14 @@ class Service:
         # PostgreSQL takes concurrent writers: a small request then commits beside a slice
         # of a large notification instead of after it. SQLite has one writer anyway.
         committer: GroupCommitter[IncomingAlert, IntakeResult] = GroupCommitter(
-            database, record_alerts, writers=1 if database.is_sqlite else 4
+            database,
+            correlated_intake(lambda: _incident_settings(registry)),
+            writers=1 if database.is_sqlite else 4,
         )
         return cls(
             settings=settings,
             database=database,
+            memory=memory,
             registry=registry,
             metrics=metrics,
             secrets=secrets,
@@ -271,7 +301,9 @@ class Service:
         self.investigations.start()
         self.retention.start()
         self._started = True
-        self.schedules = self.schedules or ScheduleRunner(self.registry, self.trigger_run)
+        self.schedules = self.schedules or ScheduleRunner(
+            self.registry, self.trigger_run, database=self.database
+        )
         self.schedules.start()
         for extension in self.extensions:
             await extension.start()
@@ -341,17 +373,28 @@ class Service:
         app.include_router(
             deliveries_router(self.database, self.sinks, self.registry.current, auth)
         )
-        # Slack's signature, not a token, authenticates the button clicks.
-        app.include_router(slack_interactions_router(self.slack_approvals))
         app.include_router(approvals_router(self.agent_services.approvals, auth))
+        if self.memory is not None:
+            app.include_router(knowledge_router(self.memory.store, auth))
         app.include_router(dashboard_router(self.dashboard_deps()))
-        feedback = FeedbackService(self.database, self.metrics.kpis)
+        feedback = FeedbackService(self.database, self.metrics.kpis, knowledge=self.memory)
         app.include_router(feedback_router(feedback, auth))
+        slack_feedback = SlackFeedback(
+            approvals=self.slack_approvals,
+            service=feedback,
+            database=self.database,
+            secrets=self.secrets,
+        )
+        # Slack's signature, not a token, authenticates the button clicks.
+        app.include_router(slack_interactions_router(self.slack_approvals, slack_feedback))
         # api Sources' endpoints (sources/api.py), before the webhook intake's catch-all.
         api_intake = ApiIntake(
             self.registry, self.database, self.secrets, self.dispatcher.queue.submit
         )
         app.router.routes.append(ApiSourceRoute(api_intake, self.metrics))
+        # chat Sources' paths (sources/chat.py): Slack events and slash commands, signed.
+        chat = ChatIntake(self.registry, self.secrets, self.trigger_run)
+        app.router.routes.append(SlackEventsRoute(chat))
         webhooks = WebhookApp(self.intake, self.metrics)
         # Unknown POST paths still reach the intake, which answers a precise 404.
         app.router.routes.append(WebhookFallback(webhooks, self.intake, lambda: app.router.routes))
@@ -361,7 +404,6 @@ class Service:
         if not self.tracing.enabled:
             return served
         return TracedIntake(served, self.tracing, self.intake.serves)
-
 
     def dashboard_deps(self) -> DashboardDeps:
         """What the web dashboard (``/ui/``) reads and acts through."""
@@ -379,3 +421,9 @@ class Service:
 def tracing_for(settings: Settings) -> Tracing:
     """Spans exported to ``settings.otlp_endpoint``, or none without one."""
     return Tracing.otlp(settings.otlp_endpoint) if settings.otlp_endpoint else Tracing.off()
+
+
+def _incident_settings(registry: ResourceRegistry) -> IncidentSettings | None:
+    """The OperatorConfig's ``spec.incidents`` in force (defaults without one)."""
+    config = registry.current().operator_config
+    return config.spec.incidents if config is not None else None
