@@ -94,3 +94,6 @@ class Settings:
     isolate_steps: bool = False
     """Start steps and tools from a spawner process, with this process undumpable, so they
     cannot read its environment or memory (``serve`` does; see ``punching_fist.spawner``)."""
+    state_dir: Path = Path("var")
+    """Where the server keeps files of its own: the runbook repository's copy
+    (``runbooks/``). Beside the default SQLite database."""

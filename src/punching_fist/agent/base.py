@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
+from punching_fist.agent.runbook import RunbookBrief
 from punching_fist.resources.workflow import AgentSettings, Workflow
 
 
@@ -26,6 +27,9 @@ class AgentRequest:
     workflow: Workflow
     context: Mapping[str, Any]
     """The run's template context (``.source``, ``.steps``, ``.env`` ...)."""
+    runbook: RunbookBrief | None = None
+    """The runbook serving the alert (``knowledge/runbooks_*``): a section of the first
+    message and read-only commands run as evidence; None: no runbook serves it."""
 
 
 class Ending(StrEnum):

@@ -15,6 +15,7 @@ from punching_fist.agent.evidence import Evidence, gather
 from punching_fist.agent.evidence_plan import plan_evidence
 from punching_fist.agent.key_lines import key_lines
 from punching_fist.agent.prompt import first_message
+from punching_fist.agent.runbook import with_runbook_reads
 from punching_fist.agent.tools.base import AgentTool
 from punching_fist.agent.toolset import ApprovalNeeded, GuardedToolset
 from punching_fist.errors import CommandRejected
@@ -42,7 +43,10 @@ async def gather_evidence(
     setting = request.settings.evidence
     if not isinstance(setting, str):
         setting = [render(command, request.context) for command in setting]
-    plan = plan_evidence(setting, _alert(request).get("labels") or {})
+    # The runbook's read-only commands join the plan (agent/runbook.py).
+    plan = with_runbook_reads(
+        plan_evidence(setting, _alert(request).get("labels") or {}), request.runbook
+    )
     checker = toolset.validator(KUBECTL)
     assert checker is not None, "gathers_evidence saw the kubectl tool"
 
@@ -67,6 +71,7 @@ def first_message_for(request: AgentRequest, evidence: Evidence) -> str:
         context=context,
         evidence=evidence.render(),
         key_lines=key_lines((o.command, o.output) for o in evidence.observations),
+        runbook=request.runbook.section if request.runbook else None,
     )
 
 

@@ -112,6 +112,7 @@ def first_message(
     context: Any,
     evidence: str | None,
     key_lines: Sequence[str] = (),
+    runbook: str | None = None,
 ) -> str:
     """The investigation's first message: the whole alert, ``context``, evidence (and the
     ``key_lines`` of it that show a failure), then the goal.
@@ -124,6 +125,8 @@ def first_message(
         parts.append("The alert (data):\n" + _as_text(fields))
     if context not in (None, "", {}, []):
         parts.append("Context from the workflow (data):\n" + _as_text(context))
+    if runbook:  # the team's runbook (knowledge/runbooks_prompt.py), fenced as data
+        parts.append(runbook)
     if evidence:
         parts.append("Evidence already gathered (data):\n" + evidence)
     if key_lines:

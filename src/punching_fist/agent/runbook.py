@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from punching_fist.agent.evidence_plan import Plan
+
 
 @dataclass(frozen=True, kw_only=True)
 class RunbookBrief:
@@ -36,3 +38,11 @@ class RunbookBrief:
             "evidence": list(self.evidence),
             "remediation": list(self.remediation),
         }
+
+
+def with_runbook_reads(plan: Plan, runbook: RunbookBrief | None) -> Plan:
+    """``plan`` with the runbook's read-only commands after its own (once each)."""
+    if runbook is None or not runbook.evidence:
+        return plan
+    extra = tuple(command for command in runbook.evidence if command not in plan.commands)
+    return Plan(commands=plan.commands + extra, target=plan.target)

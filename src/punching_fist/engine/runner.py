@@ -36,7 +36,13 @@ from punching_fist.engine.step_attempts import (
     retry_policy,
     runs_at_most_once,
 )
-from punching_fist.engine.steps.agent import NoAgentRuntime, run_agent_step
+from punching_fist.engine.steps.agent import (
+    NoAgentRuntime,
+    RunbookLookup,
+    run_agent_step,
+    runbook_for,
+    with_runbook_reference,
+)
 from punching_fist.engine.steps.cli import run_cli_step
 from punching_fist.errors import LeaseLost, PunchingFistError, RuntimeFailure, StoreUnavailable
 from punching_fist.knowledge.memory import Memory
@@ -80,6 +86,8 @@ class RunnerDependencies:
     """A span for the run, continuing its intake's trace (``traceparent``), and per step."""
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     """Waits out a step's retry backoff (and a write's, while the database is away)."""
+    runbooks: RunbookLookup | None = None
+    """The runbooks agent steps' alerts may have (``knowledge.runbooks_sync``); None: none."""
     memory: Memory | None = None
     """The knowledge base agent steps recall from and leave their results in; None: none."""
     investigations: InvestigationGate | None = None
@@ -443,10 +451,12 @@ class WorkflowRunner:
             goal=render(settings.goal, context),
             workflow=workflow,
             context=context,
+            runbook=runbook_for(self._deps.runbooks, settings, context),
         )
         memory = self._deps.memory
         step_memory = StepMemory(memory, self._deps.redact) if memory is not None else None
-        return await run_agent_step(self._deps.agent, request, step_memory)
+        outcome = await run_agent_step(self._deps.agent, request, step_memory)
+        return with_runbook_reference(outcome, request.runbook)
 
     @staticmethod
     def _render_outputs(workflow: Workflow, state: RunState) -> dict[str, Any]:

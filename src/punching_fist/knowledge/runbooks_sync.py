@@ -31,6 +31,7 @@ from punching_fist.errors import PunchingFistError
 from punching_fist.knowledge.runbooks_git import GitCheckout, Loaded, load_runbooks
 from punching_fist.knowledge.runbooks_match import RunbookSet, brief_for
 from punching_fist.resources.durations import parse_duration
+from punching_fist.resources.loader import ResourceSet
 from punching_fist.resources.runbooks import RunbooksConfig
 from punching_fist.secret_refs import SecretResolver
 
@@ -260,3 +261,29 @@ def _without_credentials(repository: str) -> str:
 
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
+
+
+def runbook_sync_for(
+    resources: Callable[[], ResourceSet],
+    state_dir: Path,
+    secrets: SecretResolver,
+    *,
+    registry: CollectorRegistry | None,
+    environ: Mapping[str, str],
+    clock: Clock | None = None,
+) -> RunbookSync:
+    """The sync of the OperatorConfig's ``spec.runbooks`` in force, copies under
+    ``state_dir/runbooks``; it does nothing while no OperatorConfig sets ``runbooks``."""
+
+    def config() -> RunbooksConfig | None:
+        operator_config = resources().operator_config
+        return operator_config.spec.runbooks if operator_config is not None else None
+
+    return RunbookSync(
+        config,
+        state_dir / "runbooks",
+        secrets,
+        environ=environ,
+        metrics=RunbookMetrics(registry),
+        clock=clock,
+    )

@@ -26,6 +26,7 @@ from punching_fist.api.methods import WebhookFallback, method_not_allowed
 from punching_fist.api.openapi import describe_webhooks
 from punching_fist.api.redaction import RedactedApi
 from punching_fist.api.routes import api_router, health_router
+from punching_fist.api.runbooks import runbooks_router
 from punching_fist.api.slack_events import SlackEventsRoute
 from punching_fist.api.webhooks import WebhookApp, WebhooksFirst
 from punching_fist.approvals.http import approvals_router
@@ -52,6 +53,7 @@ from punching_fist.gc_tuning import freeze_startup_heap
 from punching_fist.hardening import make_undumpable
 from punching_fist.incidents.feedback import FeedbackService
 from punching_fist.knowledge.memory import Memory
+from punching_fist.knowledge.runbooks_sync import RunbookSync, runbook_sync_for
 from punching_fist.kube.credentials import KubeCredentials
 from punching_fist.local_model.bundled import BundledLocalModel
 from punching_fist.local_model.cache import LocalModelPaths
@@ -128,6 +130,8 @@ class Service:
     """Starts steps outside this process (``Settings.isolate_steps``)."""
     schedules: ScheduleRunner | None = None
     extensions: list[Extension] = field(default_factory=list)
+    runbooks: RunbookSync | None = None
+    """The runbooks of ``spec.runbooks``, synced in the background (docs/runbooks.md)."""
     memory: Memory | None = None
     """The knowledge base of past incidents, recalled by agent steps (docs/memory.md)."""
     _started: bool = field(default=False)
@@ -198,6 +202,13 @@ class Service:
             decider=agent_services.approvals,
         )
         memory = Memory(KnowledgeStore(database), registry.current)
+        runbooks = runbook_sync_for(
+            registry.current,
+            settings.state_dir,
+            secrets,
+            registry=metrics.registry,
+            environ=os.environ,
+        )
         runner = WorkflowRunner(
             RunnerDependencies(
                 runs=runs,
@@ -216,6 +227,7 @@ class Service:
                 spawner=spawner,
                 redact=secrets.redact_data,
                 tracing=tracing,
+                runbooks=runbooks,
                 memory=memory,
                 investigations=investigations,
                 incidents=IncidentInvestigations(IncidentRunStore(database)),
@@ -239,6 +251,7 @@ class Service:
         return cls(
             settings=settings,
             database=database,
+            runbooks=runbooks,
             memory=memory,
             registry=registry,
             metrics=metrics,
@@ -300,6 +313,9 @@ class Service:
         await self.dispatcher.start()
         self.investigations.start()
         self.retention.start()
+        if self.runbooks is not None:  # the first sync at start, then every syncInterval
+            self.runbooks.start()
+            self.registry.subscribe(self.runbooks.config_changed)
         self._started = True
         self.schedules = self.schedules or ScheduleRunner(
             self.registry, self.trigger_run, database=self.database
@@ -327,6 +343,8 @@ class Service:
         await self.investigations.stop()
         await self.dispatcher.stop()
         await self.retention.stop()
+        if self.runbooks is not None:
+            await self.runbooks.stop()
         await self.slack_approvals.stop()
         await self.sinks.stop()
         await self.agent_services.stop()
@@ -374,6 +392,8 @@ class Service:
             deliveries_router(self.database, self.sinks, self.registry.current, auth)
         )
         app.include_router(approvals_router(self.agent_services.approvals, auth))
+        if self.runbooks is not None:
+            app.include_router(runbooks_router(self.runbooks, auth))
         if self.memory is not None:
             app.include_router(knowledge_router(self.memory.store, auth))
         app.include_router(dashboard_router(self.dashboard_deps()))

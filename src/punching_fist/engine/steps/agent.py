@@ -6,9 +6,15 @@ reaches its sinks.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
+from dataclasses import replace
+from typing import Any, Protocol
+
 from punching_fist.agent.base import AgentOutcome, AgentRequest, AgentRunner, Ending
+from punching_fist.agent.runbook import RunbookBrief
 from punching_fist.engine.state import StepOutcome
 from punching_fist.engine.status import StepStatus
+from punching_fist.resources.workflow import AgentSettings
 
 _STATUS = {
     Ending.ANSWERED: StepStatus.SUCCEEDED,
@@ -34,3 +40,32 @@ class NoAgentRuntime:
             ending=Ending.FAILED,
             error=f"no agent runtime is configured; agent step {request.step_name!r} did not run",
         )
+
+
+class RunbookLookup(Protocol):
+    """Finds the runbook serving an alert (``knowledge.runbooks_sync.RunbookSync``)."""
+
+    def brief_for_alert(
+        self, alert: Mapping[str, object], *, require_approval_for: Collection[str] = ()
+    ) -> RunbookBrief | None: ...
+
+
+def runbook_for(
+    runbooks: RunbookLookup | None, settings: AgentSettings, context: Mapping[str, Any]
+) -> RunbookBrief | None:
+    """The runbook of the run's alert (``.source.data.alert``) for an agent step; writes the
+    step's ``rigConfig.safety.requireApproval`` names count as remediation, never evidence."""
+    source = context.get("source")
+    data = source.get("data") if isinstance(source, Mapping) else None
+    alert = data.get("alert") if isinstance(data, Mapping) else None
+    if runbooks is None or not isinstance(alert, Mapping):
+        return None
+    required = settings.rig_config.safety.require_approval if settings.rig_config else []
+    return runbooks.brief_for_alert(alert, require_approval_for=required)
+
+
+def with_runbook_reference(outcome: StepOutcome, runbook: RunbookBrief | None) -> StepOutcome:
+    """The step's result records which runbook (path, commit) the investigation used."""
+    if runbook is None or not isinstance(outcome.result, dict):
+        return outcome
+    return replace(outcome, result={**outcome.result, "runbook": runbook.reference()})
