@@ -77,7 +77,7 @@ async def test_investigation_ends_with_the_models_agent_result(
     assert set(result) == {
         "summary", "problem_summary", "root_cause", "findings", "recommendations",
         "actions_taken", "can_auto_fix", "fix_command", "confidence", "escalation_notes",
-        "error_message", "inconclusive",
+        "error_message", "inconclusive", "similar_incidents", "pastCauseHeld",
     }  # fmt: skip
     assert detail["outputs"]["summary"] == result["summary"]
     assert stand_in.invocations() == [

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
+from punching_fist.agent.memory import Recollection
 from punching_fist.agent.runbook import RunbookBrief
 from punching_fist.resources.workflow import AgentSettings, Workflow
 
@@ -30,6 +31,8 @@ class AgentRequest:
     runbook: RunbookBrief | None = None
     """The runbook serving the alert (``knowledge/runbooks_*``): a section of the first
     message and read-only commands run as evidence; None: no runbook serves it."""
+    memory: Recollection | None = None
+    """Similar past incidents and a reusable recent result (``knowledge.memory``); None: none."""
 
 
 class Ending(StrEnum):
@@ -47,6 +50,8 @@ class AgentOutcome:
     result: dict[str, Any] | None = None
     error: str | None = None
     approvals: tuple[uuid.UUID, ...] = ()
+    evidence_digest: str | None = None
+    """What the evidence showed (``memory.evidence_digest``), kept with the knowledge entry."""
 
 
 class AgentRunner(Protocol):

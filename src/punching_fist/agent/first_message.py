@@ -14,6 +14,7 @@ from punching_fist.agent.base import AgentRequest
 from punching_fist.agent.evidence import Evidence, gather
 from punching_fist.agent.evidence_plan import plan_evidence
 from punching_fist.agent.key_lines import key_lines
+from punching_fist.agent.memory import memory_section
 from punching_fist.agent.prompt import first_message
 from punching_fist.agent.runbook import with_runbook_reads
 from punching_fist.agent.tools.base import AgentTool
@@ -72,6 +73,7 @@ def first_message_for(request: AgentRequest, evidence: Evidence) -> str:
         evidence=evidence.render(),
         key_lines=key_lines((o.command, o.output) for o in evidence.observations),
         runbook=request.runbook.section if request.runbook else None,
+        memory=memory_section(request.memory.similar) if request.memory else None,
     )
 
 

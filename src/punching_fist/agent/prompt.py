@@ -113,9 +113,12 @@ def first_message(
     evidence: str | None,
     key_lines: Sequence[str] = (),
     runbook: str | None = None,
+    memory: str | None = None,
 ) -> str:
     """The investigation's first message: the whole alert, ``context``, evidence (and the
-    ``key_lines`` of it that show a failure), then the goal.
+    ``key_lines`` of it that show a failure), then the goal. ``memory``: the similar past
+    incidents section (``agent.memory``), after the alert and before the evidence, so what
+    the cluster shows now is read after what was true before.
 
     Each part is marked as data, as it comes from outside (the alert) or from the cluster.
     """
@@ -123,6 +126,8 @@ def first_message(
     if alert:
         fields = {key: alert[key] for key in ALERT_FIELDS if alert.get(key)}
         parts.append("The alert (data):\n" + _as_text(fields))
+    if memory:
+        parts.append(memory)
     if context not in (None, "", {}, []):
         parts.append("Context from the workflow (data):\n" + _as_text(context))
     if runbook:  # the team's runbook (knowledge/runbooks_prompt.py), fenced as data

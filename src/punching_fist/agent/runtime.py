@@ -40,6 +40,7 @@ from punching_fist.agent.first_message import first_message_for, gather_evidence
 from punching_fist.agent.history import SavedState, ledger_from, observations
 from punching_fist.agent.loop import InvestigationLoop
 from punching_fist.agent.loop_outcomes import Concluded, InvestigationEnded, Limits, Paused
+from punching_fist.agent.memory import evidence_digest, remembered, reuse
 from punching_fist.agent.metrics import AgentMetrics
 from punching_fist.agent.model import AuditedModel
 from punching_fist.agent.pausing import decisions, pause, waiting
@@ -274,6 +275,7 @@ class AgentRuntime:
             usage=replace(saved.usage) if saved else None,
         )
         gathered: list[str] = []
+        digest: str | None = None
         try:
             async with asyncio.timeout(settings.timeout_minutes * 60):
                 if saved is None:
@@ -286,6 +288,17 @@ class AgentRuntime:
                     gathered = [
                         o.command for o in evidence.observations if o.status in ("ok", "failed")
                     ]
+                    # No evidence, no reuse: nothing would show the cluster is as it was.
+                    digest = evidence_digest(evidence) if evidence.observations else None
+                    cached = request.memory.cached if request.memory else None
+                    if cached is not None and digest and cached.evidence_digest == digest:
+                        # The same signature saw the same evidence within the cache's TTL.
+                        log.info("investigation reused", step=request.step_name, run=cached.run_id)
+                        return AgentOutcome(
+                            ending=Ending.ANSWERED,
+                            result=reuse(cached, request.memory.similar if request.memory else ()),
+                            evidence_digest=digest,
+                        )
                     outcome = await loop.run(first_message_for(request, evidence))
                 else:
                     outcome = await loop.resume(decisions(batch))
@@ -328,4 +341,9 @@ class AgentRuntime:
             executed_actions=ledger.executed_actions,
             checked=[o.arguments for o in observations(loop.messages)] + gathered,
         )
-        return AgentOutcome(ending=Ending.ANSWERED, result=result.as_step_result())
+        similar = request.memory.similar if request.memory else ()
+        return AgentOutcome(
+            ending=Ending.ANSWERED,
+            result=remembered(result.as_step_result(), similar),
+            evidence_digest=digest,
+        )

@@ -13,6 +13,7 @@ import uuid
 
 import structlog
 
+from punching_fist.knowledge.memory import Memory
 from punching_fist.observability.kpi_metrics import KpiMetrics
 from punching_fist.store.database import Database
 from punching_fist.store.feedback import NewFeedback, StoredFeedback, record_feedback
@@ -21,9 +22,13 @@ log = structlog.get_logger(__name__)
 
 
 class FeedbackService:
-    def __init__(self, database: Database, kpis: KpiMetrics) -> None:
+    def __init__(
+        self, database: Database, kpis: KpiMetrics, *, knowledge: Memory | None = None
+    ) -> None:
         self._db = database
         self._kpis = kpis
+        self._knowledge = knowledge
+        """The knowledge base, told what people said (``knowledge.memory.Memory.feedback``)."""
 
     async def give(
         self,
@@ -52,6 +57,14 @@ class FeedbackService:
         if stored is None:
             return None
         self._kpis.feedback.labels(str(root_cause_correct).lower()).inc()
+        if self._knowledge is not None:
+            await self._knowledge.feedback(
+                incident_id,
+                root_cause_correct=root_cause_correct,
+                given_by=given_by,
+                resolution=resolution,
+                notes=notes,
+            )
         log.info(
             "incident feedback",
             incident_id=str(incident_id),

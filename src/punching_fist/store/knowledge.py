@@ -17,7 +17,7 @@ from typing import Any, Literal
 from sqlalchemy import Row, delete, func, insert, select, update
 
 from punching_fist.store.database import Database
-from punching_fist.store.tables import knowledge_entries, utcnow
+from punching_fist.store.tables import alerts, knowledge_entries, utcnow, workflow_runs
 
 Kind = Literal["investigation", "postmortem"]
 Correct = Literal["yes", "no", "unknown"]
@@ -207,7 +207,9 @@ class KnowledgeStore:
         """Entries of the same alertname and workload (and namespace when known), confirmed
         ones first, entries marked wrong last, newest first within each."""
         c = knowledge_entries.c
-        query = select(knowledge_entries).where(c.alertname == alertname, c.workload == workload)
+        query = select(knowledge_entries).where(
+            c.alertname == alertname, _same(c.workload, workload)
+        )
         if namespace is not None:
             query = query.where(c.namespace == namespace)
         rows = await self._rows(query.order_by(c.created_at.desc()).limit(limit * 4))
@@ -264,6 +266,46 @@ class KnowledgeStore:
     async def of_incident(self, incident_id: uuid.UUID) -> list[KnowledgeEntry]:
         c = knowledge_entries.c
         return await self._rows(select(knowledge_entries).where(c.incident_id == incident_id))
+
+    async def incident_of_run(self, run_id: uuid.UUID) -> uuid.UUID | None:
+        """The incident of the alert that started ``run_id``, if it has one."""
+        query = (
+            select(alerts.c.incident_id)
+            .select_from(workflow_runs.join(alerts, workflow_runs.c.alert_id == alerts.c.id))
+            .where(workflow_runs.c.id == run_id)
+        )
+        async with self.database.connect() as conn:
+            found = (await conn.execute(query)).scalar_one_or_none()
+        return found if isinstance(found, uuid.UUID) else None
+
+    async def apply_feedback(
+        self,
+        incident_id: uuid.UUID,
+        *,
+        correct: Correct,
+        given_by: str,
+        resolution: str | None,
+        notes: str | None,
+        now: datetime | None = None,
+    ) -> int:
+        """People's word on an incident, onto each of its entries; the entries changed.
+        A resolution or notes left out keep what the entry had."""
+        values: dict[str, Any] = {
+            "correct": correct,
+            "feedback_by": given_by,
+            "updated_at": now or utcnow(),
+        }
+        if resolution is not None:
+            values["resolution"] = resolution
+        if notes is not None:
+            values["notes"] = notes
+        async with self.database.transaction() as conn:
+            done = await conn.execute(
+                update(knowledge_entries)
+                .where(knowledge_entries.c.incident_id == incident_id)
+                .values(values)
+            )
+        return int(done.rowcount)
 
     async def _rows(self, query: Any) -> list[KnowledgeEntry]:
         async with self.database.connect() as conn:

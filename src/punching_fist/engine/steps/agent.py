@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from punching_fist.agent.base import AgentOutcome, AgentRequest, AgentRunner, Ending
 from punching_fist.agent.runbook import RunbookBrief
+from punching_fist.engine.memory import StepMemory
 from punching_fist.engine.state import StepOutcome
 from punching_fist.engine.status import StepStatus
 from punching_fist.resources.workflow import AgentSettings
@@ -23,9 +24,17 @@ _STATUS = {
 }
 
 
-async def run_agent_step(agent: AgentRunner, request: AgentRequest) -> StepOutcome:
-    """The investigation as a step: its result is ``.steps.<name>.result`` in templates."""
+async def run_agent_step(
+    agent: AgentRunner, request: AgentRequest, memory: StepMemory | None = None
+) -> StepOutcome:
+    """The investigation as a step: its result is ``.steps.<name>.result`` in templates.
+    With ``memory``, it recalls similar incidents first and is remembered after."""
+    recalled = None
+    if memory is not None:
+        request, recalled = await memory.recall(request)
     outcome = await agent.investigate(request)
+    if memory is not None:
+        await memory.remember(request, outcome, recalled)
     result = outcome.result
     if outcome.ending is Ending.WAITING_APPROVAL:
         result = {"status": "waiting_approval", "approvals": [str(i) for i in outcome.approvals]}
