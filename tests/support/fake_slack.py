@@ -6,7 +6,9 @@ Implemented methods: ``chat.postMessage``, ``chat.update``, ``chat.postEphemeral
 with ``{"ok": false, "error": "..."}`` for API errors (``not_authed``, ``invalid_auth``,
 ``channel_not_found``, ``thread_not_found``, ``message_not_found``, ``invalid_blocks``),
 and HTTP 429 with ``Retry-After`` and ``{"ok": false, "error": "ratelimited"}`` when rate
-limited (``rate_limit_next``). History methods need channel IDs, as Slack's do.
+limited (``rate_limit_next``). History methods need channel IDs, as Slack's do. Every call
+is recorded (``calls``); ``user_message`` adds a person's message (what a mention is about).
+What Slack sends an app (signed events and commands) is ``tests/support/slack_requests.py``.
 """
 
 from __future__ import annotations
@@ -61,6 +63,8 @@ class FakeSlack(FakeHTTPService):
         """``chat.postEphemeral`` calls: channel, user, text."""
         self.usergroups: dict[str, list[str]] = {}
         """User-group id -> member user ids."""
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        """Every Web API call answered, in order: (method, parameters)."""
         self._ts = itertools.count(1)
         self._state = threading.Lock()
 
@@ -102,7 +106,31 @@ class FakeSlack(FakeHTTPService):
         if handler is None:
             return FakeResponse(404, {"ok": False, "error": "unknown_method"})
         with self._state:
-            return handler(request.params())
+            params = request.params()
+            self.calls.append((method, dict(params)))
+            return handler(params)
+
+    def user_message(self, channel: str, text: str, *, thread_ts: str | None = None) -> str:
+        """A person's message in a channel (what a mention event is about); its ``ts``."""
+        with self._state:
+            message = SlackMessage(
+                channel=channel,
+                ts=f"1764064800.{next(self._ts):06d}",
+                text=text,
+                blocks=[],
+                thread_ts=thread_ts,
+                metadata=None,
+            )
+            self.messages.append(message)
+            if thread_ts:
+                parent = self._find(channel, thread_ts)
+                assert parent is not None, "a reply needs its thread"
+                parent.replies.append(message.ts)
+            return message.ts
+
+    def thread(self, channel: str, thread_ts: str) -> list[SlackMessage]:
+        """A thread's replies, oldest first (not its parent)."""
+        return [m for m in self.messages if m.channel == channel and m.thread_ts == thread_ts]
 
     def _channel(self, value: str | None, *, ids_only: bool = False) -> str | None:
         if not value:

@@ -20,9 +20,11 @@ from pydantic_ai.messages import (
     TextPart,
     ToolCallPart,
     ToolReturnPart,
+    UserPromptPart,
 )
 from pydantic_ai.usage import RunUsage
 
+from punching_fist.agent.base import ChatExchange
 from punching_fist.agent.prompt import FINAL_TOOL
 from punching_fist.agent.result import Observation, excerpt
 from punching_fist.agent.toolset import CallLedger
@@ -119,3 +121,12 @@ def last_text(messages: Sequence[ModelMessage]) -> str | None:
             if text:
                 return text
     return None
+
+
+def history_messages(history: Sequence[ChatExchange]) -> list[ModelMessage]:
+    """A chat thread's earlier turns as the conversation the next question continues."""
+    messages: list[ModelMessage] = []
+    for exchange in history:
+        messages.append(ModelRequest(parts=[UserPromptPart(exchange.question)]))
+        messages.append(ModelResponse(parts=[TextPart(exchange.answer)]))
+    return messages

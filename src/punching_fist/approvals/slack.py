@@ -2,8 +2,9 @@
 
 A Slack sink with ``approvals: true`` also carries the approval requests of runs whose
 workflow uses it. A background loop looks for pending approvals and posts each once (in
-the alert's thread when there is one); the message's ``ts`` is stored under
-``approval:<id>`` in ``sink_correlations``, so a restart does not post it again.
+the alert's thread when there is one, in the chat thread of a chat run); the message's
+``ts`` is stored under ``approval:<id>`` in ``sink_correlations``, so a restart does not
+post it again.
 
 A click comes back to ``POST /slack/interactions``. The request is verified with the Slack
 app's signing secret (HMAC-SHA256 over ``v0:<timestamp>:<body>``, timestamps older than
@@ -50,6 +51,7 @@ from punching_fist.sinks.slack import slack_client
 from punching_fist.store.approval_rows import ApprovalConflict, ApprovalStatus, StoredApproval
 from punching_fist.store.approvals import ApprovalStore
 from punching_fist.store.chains import incident_of, run_snapshot
+from punching_fist.store.chat import ChatStore
 from punching_fist.store.database import Database
 from punching_fist.store.deliveries import DeliveryStore, StoredCorrelation
 
@@ -168,7 +170,11 @@ class SlackApprovals:
     async def _thread(
         self, name: str, config: SlackConfig, run_id: uuid.UUID
     ) -> tuple[str, str | None]:
-        """The alert's thread in this sink's channel, if a result about it was posted."""
+        """The alert's thread in this sink's channel, if a result about it was posted; the
+        chat thread a chat run answers in (``sources/chatbot.py``)."""
+        turn = await ChatStore(self._db).turn(run_id)
+        if turn is not None:
+            return turn.channel, turn.thread_ts
         snapshot = await run_snapshot(self._db, run_id)
         if snapshot is None:
             return config.channel, None

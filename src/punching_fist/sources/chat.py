@@ -1,0 +1,232 @@
+"""The ``chat`` source type: Slack's Events API and slash commands start a workflow.
+
+Slack posts both to the app's Request URL, the Source's ``path`` (several chat Sources of one
+Slack app may share it: a mention Source and a command Source, say). Nothing in a request is
+believed before its signature is checked: HMAC-SHA256 with the signing secret over
+``v0:<timestamp>:<body>`` (slack_sdk's ``SignatureVerifier``), and a timestamp more than five
+minutes away refused, so a captured request cannot be replayed.
+
+* ``url_verification``: the ``challenge`` is answered (Slack checks the URL this way).
+* ``event_callback`` with an ``app_mention`` (``trigger: mention``; only in ``channel`` when
+  set): a run with ``.source.data.message``. Slack retries an event it got no 200 for within
+  three seconds (``X-Slack-Retry-Num``) with the same ``event_id``; the run's id derives from
+  that id (``store.triggers``), so a retry, on any replica, starts no second run.
+* a slash command (form-encoded, ``trigger: command``): acknowledged at once with a message
+  only the caller sees; the run does the work and answers in the channel. Keyed by Slack's
+  ``trigger_id``, unique per invocation.
+
+The answer itself is the ChatbotAgent's (``sources/chatbot.py``), a step of the workflow.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import urllib.parse
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from slack_sdk.signature import Clock, SignatureVerifier
+
+from punching_fist.errors import (
+    ConfigurationError,
+    InvalidRequest,
+    NotFound,
+    PunchingFistError,
+    Unauthenticated,
+    UnsupportedMediaType,
+)
+from punching_fist.resources.registry import ResourceRegistry
+from punching_fist.resources.source import ChatConfig, ChatSourceSpec
+from punching_fist.secret_refs import SecretResolver
+from punching_fist.sinks.credentials import credential
+from punching_fist.sources.schedule import Trigger
+
+log = structlog.get_logger(__name__)
+
+MAX_SKEW_SECONDS = 300
+BODY_LIMIT = 256 * 1024
+_MENTION = re.compile(r"<@[UW][A-Z0-9]+>\s*")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChatReply:
+    """What Slack gets back: a status and a JSON body."""
+
+    status: int
+    body: dict[str, Any]
+
+
+class _WallClock(Clock):
+    def __init__(self, now: Callable[[], float]) -> None:
+        self._now = now
+
+    def now(self) -> float:
+        return self._now()
+
+
+def message_of(source_context: Mapping[str, Any]) -> dict[str, Any] | None:
+    """``.source.data.message`` of a run a chat Source started, else None."""
+    if source_context.get("type") != "chat":
+        return None
+    data = source_context.get("data")
+    message = data.get("message") if isinstance(data, Mapping) else None
+    return dict(message) if isinstance(message, Mapping) else None
+
+
+class ChatIntake:
+    """Serves every chat Source's path: verify, parse, start the workflow, answer Slack."""
+
+    def __init__(
+        self,
+        registry: ResourceRegistry,
+        secrets: SecretResolver,
+        trigger: Trigger,
+        *,
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        self._registry = registry
+        self._secrets = secrets
+        self._trigger = trigger
+        self._now = now
+
+    def _sources(self, path: str) -> dict[str, ChatSourceSpec]:
+        return {
+            name: source.spec
+            for name, source in self._registry.current().sources.items()
+            if isinstance(source.spec, ChatSourceSpec) and source.spec.config.path == path
+        }
+
+    def serves(self, path: str) -> bool:
+        return bool(self._sources(path))
+
+    async def handle(self, path: str, body: bytes, headers: Mapping[str, str]) -> ChatReply:
+        """One request from Slack (``headers`` lower-cased), not yet trusted."""
+        sources = self._sources(path)
+        if not sources:
+            raise NotFound(f"no chat source serves {path!r}")
+        await self._verify(sources, body, headers)
+        media = headers.get("content-type", "").partition(";")[0].strip().lower()
+        if media == "application/x-www-form-urlencoded":
+            return await self._command(sources, body)
+        if media != "application/json":
+            raise UnsupportedMediaType(
+                f"Content-Type {media!r} is not what Slack sends (JSON events, form commands)"
+            )
+        try:
+            payload = json.loads(body)
+        except ValueError as exc:
+            raise InvalidRequest(f"the body is not JSON: {exc}") from None
+        if not isinstance(payload, dict):
+            raise InvalidRequest("the body is not a JSON object")
+        kind = payload.get("type")
+        if kind == "url_verification":
+            return ChatReply(status=200, body={"challenge": str(payload.get("challenge", ""))})
+        if kind != "event_callback":
+            return ChatReply(status=200, body={"ok": True, "ignored": str(kind)})
+        retry = headers.get("x-slack-retry-num")
+        return await self._event(sources, payload, retry)
+
+    async def _verify(
+        self, sources: Mapping[str, ChatSourceSpec], body: bytes, headers: Mapping[str, str]
+    ) -> None:
+        timestamp = headers.get("x-slack-request-timestamp", "")
+        given = headers.get("x-slack-signature", "")
+        try:
+            skew = abs(self._now() - int(timestamp))
+        except ValueError:
+            raise Unauthenticated("missing or invalid X-Slack-Request-Timestamp") from None
+        if skew > MAX_SKEW_SECONDS:
+            raise Unauthenticated("stale Slack request (timestamp more than five minutes away)")
+        secrets: set[str] = set()
+        for name, spec in sources.items():
+            secrets.add(await self._secret(name, spec.config))
+        clock = _WallClock(self._now)
+        if not any(
+            SignatureVerifier(secret, clock).is_valid(body, timestamp, given) for secret in secrets
+        ):
+            raise Unauthenticated("invalid Slack signature")
+
+    async def _secret(self, name: str, config: ChatConfig) -> str:
+        try:
+            return await credential(self._secrets, config.signing_secret, field="signingSecret")
+        except PunchingFistError as exc:
+            raise ConfigurationError(
+                f"Source/{name} spec.config.signingSecret cannot be read: {exc}"
+            ) from exc
+
+    async def _event(
+        self, sources: Mapping[str, ChatSourceSpec], payload: dict[str, Any], retry: str | None
+    ) -> ChatReply:
+        event = payload.get("event")
+        event_id = str(payload.get("event_id") or "")
+        if not isinstance(event, dict) or not event_id:
+            raise InvalidRequest("an event_callback needs 'event' and 'event_id'")
+        if event.get("type") != "app_mention" or event.get("bot_id"):
+            return ChatReply(status=200, body={"ok": True, "ignored": str(event.get("type"))})
+        channel = str(event.get("channel") or "")
+        message = {
+            "text": _MENTION.sub("", str(event.get("text") or "")).strip(),
+            "user": str(event.get("user") or ""),
+            "channel": channel,
+            "threadTs": str(event.get("thread_ts") or event.get("ts") or "") or None,
+            "command": None,
+        }
+        started = []
+        for name, spec in sources.items():
+            config = spec.config
+            if config.trigger != "mention" or (config.channel and config.channel != channel):
+                continue
+            run_id = await self._start(name, spec, f"chat/{name}/event/{event_id}", message)
+            if run_id is not None:
+                started.append(str(run_id))
+            else:
+                log.info("Slack event seen before; no second run", source=name, retry=retry)
+        return ChatReply(status=200, body={"ok": True, "runs": started})
+
+    async def _command(self, sources: Mapping[str, ChatSourceSpec], body: bytes) -> ChatReply:
+        form = {k: v[0] for k, v in urllib.parse.parse_qs(body.decode()).items()}
+        command = form.get("command", "")
+        trigger_id = form.get("trigger_id", "")
+        if not command or not trigger_id:
+            raise InvalidRequest("a slash command needs 'command' and 'trigger_id'")
+        channel = form.get("channel_id", "")
+        message = {
+            "text": form.get("text", "").strip(),
+            "user": form.get("user_id", ""),
+            "channel": channel,
+            "threadTs": None,
+            "command": command,
+        }
+        for name, spec in sources.items():
+            config = spec.config
+            if config.trigger != "command" or config.command != command:
+                continue
+            if config.channel and config.channel != channel:
+                return _ephemeral(f"{command} works in <#{config.channel}> only.")
+            await self._start(name, spec, f"chat/{name}/command/{trigger_id}", message)
+            return _ephemeral(f"On it: {message['text'] or command}. I will answer here.")
+        return _ephemeral(f"No workflow answers {command} here.")
+
+    async def _start(
+        self, name: str, spec: ChatSourceSpec, key: str, message: dict[str, Any]
+    ) -> uuid.UUID | None:
+        return await self._trigger(
+            trigger_key=key,
+            source_name=name,
+            workflow_name=spec.trigger_workflow,
+            source_context={
+                "name": name,
+                "type": "chat",
+                "context": spec.context,
+                "data": {"message": message},
+            },
+        )
+
+
+def _ephemeral(text: str) -> ChatReply:
+    return ChatReply(status=200, body={"response_type": "ephemeral", "text": text})
