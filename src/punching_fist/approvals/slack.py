@@ -256,6 +256,14 @@ class SlackApprovals:
         await self._show_outcome(name, config, payload, status, by, clicker)
         return InteractionResult(approval_id=approval_id, status=status, decided_by=by)
 
+    async def verified(self, body: bytes, headers: Mapping[str, str]) -> tuple[str, SlackConfig]:
+        """The sink whose signing secret signed ``body`` (feedback clicks are checked so too)."""
+        return await self._verified(body, headers)
+
+    async def is_approver(self, config: SlackConfig, user_id: str) -> bool:
+        """Whether ``user_id`` is one of the sink's approvers, directly or by user group."""
+        return await self._is_approver(config, user_id)
+
     async def _is_approver(self, config: SlackConfig, user_id: str) -> bool:
         if not user_id:
             return False

@@ -1,7 +1,8 @@
 """``POST /slack/interactions``: the Slack app's Request URL for button clicks.
 
 The body is read raw, because the signature is over the exact bytes Slack sent; everything
-else (parsing, verifying, deciding) is in ``sinks.slack_approvals``. Slack wants an answer
+else (parsing, verifying, deciding) is in ``approvals.slack`` (and ``approvals.slack_feedback``
+for the "Root cause right / wrong" buttons). Slack wants an answer
 within three seconds, and a decision is one database transaction plus one ``chat.update``.
 """
 
@@ -15,6 +16,7 @@ from starlette.requests import ClientDisconnect
 from punching_fist.api.errors import http_status
 from punching_fist.api.openapi import refusals
 from punching_fist.approvals.slack import SlackApprovals
+from punching_fist.approvals.slack_feedback import FEEDBACK_ACTIONS, SlackFeedback, action_of
 from punching_fist.errors import Refused, TemporaryFailure
 
 BODY_LIMIT = 64 * 1024
@@ -32,7 +34,9 @@ _FORM = {
 }
 
 
-def slack_interactions_router(approvals: SlackApprovals) -> APIRouter:
+def slack_interactions_router(
+    approvals: SlackApprovals, feedback: SlackFeedback | None = None
+) -> APIRouter:
     router = APIRouter(tags=["slack"])
 
     @router.post(
@@ -41,7 +45,8 @@ def slack_interactions_router(approvals: SlackApprovals) -> APIRouter:
         openapi_extra={"requestBody": _FORM},
     )
     async def interactions(request: Request) -> dict[str, Any]:
-        """A block action from Slack: Approve or Deny on an approval message.
+        """A block action from Slack: Approve or Deny on an approval message, or Root cause
+        right / wrong on an investigation's message.
 
         Signed by Slack (``X-Slack-Signature``, ``X-Slack-Request-Timestamp``), not by a token.
         """
@@ -53,6 +58,12 @@ def slack_interactions_router(approvals: SlackApprovals) -> APIRouter:
             raise HTTPException(status_code=413, detail="interaction payload too large")
         headers = {k.lower(): v for k, v in request.headers.items()}
         try:
+            if feedback is not None and action_of(body) in FEEDBACK_ACTIONS:
+                judged = await feedback.interaction(body, headers)
+                return {
+                    "incident": str(judged.incident_id),
+                    "rootCauseCorrect": judged.root_cause_correct,
+                }
             result = await approvals.interaction(body, headers)
         except Refused as exc:
             raise HTTPException(status_code=http_status(exc), detail=exc.detail) from exc

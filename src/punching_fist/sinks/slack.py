@@ -118,6 +118,8 @@ class SlackSink:
             rendered=rendered,
             mention_users=self._config.mention_users,
             run_url=run_url or None,
+            # Only the approvers' clicks count, so only sinks that have approvers ask.
+            feedback_for=str(delivery.run_id) if self._config.approvals else None,
         )
 
     async def _send(

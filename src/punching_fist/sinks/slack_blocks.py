@@ -2,7 +2,8 @@
 
 Layout: a header with the severity and alert name; the summary (or the sink's rendered
 template); root cause; recommendations; a context line with confidence, workflow, duration
-and whether it was fixed automatically; a button linking to the run. Slack's limits (150
+and whether it was fixed automatically; a button linking to the run; with a root cause, on a
+sink with approvers, "Root cause right / wrong" buttons. Slack's limits (150
 characters in a header, 3000 in a section, 50 blocks) are applied here, so a long LLM answer
 is shortened rather than rejected with ``invalid_blocks``.
 """
@@ -18,6 +19,9 @@ from punching_fist.sinks.summary import ResultSummary
 HEADER_LIMIT = 150
 SECTION_LIMIT = 3000
 TEXT_LIMIT = 3000
+FEEDBACK_RIGHT = "punchingfist_feedback_right"
+FEEDBACK_WRONG = "punchingfist_feedback_wrong"
+"""The buttons people judge an investigation's root cause with (``approvals.slack_feedback``)."""
 
 SEVERITY_EMOJI = {
     "critical": "🔴",
@@ -80,7 +84,10 @@ def build_message(
     rendered: str | None,
     mention_users: list[str],
     run_url: str | None,
+    feedback_for: str | None = None,
 ) -> SlackMessage:
+    """``feedback_for``: the run whose incident "Root cause right / wrong" buttons judge;
+    shown only on a message with a root cause."""
     mentions = " ".join(mention(user) for user in mention_users)
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": header_text(result)}}
@@ -112,9 +119,30 @@ def build_message(
                 ],
             }
         )
+    if feedback_for and result.root_cause:
+        blocks.append(_feedback_buttons(feedback_for))
     fallback = f"{header_text(result)}: {body or result.status}"
     text = shorten(f"{mentions} {fallback}".strip(), TEXT_LIMIT)
     return SlackMessage(text=text, blocks=blocks, mentions=bool(mention_users))
+
+
+def _feedback_buttons(run_id: str) -> dict[str, Any]:
+    def button(text: str, action_id: str) -> dict[str, Any]:
+        return {
+            "type": "button",
+            "text": {"type": "plain_text", "text": text},
+            "action_id": action_id,
+            "value": run_id,
+        }
+
+    return {
+        "type": "actions",
+        "block_id": "punchingfist_feedback",
+        "elements": [
+            button("Root cause right", FEEDBACK_RIGHT),
+            button("Root cause wrong", FEEDBACK_WRONG),
+        ],
+    }
 
 
 def _context_line(result: ResultSummary) -> str:

@@ -122,3 +122,15 @@ async def escalated(database: Database, run_id: uuid.UUID, sink_name: str, now: 
             .values(escalated_at=now, escalated_to=sink_name[:255], status=status, updated_at=now)
         )
         return bool(result.rowcount == 1)
+
+
+async def incident_of_run(database: Database, run_id: uuid.UUID) -> uuid.UUID | None:
+    """The incident the run's alert belongs to, if it has one."""
+    async with database.connect() as conn:
+        found = await conn.execute(
+            select(alerts.c.incident_id)
+            .select_from(workflow_runs.join(alerts, workflow_runs.c.alert_id == alerts.c.id))
+            .where(workflow_runs.c.id == run_id)
+        )
+        value = found.scalar()
+    return value if isinstance(value, uuid.UUID) else None
