@@ -18,6 +18,14 @@ from punching_fist.resources.workflow import AgentSettings, Workflow
 
 
 @dataclass(frozen=True, kw_only=True)
+class ChatExchange:
+    """An earlier question and answer of a chat thread (``mode: chat`` steps)."""
+
+    question: str
+    answer: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class AgentRequest:
     """Everything an agent step needs to run (or resume) an investigation."""
 
@@ -31,6 +39,8 @@ class AgentRequest:
     runbook: RunbookBrief | None = None
     """The runbook serving the alert (``knowledge/runbooks_*``): a section of the first
     message and read-only commands run as evidence; None: no runbook serves it."""
+    history: tuple[ChatExchange, ...] = ()
+    """Earlier turns of the conversation, oldest first: the model reads them before ``goal``."""
     memory: Recollection | None = None
     """Similar past incidents and a reusable recent result (``knowledge.memory``); None: none."""
 

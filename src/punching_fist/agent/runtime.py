@@ -37,7 +37,7 @@ from punching_fist.agent.approval_rules import ApprovalGate
 from punching_fist.agent.base import AgentOutcome, AgentRequest, Ending
 from punching_fist.agent.endings import early_end_reason, outcome_label, partial_outcome
 from punching_fist.agent.first_message import first_message_for, gather_evidence, gathers_evidence
-from punching_fist.agent.history import SavedState, ledger_from, observations
+from punching_fist.agent.history import SavedState, history_messages, ledger_from, observations
 from punching_fist.agent.loop import InvestigationLoop
 from punching_fist.agent.loop_outcomes import Concluded, InvestigationEnded, Limits, Paused
 from punching_fist.agent.memory import evidence_digest, remembered, reuse
@@ -271,7 +271,7 @@ class AgentRuntime:
             ),
             limits=Limits(requests=settings.max_iterations, total_tokens=budget),
             stream=self._deps.options.stream,
-            messages=saved.messages if saved else (),
+            messages=saved.messages if saved else history_messages(request.history),
             usage=replace(saved.usage) if saved else None,
         )
         gathered: list[str] = []
