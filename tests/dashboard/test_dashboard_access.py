@@ -131,7 +131,7 @@ async def test_a_viewer_sees_but_cannot_approve_and_a_form_needs_its_csrf_token(
 async def test_only_an_admin_may_re_send_a_delivery(sqlite_url: str) -> None:
     async with serve(sqlite_url) as server:
         run_id = await fire(server)
-        delivery = (await server.client.get(f"/api/v1/runs/{run_id}", headers=_bearer(ADMIN)))
+        delivery = await server.client.get(f"/api/v1/runs/{run_id}", headers=_bearer(ADMIN))
         [row] = delivery.json()["deliveries"]
         async with sign_in(server, APPROVER) as approver, sign_in(server, ADMIN) as admin:
             page = await approver.get(f"/ui/runs/{run_id}")

@@ -9,6 +9,7 @@ after ``LIFETIME`` seconds and the browser reconnects, so a shutdown never waits
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from fastapi.responses import StreamingResponse
@@ -18,10 +19,17 @@ INTERVAL = 1.0
 LIFETIME = 120.0
 
 
+def version(html: str) -> str:
+    """A fragment's identity: the page carries it, so the stream's first event, the same
+    HTML the page was rendered with, is not swapped in again (which would also throw away
+    what the user was doing with it)."""
+    return hashlib.sha256(html.encode()).hexdigest()[:16]
+
+
 def event(html: str, name: str = "update") -> str:
     """One SSE message; every line of the fragment is its own ``data:`` line."""
     data = "".join(f"data: {line}\n" for line in html.split("\n"))
-    return f"event: {name}\n{data}\n"
+    return f"event: {name}\nid: {version(html)}\n{data}\n"
 
 
 def fragment_stream(

@@ -17,11 +17,12 @@ from typing import Annotated, Any, Protocol
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.security import HTTPAuthorizationCredentials
+from markupsafe import Markup
 
 from punching_fist.api.auth import ApiAuth, Role
 from punching_fist.api.errors import http_status
 from punching_fist.dashboard.access import Access, read_form, safe_next
-from punching_fist.dashboard.live import fragment_stream
+from punching_fist.dashboard.live import fragment_stream, version
 from punching_fist.dashboard.render import render, static_file
 from punching_fist.dashboard.sessions import COOKIE, SESSION_SECONDS, Session, SessionCodec
 from punching_fist.dashboard.views import Views
@@ -127,57 +128,65 @@ def dashboard_router(deps: DashboardDeps) -> APIRouter:
         response.delete_cookie(COOKIE, path="/ui", httponly=True, samesite="strict")
         return response
 
+    def live(
+        request: Request, session: Session, template: str, fragment: str, **context: Any
+    ) -> HTMLResponse:
+        """A page around a live fragment, which its event stream then keeps current."""
+        # Rendered by the autoescaping templates above: already safe HTML.
+        context.update(fragment=Markup(fragment), version=version(fragment))  # noqa: S704
+        return page(request, session, template, **context)
+
+    async def runs_fragment(session: Session, status: str | None, workflow: str | None) -> str:
+        context = await views.runs(status=status, workflow=workflow)
+        return render("_runs_table.html", me=session.identity, **context)
+
+    async def run_fragment(session: Session, run_id: uuid.UUID) -> tuple[dict[str, Any], str]:
+        detail = await views.run(run_id)
+        html = render("_run_body.html", run=detail, me=session.identity, csrf=access.csrf(session))
+        return detail, html
+
+    async def approvals_fragment(session: Session, status: str | None) -> str:
+        items = await views.approvals(status)
+        context = {"approvals": items, "csrf": access.csrf(session), "back": "/ui/approvals"}
+        return render("_approvals_list.html", me=session.identity, **context)
+
     @router.get("/runs")
     async def runs(request: Request, status: Text = None, workflow: Text = None) -> HTMLResponse:
         session = await access.session(request)
+        fragment = await runs_fragment(session, status, workflow)
         context = await views.runs(status=status, workflow=workflow)
-        return page(request, session, "runs.html", **context)
+        return live(request, session, "runs.html", fragment, **context)
 
     @router.get("/runs/stream")
     async def runs_stream(request: Request, status: Text = None, workflow: Text = None) -> Response:
         session = await access.session(request, page=False)
-
-        async def fragment() -> str:
-            context = await views.runs(status=status, workflow=workflow)
-            return render("_runs_table.html", me=session.identity, **context)
-
-        return fragment_stream(fragment)
+        return fragment_stream(lambda: runs_fragment(session, status, workflow))
 
     @router.get("/runs/{run_id}")
     async def run(request: Request, run_id: uuid.UUID) -> HTMLResponse:
         session = await access.session(request)
-        detail = await views.run(run_id)
-        return page(request, session, "run.html", run=detail)
+        detail, fragment = await run_fragment(session, run_id)
+        return live(request, session, "run.html", fragment, run=detail)
 
     @router.get("/runs/{run_id}/stream")
     async def run_stream(request: Request, run_id: uuid.UUID) -> Response:
         session = await access.session(request, page=False)
-        csrf = access.csrf(session)
 
         async def fragment() -> str:
-            detail = await views.run(run_id)
-            return render("_run_body.html", run=detail, me=session.identity, csrf=csrf)
+            return (await run_fragment(session, run_id))[1]
 
         return fragment_stream(fragment)
 
     @router.get("/approvals")
     async def approvals(request: Request, status: Text = "pending") -> HTMLResponse:
         session = await access.session(request)
-        items = await views.approvals(status)
-        context = {"approvals": items, "status": status or "", "back": "/ui/approvals"}
-        return page(request, session, "approvals.html", **context)
+        fragment = await approvals_fragment(session, status)
+        return live(request, session, "approvals.html", fragment, status=status or "")
 
     @router.get("/approvals/stream")
     async def approvals_stream(request: Request, status: Text = "pending") -> Response:
         session = await access.session(request, page=False)
-        csrf = access.csrf(session)
-
-        async def fragment() -> str:
-            items = await views.approvals(status)
-            context = {"approvals": items, "me": session.identity, "csrf": csrf, "back": ""}
-            return render("_approvals_list.html", **context)
-
-        return fragment_stream(fragment)
+        return fragment_stream(lambda: approvals_fragment(session, status))
 
     @router.post("/approvals/{approval_id}")
     async def decide(request: Request, approval_id: uuid.UUID) -> Response:

@@ -8,11 +8,15 @@
     if (!url || !window.EventSource) { return; }
     var source = new EventSource(url);
     source.addEventListener("update", function (event) {
+      if (event.lastEventId && event.lastEventId === element.getAttribute("data-version")) {
+        return; // what the page already shows
+      }
       var focused = document.activeElement;
       if (focused && element.contains(focused) && focused.tagName === "INPUT" && focused.value) {
         return; // someone is typing a note here: keep their text until they submit
       }
       element.innerHTML = event.data;
+      element.setAttribute("data-version", event.lastEventId);
       element.setAttribute("data-updated", String(Date.now()));
     });
     source.onopen = function () { element.classList.add("live"); };
