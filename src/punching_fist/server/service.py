@@ -21,6 +21,7 @@ from punching_fist.api.api_sources import ApiSourceRoute
 from punching_fist.api.auth import ApiAuth
 from punching_fist.api.deliveries import deliveries_router
 from punching_fist.api.feedback import feedback_router
+from punching_fist.api.incidents import incidents_router
 from punching_fist.api.knowledge import knowledge_router
 from punching_fist.api.methods import WebhookFallback, method_not_allowed
 from punching_fist.api.openapi import describe_webhooks
@@ -51,6 +52,7 @@ from punching_fist.engine.runner import RunnerDependencies, WorkflowRunner
 from punching_fist.errors import ConfigurationError
 from punching_fist.gc_tuning import freeze_startup_heap
 from punching_fist.hardening import make_undumpable
+from punching_fist.incidents.alert_record import AlertRecord
 from punching_fist.incidents.feedback import FeedbackService
 from punching_fist.knowledge.memory import Memory
 from punching_fist.knowledge.runbooks_sync import RunbookSync, runbook_sync_for
@@ -71,7 +73,6 @@ from punching_fist.sinks.registry import SinkDependencies
 from punching_fist.sources.api import ApiIntake
 from punching_fist.sources.chat import ChatIntake
 from punching_fist.sources.chatbot import ChatbotAgent
-from punching_fist.sources.api import ApiIntake
 from punching_fist.sources.schedule import ScheduleRunner
 from punching_fist.sources.webhook import WebhookIntake
 from punching_fist.spawner.client import StepSpawner
@@ -210,6 +211,7 @@ class Service:
             registry=metrics.registry,
             environ=os.environ,
         )
+        alert_record = AlertRecord(database, metrics.kpis)
         runner = WorkflowRunner(
             RunnerDependencies(
                 runs=runs,
@@ -228,6 +230,7 @@ class Service:
                 spawner=spawner,
                 redact=secrets.redact_data,
                 tracing=tracing,
+                alert_record=alert_record,
                 runbooks=runbooks,
                 memory=memory,
                 investigations=investigations,
@@ -260,7 +263,9 @@ class Service:
             runs=runs,
             committer=committer,
             dispatcher=dispatcher,
-            intake=WebhookIntake(registry, committer, secrets, AlertRuns(queue)),
+            intake=WebhookIntake(
+                registry, committer, secrets, AlertRuns(queue, alert_record.resolved)
+            ),
             agent_services=agent_services,
             sinks=sinks,
             slack_approvals=slack_approvals,
@@ -389,6 +394,7 @@ class Service:
             )
         )
         app.include_router(api_router(self.database, auth))
+        app.include_router(incidents_router(self.database, auth))
         app.include_router(
             deliveries_router(self.database, self.sinks, self.registry.current, auth)
         )
@@ -416,11 +422,6 @@ class Service:
         # chat Sources' paths (sources/chat.py): Slack events and slash commands, signed.
         chat = ChatIntake(self.registry, self.secrets, self.trigger_run)
         app.router.routes.append(SlackEventsRoute(chat))
-        # api Sources' endpoints (sources/api.py), before the webhook intake's catch-all.
-        api_intake = ApiIntake(
-            self.registry, self.database, self.secrets, self.dispatcher.queue.submit
-        )
-        app.router.routes.append(ApiSourceRoute(api_intake, self.metrics))
         webhooks = WebhookApp(self.intake, self.metrics)
         # Unknown POST paths still reach the intake, which answers a precise 404.
         app.router.routes.append(WebhookFallback(webhooks, self.intake, lambda: app.router.routes))
