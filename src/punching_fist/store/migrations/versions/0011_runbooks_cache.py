@@ -1,10 +1,14 @@
-"""runbooks and the response cache
+"""runbooks: no schema (issue 16)
 
 Revision ID: 0011
 Revises: 0010
 Create Date: 2026-12-07 03:00:00.000000
 
-Placeholder: runbooks and response cache schema (issue 16).
+Runbooks need no table: each replica keeps its own copy of the repository in its state
+directory (a failed sync keeps it, across restarts too), the sync's status lives in memory
+and is served per replica (``GET /api/v1/runbooks``, metrics), and which runbook an
+investigation used (path, commit) is recorded in its step result. The response cache's
+schema is in 0010. The revision stays so the chain 0010 -> 0012 is unbroken.
 """
 
 from collections.abc import Sequence
@@ -16,8 +20,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    pass
+    """Nothing to create: see the module docstring."""
 
 
 def downgrade() -> None:
-    pass
+    """Nothing to drop."""
