@@ -127,10 +127,32 @@ ERRORS = {
         "spec: {type: jira, config: {project: OPS, apiToken: jira-token-1}}",
         "(Sink/jira): spec.config.apiToken: a literal value is refused",
     ),
-    "chat source": (
+    "chat source with a channel name": (
         f"{HEAD}kind: Source\nmetadata: {{name: chat}}\n"
         "spec: {type: chat, config: {channel: '#ops'}, triggerWorkflow: wf}",
-        "(Source/chat): spec.type: 'chat' sources are not implemented",
+        "(Source/chat): spec.config.channel: '#ops' is not a channel id",
+    ),
+    "chat source without its signing secret": (
+        f"{HEAD}kind: Source\nmetadata: {{name: chat}}\n"
+        "spec: {type: chat, config: {signingSecret: env://PF_TEST_UNSET_SECRET},"
+        " triggerWorkflow: wf}",
+        "(Source/chat): spec.config.signingSecret: env://PF_TEST_UNSET_SECRET is not set in this"
+        " environment: the chat Source could not verify Slack's requests",
+    ),
+    "chat source with a literal token": (
+        f"{HEAD}kind: Source\nmetadata: {{name: chat}}\n"
+        "spec: {type: chat, config: {botToken: xoxb-pf-literal}, triggerWorkflow: wf}",
+        "(Source/chat): spec.config.botToken: must be a secret reference",
+    ),
+    "chat source of another platform": (
+        f"{HEAD}kind: Source\nmetadata: {{name: chat}}\n"
+        "spec: {type: chat, config: {platform: teams}, triggerWorkflow: wf}",
+        "spec.config.platform",
+    ),
+    "chat source on a webhook's path": (
+        f"{HEAD}kind: Source\nmetadata: {{name: chat}}\n"
+        "spec: {type: chat, config: {path: /hook}, triggerWorkflow: wf}",
+        "(Source/chat): spec.config.path: '/hook' is already served by webhook Source/am",
     ),
     "api source": (
         f"{HEAD}kind: Source\nmetadata: {{name: trigger}}\n"
@@ -172,7 +194,7 @@ WARNINGS = {
     "chat": (
         f"{HEAD}kind: OperatorConfig\nmetadata: {{name: c}}\n"
         "spec: {chat: {slack: {channelId: C1}}}",
-        "(OperatorConfig/c): spec.chat: ignored: chat integration is not implemented",
+        "(OperatorConfig/c): spec.chat: ignored: a chat Source carries its Slack app's settings",
     ),
     "secrets": (
         f"{HEAD}kind: OperatorConfig\nmetadata: {{name: c}}\n"

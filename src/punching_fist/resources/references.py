@@ -11,6 +11,7 @@ from collections.abc import Collection, Iterator
 from typing import Any
 
 from punching_fist.errors import TemplateError
+from punching_fist.resources.chat_checks import chat_path_findings, chat_workflow_findings
 from punching_fist.resources.endpoints import endpoint_findings
 from punching_fist.resources.findings import Finding, error
 from punching_fist.resources.loader import Resource, ResourceSet
@@ -157,6 +158,7 @@ def check_references(
                 )
             served.setdefault(path, name)
     findings += endpoint_findings(resources)
+    findings += chat_path_findings(resources) + chat_workflow_findings(resources)
     for name, source in resources.sources.items():
         if source.spec.trigger_workflow not in resources.workflows:
             findings.append(

@@ -89,9 +89,12 @@ class ChatConfig(SpecModel):
     @field_validator("command")
     @classmethod
     def _command_is_slash(cls, value: str | None) -> str | None:
-        if value is not None and not re.fullmatch(r"/[a-z0-9_-]{1,31}", value):
+        if value is None:
+            return None
+        command = value if value.startswith("/") else f"/{value}"  # the design writes "debug"
+        if not re.fullmatch(r"/[a-z0-9_-]{1,31}", command):
             raise ValueError(f"{value!r} is not a slash command such as /punch")
-        return value
+        return command
 
     @model_validator(mode="after")
     def _command_for_command_trigger(self) -> ChatConfig:

@@ -31,6 +31,7 @@ from punching_fist.resources.source import (
 )
 from punching_fist.secret_refs import SUPPORTED_SECRET_MANAGERS, is_reference
 from punching_fist.sinks.expressions import condition_holds
+from punching_fist.validation.chat import chat_source_findings
 from punching_fist.validation.runbooks import runbooks_findings
 
 _REFERENCE_HINT = "or k8s://namespace/secret/key"
@@ -42,16 +43,7 @@ def source_findings(source: Source) -> list[Finding]:
     if isinstance(spec, ApiSourceSpec):
         return _api_authentication(name, spec.config.authentication)
     if isinstance(spec, ChatSourceSpec):
-        return [
-            error(
-                "Source",
-                name,
-                "spec.type",
-                f"{spec.type!r} sources are not implemented, so this Source would never start"
-                " its workflow; use a webhook Source (any system that can POST JSON can call"
-                " its path)",
-            )
-        ]
+        return chat_source_findings(name, spec)
     if isinstance(spec, WebhookSourceSpec) and spec.config.authentication is not None:
         return _authentication(name, spec.config.authentication)
     return []
@@ -129,7 +121,8 @@ def _trigger_condition(name: str, condition: str | None) -> list[Finding]:
 
 _IGNORED = {
     "database": "the database is chosen with `serve --db` (the Helm chart: database.*)",
-    "chat": "chat integration is not implemented; Slack approvals are set on a slack Sink",
+    "chat": "a chat Source carries its Slack app's settings (docs/chat.md); Slack approvals"
+    " are set on a slack Sink",
     "secrets": "name Kubernetes Secrets where they are used: k8s://namespace/secret/key",
     "secretRotation": "secrets are read when they are used, so rotated values count at once",
 }
