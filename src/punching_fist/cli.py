@@ -157,6 +157,14 @@ def serve(
             " kubeconfig context's)."
         ),
     ] = None,
+    state_dir: Annotated[
+        Path,
+        typer.Option(
+            "--state-dir",
+            envvar="PUNCHING_FIST_STATE_DIR",
+            help="Directory for the server's own files (the runbook repository's copy).",
+        ),
+    ] = Path("var"),
     service_account_dir: Annotated[Path, typer.Option(hidden=True)] = Path(
         "/var/run/secrets/kubernetes.io/serviceaccount"
     ),
@@ -229,6 +237,7 @@ def serve(
         agent_service_account=agent_service_account,
         service_account_namespace=service_account_namespace,
         service_account_dir=service_account_dir,
+        state_dir=state_dir,
     )
     service = Service.build(settings, resource_set, secrets=secrets)
     _add_operator(service, settings)
