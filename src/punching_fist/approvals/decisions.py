@@ -14,7 +14,10 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from punching_fist.store import approval_decisions as rows
+from punching_fist.store.alert_record import alert_of_run, append_human_action
 from punching_fist.store.approval_rows import (
     ApprovalConflict,
     ApprovalStatus,
@@ -51,6 +54,7 @@ async def decide(
         assert decided is not None  # locked above, so still there
         if not changed:
             raise ApprovalConflict(decided)
+        await _on_alert(conn, decided, approved=approved, decided_by=decided_by)
         resumed = False
         if decided.status is not ApprovalStatus.PENDING:
             resumed = bool(await _resume_if_batch_decided(conn, decided))
@@ -73,6 +77,25 @@ async def resume_stranded(database: Database) -> list[uuid.UUID]:
     put back to ``pending``."""
     async with database.transaction() as conn:
         return await release_waiting(conn, await rows.decided_but_waiting(conn))
+
+
+async def _on_alert(
+    conn: AsyncConnection, approval: StoredApproval, *, approved: bool, decided_by: str
+) -> None:
+    """The decision joins the run's alert's ``human_actions``, in the decision's transaction."""
+    alert_id = await alert_of_run(conn, approval.run_id)
+    if alert_id is None:
+        return
+    now = utcnow()
+    action = {
+        "kind": "approval",
+        "by": decided_by,
+        "at": now.isoformat(),
+        "approved": approved,
+        "approvalId": str(approval.id),
+        "tool": approval.action.get("tool"),
+    }
+    await append_human_action(conn, alert_id, action, now=now)
 
 
 def _check_decidable(current: StoredApproval, *, approved: bool, decided_by: str) -> None:

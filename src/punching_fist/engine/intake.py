@@ -245,11 +245,24 @@ class AlertRuns:
     and the dispatcher queues them as workers free up. Nothing is dropped.
     """
 
-    def __init__(self, queue: RunQueue) -> None:
+    def __init__(
+        self, queue: RunQueue, resolved: Callable[[list[uuid.UUID]], None] | None = None
+    ) -> None:
         self._queue = queue
+        self._resolved = resolved
+        """Told the alerts a commit resolved (``incidents.alert_record``: KPI metrics)."""
 
     def committed(self, results: Iterable[object], allowance: RunAllowance) -> None:
         """``results``: a slice's, where those not an ``IntakeResult`` (refused) are skipped."""
+        if self._resolved is not None:
+            results = list(results)
+            ended = [
+                r.alert_id
+                for r in results
+                if isinstance(r, IntakeResult) and r.outcome is Outcome.RESOLVED
+            ]
+            if ended:
+                self._resolved(ended)
         started = [
             (r.run_id, r.workflow)
             for r in results

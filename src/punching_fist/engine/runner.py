@@ -45,6 +45,7 @@ from punching_fist.engine.steps.agent import (
 )
 from punching_fist.engine.steps.cli import run_cli_step
 from punching_fist.errors import LeaseLost, PunchingFistError, RuntimeFailure, StoreUnavailable
+from punching_fist.incidents.alert_record import AlertRecord
 from punching_fist.knowledge.memory import Memory
 from punching_fist.kube.credentials import KubeCredentials
 from punching_fist.observability.metrics import Metrics
@@ -82,6 +83,8 @@ class RunnerDependencies:
     """Starts ``cli`` steps outside the server; ``None``: as the server's children."""
     redact: Callable[[Any], Any] = field(default=lambda value: value)
     """Replaces known secret values in what steps and outputs produce (``redact_data``)."""
+    alert_record: AlertRecord | None = None
+    """Told when agent steps start and end: the alert's triage times and the AI's analysis."""
     tracing: Tracing = field(default_factory=Tracing.off)
     """A span for the run, continuing its intake's trace (``traceparent``), and per step."""
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
@@ -455,7 +458,13 @@ class WorkflowRunner:
         )
         memory = self._deps.memory
         step_memory = StepMemory(memory, self._deps.redact) if memory is not None else None
+        record, alert_id = self._deps.alert_record, run.alert_id
+        if record is not None and alert_id is not None:
+            await record.triage_started(alert_id)
         outcome = await run_agent_step(self._deps.agent, request, step_memory)
+        waiting = outcome.status is StepStatus.WAITING_APPROVAL
+        if record is not None and alert_id is not None and not waiting:
+            await record.triage_completed(alert_id, self._deps.redact(outcome.result))
         return with_runbook_reference(outcome, request.runbook)
 
     @staticmethod

@@ -8,17 +8,21 @@
 - ``escalated_at``, ``escalated_to``, status ``escalated``: an escalation sink delivered for
   the alert's run. Escalation sinks are PagerDuty sinks whose ``action`` is ``trigger``
   (paging a person); acknowledging or resolving a page is not an escalation.
-- ``auto_resolved``: set in the resolving UPDATE (``store.alert_record.auto_resolved_now``).
+- ``auto_resolved``: set in the resolving UPDATE (``store.alert_record.auto_resolved_now``);
+  counted after the commit, with the incidents it closed (``time_to_resolve``).
 - ``human_actions``: approvals decided (``approvals.decisions``) and feedback
   (``store.feedback``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections import OrderedDict
 from typing import Any
 
 import structlog
+from sqlalchemy.exc import SQLAlchemyError
 
 from punching_fist.observability.kpi_metrics import KpiMetrics
 from punching_fist.resources.sink import PagerDutySinkSpec, Sink
@@ -27,6 +31,8 @@ from punching_fist.store.database import Database
 from punching_fist.store.tables import utcnow
 
 log = structlog.get_logger(__name__)
+
+_REMEMBERED = 10_000
 
 
 def escalates(sink: Sink) -> bool:
@@ -51,15 +57,50 @@ class AlertRecord:
     def __init__(self, database: Database, kpis: KpiMetrics) -> None:
         self._db = database
         self._kpis = kpis
+        self._counting: set[asyncio.Task[None]] = set()
+        self._closed: OrderedDict[uuid.UUID, None] = OrderedDict()
+        """Incidents whose resolution was observed lately (two batches may both see one)."""
+
+    def resolved(self, alert_ids: list[uuid.UUID]) -> None:
+        """After an intake commit resolved ``alert_ids``: count auto-resolutions and observe
+        the time to resolve of the incidents they closed, off the intake's path."""
+        task = asyncio.get_running_loop().create_task(self.count_resolved(alert_ids))
+        self._counting.add(task)
+        task.add_done_callback(self._counting.discard)
+
+    async def count_resolved(self, alert_ids: list[uuid.UUID]) -> None:
+        try:
+            auto, closed = await rows.resolution_figures(self._db, alert_ids)
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("resolutions not counted", error=str(exc))
+            return
+        if auto:
+            self._kpis.auto_resolved.inc(auto)
+        for incident_id, seconds in closed:
+            if incident_id in self._closed:
+                continue
+            self._closed[incident_id] = None
+            if len(self._closed) > _REMEMBERED:
+                self._closed.popitem(last=False)
+            self._kpis.time_to_resolve.observe(max(seconds, 0.0))
 
     async def triage_started(self, alert_id: uuid.UUID) -> None:
-        await rows.triage_started(self._db, alert_id, utcnow())
+        try:
+            await rows.triage_started(self._db, alert_id, utcnow())
+        except (SQLAlchemyError, OSError) as exc:
+            # Never fail an investigation for its record; the run's end writes it too.
+            log.warning("triage start not recorded", error=str(exc))
 
     async def triage_completed(self, alert_id: uuid.UUID, result: Any) -> None:
+        """``result``: the investigation's, already redacted."""
         analysis, confidence = analysis_of(result)
-        seconds = await rows.triage_completed(
-            self._db, alert_id, utcnow(), analysis=analysis, confidence=confidence
-        )
+        try:
+            seconds = await rows.triage_completed(
+                self._db, alert_id, utcnow(), analysis=analysis, confidence=confidence
+            )
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("triage end not recorded", error=str(exc))
+            return
         if seconds is not None:
             self._kpis.time_to_triage.observe(max(seconds, 0.0))
 
@@ -67,6 +108,12 @@ class AlertRecord:
         """A sink delivered for the run: an escalation when the sink escalates."""
         if not escalates(sink):
             return
-        if await rows.escalated(self._db, run_id, sink_name, utcnow()):
+        try:
+            escalated = await rows.escalated(self._db, run_id, sink_name, utcnow())
+        except (SQLAlchemyError, OSError) as exc:
+            # The page went out; only the record of it is missing, which a person can see.
+            log.warning("escalation not recorded", sink=sink_name, error=str(exc))
+            return
+        if escalated:
             self._kpis.escalated.labels(sink_name).inc()
             log.info("alert escalated", sink=sink_name, run_id=str(run_id))

@@ -8,28 +8,43 @@ of the engine (agent steps, deliveries) and of approvals.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, exists, select, update
+from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from punching_fist.engine.status import AlertStatus
 from punching_fist.store.database import Database
-from punching_fist.store.tables import alerts, approvals, utcnow, workflow_runs
+from punching_fist.store.tables import alerts, approvals, incidents, utcnow, workflow_runs
 
 _KEPT = (AlertStatus.RESOLVED.value, AlertStatus.ESCALATED.value)
 
 
 def auto_resolved_now() -> ColumnElement[bool]:
-    """For an alert being resolved: an approved fix of one of its runs, and no escalation yet.
+    """For an alert being resolved: an approved write in a run of it or of its incident (the
+    incident is investigated once), and no escalation yet.
 
     Evaluated inside the resolving UPDATE, so it is decided with the resolution itself.
     """
+    fixed = alerts.alias("fixed_alert")
+    same_incident = and_(
+        alerts.c.incident_id.is_not(None), fixed.c.incident_id == alerts.c.incident_id
+    )
     approved_fix = exists(
         select(approvals.c.id)
-        .select_from(approvals.join(workflow_runs, approvals.c.run_id == workflow_runs.c.id))
-        .where(and_(workflow_runs.c.alert_id == alerts.c.id, approvals.c.status == "approved"))
+        .select_from(
+            approvals.join(workflow_runs, approvals.c.run_id == workflow_runs.c.id).join(
+                fixed, workflow_runs.c.alert_id == fixed.c.id
+            )
+        )
+        .where(
+            and_(
+                approvals.c.status == "approved",
+                or_(fixed.c.id == alerts.c.id, same_incident),
+            )
+        )
     )
     return and_(alerts.c.escalated_at.is_(None), approved_fix)
 
@@ -97,7 +112,9 @@ async def triage_completed(
         if row is None:
             return None
         first = row.triage_completed_at is None
-        values: dict[str, Any] = {"ai_analysis": analysis, "ai_confidence": confidence}
+        values: dict[str, Any] = {}
+        if analysis is not None:  # a failure without a result keeps what an earlier one said
+            values.update(ai_analysis=analysis, ai_confidence=confidence)
         if first:
             values.update(triage_completed_at=now, status=triaged_status())
         await conn.execute(
@@ -134,3 +151,34 @@ async def incident_of_run(database: Database, run_id: uuid.UUID) -> uuid.UUID | 
         )
         value = found.scalar()
     return value if isinstance(value, uuid.UUID) else None
+
+
+async def resolution_figures(
+    database: Database, alert_ids: Collection[uuid.UUID]
+) -> tuple[int, list[tuple[uuid.UUID, float]]]:
+    """After alerts resolved: how many of them auto-resolved, and the incidents they closed
+    with each one's time to resolve (``mttr_seconds``, else opening to resolution)."""
+    ids = sorted(alert_ids)
+    async with database.connect() as conn:
+        auto = await conn.execute(
+            select(func.count()).where(and_(alerts.c.id.in_(ids), alerts.c.auto_resolved))
+        )
+        closed = await conn.execute(
+            select(
+                incidents.c.id,
+                incidents.c.mttr_seconds,
+                incidents.c.created_at,
+                incidents.c.resolved_at,
+            )
+            .distinct()
+            .select_from(incidents.join(alerts, alerts.c.incident_id == incidents.c.id))
+            .where(and_(alerts.c.id.in_(ids), incidents.c.status == "resolved"))
+        )
+        figures = [
+            (row.id, float(row.mttr_seconds))
+            if row.mttr_seconds is not None
+            else (row.id, (row.resolved_at - row.created_at).total_seconds())
+            for row in closed.all()
+            if row.mttr_seconds is not None or row.resolved_at is not None
+        ]
+        return int(auto.scalar_one()), figures

@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
 from punching_fist.engine.status import AlertStatus
+from punching_fist.store.alert_record import auto_resolved_now
 from punching_fist.store.sqlite_rows import execute_many, insert_rows, sqlite_value
 from punching_fist.store.tables import alerts, notifications, sources, workflow_runs
 
@@ -88,6 +89,7 @@ def write_intake(conn: Connection, plan: IntakeWrites) -> None:
                 resolved_at=bindparam("b_resolved"),
                 ends_at=bindparam("b_ends"),
                 updated_at=now,
+                auto_resolved=auto_resolved_now(),
             ),
             resolutions,
         )

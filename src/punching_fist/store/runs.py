@@ -30,6 +30,7 @@ from sqlalchemy.sql import Executable
 
 from punching_fist.engine.status import RunStatus, StepStatus
 from punching_fist.errors import LeaseLost, StoreUnavailable
+from punching_fist.store.alert_record import triaged_status
 from punching_fist.store.database import Database
 from punching_fist.store.notifications import select_runs, with_notification
 from punching_fist.store.tables import alerts, step_results, utcnow, workflow_runs
@@ -245,17 +246,18 @@ class RunStore:
             "lease_owner": None,
             "lease_expires_at": None,
         }
-        alert_values = (
-            {
+        alert_values: dict[str, Any] | None = None
+        if run.alert_id is not None:
+            # An agent step recorded triage as it ran (incidents.alert_record); a run without
+            # one triaged its alert from its start to its end. The first triage stays.
+            alert_values = {
                 "b_id": run.alert_id,
-                "triage_completed_at": now,
-                "ai_analysis": analysis,
-                "ai_confidence": confidence,
+                "b_done": now,
+                "b_started": run.started_at or now,
                 "updated_at": now,
             }
-            if run.alert_id is not None
-            else None
-        )
+            if analysis is not None:
+                alert_values.update(ai_analysis=analysis, ai_confidence=confidence)
         with _unavailable():
             await self._db.run_transaction(_finish, (run_values, alert_values))
         return now
@@ -325,13 +327,32 @@ _CLAIM = (
 )
 _SELECT_RUN = select_runs().where(_RUN_BY_ID)
 _ALERT_BY_ID = alerts.c.id == bindparam("b_id")
+# The claim marks the alert triaging; ``triage_started_at`` is the agent step's start.
 _TRIAGE_STARTED = (
     update(alerts)
-    .where(and_(_ALERT_BY_ID, alerts.c.triage_started_at.is_(None)))
+    .where(
+        and_(
+            _ALERT_BY_ID,
+            alerts.c.triage_started_at.is_(None),
+            alerts.c.triage_completed_at.is_(None),
+        )
+    )
     .values(status=_unless_resolved(alerts.c.status, "triaging"))
 )
 _TRIAGE_COMPLETED = (
-    update(alerts).where(_ALERT_BY_ID).values(status=_unless_resolved(alerts.c.status, "triaged"))
+    update(alerts)
+    .where(_ALERT_BY_ID)
+    .values(
+        status=triaged_status(),
+        triage_completed_at=func.coalesce(
+            alerts.c.triage_completed_at,
+            bindparam("b_done", type_=alerts.c.triage_completed_at.type),
+        ),
+        triage_started_at=func.coalesce(
+            alerts.c.triage_started_at,
+            bindparam("b_started", type_=alerts.c.triage_started_at.type),
+        ),
+    )
 )
 _OWNED_RUN = update(workflow_runs).where(
     and_(
@@ -359,9 +380,7 @@ def _claim(conn: Connection, params: dict[str, Any]) -> ClaimedRun | None:
     row = conn.execute(_SELECT_RUN, {"b_id": params["b_id"]}).one()
     now = params["b_now"]
     if row.alert_id is not None:
-        conn.execute(
-            _TRIAGE_STARTED, {"b_id": row.alert_id, "triage_started_at": now, "updated_at": now}
-        )
+        conn.execute(_TRIAGE_STARTED, {"b_id": row.alert_id, "updated_at": now})
     steps = _steps(conn.execute(_SELECT_STEPS, {"b_run_id": row.id}))
     return ClaimedRun(
         id=row.id,

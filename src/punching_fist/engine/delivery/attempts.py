@@ -28,6 +28,7 @@ import structlog
 from punching_fist.engine.delivery.circuit import Breakers, CircuitBreaker
 from punching_fist.engine.status import DeliveryStatus
 from punching_fist.errors import DeliveryFailed, PunchingFistError, TemporaryFailure
+from punching_fist.incidents.alert_record import AlertRecord
 from punching_fist.observability.metrics import Metrics
 from punching_fist.observability.tracing import Attributes, Tracing, annotate
 from punching_fist.resources.sink import Sink
@@ -84,8 +85,11 @@ class Sender:
         sleep: Sleep,
         rng: random.Random | None,
         tracing: Tracing | None = None,
+        alert_record: AlertRecord | None = None,
     ) -> None:
         self._tracing = tracing or Tracing.off()
+        self._alert_record = alert_record
+        """Told of each delivery: an escalation sink's marks the alert escalated."""
         self._deliveries = deliveries
         self._dependencies = dependencies
         self._metrics = metrics
@@ -174,6 +178,8 @@ class Sender:
             if error is None:
                 assert report is not None
                 await self._finish(row, report, attempt, started_at, elapsed_ms)
+                if self._alert_record is not None and report.status is DeliveryStatus.DELIVERED:
+                    await self._alert_record.delivered(row.run_id, sink, row.sink_name)
                 return
             message = self._redactor.text(str(error) or type(error).__name__)
             record = AttemptRecord(

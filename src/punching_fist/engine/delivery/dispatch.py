@@ -22,6 +22,7 @@ from punching_fist.engine.delivery.circuit import Breakers
 from punching_fist.engine.state import RunState, StepOutcome
 from punching_fist.engine.status import DeliveryStatus, StepStatus
 from punching_fist.errors import Conflict, NotFound, PunchingFistError
+from punching_fist.incidents.alert_record import AlertRecord
 from punching_fist.observability.metrics import Metrics
 from punching_fist.observability.tracing import Tracing
 from punching_fist.resources.loader import ResourceSet
@@ -81,6 +82,7 @@ class SinkDispatch:
             sleep=sleep,
             rng=rng,
             tracing=tracing,
+            alert_record=AlertRecord(database, metrics.kpis),
         )
         self._retrier: asyncio.Task[None] | None = None
         self._inflight: dict[uuid.UUID, asyncio.Task[None]] = {}
