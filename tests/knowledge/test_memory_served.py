@@ -178,3 +178,34 @@ async def test_a_refired_alert_reuses_the_result_unless_the_evidence_changed(
     assert len(llm.requests) == 2
     assert "cachedFrom" not in fresh
     assert fresh["similar_incidents"][0]["rootCause"] == CAUSE
+
+
+async def test_feedback_on_the_incident_reaches_its_entry_and_the_next_prompt(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    stand_in = kubectl_stand_in(tmp_path, responses(FIRST_POD) + responses(SECOND_POD))
+    with FakeLLM(SCRIPTS) as llm:
+        resources = resources_from_yaml(memory_workflow(llm.url))
+        async with running_server(resources, sqlite_url, **server_settings(stand_in)) as server:
+            await fire(server, FIRST_POD)
+            [entry] = (await server.client.get("/api/v1/knowledge")).json()["items"]
+            assert entry["incidentId"] is not None
+            answer = await server.client.post(
+                f"/api/v1/incidents/{entry['incidentId']}/feedback",
+                json={
+                    "rootCauseCorrect": False,
+                    "resolution": "restarted the NetworkPolicy controller",
+                    "notes": "redis was fine",
+                },
+            )
+            assert answer.status_code == 201, answer.text
+            changed = (await server.client.get(f"/api/v1/knowledge/{entry['id']}")).json()
+            await fire(server, SECOND_POD)
+
+    assert changed["correct"] == "no"
+    assert changed["feedbackBy"] == "anonymous"  # the open API's caller
+    assert changed["resolution"] == "restarted the NetworkPolicy controller"
+    assert changed["notes"] == "redis was fine"
+    opening = first_user_message(llm.requests[1])
+    assert "[marked wrong by anonymous]" in opening
+    assert "resolved by: restarted the NetworkPolicy controller" in opening

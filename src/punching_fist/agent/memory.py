@@ -47,6 +47,8 @@ class PastIncident:
     correct: str = "unknown"
     """``yes``: people confirmed the root cause; ``no``: they marked it wrong."""
     feedback_by: str | None = None
+    resolution: str | None = None
+    """What people said fixed it, when they said."""
 
     def listed(self) -> dict[str, Any]:
         """The result's ``similar_incidents`` item."""
@@ -66,6 +68,8 @@ class PastIncident:
         else:
             mark = ""
         fix = f"; fix: {_cut(self.fix)}" if self.fix else ""
+        if self.resolution:
+            fix += f"; resolved by: {_cut(self.resolution)}"
         day = f"{self.day} " if self.day else ""
         cause = _cut(self.root_cause) or "(no root cause found)"
         return f"{mark}{day}{_cut(self.title, 80)}: root cause: {cause}{fix}"

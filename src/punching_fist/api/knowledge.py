@@ -124,9 +124,7 @@ def knowledge_router(store: KnowledgeStore, auth: ApiAuth) -> APIRouter:
         return await found(entry_id, await store.get(entry_id))
 
     @router.post("", status_code=201, responses=refusals(422))
-    async def add_postmortem(
-        body: PostmortemBody, identity: Annotated[Identity, approver]
-    ) -> dict[str, Any]:
+    async def add_postmortem(body: PostmortemBody, identity: Identity = approver) -> dict[str, Any]:
         """Add a postmortem; it counts as confirmed (``correct: yes``)."""
         written = _written(body, identity)
         entry = await store.add(
@@ -149,14 +147,14 @@ def knowledge_router(store: KnowledgeStore, auth: ApiAuth) -> APIRouter:
 
     @router.put("/{entry_id}", responses=refusals(404, 422))
     async def replace_entry(
-        entry_id: uuid.UUID, body: PostmortemBody, identity: Annotated[Identity, approver]
+        entry_id: uuid.UUID, body: PostmortemBody, identity: Identity = approver
     ) -> dict[str, Any]:
         """Replace what a person may write of an entry."""
         return await found(entry_id, await store.update(entry_id, _written(body, identity)))
 
     @router.patch("/{entry_id}", responses=refusals(404, 422))
     async def change_entry(
-        entry_id: uuid.UUID, body: EntryPatch, identity: Annotated[Identity, approver]
+        entry_id: uuid.UUID, body: EntryPatch, identity: Identity = approver
     ) -> dict[str, Any]:
         """Change some fields; ``correct`` is recorded under the caller's name."""
         given = body.model_dump(exclude_unset=True)
@@ -177,9 +175,7 @@ def knowledge_router(store: KnowledgeStore, auth: ApiAuth) -> APIRouter:
         return await found(entry_id, await store.update(entry_id, changes))
 
     @router.delete("/{entry_id}", status_code=204, responses=refusals(404))
-    async def delete_entry(
-        entry_id: uuid.UUID, _identity: Annotated[Identity, approver]
-    ) -> Response:
+    async def delete_entry(entry_id: uuid.UUID, _identity: Identity = approver) -> Response:
         """Forget an entry."""
         if not await store.delete(entry_id):
             raise HTTPException(status_code=404, detail=f"knowledge entry {entry_id} not found")

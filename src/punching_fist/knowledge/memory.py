@@ -205,6 +205,7 @@ def _past(entry: KnowledgeEntry, score: float) -> PastIncident:
         day=entry.created_at.date().isoformat(),
         correct=entry.correct,
         feedback_by=entry.feedback_by,
+        resolution=entry.resolution,
     )
 
 

@@ -8,7 +8,7 @@ index, ranked by ``ts_rank_cd``. Migration 0010 makes both.
 A query is cut to its words (letters and digits) before it reaches either syntax, so nothing
 a user or an alert writes is read as an operator. ``every`` word must match for the API's
 search; for similar incidents any word may (an alert's text shares some words with a past
-one, never all). Scores are ``rank / (1 + rank)``: in [0, 1), higher is closer; comparable
+one, never all). Scores are ``rank / (1 + rank)``: in (0, 1), higher is closer; comparable
 within one database, not across the two.
 """
 
@@ -26,6 +26,7 @@ from punching_fist.store.knowledge import KnowledgeEntry
 from punching_fist.store.tables import knowledge_entries
 
 MAX_WORDS = 32
+MIN_SCORE = 0.0001
 WORD_CHARS = 64
 _WORD = re.compile(r"[^\W_]+")
 # bm25 weights per FTS5 column: entry_id (unindexed), title, subject, root_cause, fix, body.
@@ -122,5 +123,7 @@ async def _postgres(
 
 
 def _score(rank: float) -> float:
+    """In (0, 1): every match scores above zero, even where the ranking function gives
+    next to nothing (FTS5's bm25 over a handful of entries, where every word is common)."""
     rank = max(rank, 0.0)
-    return round(rank / (1.0 + rank), 3)
+    return max(round(rank / (1.0 + rank), 4), MIN_SCORE)
