@@ -101,6 +101,10 @@ async def test_the_runbook_reaches_the_model_its_reads_run_first_its_writes_neve
             status = await synced(server)
             run_id = await crash(server)
             detail = await run_detail(server.client, run_id)
+            metrics = (await server.client.get("/metrics")).text
+    assert "punchingfist_runbooks_loaded 1.0" in metrics
+    assert "punchingfist_runbooks_sync_failures_total 0.0" in metrics
+    assert "punchingfist_runbooks_last_sync_timestamp_seconds 1." in metrics
     assert status["commit"] == commit
     assert status["error"] is None
     assert [r["path"] for r in status["runbooks"]] == ["runbooks/api-crashloop.md"]
