@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -217,3 +219,17 @@ def test_a_label_value_never_changes_what_a_command_does(labels: dict[str, str])
 def test_shell_commands_join_continuations_and_skip_other_fences() -> None:
     text = "~~~bash\nkubectl get pods \\\n  -n prod\n~~~\n```yaml\nkubectl: no\n```\n"
     assert shell_commands(text) == ("kubectl get pods -n prod",)
+
+
+def test_the_example_runbook_reads_and_proposes_what_it_says() -> None:
+    path = Path(__file__).parents[2] / "examples" / "runbooks" / "pod-crashloop.md"
+    runbook = parse_runbook("runbooks/pod-crashloop.md", path.read_text())
+    labels = {**LABELS, "namespace": "shop", "deployment": "cart"}
+    assert runbook.serves(labels)
+    brief = brief_for(runbook, commit="c0ffee", labels=labels)
+    assert len(brief.evidence) == 3
+    assert brief.remediation == (
+        "kubectl rollout undo deployment/cart -n shop",
+        "kubectl delete pod api-7d9f-x2x -n shop",
+    )
+    assert brief.skipped == ()
