@@ -198,6 +198,8 @@ async def test_unsigned_and_replayed_requests_are_refused_and_start_nothing(
             "/slack/events", content=body, headers={"Content-Type": JSON}
         )
         runs = (await server.client.get("/api/v1/runs")).json()["items"]
+        metrics = (await server.client.get("/metrics")).text
+    assert 'punchingfist_chat_requests_total{outcome="refused_401"} 2.0' in metrics
     assert response.status_code == 401
     assert detail in response.json()["error"]
     assert unsigned.status_code == 401
@@ -263,6 +265,9 @@ async def test_a_retried_event_starts_no_second_run(
         await server.settle()
         await eventually(lambda: answered(slack, CHANNEL, ts))
         runs = (await server.client.get("/api/v1/runs")).json()["items"]
+        metrics = (await server.client.get("/metrics")).text
+    assert 'punchingfist_chat_requests_total{outcome="started"} 1.0' in metrics
+    assert 'punchingfist_chat_requests_total{outcome="duplicate"} 2.0' in metrics
     assert len(response.json()["runs"]) == 1
     assert retried.status_code == 200
     assert retried.json()["runs"] == []
@@ -330,7 +335,7 @@ async def test_a_write_is_an_approval_button_only_an_approver_can_click(
 
         message = await eventually(button)
         assert not stand_in.ran("delete")
-        waiting = [m for m in slack.thread(CHANNEL, ts) if m.text.startswith("Waiting")]
+        waiting = [m for m in slack.thread(CHANNEL, ts) if "needs a person's approval" in m.text]
         refused = await post_interaction(server, click(message, APPROVE, user="mallory"))
         assert refused.status_code == 403
         assert not stand_in.ran("delete")

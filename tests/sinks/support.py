@@ -47,13 +47,26 @@ def secrets() -> SecretResolver:
 
 
 def pipeline(
-    sinks_yaml: str, sink_refs: Iterable[str], *, on_resolved: bool = False
+    sinks_yaml: str,
+    sink_refs: Iterable[str],
+    *,
+    on_resolved: bool = False,
+    investigate: str = "perIncident",
 ) -> ResourceSet:
-    """A webhook source at /hook, a workflow producing an investigation, and the sinks."""
-    return resources_from_yaml(pipeline_yaml(sinks_yaml, sink_refs, on_resolved=on_resolved))
+    """A webhook source at /hook, a workflow producing an investigation, and the sinks;
+    ``investigate: perAlert`` keeps the sinks' threads, issues and dedup keys per alert."""
+    return resources_from_yaml(
+        pipeline_yaml(sinks_yaml, sink_refs, on_resolved=on_resolved, investigate=investigate)
+    )
 
 
-def pipeline_yaml(sinks_yaml: str, sink_refs: Iterable[str], *, on_resolved: bool = False) -> str:
+def pipeline_yaml(
+    sinks_yaml: str,
+    sink_refs: Iterable[str],
+    *,
+    on_resolved: bool = False,
+    investigate: str = "perIncident",
+) -> str:
     refs = ", ".join(sink_refs)
     return f"""
 apiVersion: punchingfist.io/v1alpha1
@@ -68,6 +81,7 @@ apiVersion: punchingfist.io/v1alpha1
 kind: Workflow
 metadata: {{name: triage}}
 spec:
+  investigate: {investigate}
   steps:
     - {{name: look, type: cli, command: "echo looked at {{{{ .source.data.alert.alertname }}}}"}}
   outputs:
@@ -95,8 +109,10 @@ async def fire(
     labels: dict[str, str] | None = None,
     alertname: str = "PodCrashLooping",
     severity: str = "critical",
+    group_key: str | None = None,
 ) -> str:
-    """Post one alert, wait for its run to finish, and return the run id."""
+    """Post one alert, wait for its run to finish, and return the run id. Alerts of one
+    ``group_key`` (and of one workload: the pod label) join one incident."""
     body = notification(
         alert(
             alertname,
@@ -106,6 +122,8 @@ async def fire(
             labels={"pod": "checkout-7d9f", **(labels or {})},
         )
     )
+    if group_key is not None:
+        body["groupKey"] = group_key
     response = await server.post_alert("/hook", body)
     assert response.status_code == 202, response.text
     run_id: str = response.json()["alerts"][0]["runId"]

@@ -40,7 +40,8 @@ async def test_trigger_then_resolve_land_on_one_incident_by_dedup_key(
     pagerduty: FakePagerDuty, tmp_path: Path
 ) -> None:
     sinks = pd_sink(pagerduty) + "---" + pd_sink(pagerduty, name="pd-resolve", action="resolve")
-    resources = pipeline(sinks, ["pd"], on_resolved=True)
+    # perAlert: the dedup key of the alert (per incident: tests/sinks/test_incident_sinks.py).
+    resources = pipeline(sinks, ["pd"], on_resolved=True, investigate="perAlert")
     # The resolving run goes to the resolve sink: swap the workflow's sink on the fly.
     async with serve(resources, tmp_path) as server:
         run_id = await fire(server, fingerprint="fp-pd")

@@ -113,19 +113,27 @@ async def test_follow_ups_about_the_same_alert_reply_in_its_thread(
     async with serve(resources, tmp_path) as server:
         await fire(server, fingerprint="fp-thread")
         await fire(server, fingerprint="fp-thread", status="resolved")
-        await fire(server, fingerprint="fp-other")
+        # Another group and another workload: another incident.
+        await fire(
+            server, fingerprint="fp-other", group_key="other", labels={"pod": "payments-5c4b"}
+        )
     first, resolution, other = slack.posted()
     assert first.thread_ts is None
     assert resolution.thread_ts == first.ts  # the resolution went into the alert's thread
     assert resolution.blocks[0]["text"]["text"] == "✅ RESOLVED · PodCrashLooping"
-    assert other.thread_ts is None  # another alert starts its own thread
+    assert other.thread_ts is None  # another incident starts its own thread
     assert first.replies == [resolution.ts]
 
 
 async def test_message_type_message_posts_each_result_at_the_top_level(
     slack: FakeSlack, tmp_path: Path
 ) -> None:
-    resources = pipeline(slack_sink(slack, message_type="message"), ["slack"], on_resolved=True)
+    resources = pipeline(
+        slack_sink(slack, message_type="message"),
+        ["slack"],
+        on_resolved=True,
+        investigate="perAlert",  # an incident threads whatever messageType says
+    )
     async with serve(resources, tmp_path) as server:
         await fire(server, fingerprint="fp-msg")
         await fire(server, fingerprint="fp-msg", status="resolved")

@@ -92,6 +92,7 @@ async def test_a_critical_result_starts_the_escalation_with_its_outputs_as_sourc
         delivery = await delivery_of(server, run_id, "escalate")
         child_id = delivery["response"]["runId"]
         child = await run_detail(server, child_id)
+        parent = await run_detail(server, run_id)
         out = server.sink_output()
 
     assert delivery["status"] == "delivered"
@@ -105,9 +106,12 @@ async def test_a_critical_result_starts_the_escalation_with_its_outputs_as_sourc
     assert data["parent"]["runId"] == run_id
     assert data["alert"]["alertname"] == "PodCrashLooping"
     assert child["outputs"] == {"said": "paging for disk full on db-0 (parent triage)"}
-    # The child's own sinks belong to the parent's alert: same correlation key.
+    # The child's own sinks belong to the parent's incident: same correlation key.
     [child_delivery] = child["deliveries"]
-    assert child_delivery["correlation_key"] == delivery["correlation_key"] == "alert:am:fp-1"
+    incident = parent["source_context"]["incident"]["id"]
+    assert (
+        child_delivery["correlation_key"] == delivery["correlation_key"] == f"incident:{incident}"
+    )
     assert json.loads(out)["workflow"]["name"] == "escalation"
 
 

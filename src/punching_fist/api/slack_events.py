@@ -16,15 +16,17 @@ from starlette.types import Scope
 
 from punching_fist.api.errors import http_status
 from punching_fist.errors import ConfigurationError, Refused, TemporaryFailure, TooLarge
+from punching_fist.observability.metrics import Metrics
 from punching_fist.sources.chat import BODY_LIMIT, ChatIntake
 
 
 class SlackEventsRoute(Route):
     """Add to the API's routes before the webhook fallback."""
 
-    def __init__(self, chat: ChatIntake) -> None:
+    def __init__(self, chat: ChatIntake, metrics: Metrics) -> None:
         super().__init__("/{path:path}", self._handle, methods=["POST"], include_in_schema=False)
         self._chat = chat
+        self._requests = metrics.chat_requests
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if scope["type"] != "http" or not self._chat.serves(scope["path"]):
@@ -32,12 +34,18 @@ class SlackEventsRoute(Route):
         return super().matches(scope)
 
     async def _handle(self, request: Request) -> JSONResponse:
+        response, outcome = await self._answer(request)
+        self._requests.labels(outcome or f"refused_{response.status_code}").inc()
+        return response
+
+    async def _answer(self, request: Request) -> tuple[JSONResponse, str | None]:
+        """The answer, and the outcome of a request that was handled (None: refused)."""
         try:
             declared = int(request.headers.get("content-length") or 0)
         except ValueError:
-            return _error(400, "invalid Content-Length header")
+            return _error(400, "invalid Content-Length header"), None
         if declared > BODY_LIMIT:
-            return _error(413, f"request body exceeds the limit of {BODY_LIMIT} bytes")
+            return _error(413, f"request body exceeds the limit of {BODY_LIMIT} bytes"), None
         try:
             body = b""
             async for chunk in request.stream():
@@ -47,14 +55,14 @@ class SlackEventsRoute(Route):
             headers = {k.lower(): v for k, v in request.headers.items()}
             reply = await self._chat.handle(request.url.path, body, headers)
         except ClientDisconnect:
-            return _error(400, "the body did not arrive")
+            return _error(400, "the body did not arrive"), None
         except Refused as exc:
-            return _error(http_status(exc), exc.detail)
+            return _error(http_status(exc), exc.detail), None
         except ConfigurationError as exc:  # the Source is wrong, not the request
-            return _error(500, str(exc))
+            return _error(500, str(exc)), None
         except TemporaryFailure as exc:
-            return _error(503, str(exc), retry_after=str(int(exc.delay) or 1))
-        return JSONResponse(reply.body, status_code=reply.status)
+            return _error(503, str(exc), retry_after=str(int(exc.delay) or 1)), None
+        return JSONResponse(reply.body, status_code=reply.status), reply.outcome
 
 
 def _error(status: int, detail: str, *, retry_after: str | None = None) -> JSONResponse:

@@ -1,7 +1,8 @@
 """What a run knows while it executes, and the template context built from it.
 
 Templates see ``.source``, ``.steps.<name>``, ``.workflow``, ``.outputs`` and ``.env`` exactly
-as the design document lays them out; this module is the one place that shape is defined.
+as the design document lays them out, and ``.incident`` (issue 15: the run's incident, the
+same as ``.source.incident``); this module is the one place that shape is defined.
 """
 
 from __future__ import annotations
@@ -88,4 +89,6 @@ class RunState:
             "workflow": self.workflow_view(),
             "outputs": self.outputs,
             "env": self.environment,
+            # The incident the run's alert belongs to ({} without one): .incident.id, .title.
+            "incident": self.source.get("incident") or {},
         }

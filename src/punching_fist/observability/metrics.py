@@ -138,6 +138,13 @@ class Metrics:
             ["status"],
             registry=self.registry,
         )
+        self.chat_requests = Counter(
+            "punchingfist_chat_requests",
+            "Requests from Slack at chat Sources' paths, by outcome (started, duplicate: a"
+            " retried event, ignored, challenge, refused_401 ...).",
+            ["outcome"],
+            registry=self.registry,
+        )
         self.kpis = KpiMetrics(self.registry)
         """Time to triage and resolve, auto-resolutions, escalations, feedback."""
 

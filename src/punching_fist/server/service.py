@@ -421,7 +421,7 @@ class Service:
         app.router.routes.append(ApiSourceRoute(api_intake, self.metrics))
         # chat Sources' paths (sources/chat.py): Slack events and slash commands, signed.
         chat = ChatIntake(self.registry, self.secrets, self.trigger_run)
-        app.router.routes.append(SlackEventsRoute(chat))
+        app.router.routes.append(SlackEventsRoute(chat, self.metrics))
         webhooks = WebhookApp(self.intake, self.metrics)
         # Unknown POST paths still reach the intake, which answers a precise 404.
         app.router.routes.append(WebhookFallback(webhooks, self.intake, lambda: app.router.routes))

@@ -11,7 +11,9 @@ Idempotency, since Slack has no idempotency key:
   edits that message with ``chat.update``;
 - with ``messageType: thread`` the first message about an alert or incident is stored as the
   thread root and every later result about it (the resolution, a chained escalation) replies
-  in that thread.
+  in that thread. Results about an incident thread whatever ``messageType`` says: one thread
+  per incident, its first run's message the parent (the engine claims that first message,
+  ``engine/delivery/first_message.py``, so alerts arriving together do not open several).
 
 Rate limits: a 429 becomes ``TemporaryFailure(delay=Retry-After)``; slack_sdk's own retry
 handlers are switched off so the engine's ``RetryPolicy`` is the only place retries happen.
@@ -130,7 +132,11 @@ class SlackSink:
             return await self._update(client, delivery, message, previous)
         thread_ts: str | None = None
         channel = self._config.channel
-        if self._config.message_type == "thread" and previous is not None:
+        # An incident always gets one thread: its first message is the parent (issue 15).
+        threaded = self._config.message_type == "thread" or delivery.correlation_key.startswith(
+            "incident:"
+        )
+        if threaded and previous is not None:
             thread_ts = str(previous.data.get("thread_ts") or previous.external_ref)
             channel = str(previous.data.get("channel") or channel)
         if delivery.attempt > 1:

@@ -59,6 +59,8 @@ class ChatReply:
 
     status: int
     body: dict[str, Any]
+    outcome: str
+    """For ``punchingfist_chat_requests``: started, duplicate, ignored, challenge."""
 
 
 class _WallClock(Clock):
@@ -125,9 +127,10 @@ class ChatIntake:
             raise InvalidRequest("the body is not a JSON object")
         kind = payload.get("type")
         if kind == "url_verification":
-            return ChatReply(status=200, body={"challenge": str(payload.get("challenge", ""))})
+            challenge = str(payload.get("challenge", ""))
+            return ChatReply(status=200, body={"challenge": challenge}, outcome="challenge")
         if kind != "event_callback":
-            return ChatReply(status=200, body={"ok": True, "ignored": str(kind)})
+            return ChatReply(status=200, body={"ok": True, "ignored": str(kind)}, outcome="ignored")
         retry = headers.get("x-slack-retry-num")
         return await self._event(sources, payload, retry)
 
@@ -167,7 +170,8 @@ class ChatIntake:
         if not isinstance(event, dict) or not event_id:
             raise InvalidRequest("an event_callback needs 'event' and 'event_id'")
         if event.get("type") != "app_mention" or event.get("bot_id"):
-            return ChatReply(status=200, body={"ok": True, "ignored": str(event.get("type"))})
+            ignored = {"ok": True, "ignored": str(event.get("type"))}
+            return ChatReply(status=200, body=ignored, outcome="ignored")
         channel = str(event.get("channel") or "")
         message = {
             "text": _MENTION.sub("", str(event.get("text") or "")).strip(),
@@ -177,6 +181,7 @@ class ChatIntake:
             "command": None,
         }
         started = []
+        duplicate = False
         for name, spec in sources.items():
             config = spec.config
             if config.trigger != "mention" or (config.channel and config.channel != channel):
@@ -185,8 +190,10 @@ class ChatIntake:
             if run_id is not None:
                 started.append(str(run_id))
             else:
+                duplicate = True
                 log.info("Slack event seen before; no second run", source=name, retry=retry)
-        return ChatReply(status=200, body={"ok": True, "runs": started})
+        outcome = "started" if started else "duplicate" if duplicate else "ignored"
+        return ChatReply(status=200, body={"ok": True, "runs": started}, outcome=outcome)
 
     async def _command(self, sources: Mapping[str, ChatSourceSpec], body: bytes) -> ChatReply:
         form = {k: v[0] for k, v in urllib.parse.parse_qs(body.decode()).items()}
@@ -207,10 +214,12 @@ class ChatIntake:
             if config.trigger != "command" or config.command != command:
                 continue
             if config.channel and config.channel != channel:
-                return _ephemeral(f"{command} works in <#{config.channel}> only.")
-            await self._start(name, spec, f"chat/{name}/command/{trigger_id}", message)
-            return _ephemeral(f"On it: {message['text'] or command}. I will answer here.")
-        return _ephemeral(f"No workflow answers {command} here.")
+                return _ephemeral(f"{command} works in <#{config.channel}> only.", "ignored")
+            key = f"chat/{name}/command/{trigger_id}"
+            run_id = await self._start(name, spec, key, message)
+            text = f"On it: {message['text'] or command}. I will answer here."
+            return _ephemeral(text, "started" if run_id else "duplicate")
+        return _ephemeral(f"No workflow answers {command} here.", "ignored")
 
     async def _start(
         self, name: str, spec: ChatSourceSpec, key: str, message: dict[str, Any]
@@ -228,5 +237,6 @@ class ChatIntake:
         )
 
 
-def _ephemeral(text: str) -> ChatReply:
-    return ChatReply(status=200, body={"response_type": "ephemeral", "text": text})
+def _ephemeral(text: str, outcome: str) -> ChatReply:
+    body = {"response_type": "ephemeral", "text": text}
+    return ChatReply(status=200, body=body, outcome=outcome)

@@ -108,8 +108,12 @@ class ChatbotAgent:
             )
         )
         if outcome.ending is Ending.WAITING_APPROVAL:
+            ids = ", ".join(str(i) for i in outcome.approvals)
             await self._edit(
-                client, turn, "Waiting for approval: an approver can use the buttons below."
+                client,
+                turn,
+                "That needs a person's approval first. Approvers decide with the buttons in"
+                f" this thread or `punching-fist approvals approve {ids}`.",
             )
             return outcome
         answer = self._secrets.redact(answer_text(outcome))
