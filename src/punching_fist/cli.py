@@ -21,6 +21,10 @@ from punching_fist.local_model.cli import model_app
 from punching_fist.observability.logging import configure_logging
 from punching_fist.operator.client import KubeClient
 from punching_fist.operator.crds import rendered_files
+from punching_fist.operator.kubernetes_source import (
+    FolderKubernetesSources,
+    has_kubernetes_sources,
+)
 from punching_fist.operator.runtime import OperatorRuntime, add_secret_schemes
 from punching_fist.resources.loader import ResourceSet
 from punching_fist.secret_refs import SecretResolver
@@ -265,6 +269,14 @@ def _add_operator(service: Service, settings: Settings) -> None:
     add_secret_schemes(service.secrets, service.registry, client)
     if client is not None:
         service.extensions.append(OperatorRuntime.build(service, client, settings))
+    elif has_kubernetes_sources(service.registry.current()):
+        # A folder's kubernetes Sources watch the cluster of --kubeconfig (else KUBECONFIG).
+        kubeconfig = Path(settings.kubeconfig) if settings.kubeconfig else None
+        service.extensions.append(
+            FolderKubernetesSources(
+                service.registry, service.trigger_run, service.database, kubeconfig
+            )
+        )
 
 
 @app.command()

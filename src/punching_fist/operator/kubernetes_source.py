@@ -1,30 +1,35 @@
-"""The ``kubernetes`` source type: object events (created/updated/deleted) start a workflow.
+"""The ``kubernetes`` source type: object events (created, updated, deleted, entered, exited)
+start a workflow.
 
-Each such Source gets a watch on its resource kind (``pods``, ``deployments.apps``, …) with its
-``labelSelector``. The first list only sets the baseline: objects that already exist were not
-"created" now. Every replica watches; the run id comes from the object's uid, event and
-resourceVersion, so one run is created per event however many replicas saw it.
+Each such Source gets a watch on its resource kind (``pods``, ``deployments.apps``, …); what
+it reports and how it survives restarts is ``source_watch.py``. Every replica watches; the run
+id comes from the object's uid and event, so one run is created per event however many
+replicas saw it. Kubernetes mode (``serve --kubernetes``) and folder mode with a kubeconfig
+(``serve --resources DIR --kubeconfig FILE``) both run this.
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import os
+from pathlib import Path
 from typing import Any
 
+import kopf
 import structlog
 
 from punching_fist.errors import ConfigurationError
-from punching_fist.operator.client import KubeClient
-from punching_fist.operator.watch import ADDED, DELETED, MODIFIED, ApiResource, run_watch
+from punching_fist.operator.client import KubeClient, KubernetesApiError
+from punching_fist.operator.source_watch import SourceWatch
+from punching_fist.operator.watch import ApiResource
+from punching_fist.resources.loader import ResourceSet
 from punching_fist.resources.registry import ResourceRegistry
 from punching_fist.resources.source import KubernetesSourceSpec
 from punching_fist.sources.per_source import PerSourceTasks
 from punching_fist.sources.schedule import Trigger
+from punching_fist.store.database import Database
 
 log = structlog.get_logger(__name__)
-
-EVENT_TYPES = {"created": ADDED, "updated": MODIFIED, "deleted": DELETED}
 
 
 async def resolve_resource(client: KubeClient, name: str) -> ApiResource:
@@ -57,57 +62,22 @@ def _find(listing: dict[str, Any], plural: str, group: str) -> ApiResource | Non
     return None
 
 
-@dataclass(kw_only=True)
-class _SourceWatch:
-    name: str
-    spec: KubernetesSourceSpec
-    trigger: Trigger
-    baseline: bool = False
-
-    async def synced(self, objects: list[dict[str, Any]]) -> None:
-        # Only the first list is a baseline; after a relist we cannot tell what we missed,
-        # and firing "created" for every object would flood the workflow.
-        if not self.baseline:
-            log.info("kubernetes source watching", source=self.name, existing=len(objects))
-        self.baseline = True
-
-    async def changed(self, event_type: str, obj: dict[str, Any]) -> None:
-        if event_type != EVENT_TYPES[self.spec.config.event]:
-            return
-        meta = obj.get("metadata", {})
-        key = f"kubernetes/{self.name}/{meta.get('uid')}/{event_type}"
-        if event_type != ADDED:
-            key += f"/{meta.get('resourceVersion')}"
-        run_id = await self.trigger(
-            trigger_key=key,
-            source_name=self.name,
-            workflow_name=self.spec.trigger_workflow,
-            source_context={
-                "name": self.name,
-                "type": "kubernetes",
-                "context": self.spec.context,
-                "data": {
-                    "event": self.spec.config.event,
-                    "resource": self.spec.config.resource,
-                    "object": obj,
-                },
-            },
-        )
-        log.info(
-            "kubernetes event",
-            source=self.name,
-            event=self.spec.config.event,
-            object=meta.get("name"),
-            run_id=str(run_id) if run_id else None,
-        )
-
-
 class KubernetesSourceRunner:
     """One watch per ``kubernetes`` Source, restarted when its spec changes."""
 
-    def __init__(self, client: KubeClient, registry: ResourceRegistry, trigger: Trigger) -> None:
+    def __init__(
+        self,
+        client: KubeClient,
+        registry: ResourceRegistry,
+        trigger: Trigger,
+        *,
+        database: Database | None = None,
+        retry_delay: float = 2.0,
+    ) -> None:
         self._client = client
         self._trigger = trigger
+        self._database = database
+        self._retry_delay = retry_delay
         self._tasks = PerSourceTasks(
             registry, KubernetesSourceSpec, self._watch, kind="kubernetes source"
         )
@@ -132,11 +102,93 @@ class KubernetesSourceRunner:
                     "kubernetes source cannot resolve its resource", source=name, error=str(exc)
                 )
                 await asyncio.sleep(10)
-        handler = _SourceWatch(name=name, spec=spec, trigger=self._trigger)
-        await run_watch(
-            self._client,
-            resource,
-            handler,
-            namespace=spec.config.namespace,
-            label_selector=spec.config.label_selector,
+        watch = SourceWatch(
+            name=name,
+            spec=spec,
+            resource=resource,
+            client=self._client,
+            trigger=self._trigger,
+            database=self._database,
+            retry_delay=self._retry_delay,
         )
+        await watch.run()
+
+
+def kubeconfig_client(path: Path | None) -> KubeClient:
+    """A client from ``path`` (else ``KUBECONFIG`` / ``~/.kube/config``), kopf's way."""
+    settings = kopf.OperatorSettings()
+    previous = os.environ.get("KUBECONFIG")
+    try:
+        if path is not None:
+            os.environ["KUBECONFIG"] = str(path)  # kopf reads only the environment
+        info = kopf.login_with_kubeconfig(settings=settings)
+    except (OSError, KeyError, kopf.LoginError) as exc:
+        raise ConfigurationError(f"kubernetes Sources: cannot read the kubeconfig: {exc}") from exc
+    finally:
+        if path is not None:
+            if previous is None:
+                os.environ.pop("KUBECONFIG", None)
+            else:
+                os.environ["KUBECONFIG"] = previous
+    if info is None:
+        raise ConfigurationError(
+            "kubernetes Sources need a cluster: serve --kubeconfig FILE (or set KUBECONFIG)"
+        )
+    return KubeClient(info)
+
+
+def has_kubernetes_sources(resources: ResourceSet) -> bool:
+    return any(isinstance(s.spec, KubernetesSourceSpec) for s in resources.sources.values())
+
+
+class FolderKubernetesSources:
+    """kubernetes Sources of a resource folder (``serve --resources DIR --kubeconfig FILE``).
+
+    Started with the service: a kubeconfig that cannot be read, an API server that cannot
+    be reached, or a resource it does not serve is an error at start, not a silent Source.
+    """
+
+    def __init__(
+        self,
+        registry: ResourceRegistry,
+        trigger: Trigger,
+        database: Database,
+        kubeconfig: Path | None,
+    ) -> None:
+        self._registry = registry
+        self._trigger = trigger
+        self._database = database
+        self._kubeconfig = kubeconfig
+        self._client: KubeClient | None = None
+        self._runner: KubernetesSourceRunner | None = None
+
+    @property
+    def watching(self) -> set[str]:
+        return self._runner.watching if self._runner is not None else set()
+
+    async def start(self) -> None:
+        client = kubeconfig_client(self._kubeconfig)
+        self._client = client
+        for name, source in sorted(self._registry.current().sources.items()):
+            if not isinstance(source.spec, KubernetesSourceSpec):
+                continue
+            try:
+                await resolve_resource(client, source.spec.config.resource)
+            except KubernetesApiError as exc:
+                await client.close()
+                raise ConfigurationError(
+                    f"Source/{name}: the Kubernetes API at {client.server} cannot be used: {exc}"
+                ) from exc
+            except ConfigurationError as exc:
+                await client.close()
+                raise ConfigurationError(f"Source/{name}: {exc}") from exc
+        self._runner = KubernetesSourceRunner(
+            client, self._registry, self._trigger, database=self._database
+        )
+        self._runner.start()
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.stop()
+        if self._client is not None:
+            await self._client.close()

@@ -102,7 +102,9 @@ class OperatorRuntime:
         return cls(
             client=client,
             mirror=ResourceMirror(client, service.registry, namespaces=settings.namespaces),
-            sources=KubernetesSourceRunner(client, service.registry, service.trigger_run),
+            sources=KubernetesSourceRunner(
+                client, service.registry, service.trigger_run, database=service.database
+            ),
             controller=Controller(
                 client=client,
                 database=service.database,

@@ -10,6 +10,7 @@ from croniter import croniter
 from pydantic import Field, field_validator, model_validator
 
 from punching_fist.resources.base import ApiVersion, Condition, ObjectMeta, SpecModel, StatusModel
+from punching_fist.resources.label_selector import LabelSelector
 from punching_fist.resources.suggest import did_you_mean
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
@@ -157,9 +158,22 @@ class KubernetesConfig(SpecModel):
     """Kubernetes object events that start a workflow."""
 
     resource: str
-    event: Literal["created", "updated", "deleted"] = "created"
+    event: Literal["created", "updated", "deleted", "entered", "exited"] = Field(
+        default="created",
+        description=(
+            "created/deleted: the object came into or went out of existence; updated: a"
+            " selected object changed; entered/exited: an existing object started or stopped"
+            " matching labelSelector."
+        ),
+    )
     label_selector: str | None = None
     namespace: str | None = None
+
+    @field_validator("label_selector")
+    @classmethod
+    def _selector_is_valid(cls, value: str | None) -> str | None:
+        LabelSelector.parse(value)
+        return value
 
 
 class _SourceSpecBase(SpecModel):
