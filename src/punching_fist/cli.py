@@ -26,6 +26,7 @@ from punching_fist.operator.kubernetes_source import (
     has_kubernetes_sources,
 )
 from punching_fist.operator.runtime import OperatorRuntime, add_secret_schemes
+from punching_fist.replay.cli import replay_command
 from punching_fist.resources.loader import ResourceSet
 from punching_fist.secret_refs import SecretResolver
 from punching_fist.server.service import Service
@@ -41,6 +42,7 @@ err = Console(stderr=True)
 app.add_typer(approvals_cli.app, name="approvals")
 app.add_typer(model_app, name="model")
 app.add_typer(incidents_cli.app, name="incidents")
+app.command(name="replay")(replay_command)
 
 
 def load_resources(directory: Path) -> ResourceSet:

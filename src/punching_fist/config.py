@@ -78,6 +78,8 @@ class Settings:
     """How often expired approvals are denied and their runs resumed."""
     agent_stream: bool = False
     """Stream LLM responses (server-sent events) instead of waiting for whole answers."""
+    agent_read_only: bool = False
+    """``replay``: agent tools never change anything and never wait for a person."""
     kubeconfig: str | None = None
     """The server's kubeconfig for steps' kubectl; ``None``: ``KUBECONFIG``, else
     ``~/.kube/config``, else the pod's service account (see ``punching_fist.kube``)."""

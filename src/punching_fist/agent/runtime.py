@@ -96,6 +96,9 @@ class RuntimeOptions:
     """Timeouts and limits of the clients LLM requests go through."""
     evidence_seconds: float = 15.0
     """How long gathering the standard evidence may take before the first LLM request."""
+    read_only: bool = False
+    """``replay``: every call that may change anything (a write, a script) is refused at
+    once, whatever the step's approval settings and rules; nothing waits for a person."""
 
 
 @dataclass(kw_only=True)
@@ -238,12 +241,15 @@ class AgentRuntime:
         approvals = settings.approval_required or bool(rig.safety.require_approval)
         operator_config = self._deps.resources().operator_config
         gate = ApprovalGate.for_step(request.workflow, operator_config, request.context)
+        read_only = self._deps.options.read_only
+        if read_only:  # scripts count as writes; no rule and no person can open one
+            approvals, gate = False, ApprovalGate([], None)
         toolset = GuardedToolset(
             tools,
             context=context,
             secrets=self._deps.secrets,
             record=trail.record,
-            approval_required=settings.approval_required,
+            approval_required=settings.approval_required or read_only,
             approvals=approvals,
             ledger=ledger,
             gate=gate,

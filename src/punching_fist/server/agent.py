@@ -166,6 +166,7 @@ def build_agent_services(
             options=RuntimeOptions(
                 approval_timeout=timedelta(seconds=settings.approval_timeout_seconds),
                 stream=settings.agent_stream,
+                read_only=settings.agent_read_only,
             ),
             metrics=agent_metrics,
             tracing=tracing or Tracing.off(),
