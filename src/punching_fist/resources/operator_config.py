@@ -10,6 +10,7 @@ from punching_fist.resources.approval import ApprovalRule, unique_rule_names
 from punching_fist.resources.base import ApiVersion, Condition, ObjectMeta, SpecModel, StatusModel
 from punching_fist.resources.durations import Duration
 from punching_fist.resources.incident_settings import IncidentSettings
+from punching_fist.resources.kpi_settings import KpiSettings
 from punching_fist.resources.memory_settings import CacheSettings, KnowledgeSettings
 from punching_fist.resources.runbooks import RunbooksConfig
 from punching_fist.secret_refs import is_reference
@@ -197,6 +198,8 @@ class OperatorConfigSpec(SpecModel):
     """How long a finished investigation is reused for the same signature and evidence."""
     incidents: IncidentSettings = Field(default_factory=IncidentSettings)
     """How alerts are correlated into incidents (window, extra label sets)."""
+    kpis: KpiSettings = Field(default_factory=KpiSettings)
+    """LLM prices per model, for the estimated cost per incident (``GET /api/v1/kpis``)."""
 
     _unique_rules = field_validator("approval_rules")(unique_rule_names)
 

@@ -21,6 +21,7 @@ from punching_fist.api.api_sources import ApiSourceRoute
 from punching_fist.api.auth import ApiAuth
 from punching_fist.api.deliveries import deliveries_router
 from punching_fist.api.feedback import feedback_router
+from punching_fist.api.kpis import kpis_router
 from punching_fist.api.incidents import incidents_router
 from punching_fist.api.knowledge import knowledge_router
 from punching_fist.api.methods import WebhookFallback, method_not_allowed
@@ -406,6 +407,7 @@ class Service:
         app.include_router(dashboard_router(self.dashboard_deps()))
         feedback = FeedbackService(self.database, self.metrics.kpis, knowledge=self.memory)
         app.include_router(feedback_router(feedback, auth))
+        app.include_router(kpis_router(self.database, auth, self.registry.current))
         slack_feedback = SlackFeedback(
             approvals=self.slack_approvals,
             service=feedback,
