@@ -26,6 +26,7 @@ from typing import Any
 import structlog
 
 from punching_fist.engine.delivery.circuit import Breakers, CircuitBreaker
+from punching_fist.engine.delivery.first_message import FirstMessage, follows_incident
 from punching_fist.engine.status import DeliveryStatus
 from punching_fist.errors import DeliveryFailed, PunchingFistError, TemporaryFailure
 from punching_fist.incidents.alert_record import AlertRecord
@@ -86,10 +87,12 @@ class Sender:
         rng: random.Random | None,
         tracing: Tracing | None = None,
         alert_record: AlertRecord | None = None,
+        first_message: FirstMessage | None = None,
     ) -> None:
         self._tracing = tracing or Tracing.off()
         self._alert_record = alert_record
         """Told of each delivery: an escalation sink's marks the alert escalated."""
+        self._first_message = first_message
         self._deliveries = deliveries
         self._dependencies = dependencies
         self._metrics = metrics
@@ -122,16 +125,55 @@ class Sender:
             failure_threshold=settings.circuit_breaker.failure_threshold,
             reset_seconds=settings.circuit_breaker.reset_seconds,
         )
+        claimed = False
         try:
             driver = build_sink(sink, self._dependencies)
-            stored = (
-                await self._deliveries.correlation(row.sink_name, row.correlation_key or "")
-                if sink.spec.type not in _UNCORRELATED
-                else None
-            )
+            if self._first_message is not None and follows_incident(
+                sink.spec.type, row.correlation_key
+            ):
+                stale = timedelta(
+                    seconds=2 * settings.timeout_seconds + self._tuning.inline_wait_limit
+                )
+                stored, claimed = await self._first_message.previous(row, stale=stale)
+            elif sink.spec.type not in _UNCORRELATED:
+                stored = await self._deliveries.correlation(
+                    row.sink_name, row.correlation_key or ""
+                )
+            else:
+                stored = None
         except PunchingFistError as exc:
             await self.settle(row, DeliveryStatus.FAILED, str(exc))
             return
+        try:
+            await self._send_attempts(
+                row,
+                sink,
+                driver,
+                context,
+                policy,
+                breaker,
+                stored,
+                manual=manual,
+                delivered_ref=delivered_ref,
+            )
+        finally:
+            if claimed and self._first_message is not None:
+                await self._first_message.release(row)  # a no-op once it delivered
+
+    async def _send_attempts(
+        self,
+        row: DeliveryRow,
+        sink: Sink,
+        driver: SinkDriver,
+        context: dict[str, Any],
+        policy: RetryPolicy,
+        breaker: CircuitBreaker,
+        stored: StoredCorrelation | None,
+        *,
+        manual: bool,
+        delivered_ref: str | None,
+    ) -> None:
+        settings = sink.spec.delivery
         previous = (
             Correlation(external_ref=stored.external_ref, data=stored.data) if stored else None
         )

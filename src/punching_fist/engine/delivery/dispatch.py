@@ -19,6 +19,7 @@ import structlog
 
 from punching_fist.engine.delivery.attempts import DeliveryTuning, Sender, Sleep
 from punching_fist.engine.delivery.circuit import Breakers
+from punching_fist.engine.delivery.first_message import FirstMessage
 from punching_fist.engine.state import RunState, StepOutcome
 from punching_fist.engine.status import DeliveryStatus, StepStatus
 from punching_fist.errors import Conflict, NotFound, PunchingFistError
@@ -42,6 +43,7 @@ from punching_fist.store.deliveries import (
     DeliveryStore,
 )
 from punching_fist.store.runs import ClaimedRun
+from punching_fist.store.sink_claims import SinkClaims
 from punching_fist.store.tables import utcnow
 from punching_fist.templating import evaluate_condition
 
@@ -83,6 +85,7 @@ class SinkDispatch:
             rng=rng,
             tracing=tracing,
             alert_record=AlertRecord(database, metrics.kpis),
+            first_message=FirstMessage(SinkClaims(database), deliveries, sleep),
         )
         self._retrier: asyncio.Task[None] | None = None
         self._inflight: dict[uuid.UUID, asyncio.Task[None]] = {}
@@ -113,9 +116,11 @@ class SinkDispatch:
         if not pending:
             return
         context = state.template_context()
+        # perAlert workflows keep a thread, issue and dedup key per alert, as before incidents.
+        per_incident = incident is not None and workflow.spec.investigate != "perAlert"
         key = correlation_key(
             run.source_context,
-            incident_id=str(incident) if incident else None,
+            incident_id=str(incident) if per_incident else None,
             run_id=str(run.id),
         )
         await asyncio.gather(*(self._deliver_ref(run.id, ref, context, key) for ref in pending))
