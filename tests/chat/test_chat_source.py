@@ -122,14 +122,14 @@ def llm() -> Iterator[FakeLLM]:
 
 @asynccontextmanager
 async def serve(
-    slack: FakeSlack, llm: FakeLLM, tmp_path: Path, **options: Any
+    slack: FakeSlack, llm: FakeLLM, tmp_path: Path, database_url: str | None = None, **options: Any
 ) -> AsyncIterator[RunningServer]:
     approvals = bool(options.pop("approvals", False))
     secrets = SecretResolver(
         {"env": EnvResolver({"SLACK_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET})}
     )
     resources = resources_from_yaml(resources_yaml(slack, llm, approvals=approvals))
-    url = f"sqlite:///{tmp_path / 'pf.db'}"
+    url = database_url or f"sqlite:///{tmp_path / 'pf.db'}"
     async with running_server(resources, url, secrets=secrets, **options) as server:
         yield server
 
@@ -208,9 +208,9 @@ async def test_unsigned_and_replayed_requests_are_refused_and_start_nothing(
 
 
 async def test_a_mention_starts_a_run_answered_in_its_thread_and_a_follow_up_continues_it(
-    slack: FakeSlack, llm: FakeLLM, tmp_path: Path
+    slack: FakeSlack, llm: FakeLLM, tmp_path: Path, database_url: str
 ) -> None:
-    async with serve(slack, llm, tmp_path) as server:
+    async with serve(slack, llm, tmp_path, database_url) as server:
         response, ts, _ = await mention(server, slack, "why is web down?")
         assert response.status_code == 200, response.text
         [run_id] = response.json()["runs"]
@@ -254,9 +254,9 @@ async def test_a_mention_starts_a_run_answered_in_its_thread_and_a_follow_up_con
 
 
 async def test_a_retried_event_starts_no_second_run(
-    slack: FakeSlack, llm: FakeLLM, tmp_path: Path
+    slack: FakeSlack, llm: FakeLLM, tmp_path: Path, database_url: str
 ) -> None:
-    async with serve(slack, llm, tmp_path) as server:
+    async with serve(slack, llm, tmp_path, database_url) as server:
         response, ts, body = await mention(server, slack, "why is web down?")
         retried = await send(
             server, body, **{"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from punching_fist.cli import app
+from punching_fist.cli import app, load_resources
+from punching_fist.errors import ResourceValidationError
 from punching_fist.resources.source import ChatConfig
 
 HEAD = "apiVersion: punchingfist.io/v1alpha1\n"
@@ -72,6 +73,17 @@ def test_a_missing_default_secret_names_the_source_and_field(
         "(Source/mentions): spec.config.botToken: env://SLACK_BOT_TOKEN is not set in this"
         " environment: the chat Source could not answer" in output
     )
+
+
+def test_serve_refuses_to_load_a_source_missing_its_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SLACK_SIGNING_SECRET")
+    (tmp_path / "resources.yaml").write_text(
+        "\n---\n".join([source("mentions", "{trigger: mention}"), WORKFLOW])
+    )
+    with pytest.raises(ResourceValidationError, match=r"Source/mentions.*signingSecret"):
+        load_resources(tmp_path)
 
 
 def test_a_path_of_the_servers_own_api_is_an_error(tmp_path: Path) -> None:
