@@ -17,6 +17,7 @@ from punching_fist.api.read_deadline import DEFAULT_READ_TIMEOUT, with_read_time
 from punching_fist.approvals import cli as approvals_cli
 from punching_fist.config import DEFAULT_DB, Settings, default_peering_priority, inherited_env
 from punching_fist.incidents import cli as incidents_cli
+from punching_fist.incidents.report_cli import report
 from punching_fist.local_model.cli import model_app
 from punching_fist.observability.logging import configure_logging
 from punching_fist.operator.client import KubeClient
@@ -42,6 +43,7 @@ err = Console(stderr=True)
 app.add_typer(approvals_cli.app, name="approvals")
 app.add_typer(model_app, name="model")
 app.add_typer(incidents_cli.app, name="incidents")
+app.command("report")(report)
 app.command(name="replay")(replay_command)
 
 
