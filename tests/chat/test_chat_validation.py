@@ -106,3 +106,20 @@ def test_a_command_trigger_needs_its_command_and_gets_its_slash() -> None:
         ChatConfig.model_validate({"trigger": "command"})
     with pytest.raises(ValueError, match="is not a slash command"):
         ChatConfig.model_validate({"trigger": "command", "command": "/Punch Now"})
+
+
+def test_writes_that_would_wait_with_no_buttons_in_slack_are_a_warning(tmp_path: Path) -> None:
+    waiting = WORKFLOW.replace("tools: [kubectl]}", "tools: [kubectl], approvalRequired: true}")
+    code, output = validate(tmp_path, source("mentions", "{trigger: mention}"), waiting)
+    assert code == 0, output
+    assert (
+        "(Workflow/chat): spec.steps[0].approvalRequired: the writes this chat step proposes"
+        " would wait with no buttons in Slack" in output
+    )
+
+
+def test_the_chat_example_validates_clean() -> None:
+    example = Path(__file__).parents[2] / "examples" / "chat"
+    result = CliRunner().invoke(app, ["validate", str(example)])
+    assert result.exit_code == 0, result.output
+    assert "ok: 2 source(s), 1 workflow(s), 1 sink(s); 0 warning(s)" in result.output

@@ -6,7 +6,9 @@ Source's (webhook paths are matched before any other route: Slack's requests wou
 alert intake) or one of the server's routes; an api Source's endpoint on it is reported by
 ``endpoints.endpoint_findings``. Two Sources answering the same slash command at one path
 would leave the second one silent. A ``mode: chat`` step answers chat messages only: in a
-workflow no chat Source starts, it can never answer (a warning: a Source may come later).
+workflow no chat Source starts, it can never answer (a warning: a Source may come later);
+one whose writes wait for approval needs a slack Sink with ``approvals: true`` in its
+workflow, or nobody in Slack sees the buttons.
 """
 
 from __future__ import annotations
@@ -14,8 +16,15 @@ from __future__ import annotations
 from punching_fist.resources.endpoints import reserved
 from punching_fist.resources.findings import Finding, error, warning
 from punching_fist.resources.loader import ResourceSet
+from punching_fist.resources.sink import SlackSinkSpec
 from punching_fist.resources.source import ChatSourceSpec, WebhookSourceSpec
-from punching_fist.resources.workflow import AgentSettings, AgentStep, ConditionalStep
+from punching_fist.resources.workflow import (
+    AgentSettings,
+    AgentStep,
+    ConditionalStep,
+    RigConfig,
+    Workflow,
+)
 
 
 def chat_path_findings(resources: ResourceSet) -> list[Finding]:
@@ -60,8 +69,11 @@ def chat_workflow_findings(resources: ResourceSet) -> list[Finding]:
     }
     findings: list[Finding] = []
     for name, workflow in sorted(resources.workflows.items()):
-        if name in started:
-            continue
+        buttons = any(
+            isinstance(sink.spec, SlackSinkSpec) and sink.spec.config.approvals
+            for ref in workflow.spec.sink_refs()
+            if (sink := resources.sinks.get(ref.name)) is not None
+        )
         for index, step in enumerate(workflow.spec.steps):
             settings: AgentSettings
             if isinstance(step, AgentStep):
@@ -70,7 +82,21 @@ def chat_workflow_findings(resources: ResourceSet) -> list[Finding]:
                 settings, at = step.agent, f"spec.steps[{index}].agent.mode"
             else:
                 continue
-            if settings.mode == "chat":
+            if settings.mode != "chat":
+                continue
+            if name in started and not buttons and _may_wait(settings, workflow):
+                findings.append(
+                    warning(
+                        "Workflow",
+                        name,
+                        at.removesuffix(".mode") + ".approvalRequired",
+                        "the writes this chat step proposes would wait with no buttons in"
+                        " Slack (only `punching-fist approvals` or the API could decide): add"
+                        " a slack Sink with approvals: true to the workflow's sinks",
+                        reason="UnusedSetting",
+                    )
+                )
+            if name not in started:
                 findings.append(
                     warning(
                         "Workflow",
@@ -82,3 +108,13 @@ def chat_workflow_findings(resources: ResourceSet) -> list[Finding]:
                     )
                 )
     return findings
+
+
+def _may_wait(settings: AgentSettings, workflow: Workflow) -> bool:
+    """Whether the step's writes can wait for a person (else they are refused at once)."""
+    rig = settings.rig_config or RigConfig()
+    return (
+        settings.approval_required
+        or bool(rig.safety.require_approval)
+        or bool(workflow.spec.approval_rules)
+    )
