@@ -31,6 +31,7 @@ from punching_fist.replay.cli import replay_command
 from punching_fist.resources.loader import ResourceSet
 from punching_fist.secret_refs import SecretResolver
 from punching_fist.server.service import Service
+from punching_fist.sources.api import ApiKeysPresent
 from punching_fist.validation import FolderReport, check_folder
 
 app = typer.Typer(
@@ -273,7 +274,11 @@ def _add_operator(service: Service, settings: Settings) -> None:
     add_secret_schemes(service.secrets, service.registry, client)
     if client is not None:
         service.extensions.append(OperatorRuntime.build(service, client, settings))
-    elif has_kubernetes_sources(service.registry.current()):
+        return
+    # A folder's api Sources need their keys (the operator reports a missing one in the
+    # Source's status instead).
+    service.extensions.append(ApiKeysPresent(service.registry, service.secrets))
+    if has_kubernetes_sources(service.registry.current()):
         # A folder's kubernetes Sources watch the cluster of --kubeconfig (else KUBECONFIG).
         kubeconfig = Path(settings.kubeconfig) if settings.kubeconfig else None
         service.extensions.append(
