@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from punching_fist.agent.runbook import ToolRead
 from punching_fist.agent.tools.kubectl_policy import classify_kubectl
 from punching_fist.errors import ConfigurationError
 from punching_fist.knowledge.runbooks_match import RunbookSet, brief_for, fill
@@ -176,12 +177,18 @@ def test_reads_become_evidence_writes_remediation_the_rest_skipped() -> None:
     )
     skipped = "\n".join(brief.skipped)
     assert "get deployment $DEPLOYMENT -n $NAMESPACE (no label for DEPLOYMENT)" in skipped
-    assert "curl -s http://api.prod.svc/healthz (not a kubectl command)" in skipped
+    assert brief.tool_reads == (
+        ToolRead(
+            tool="curl",
+            arguments={"url": "http://api.prod.svc/healthz", "method": "GET"},
+            shown="GET http://api.prod.svc/healthz",
+        ),
+    )
     assert "get secret db -n $NAMESPACE -o yaml (refused:" in skipped
     assert brief.reference() == {
         "path": "ops/runbooks/crashloop.md",
         "commit": "c0ffee",
-        "evidence": list(brief.evidence),
+        "evidence": [*brief.evidence, "curl GET http://api.prod.svc/healthz"],
         "remediation": list(brief.remediation),
     }
     assert brief.section.startswith(
@@ -233,3 +240,46 @@ def test_the_example_runbook_reads_and_proposes_what_it_says() -> None:
         "kubectl delete pod api-7d9f-x2x -n shop",
     )
     assert brief.skipped == ()
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        (
+            "curl -sSf http://$SERVICE.$NAMESPACE.svc/healthz",
+            ("read", "GET http://api.prod.svc/healthz"),
+        ),
+        ("curl -I https://api.example/status", ("read", "HEAD https://api.example/status")),
+        ("curl -X GET http://x/", ("read", "GET http://x/")),
+        ("curl -X POST http://x/flush", ("write", "")),
+        ("curl -d 'a=1' http://x/", ("write", "")),
+        ("curl --data-binary @f http://x/", ("write", "")),
+        ("curl -H 'Authorization: x' http://x/", ("skip", "curl option -H is not supported")),
+        ("curl -o /tmp/out http://x/", ("skip", "curl option -o is not supported")),
+        ("curl file:///etc/passwd", ("skip", "not one http(s) URL")),
+        ("curl 'http://x/", ("skip", "not a command line: No closing quotation")),
+    ],
+)
+def test_curl_reads_writes_and_the_rest(command: str, expected: tuple[str, str]) -> None:
+    text = f"---\nalertnames: [A]\n---\n```bash\n{command}\n```\n"
+    labels = {"alertname": "A", "service": "api", "namespace": "prod"}
+    brief = brief_for(parse_runbook("c.md", text), commit=None, labels=labels)
+    kind, shown = expected
+    if kind == "read":
+        assert [read.shown for read in brief.tool_reads] == [shown]
+    elif kind == "write":
+        assert brief.remediation == (command,)
+    else:
+        assert brief.skipped == (f"{command} ({shown})",)
+
+
+def test_promql_fences_become_queries_with_labels_filled() -> None:
+    text = (
+        "---\nalertnames: [A]\n---\n```promql\n# memory by pod\n"
+        'sum(container_memory_working_set_bytes{namespace="$NAMESPACE", pod="{{ $labels.pod }}"})\n'
+        '\nup{job="$JOB"}\n```\n'
+    )
+    brief = brief_for(parse_runbook("q.md", text), commit=None, labels=LABELS)
+    query = 'sum(container_memory_working_set_bytes{namespace="prod", pod="api-7d9f-x2x"})'
+    assert brief.tool_reads == (ToolRead(tool="promql", arguments={"query": query}, shown=query),)
+    assert brief.skipped == ('up{job="$JOB"} (no label for JOB)',)

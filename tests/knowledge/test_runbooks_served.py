@@ -10,6 +10,7 @@ the sync.
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from tests.knowledge.git_repos import Remote
 from tests.support.fake_llm import FakeLLM, Script, count_tokens, final, kubectl
 from tests.support.payloads import alert, notification
 from tests.support.server import RunningServer, resources_from_yaml, running_server
+from tests.support.tools_http import Route, http_stub
 
 RUNBOOK = """---
 title: API crash loop
@@ -176,3 +178,55 @@ async def test_an_alert_points_at_its_runbook_and_a_plain_directory_serves(
     assert step(detail)["result"]["runbook"]["path"] == "ops/api.md"
     assert step(detail)["result"]["runbook"]["commit"] is None
     assert stand_in.ran("get configmap api-config -n prod -o yaml")
+
+
+async def test_a_runbooks_curl_get_and_promql_run_as_evidence_its_post_never(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    answer = json.dumps(
+        {
+            "status": "success",
+            "data": {
+                "resultType": "vector",
+                "result": [{"metric": {"pod": "api-7d9f-x2x"}, "value": [1700000000, "3"]}],
+            },
+        }
+    ).encode()
+    routes: dict[str, Route] = {
+        "/healthz": (503, {"Content-Type": "text/plain"}, b"database: connection refused\n"),
+        "/prom/api/v1/query": (200, {"Content-Type": "application/json"}, answer),
+    }
+    with http_stub(routes) as stub, FakeLLM(Script([ANSWER])) as llm:
+        directory = tmp_path / "plain"
+        directory.mkdir()
+        (directory / "api.md").write_text(
+            "---\nalertnames: [KubePodCrashLooping]\n---\n# API\n```bash\n"
+            f"curl -sS {stub.url}/healthz\ncurl -X POST {stub.url}/flush-cache\n```\n"
+            '```promql\nkube_pod_container_status_restarts_total{namespace="$NAMESPACE"}\n```\n'
+        )
+        tools = (
+            '[kubectl, {name: curl, allowedHosts: ["127.0.0.1"]},'
+            f' {{name: promql, endpoint: "{stub.url}/prom/"}}]'
+        )
+        text = workflow_yaml(llm.url, evidence="auto", tools=tools) + operator_config(
+            str(directory)
+        )
+        stand_in = kubectl_stand_in(tmp_path, RESPONSES)
+        settings = server_settings(stand_in, state_dir=tmp_path / "state")
+        async with running_server(resources_from_yaml(text), sqlite_url, **settings) as server:
+            await synced(server)
+            run_id = await crash(server)
+            detail = await run_detail(server.client, run_id)
+        seen = [(r.method, r.path.split("?")[0]) for r in stub.requests]
+    assert ("GET", "/healthz") in seen
+    assert ("GET", "/prom/api/v1/query") in seen or ("POST", "/prom/api/v1/query") in seen
+    assert ("POST", "/flush-cache") not in seen
+    first = first_user_message(llm.requests[0].body)
+    assert f"$ curl GET {stub.url}/healthz" in first
+    assert "database: connection refused" in first
+    assert '$ promql kube_pod_container_status_restarts_total{namespace="prod"}' in first
+    assert f"- curl -X POST {stub.url}/flush-cache" in first  # proposed, never run
+    assert step(detail)["result"]["runbook"]["evidence"] == [
+        f"curl GET {stub.url}/healthz",
+        'promql kube_pod_container_status_restarts_total{namespace="prod"}',
+    ]

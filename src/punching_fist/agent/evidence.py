@@ -46,6 +46,8 @@ class Observation:
     status: Status = "ok"
     """``failed``: kubectl exited non-zero; ``error``: ``run`` raised (refused, no binary);
     ``timed out``: cancelled at the deadline; ``skipped``: no time was left to start it."""
+    tool: str = "kubectl"
+    """The tool that ran it: ``kubectl``, or ``curl``/``promql`` for a runbook's reads."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,7 +65,7 @@ class Evidence:
         """
         if not self.observations:
             return ""
-        headers = [f"$ kubectl {o.command}" for o in self.observations]
+        headers = [f"$ {o.tool} {o.command}" for o in self.observations]
         bodies = [o.output.splitlines() for o in self.observations]
         fixed = sum(len(h) + 1 for h in headers) + 2 * (len(headers) - 1)
         rooms = shares(

@@ -7,6 +7,7 @@ wording of the message is ``prompt.first_message``'s.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -16,7 +17,7 @@ from punching_fist.agent.evidence_plan import plan_evidence
 from punching_fist.agent.key_lines import key_lines
 from punching_fist.agent.memory import memory_section
 from punching_fist.agent.prompt import first_message
-from punching_fist.agent.runbook import with_runbook_reads
+from punching_fist.agent.runbook import run_tool_reads, with_runbook_reads
 from punching_fist.agent.tools.base import AgentTool
 from punching_fist.agent.toolset import ApprovalNeeded, GuardedToolset
 from punching_fist.errors import CommandRejected
@@ -58,7 +59,17 @@ async def gather_evidence(
             raise CommandRejected(f"`{command}` is not a read-only command")
         return text
 
-    return await gather(plan, run, budget_seconds=budget_seconds)
+    # The runbook's curl and PromQL reads run beside the kubectl ones, in the same budget.
+    kubectl_reads, tool_reads = await asyncio.gather(
+        gather(plan, run, budget_seconds=budget_seconds),
+        run_tool_reads(
+            request.runbook,
+            toolset,
+            {tool.name for tool in tools},
+            budget_seconds=budget_seconds,
+        ),
+    )
+    return Evidence(observations=kubectl_reads.observations + tool_reads)
 
 
 def first_message_for(request: AgentRequest, evidence: Evidence) -> str:

@@ -15,18 +15,22 @@ labels; a value that is not a plain name, or a placeholder no label fills, skips
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-from punching_fist.agent.runbook import RunbookBrief
+from punching_fist.agent.runbook import RunbookBrief, ToolRead
 from punching_fist.agent.tools.kubectl import without_kubectl
 from punching_fist.agent.tools.kubectl_policy import classify_kubectl
 from punching_fist.knowledge.runbooks_parse import Runbook
 from punching_fist.knowledge.runbooks_prompt import runbook_section
 
 MAX_EVIDENCE_COMMANDS = 6
-"""Runbook reads run before the first request; more would crowd out the standard evidence."""
+"""Runbook reads (kubectl, curl, PromQL) run before the first request; more would crowd out
+the standard evidence."""
+_CURL_QUIET = re.compile(r"-[sSf]+|--silent|--show-error|--fail")
+_CURL_SENDS = ("-d", "-F", "-T", "--data", "--form", "--upload-file", "--json")
 
 _PLACEHOLDER = re.compile(
     r"\{\{-?\s*(?:\$labels|\.Labels|\.labels)\.([A-Za-z_][A-Za-z0-9_]*)\s*-?\}\}"
@@ -81,12 +85,30 @@ def brief_for(
 ) -> RunbookBrief:
     """What the investigation gets of ``runbook`` for an alert with ``labels``."""
     evidence: list[str] = []
+    reads: list[ToolRead] = []
     remediation: list[str] = []
     skipped: list[str] = []
+
+    def room() -> bool:
+        return len(evidence) + len(reads) < MAX_EVIDENCE_COMMANDS
+
     for command in runbook.commands:
         filled, missing = fill(command, labels)
+        if command.startswith("curl "):
+            kind, why = _curl(filled)
+            if kind == "write":
+                remediation.append(filled)
+            elif kind == "skip":
+                skipped.append(f"{command} ({why})")
+            elif missing:
+                skipped.append(f"{command} (no label for {', '.join(missing)})")
+            elif not room():
+                skipped.append(f"{command} (more than {MAX_EVIDENCE_COMMANDS} reads)")
+            else:
+                reads.append(ToolRead(tool="curl", arguments=_curl_arguments(filled), shown=why))
+            continue
         if not command.startswith("kubectl "):
-            skipped.append(f"{command} (not a kubectl command)")
+            skipped.append(f"{command} (not kubectl or curl)")
             continue
         # Judged with placeholders as plain words, so a label value cannot change the verb.
         decision = classify_kubectl(
@@ -99,15 +121,26 @@ def brief_for(
             skipped.append(f"{command} (refused: {decision.reason})")
         elif missing:
             skipped.append(f"{command} (no label for {', '.join(missing)})")
-        elif len(evidence) >= MAX_EVIDENCE_COMMANDS:
+        elif not room():
             skipped.append(f"{command} (more than {MAX_EVIDENCE_COMMANDS} reads)")
         else:
             evidence.append(without_kubectl(filled))
+    for query in runbook.queries:
+        filled, missing = fill(query, labels)
+        if missing:
+            skipped.append(f"{query} (no label for {', '.join(missing)})")
+        elif not room():
+            skipped.append(f"{query} (more than {MAX_EVIDENCE_COMMANDS} reads)")
+        else:
+            reads.append(ToolRead(tool="promql", arguments={"query": filled}, shown=filled))
     return RunbookBrief(
         path=runbook.path,
         commit=commit,
-        section=runbook_section(runbook, commit=commit, evidence=evidence, remediation=remediation),
+        section=runbook_section(
+            runbook, commit=commit, reads=bool(evidence or reads), remediation=remediation
+        ),
         evidence=tuple(dict.fromkeys(evidence)),
+        tool_reads=tuple(reads),
         remediation=tuple(dict.fromkeys(remediation)),
         skipped=tuple(skipped),
     )
@@ -128,6 +161,37 @@ def fill(command: str, labels: Mapping[str, object]) -> tuple[str, list[str]]:
         return found[0]
 
     return _PLACEHOLDER.sub(value, command), missing
+
+
+def _curl(command: str) -> tuple[str, str]:
+    """``("read", "GET <url>")`` for a plain GET or HEAD of one http(s) URL, ``("write",
+    "")`` for a request that sends something, else ``("skip", why)``."""
+    try:
+        argv = shlex.split(command)[1:]
+    except ValueError as exc:
+        return "skip", f"not a command line: {exc}"
+    method, urls, words = "GET", [], iter(argv)
+    for word in words:
+        if word in ("-X", "--request"):
+            method = next(words, "").upper()
+        elif word in ("-I", "--head"):
+            method = "HEAD"
+        elif word.startswith(_CURL_SENDS):
+            return "write", ""
+        elif word.startswith("-") and not _CURL_QUIET.fullmatch(word):
+            return "skip", f"curl option {word} is not supported"
+        elif not word.startswith("-"):
+            urls.append(word)
+    if method not in ("GET", "HEAD"):
+        return "write", ""
+    if len(urls) != 1 or not urls[0].startswith(("http://", "https://")):
+        return "skip", "not one http(s) URL"
+    return "read", f"{method} {urls[0]}"
+
+
+def _curl_arguments(command: str) -> dict[str, str]:
+    method, url = _curl(command)[1].split(" ", 1)
+    return {"url": url, "method": method}
 
 
 def _names(path: str, root: str) -> Sequence[str]:

@@ -109,6 +109,8 @@ class Runbook:
     """The markdown after the front matter."""
     commands: tuple[str, ...] = ()
     """Each command line of the ``bash``/``sh``/``shell``/``console`` fences, in order."""
+    queries: tuple[str, ...] = ()
+    """The PromQL expressions of ``promql`` fences (one per blank-line separated block)."""
 
     def serves(self, labels: Mapping[str, object]) -> bool:
         """Whether its front matter names this alert: the alertname (if it lists any) and
@@ -155,6 +157,7 @@ def parse_runbook(path: str, text: str) -> Runbook:
         matchers=tuple(matchers),
         body=body.strip(),
         commands=shell_commands(body),
+        queries=promql_queries(body),
     )
 
 
@@ -183,6 +186,21 @@ def shell_commands(markdown: str) -> tuple[str, ...]:
         if pending.strip():
             commands.append(pending.strip())
     return tuple(dict.fromkeys(commands))
+
+
+def promql_queries(markdown: str) -> tuple[str, ...]:
+    """The expressions of ``promql`` fences: blocks split at blank lines, ``#`` comments
+    dropped, lines joined with spaces."""
+    queries: list[str] = []
+    for fence in _FENCE.finditer(markdown):
+        if fence[2].lower() != "promql":
+            continue
+        for block in re.split(r"\n[ \t]*\n", fence[3]):
+            lines = [line.strip() for line in block.splitlines()]
+            query = " ".join(line for line in lines if line and not line.startswith("#"))
+            if query:
+                queries.append(query)
+    return tuple(dict.fromkeys(queries))
 
 
 def _one_line(error: Exception) -> str:
