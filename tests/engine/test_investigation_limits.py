@@ -26,7 +26,8 @@ from punching_fist.server.service import Service
 from punching_fist.store.queries import list_runs, run_detail
 from punching_fist.store.tables import audit_events, utcnow, workflow_runs
 from tests.support.fake_clock import FakeClock
-from tests.support.server import resources_from_yaml
+from tests.support.payloads import alert, notification
+from tests.support.server import resources_from_yaml, running_server
 
 DEADLINE = 20.0
 
@@ -252,3 +253,34 @@ async def test_without_limits_nothing_waits(sqlite_url: str) -> None:
 
 async def _all_succeeded(service: Service, ids: list[uuid.UUID]) -> bool:
     return set(await statuses(service, ids)) == {RunStatus.SUCCEEDED.value}
+
+
+async def test_the_api_readyz_and_metrics_show_the_waiting_runs(sqlite_url: str) -> None:
+    source = """
+---
+apiVersion: punchingfist.io/v1alpha1
+kind: Source
+metadata: {name: am}
+spec: {type: webhook, config: {path: /hook}, triggerWorkflow: wf}
+"""
+    served_resources = resources_from_yaml(resources("{investigationsPerMinute: 1}") + source)
+    agent = CountingAgent(FakeClock(utcnow()))
+    async with running_server(served_resources, sqlite_url, agent=agent) as server:
+        for name in ("checkout", "payments"):  # two incidents: two investigations
+            body = notification(alert(fingerprint=f"fp-{name}", labels={"pod": f"{name}-1"}))
+            body["groupKey"] = f"{{}}:{{service={name!r}}}"
+            assert (await server.post_alert("/hook", body)).status_code == 202
+
+        async def one_waits() -> bool:
+            return server.service.investigations.waiting == 1 and len(agent.runs) == 1
+
+        await until(one_waits, "one run investigated, one waiting for the limit")
+        runs = (await server.client.get("/api/v1/runs", params={"status": "waiting_limit"})).json()
+        [waiting] = runs["items"]
+        assert waiting["waitingFor"] == "investigation-limit"
+        detail = (await server.client.get(f"/api/v1/runs/{waiting['id']}")).json()
+        assert detail["waitingFor"] == "investigation-limit"
+        ready = (await server.client.get("/readyz", params={"verbose": ""})).text
+        assert "[+]investigation-limit ok: 1 runs waiting for spec.limits" in ready
+        metrics = (await server.client.get("/metrics")).text
+        assert "punchingfist_investigations_queued 1.0" in metrics
