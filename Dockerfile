@@ -20,7 +20,7 @@ FROM python:${PYTHON_VERSION}-slim AS runtime
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 HOME=/tmp
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends ca-certificates curl jq \
+    && apt-get install -y --no-install-recommends ca-certificates curl jq git openssh-client \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --system --gid 10001 punchingfist \
     && useradd --system --uid 10001 --gid punchingfist --home-dir /var/lib/punching-fist \
