@@ -123,7 +123,7 @@ def knowledge_router(store: KnowledgeStore, auth: ApiAuth) -> APIRouter:
         """One entry."""
         return await found(entry_id, await store.get(entry_id))
 
-    @router.post("", status_code=201, responses=refusals(422))
+    @router.post("", status_code=201, responses=refusals(400))
     async def add_postmortem(body: PostmortemBody, identity: Identity = approver) -> dict[str, Any]:
         """Add a postmortem; it counts as confirmed (``correct: yes``)."""
         written = _written(body, identity)
@@ -145,24 +145,23 @@ def knowledge_router(store: KnowledgeStore, auth: ApiAuth) -> APIRouter:
         confirmed = await store.update(entry.id, {"correct": "yes", "feedback_by": identity.name})
         return await found(entry.id, confirmed)
 
-    @router.put("/{entry_id}", responses=refusals(404, 422))
+    @router.put("/{entry_id}", responses=refusals(400, 404))
     async def replace_entry(
         entry_id: uuid.UUID, body: PostmortemBody, identity: Identity = approver
     ) -> dict[str, Any]:
         """Replace what a person may write of an entry."""
         return await found(entry_id, await store.update(entry_id, _written(body, identity)))
 
-    @router.patch("/{entry_id}", responses=refusals(404, 422))
+    @router.patch("/{entry_id}", responses=refusals(400, 404))
     async def change_entry(
         entry_id: uuid.UUID, body: EntryPatch, identity: Identity = approver
     ) -> dict[str, Any]:
-        """Change some fields; ``correct`` is recorded under the caller's name."""
+        """Change some fields (none: nothing changes); ``correct`` is recorded under the
+        caller's name."""
         given = body.model_dump(exclude_unset=True)
-        if not given:
-            raise HTTPException(status_code=422, detail="nothing to change: the body is empty")
         current = await store.get(entry_id)
-        if current is None:
-            return await found(entry_id, None)
+        if current is None or not given:  # nothing to change: the entry as it is
+            return await found(entry_id, current)
         changes = {k: v for k, v in given.items() if k not in ("labels", "alertname")}
         if "labels" in given or "alertname" in given:
             labels = given.get("labels")
