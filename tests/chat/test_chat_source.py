@@ -351,3 +351,22 @@ async def test_a_write_is_an_approval_button_only_an_approver_can_click(
     assert slack.ephemeral[0]["user"] == "U0MALLORY01"
     assert detail["status"] == "succeeded"
     assert detail["approvals"][0]["decided_by"] == "slack:alice (U0ALICE01)"
+
+
+async def test_the_path_answers_only_signed_posts_of_slacks_formats(
+    slack: FakeSlack, llm: FakeLLM, tmp_path: Path
+) -> None:
+    async with serve(slack, llm, tmp_path) as server:
+        get = await server.client.get("/slack/events")
+        text = await send(server, b"hello", "text/plain")
+        broken = await send(server, b"{not json", JSON)
+        huge = b'{"type": "event_callback", "pad": "' + b"x" * 300_000 + b'"}'
+        too_big = await send(server, huge, JSON)
+        form = await send(server, b"text=hi", FORM)
+    assert get.status_code == 405
+    assert text.status_code == 415
+    assert "text/plain" in text.json()["error"]
+    assert broken.status_code == 400
+    assert too_big.status_code == 413
+    assert form.status_code == 400
+    assert "needs 'command' and 'trigger_id'" in form.json()["error"]
