@@ -179,6 +179,7 @@ async def test_every_route_of_the_server_is_reserved_for_it(server: RunningServe
     for path in [*paths, "/openapi.json", "/docs", "/ui/runs"]:
         assert reserved(path), path
     assert not reserved("/api-sources/deploys")
+    assert not reserved("/api/v1/trigger")  # the design's example
 
 
 COLLIDING = """
@@ -216,7 +217,7 @@ metadata: {name: c-rest}
 spec:
   type: api
   config:
-    endpoint: /api/v1/runs
+    endpoint: /api/v1/runs/latest
     authentication: {type: apikey, secretRef: "env://K"}
   triggerWorkflow: announce
 ---
@@ -250,8 +251,8 @@ def test_endpoint_collisions_are_errors_naming_the_owner() -> None:
         " (webhook): choose another path",
         "b-health": "spec.config.endpoint: '/healthz' is already served by the server's own API:"
         " choose another path",
-        "c-rest": "spec.config.endpoint: '/api/v1/runs' is already served by the server's own"
-        " API: choose another path",
+        "c-rest": "spec.config.endpoint: '/api/v1/runs/latest' is already served by the"
+        " server's own API: choose another path",
         "e-second": "spec.config.endpoint: '/trigger' is already served by Source/d-first (api):"
         " choose another path",
     }

@@ -157,7 +157,8 @@ ERRORS = {
     "api source": (
         f"{HEAD}kind: Source\nmetadata: {{name: trigger}}\n"
         "spec: {type: api, config: {endpoint: /api/v1/trigger}, triggerWorkflow: wf}",
-        "(Source/trigger): spec.type: 'api' sources are not implemented",
+        "(Source/trigger): spec.config.authentication: an api Source needs credentials:"
+        " {type: apikey, secretRef: env://API_KEY}",
     ),
 }
 

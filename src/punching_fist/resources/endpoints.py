@@ -12,17 +12,46 @@ from punching_fist.resources.loader import ResourceSet
 from punching_fist.resources.source import ApiSourceSpec, Source, WebhookSourceSpec
 
 RESERVED_PATHS = frozenset(
-    {"/healthz", "/readyz", "/metrics", "/docs", "/redoc", "/openapi.json", "/ui"}
+    {
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/docs",
+        "/redoc",
+        "/openapi.json",
+        "/slack/interactions",
+        "/ui",
+    }
 )
 """Paths the server's own routes answer."""
 
-RESERVED_PREFIXES = ("/api/", "/ui/", "/docs/", "/slack/interactions")
-"""Path prefixes of the server's REST API, dashboard and Slack buttons."""
+RESERVED_PREFIXES = ("/ui/", "/docs/")
+"""The dashboard and the API documentation."""
+
+API_COLLECTIONS = frozenset(
+    {
+        "alerts",
+        "approvals",
+        "deliveries",
+        "incidents",
+        "knowledge",
+        "kpis",
+        "runbooks",
+        "runs",
+        "sinks",
+    }
+)
+"""The REST API's collections under ``/api/v1/``; other paths there (the design's
+``/api/v1/trigger``) are free for api Sources."""
 
 
 def reserved(path: str) -> bool:
     """Whether the server's own routes serve ``path``."""
-    return path in RESERVED_PATHS or path.startswith(RESERVED_PREFIXES)
+    if path in RESERVED_PATHS or path.startswith(RESERVED_PREFIXES):
+        return True
+    if not path.startswith("/api/v1/"):
+        return False
+    return path.removeprefix("/api/v1/").split("/", 1)[0] in API_COLLECTIONS
 
 
 def served_path(source: Source) -> str | None:
