@@ -86,6 +86,17 @@ class Browser:
         element: WebElement = await self.call(wait.until, found)
         return element
 
+    async def click(self, css: str, text: str | None = None, attempts: int = 5) -> None:
+        """Click the element, found again if a live update replaced it meanwhile."""
+        for attempt in range(attempts):
+            element = await self.wait_for(css, text)
+            try:
+                await self.call(element.click)
+                return
+            except StaleElementReference:
+                if attempt == attempts - 1:
+                    raise
+
     async def script(self, source: str) -> Any:
         return await self.call(self.driver.execute_script, source)
 

@@ -49,21 +49,22 @@ async def test_an_approver_watches_a_run_pause_approves_it_and_sees_it_resume(
             chromium_session() as driver,
         ):
             browser = Browser(driver, server.url)
-            await browser.open("/ui/runs")
-            assert browser.path.startswith("/ui/login?next=/ui/runs")
+            await browser.open("/ui/incidents")
+            assert browser.path.startswith("/ui/login?next=/ui/incidents")
             await browser.call((await browser.find("#token")).send_keys, APPROVER)
             await browser.call((await browser.find("#sign-in")).click)
-            await browser.wait_for("p.empty", "No runs yet")
-            assert browser.path == "/ui/runs"
-            await browser.wait_for("#runs.live")  # the event stream is open
+            await browser.wait_for("p.empty", "No incidents")
+            assert browser.path == "/ui/incidents"
+            await browser.wait_for("#incidents.live")  # the event stream is open
             await browser.script("window.notReloaded = true;")
 
             run_id = await post_alert(server)
-            row = await browser.wait_for(f'tr.run[data-run="{run_id}"]', "waiting_approval")
-            assert "PodCrashLooping" in row.text
+            await browser.wait_for("tr.incident", "PodCrashLooping")
             assert await browser.script("return window.notReloaded === true;")
-
-            await browser.call(row.find_element(By.CSS_SELECTOR, "a").click)
+            await browser.click("tr.incident a", "PodCrashLooping")
+            await browser.wait_for("#incident-status")
+            # The investigation appears on the incident's page as the agent step starts.
+            await browser.click(f'a[href="/ui/runs/{run_id}"]')
             await browser.wait_for("#run-status", "waiting_approval")
             approval = await browser.wait_for("div.approval", "delete pod web-1 -n shop")
             assert "Risk high" in approval.text

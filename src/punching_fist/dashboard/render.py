@@ -14,9 +14,13 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from punching_fist.dashboard import charts
+
 NAV = [
+    ("/ui/incidents", "Incidents"),
     ("/ui/runs", "Runs"),
     ("/ui/approvals", "Approvals"),
+    ("/ui/kpis", "KPIs"),
     ("/ui/resources", "Resources"),
 ]
 """The pages in the header, in order."""
@@ -40,6 +44,14 @@ def _when(value: Any) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def _seconds(value: Any) -> str:
+    return "n/a" if value is None else charts.seconds(float(value))
+
+
+def _percent(value: Any) -> str:
+    return "n/a" if value is None else charts.percent(float(value))
+
+
 def _short(value: Any) -> str:
     return str(value)[:8]
 
@@ -55,6 +67,8 @@ def environment() -> Environment:
     env.filters["pretty"] = _pretty
     env.filters["when"] = _when
     env.filters["short"] = _short
+    env.filters["seconds"] = _seconds
+    env.filters["percent"] = _percent
     env.globals["nav"] = NAV
     return env
 

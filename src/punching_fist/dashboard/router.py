@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
@@ -22,6 +23,7 @@ from markupsafe import Markup
 from punching_fist.api.auth import ApiAuth, Role
 from punching_fist.api.errors import http_status
 from punching_fist.dashboard.access import Access, read_form, safe_next
+from punching_fist.dashboard.incident_views import IncidentViews
 from punching_fist.dashboard.live import fragment_stream, version
 from punching_fist.dashboard.render import render, static_file
 from punching_fist.dashboard.sessions import COOKIE, SESSION_SECONDS, Session, SessionCodec
@@ -31,6 +33,7 @@ from punching_fist.resources.findings import Finding
 from punching_fist.resources.loader import Resource, ResourceSet
 from punching_fist.store.approval_rows import ApprovalConflict, Decision
 from punching_fist.store.database import Database
+from punching_fist.store.tables import utcnow
 
 Text = Annotated[str | None, Query(max_length=100)]
 
@@ -41,6 +44,22 @@ class Decider(Protocol):
     async def decide(
         self, approval_id: uuid.UUID, *, approved: bool, feedback: str | None, decided_by: str
     ) -> Decision | None: ...
+
+
+class FeedbackGiver(Protocol):
+    """``incidents.feedback.FeedbackService``: records whether the root cause was right."""
+
+    async def give(
+        self,
+        incident_id: uuid.UUID,
+        *,
+        root_cause_correct: bool,
+        given_by: str,
+        source: str,
+        human_needed: bool | None = None,
+        notes: str | None = None,
+        resolution: str | None = None,
+    ) -> Any: ...
 
 
 class Resender(Protocol):
@@ -59,13 +78,17 @@ class DashboardDeps:
     check: Callable[[Resource], list[Finding]]
     """What is wrong with a loaded resource (``validation.check_resource``)."""
     redact: Callable[[Any], Any]
+    feedback: FeedbackGiver | None = None
+    """None: the feedback buttons answer 404 (a service built without incidents)."""
     clock: Callable[[], float] = time.time
+    now: Callable[[], datetime] = utcnow
 
 
 def dashboard_router(deps: DashboardDeps) -> APIRouter:
     router = APIRouter(prefix="/ui", include_in_schema=False)
     access = Access(deps.auth, SessionCodec(deps.auth.session_key, clock=deps.clock))
     views = Views(deps.database, deps.redact, deps.resources, deps.check)
+    incident_views = IncidentViews(deps.database, deps.redact, deps.resources, views.run, deps.now)
 
     def page(request: Request, session: Session, template: str, **context: Any) -> HTMLResponse:
         html = render(
@@ -80,7 +103,7 @@ def dashboard_router(deps: DashboardDeps) -> APIRouter:
 
     @router.get("/")
     async def home() -> RedirectResponse:
-        return RedirectResponse("/ui/runs", status_code=303)
+        return RedirectResponse("/ui/incidents", status_code=303)
 
     @router.get("/static/{name}")
     async def static(name: str) -> Response:
@@ -149,6 +172,80 @@ def dashboard_router(deps: DashboardDeps) -> APIRouter:
         items = await views.approvals(status)
         context = {"approvals": items, "csrf": access.csrf(session), "back": "/ui/approvals"}
         return render("_approvals_list.html", me=session.identity, **context)
+
+    async def incidents_fragment(
+        session: Session, status: str | None, severity: str | None, since: str | None
+    ) -> tuple[dict[str, Any], str]:
+        context = await incident_views.incidents(status=status, severity=severity, since=since)
+        return context, render("_incidents_table.html", me=session.identity, **context)
+
+    async def incident_fragment(
+        session: Session, incident_id: uuid.UUID
+    ) -> tuple[dict[str, Any], str]:
+        detail = await incident_views.incident(incident_id)
+        csrf = access.csrf(session)
+        html = render("_incident_body.html", incident=detail, me=session.identity, csrf=csrf)
+        return detail, html
+
+    @router.get("/incidents")
+    async def incidents(
+        request: Request, status: Text = None, severity: Text = None, since: Text = None
+    ) -> HTMLResponse:
+        session = await access.session(request)
+        context, fragment = await incidents_fragment(session, status, severity, since)
+        return live(request, session, "incidents.html", fragment, **context)
+
+    @router.get("/incidents/stream")
+    async def incidents_stream(
+        request: Request, status: Text = None, severity: Text = None, since: Text = None
+    ) -> Response:
+        session = await access.session(request, page=False)
+
+        async def fragment() -> str:
+            return (await incidents_fragment(session, status, severity, since))[1]
+
+        return fragment_stream(fragment)
+
+    @router.get("/incidents/{incident_id}")
+    async def incident(request: Request, incident_id: uuid.UUID) -> HTMLResponse:
+        session = await access.session(request)
+        detail, fragment = await incident_fragment(session, incident_id)
+        return live(request, session, "incident.html", fragment, incident=detail)
+
+    @router.get("/incidents/{incident_id}/stream")
+    async def incident_stream(request: Request, incident_id: uuid.UUID) -> Response:
+        session = await access.session(request, page=False)
+
+        async def fragment() -> str:
+            return (await incident_fragment(session, incident_id))[1]
+
+        return fragment_stream(fragment)
+
+    @router.post("/incidents/{incident_id}/feedback")
+    async def feedback(request: Request, incident_id: uuid.UUID) -> Response:
+        session, fields = await access.form(request, Role.APPROVER)
+        correct = fields.get("correct")
+        if correct not in ("true", "false"):
+            raise HTTPException(status_code=400, detail="correct must be true or false")
+        given = None
+        if deps.feedback is not None:
+            given = await deps.feedback.give(
+                incident_id,
+                root_cause_correct=correct == "true",
+                human_needed=True if fields.get("human_needed") == "true" else None,
+                notes=fields.get("notes", "").strip()[:4000] or None,
+                resolution=fields.get("resolution", "").strip()[:4000] or None,
+                given_by=session.identity.name,
+                source="api",
+            )
+        if given is None:
+            raise HTTPException(status_code=404, detail=f"incident {incident_id} not found")
+        return RedirectResponse(f"/ui/incidents/{incident_id}", status_code=303)
+
+    @router.get("/kpis")
+    async def kpis(request: Request, window: Text = "7d") -> HTMLResponse:
+        session = await access.session(request)
+        return page(request, session, "kpis.html", **await incident_views.kpis(window or "7d"))
 
     @router.get("/runs")
     async def runs(request: Request, status: Text = None, workflow: Text = None) -> HTMLResponse:

@@ -404,8 +404,8 @@ class Service:
             app.include_router(runbooks_router(self.runbooks, auth))
         if self.memory is not None:
             app.include_router(knowledge_router(self.memory.store, auth))
-        app.include_router(dashboard_router(self.dashboard_deps()))
         feedback = FeedbackService(self.database, self.metrics.kpis, knowledge=self.memory)
+        app.include_router(dashboard_router(self.dashboard_deps(feedback)))
         app.include_router(feedback_router(feedback, auth))
         app.include_router(kpis_router(self.database, auth, self.registry.current))
         slack_feedback = SlackFeedback(
@@ -434,7 +434,7 @@ class Service:
             return served
         return TracedIntake(served, self.tracing, self.intake.serves)
 
-    def dashboard_deps(self) -> DashboardDeps:
+    def dashboard_deps(self, feedback: FeedbackService | None = None) -> DashboardDeps:
         """What the web dashboard (``/ui/``) reads and acts through."""
         return DashboardDeps(
             database=self.database,
@@ -444,6 +444,7 @@ class Service:
             resources=self.registry.current,
             check=check_resource,
             redact=self.secrets.redact_data,
+            feedback=feedback,
         )
 
 
