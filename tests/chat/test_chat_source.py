@@ -363,6 +363,7 @@ async def test_the_path_answers_only_signed_posts_of_slacks_formats(
         huge = b'{"type": "event_callback", "pad": "' + b"x" * 300_000 + b'"}'
         too_big = await send(server, huge, JSON)
         form = await send(server, b"text=hi", FORM)
+        ssl_check = await send(server, b"ssl_check=1&token=deprecated", FORM)
     assert get.status_code == 405
     assert text.status_code == 415
     assert "text/plain" in text.json()["error"]
@@ -370,3 +371,4 @@ async def test_the_path_answers_only_signed_posts_of_slacks_formats(
     assert too_big.status_code == 413
     assert form.status_code == 400
     assert "needs 'command' and 'trigger_id'" in form.json()["error"]
+    assert ssl_check.status_code == 200

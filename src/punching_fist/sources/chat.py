@@ -197,6 +197,8 @@ class ChatIntake:
 
     async def _command(self, sources: Mapping[str, ChatSourceSpec], body: bytes) -> ChatReply:
         form = {k: v[0] for k, v in urllib.parse.parse_qs(body.decode()).items()}
+        if form.get("ssl_check") == "1":  # Slack checking the certificate of a command's URL
+            return ChatReply(status=200, body={"ok": True}, outcome="challenge")
         command = form.get("command", "")
         trigger_id = form.get("trigger_id", "")
         if not command or not trigger_id:
