@@ -3,7 +3,7 @@ incident and one investigation (counted at the OpenAI-compatible stand-in); when
 resolve, so does the incident, with its MTTR.
 
 Built as steps (``Storm``) so further checks of the same storm can join: the Slack thread
-per incident (sinks), the KPI endpoint.
+per incident (sinks), the KPI endpoint (the MTTR, the one investigation).
 """
 
 from __future__ import annotations
@@ -19,14 +19,16 @@ from sqlalchemy import select
 from punching_fist.store.tables import alerts, incidents, step_results, workflow_runs
 from tests.agent.kit import kubectl_stand_in, server_settings
 from tests.harness.prometheus_stack import TEST_ALERT, TEST_METRIC, PrometheusStack
+from tests.sinks.support import SLACK_TOKEN, secrets
 from tests.support.fake_llm import FakeLLM, Script, final
+from tests.support.fake_slack import FakeSlack
 from tests.support.server import RunningServer, resources_from_yaml, running_server
 
 PODS = 20
 SAFE = "bcdfghjklmnpqrstvwxz"
 
 
-def resources(llm_url: str) -> str:
+def resources(llm_url: str, slack_url: str) -> str:
     return f"""
 apiVersion: punchingfist.io/v1alpha1
 kind: Source
@@ -49,7 +51,7 @@ spec:
       tools: [kubectl]
       evidence: "off"
       maxIterations: 3
-  sinks: [out]
+  sinks: [out, slack]
 ---
 apiVersion: punchingfist.io/v1alpha1
 kind: Sink
@@ -57,6 +59,13 @@ metadata: {{name: out}}
 spec:
   type: stdout
   config: {{format: json}}
+---
+apiVersion: punchingfist.io/v1alpha1
+kind: Sink
+metadata: {{name: slack}}
+spec:
+  type: slack
+  config: {{channel: "#ops-alerts", botToken: env://SLACK_TOKEN, endpoint: "{slack_url}"}}
 """
 
 
@@ -120,10 +129,12 @@ async def test_twenty_pods_one_incident_one_investigation(
 ) -> None:
     stack = clean_prometheus_stack
     script = Script([final(summary="api pods crash", root_cause="OOMKilled", confidence=0.9)])
-    with FakeLLM(script) as llm:
+    slack = FakeSlack(token=SLACK_TOKEN)
+    with FakeLLM(script) as llm, slack.running():
         async with running_server(
-            resources_from_yaml(resources(llm.url)),
+            resources_from_yaml(resources(llm.url, slack.api_url)),
             database_url,
+            secrets=secrets(),
             run_concurrency=8,
             **server_settings(kubectl_stand_in(tmp_path)),
         ) as server:
@@ -149,6 +160,12 @@ async def test_twenty_pods_one_incident_one_investigation(
             assert len([s for s in steps if s.status == "succeeded"]) == 1
             assert len(mine) >= PODS - 1
             assert {s.result["attachedTo"] for s in mine} == {str(incident.investigation_run_id)}
+            # One Slack thread at the stand-in: the first run's message, every other a reply.
+            posted = slack.posted()
+            [parent] = [m for m in posted if m.thread_ts is None]
+            assert len(posted) >= PODS
+            assert all(m.thread_ts == parent.ts for m in posted if m is not parent)
+            assert len(parent.replies) == len(posted) - 1
 
             storm.resolve()
 
@@ -161,4 +178,18 @@ async def test_twenty_pods_one_incident_one_investigation(
             assert incident.mttr_seconds is not None
             assert incident.mttr_seconds >= 0
             assert incident.resolved_at >= incident.created_at
+
+            # The KPI endpoint reports it (this test's database: only its storm, and perhaps
+            # a leftover of the shared Alertmanager group as a second incident).
+            kpis = (await server.client.get("/api/v1/kpis?since=1h")).json()
+            assert kpis["investigations"] == 1
+            assert kpis["incidents"] >= 1
+            assert kpis["timeToTriage"]["count"] >= PODS
+            assert kpis["timeToResolve"]["count"] >= 1
+            if kpis["incidents"] == 1:
+                assert kpis["timeToResolve"]["p50Seconds"] == incident.mttr_seconds
+                assert kpis["investigationsPerIncident"] == 1.0
+            metrics = (await server.client.get("/metrics")).text
+            assert "punchingfist_time_to_resolve_seconds_count 1.0" in metrics
+            assert "punchingfist_time_to_triage_seconds_count 1.0" in metrics
             stack.set_webhook_target(None)
