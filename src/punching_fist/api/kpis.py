@@ -11,7 +11,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
+from fastapi.exceptions import RequestValidationError
 
 from punching_fist.api.auth import ApiAuth, Role
 from punching_fist.api.openapi import AUTH, refusals
@@ -28,20 +29,27 @@ _MOMENT = "An ISO 8601 time (2026-12-01T00:00:00Z) or an age before now (7d, 12h
 
 
 def moment(value: str, *, now: datetime, field: str) -> datetime:
-    """``value`` as an aware time; a 422 naming ``field`` when it is neither form."""
+    """``value`` as an aware time; a 422 naming ``field`` when it is neither form. An age
+    beyond the calendar (``99999999d``) means the earliest time there is."""
     try:
         return now - parse_duration(value)
     except ValueError:
         pass
     except OverflowError:
-        raise HTTPException(status_code=422, detail=f"{field}: {value!r} is too long ago") from None
+        return datetime.min.replace(tzinfo=UTC)
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise HTTPException(
-            status_code=422, detail=f"{field}: {value!r} is not an ISO 8601 time or an age (7d)"
-        ) from None
+        raise invalid(field, value, "is not an ISO 8601 time or an age (7d)") from None
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def invalid(field: str, value: str, why: str) -> RequestValidationError:
+    """A 422 shaped as FastAPI's own (``detail``: a list naming the parameter)."""
+    message = f"{field}: {value!r} {why}"
+    return RequestValidationError(
+        [{"type": "value_error", "loc": ("query", field), "msg": message, "input": value}]
+    )
 
 
 def kpis_router(
@@ -69,10 +77,7 @@ def kpis_router(
         start = moment(since, now=current, field="since")
         end = moment(until, now=current, field="until") if until else current
         if start >= end:
-            raise HTTPException(
-                status_code=422,
-                detail=f"since ({start.isoformat()}) must be before until ({end.isoformat()})",
-            )
+            raise invalid("since", since, f"({start.isoformat()}) is not before until")
         config = resources().operator_config
         settings = config.spec.kpis if config is not None else KpiSettings()
         window = KpiFilter(since=start, until=end, source=source, severity=severity)
