@@ -28,9 +28,9 @@ ALERT = {"labels": {"alertname": "KubePodCrashLooping", "namespace": "prod", "po
 
 
 class Synced:
-    def __init__(self, tmp_path: Path, config: RunbooksConfig, clock: FakeClock) -> None:
+    def __init__(self, tmp_path: Path, config: RunbooksConfig | None, clock: FakeClock) -> None:
         self.registry = CollectorRegistry()
-        self.config = config
+        self.config: RunbooksConfig | None = config
         self.sync = RunbookSync(
             lambda: self.config,
             tmp_path / "state" / "runbooks",
@@ -205,3 +205,25 @@ async def test_a_changed_setting_syncs_at_once(
         await asyncio.sleep(0.01)
     assert synced.sync.status()["repository"] == other.url
     assert synced.sync.brief_for_alert(ALERT) is None
+
+
+async def test_a_config_that_arrives_after_start_syncs_at_once_then_on_its_interval(
+    tmp_path: Path, remote: Remote, clock: FakeClock
+) -> None:
+    synced = Synced(tmp_path, RunbooksConfig(repository=remote.url), clock)
+    synced.config = None  # Kubernetes mode: no OperatorConfig yet at start
+    synced.sync.start()
+    await clock.wait_for_sleepers(1)
+    assert synced.sync.status()["configured"] is False
+    first = remote.push({"crashloop.md": CRASHLOOP})
+    synced.config = RunbooksConfig(repository=remote.url, sync_interval="5m")
+    synced.sync.config_changed()
+    for _ in range(500):
+        if synced.sync.status()["commit"] == first and clock.sleeping == 1:
+            break
+        await asyncio.sleep(0.01)
+    assert synced.sync.status()["commit"] == first
+    second = remote.push({"disk.md": "# Disk\n"})
+    await clock.advance(300)  # the new interval, not the hour the loop slept before
+    assert synced.sync.status()["commit"] == second
+    await synced.sync.stop()

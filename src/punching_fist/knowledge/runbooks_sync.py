@@ -137,6 +137,7 @@ class RunbookSync:
         self._synced_config: RunbooksConfig | None = None
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[object]] = set()
+        self._loop: asyncio.Task[object] | None = None
 
     @property
     def runbooks(self) -> RunbookSet:
@@ -161,7 +162,7 @@ class RunbookSync:
         )
 
     def start(self) -> None:
-        self._spawn(self._run(), "runbook-sync")
+        self._loop = self._spawn(self._run(), "runbook-sync")
 
     async def stop(self) -> None:
         for task in list(self._tasks):
@@ -171,15 +172,22 @@ class RunbookSync:
                 await task
 
     def config_changed(self, *_: object) -> None:
-        """Sync now if ``spec.runbooks`` changed (subscribed to the resource registry); the
-        interval's own syncs go on as before."""
-        if self._config() != self._synced_config:
+        """Sync now, and every new ``syncInterval`` from now, if ``spec.runbooks`` changed
+        (subscribed to the resource registry: in Kubernetes mode the OperatorConfig arrives
+        after start)."""
+        if self._config() == self._synced_config:
+            return
+        if self._loop is not None:
+            self._loop.cancel()
+            self._loop = self._spawn(self._run(), "runbook-sync")
+        else:
             self._spawn(self.sync(), "runbook-sync-now")
 
-    def _spawn(self, work: Coroutine[Any, Any, object], name: str) -> None:
+    def _spawn(self, work: Coroutine[Any, Any, object], name: str) -> asyncio.Task[object]:
         task = asyncio.get_running_loop().create_task(work, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def _run(self) -> None:
         while True:
