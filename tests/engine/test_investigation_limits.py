@@ -224,10 +224,12 @@ async def test_waiting_runs_survive_a_restart(sqlite_url: str) -> None:
         assert restarted.runs == ids[1:]
 
 
-async def test_the_token_budget_counts_recorded_llm_usage_over_an_hour(sqlite_url: str) -> None:
+async def test_the_token_budget_counts_recorded_llm_usage_over_an_hour(
+    database_url: str,
+) -> None:
     clock = FakeClock(utcnow())
     agent = CountingAgent(clock, tokens=600)
-    async with served(sqlite_url, "{llmTokensPerHour: 1000}", agent, clock) as service:
+    async with served(database_url, "{llmTokensPerHour: 1000}", agent, clock) as service:
         ids = await store_runs(service, 3)
         # 0 and 600 tokens used are under 1,000: two start; 1,200 is not.
         await settle(service, clock, ids, done=2)

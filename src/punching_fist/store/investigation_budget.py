@@ -111,8 +111,25 @@ def _tokens_since(conn: Connection, since: datetime) -> list[tuple[datetime, int
     return used
 
 
-def _room(conn: Connection, budget: Budget, now: datetime) -> tuple[int | None, datetime | None]:
-    """How many may be admitted now (None: no count limit), and when more budget frees."""
+def _token_total(conn: Connection, since: datetime) -> int:
+    """Tokens the ``llm`` audit rows recorded since ``since``, summed by the database."""
+    usage = audit_events.c.usage
+    tokens = func.coalesce(usage["input_tokens"].as_integer(), 0) + func.coalesce(
+        usage["output_tokens"].as_integer(), 0
+    )
+    total = conn.execute(
+        select(func.coalesce(func.sum(tokens), 0)).where(
+            and_(audit_events.c.kind == "llm", audit_events.c.created_at > since)
+        )
+    ).scalar_one()
+    return int(total)
+
+
+def _room(
+    conn: Connection, budget: Budget, now: datetime, *, when: bool = False
+) -> tuple[int | None, datetime | None]:
+    """How many may be admitted now (None: no count limit), and with ``when`` the moment
+    more budget frees (reading the hour's usage row by row only then, and only when over)."""
     room: int | None = None
     frees: list[datetime] = []
     if budget.per_minute is not None:
@@ -122,11 +139,10 @@ def _room(conn: Connection, budget: Budget, now: datetime) -> tuple[int | None, 
             # The oldest admission leaves the window first; with no room, that is the wait.
             frees.append(admitted[0] + MINUTE)
     if budget.tokens_per_hour is not None:
-        usage = _tokens_since(conn, now - HOUR)
-        total = sum(tokens for _, tokens in usage)
+        total = _token_total(conn, now - HOUR)
         if total >= budget.tokens_per_hour:
             room = 0
-            for at, tokens in usage:
+            for at, tokens in _tokens_since(conn, now - HOUR) if when else ():
                 total -= tokens
                 if total < budget.tokens_per_hour:
                     frees.append(at + HOUR)
@@ -226,7 +242,7 @@ def _count_waiting(conn: Connection) -> int:
 def _release(conn: Connection, args: tuple[Budget, datetime]) -> Released:
     budget, now = args
     _lock(conn)
-    room, frees_at = _room(conn, budget, now) if budget.enabled else (None, None)
+    room, frees_at = _room(conn, budget, now, when=True) if budget.enabled else (None, None)
     take = _RELEASE_BATCH if room is None else min(room, _RELEASE_BATCH)
     released: list[uuid.UUID] = []
     if take > 0:
@@ -245,7 +261,7 @@ def _release(conn: Connection, args: tuple[Budget, datetime]) -> Released:
                 conn.execute(insert(audit_events), _row(run_id, step, ADMITTED, now))
                 released.append(run_id)
         if budget.enabled and released:
-            _, frees_at = _room(conn, budget, now)
+            _, frees_at = _room(conn, budget, now, when=True)
     return Released(run_ids=released, waiting=_count_waiting(conn), frees_at=frees_at)
 
 
