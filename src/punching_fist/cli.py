@@ -28,6 +28,7 @@ from punching_fist.operator.kubernetes_source import (
 )
 from punching_fist.operator.runtime import OperatorRuntime, add_secret_schemes
 from punching_fist.replay.cli import replay_command
+from punching_fist.replay.dashboard import try_workflow_for
 from punching_fist.resources.loader import ResourceSet
 from punching_fist.secret_refs import SecretResolver
 from punching_fist.server.service import Service
@@ -249,6 +250,7 @@ def serve(
         state_dir=state_dir,
     )
     service = Service.build(settings, resource_set, secrets=secrets)
+    service.try_workflow = try_workflow_for(service)
     _add_operator(service, settings)
     config = uvicorn.Config(
         service.asgi_app(),

@@ -8,9 +8,10 @@ What the pages show passes through the secret resolver's redaction, as API answe
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Protocol
@@ -28,9 +29,10 @@ from punching_fist.dashboard.live import fragment_stream, version
 from punching_fist.dashboard.render import render, static_file
 from punching_fist.dashboard.sessions import COOKIE, SESSION_SECONDS, Session, SessionCodec
 from punching_fist.dashboard.views import Views
-from punching_fist.errors import Refused
+from punching_fist.errors import ConfigurationError, Refused
 from punching_fist.resources.findings import Finding
 from punching_fist.resources.loader import Resource, ResourceSet
+from punching_fist.store import dashboard_queries
 from punching_fist.store.approval_rows import ApprovalConflict, Decision
 from punching_fist.store.database import Database
 from punching_fist.store.tables import utcnow
@@ -62,6 +64,9 @@ class FeedbackGiver(Protocol):
     ) -> Any: ...
 
 
+TryWorkflow = Callable[[bytes, str | None], Awaitable[tuple[str, dict[str, Any]]]]
+
+
 class Resender(Protocol):
     """``engine.delivery.dispatch.SinkDispatch``: re-sends a delivery now."""
 
@@ -79,6 +84,8 @@ class DashboardDeps:
     """What is wrong with a loaded resource (``validation.check_resource``)."""
     redact: Callable[[Any], Any]
     feedback: FeedbackGiver | None = None
+    try_workflow: TryWorkflow | None = None
+    """Replays a stored alert (``replay.dashboard``); None: not offered."""
     """None: the feedback buttons answer 404 (a service built without incidents)."""
     clock: Callable[[], float] = time.time
     now: Callable[[], datetime] = utcnow
@@ -320,6 +327,50 @@ def dashboard_router(deps: DashboardDeps) -> APIRouter:
         except Refused as exc:
             raise HTTPException(status_code=http_status(exc), detail=exc.detail) from exc
         return RedirectResponse(safe_next(fields.get("back")), status_code=303)
+
+    @router.get("/alerts/{alert_id}/try")
+    async def try_page(request: Request, alert_id: uuid.UUID) -> HTMLResponse:
+        session = await access.session(request)
+        found = await dashboard_queries.alert_as_notification(deps.database, alert_id)
+        if found is None:
+            raise HTTPException(status_code=404, detail=f"alert {alert_id} not found")
+        notification, workflow = found
+        context = {
+            "alert_id": alert_id,
+            "notification": deps.redact(notification),
+            "workflow": workflow or "",
+            "workflows": sorted(deps.resources().workflows),
+            "offered": deps.try_workflow is not None,
+            "replayed": None,
+        }
+        return page(request, session, "try.html", **context)
+
+    @router.post("/alerts/{alert_id}/try")
+    async def try_workflow(request: Request, alert_id: uuid.UUID) -> HTMLResponse:
+        # An approver's: it spends LLM tokens and runs read-only tools as the server.
+        session, fields = await access.form(request, Role.APPROVER)
+        if deps.try_workflow is None:
+            raise HTTPException(status_code=404, detail="this server does not offer replays")
+        found = await dashboard_queries.alert_as_notification(deps.database, alert_id)
+        if found is None:
+            raise HTTPException(status_code=404, detail=f"alert {alert_id} not found")
+        notification, stored_workflow = found
+        workflow = fields.get("workflow") or stored_workflow
+        if workflow not in deps.resources().workflows:
+            raise HTTPException(status_code=422, detail=f"workflow: no Workflow {workflow!r}")
+        try:
+            text, report = await deps.try_workflow(json.dumps(notification).encode(), workflow)
+        except ConfigurationError as exc:
+            raise HTTPException(status_code=422, detail=str(exc)) from exc
+        context = {
+            "alert_id": alert_id,
+            "notification": deps.redact(notification),
+            "workflow": workflow,
+            "workflows": sorted(deps.resources().workflows),
+            "offered": True,
+            "replayed": {"timeline": text, "report": report},
+        }
+        return page(request, session, "try.html", **context)
 
     @router.get("/resources")
     async def resources(request: Request) -> HTMLResponse:

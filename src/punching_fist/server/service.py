@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -92,6 +92,10 @@ from punching_fist.validation import check_resource
 log = structlog.get_logger(__name__)
 
 
+TryWorkflow = Callable[[bytes, str | None], Awaitable[tuple[str, dict[str, Any]]]]
+"""Replays a notification through a workflow without side effects: the timeline, the JSON."""
+
+
 class Extension(Protocol):
     """Something started after the engine and stopped before it (Kubernetes mode)."""
 
@@ -133,6 +137,9 @@ class Service:
     """Starts steps outside this process (``Settings.isolate_steps``)."""
     schedules: ScheduleRunner | None = None
     extensions: list[Extension] = field(default_factory=list)
+    try_workflow: TryWorkflow | None = None
+    """The dashboard's "try this workflow" (``replay.dashboard``), set by the command line:
+    replay sits above the server. None: the dashboard does not offer it."""
     runbooks: RunbookSync | None = None
     """The runbooks of ``spec.runbooks``, synced in the background (docs/runbooks.md)."""
     memory: Memory | None = None
@@ -445,6 +452,7 @@ class Service:
             check=check_resource,
             redact=self.secrets.redact_data,
             feedback=feedback,
+            try_workflow=self.try_workflow,
         )
 
 
