@@ -67,7 +67,13 @@ def conformance_run(url: str) -> Outcome:
                 {
                     "include-tag": "webhooks",
                     "checks": {name: {"enabled": False} for name in REQUEST_CHECKS},
-                }
+                },
+                {
+                    # since < until spans two parameters, which OpenAPI cannot say: schema-valid
+                    # pairs the other way round are rightly refused (422 naming since).
+                    "include-path": "/api/v1/kpis",
+                    "checks": {"positive_data_acceptance": {"enabled": False}},
+                },
             ],
         }
     )

@@ -47,7 +47,7 @@ def feedback_router(service: FeedbackService, auth: ApiAuth) -> APIRouter:
     router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"], responses=refusals(*AUTH))
     approver = auth.requires(Role.APPROVER)
 
-    @router.post("/{incident_id}/feedback", status_code=201, responses=refusals(404))
+    @router.post("/{incident_id}/feedback", status_code=201, responses=refusals(400, 404))
     async def give_feedback(
         incident_id: uuid.UUID,
         body: FeedbackBody,
