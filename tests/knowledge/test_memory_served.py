@@ -169,6 +169,7 @@ async def test_a_refired_alert_reuses_the_result_unless_the_evidence_changed(
             third = await fire(server, FIRST_POD)
             assert third is not None
             fresh = step(await run_detail(server.client, third))["result"]
+            metrics = (await server.client.get("/metrics")).text
 
     assert reused["cachedFrom"] == first
     assert reused["root_cause"] == CAUSE
@@ -178,6 +179,9 @@ async def test_a_refired_alert_reuses_the_result_unless_the_evidence_changed(
     assert len(llm.requests) == 2
     assert "cachedFrom" not in fresh
     assert fresh["similar_incidents"][0]["rootCause"] == CAUSE
+    assert 'punchingfist_response_cache_total{result="reused"} 1.0' in metrics
+    assert 'punchingfist_response_cache_total{result="evidence_changed"} 1.0' in metrics
+    assert 'punchingfist_knowledge_entries_written_total{outcome="diagnosed"} 2.0' in metrics
 
 
 async def test_feedback_on_the_incident_reaches_its_entry_and_the_next_prompt(

@@ -21,6 +21,7 @@ import structlog
 
 from punching_fist.agent.memory import CachedInvestigation, PastIncident, Recollection
 from punching_fist.knowledge.signature import Signature
+from punching_fist.observability.knowledge_metrics import KnowledgeMetrics
 from punching_fist.resources.loader import ResourceSet
 from punching_fist.resources.memory_settings import CacheSettings, KnowledgeSettings
 from punching_fist.store.knowledge import Correct, KnowledgeEntry, KnowledgeStore, NewEntry
@@ -51,10 +52,12 @@ class Memory:
         resources: Callable[[], ResourceSet],
         *,
         clock: Callable[[], datetime] = utcnow,
+        metrics: KnowledgeMetrics | None = None,
     ) -> None:
         self.store = store
         self._resources = resources
         self._clock = clock
+        self._metrics = metrics or KnowledgeMetrics()
 
     def _settings(self) -> tuple[KnowledgeSettings, CacheSettings]:
         config = self._resources().operator_config
@@ -68,6 +71,7 @@ class Memory:
         if not knowledge.enabled:
             return None
         similar = await self._similar(alert, signature, knowledge.similar_incidents)
+        self._metrics.recalled.inc(len(similar))
         cached: KnowledgeEntry | None = None
         ttl = cache.lifetime()
         if ttl is not None and signature.alertname:
@@ -130,9 +134,12 @@ class Memory:
         if not knowledge.enabled or result is None or result.get("error_message"):
             return None
         if result.get("cachedFrom"):
+            self._metrics.cache.labels("reused").inc()
             if recalled is not None and recalled.cached_entry is not None:
                 await self.store.mark_reused(recalled.cached_entry)
             return None
+        if recalled is not None and recalled.cached_entry is not None:
+            self._metrics.cache.labels("evidence_changed").inc()
         kept = {k: v for k, v in result.items() if k not in ("similar_incidents", "pastCauseHeld")}
         inconclusive = bool(result.get("inconclusive")) or not result.get("root_cause")
         fix = result.get("fix_command") or "; ".join(result.get("recommendations") or [])
@@ -158,6 +165,7 @@ class Memory:
             ),
             now=self._clock(),
         )
+        self._metrics.entries.labels(entry.outcome).inc()
         log.info("investigation remembered", entry=str(entry.id), alertname=signature.alertname)
         return entry
 

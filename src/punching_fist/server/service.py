@@ -60,6 +60,7 @@ from punching_fist.knowledge.runbooks_sync import RunbookSync, runbook_sync_for
 from punching_fist.kube.credentials import KubeCredentials
 from punching_fist.local_model.bundled import BundledLocalModel
 from punching_fist.local_model.cache import LocalModelPaths
+from punching_fist.observability.knowledge_metrics import KnowledgeMetrics
 from punching_fist.observability.metrics import Metrics
 from punching_fist.observability.tracing import TRACEPARENT, Tracing, current_traceparent
 from punching_fist.resources.incident_settings import IncidentSettings
@@ -211,7 +212,11 @@ class Service:
             secrets=secrets,
             decider=agent_services.approvals,
         )
-        memory = Memory(KnowledgeStore(database), registry.current)
+        memory = Memory(
+            KnowledgeStore(database),
+            registry.current,
+            metrics=KnowledgeMetrics(metrics.registry),
+        )
         runbooks = runbook_sync_for(
             registry.current,
             settings.state_dir,
