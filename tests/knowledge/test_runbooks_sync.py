@@ -227,3 +227,37 @@ async def test_a_config_that_arrives_after_start_syncs_at_once_then_on_its_inter
     await clock.advance(300)  # the new interval, not the hour the loop slept before
     assert synced.sync.status()["commit"] == second
     await synced.sync.stop()
+
+
+async def test_symlinks_do_not_lead_outside_the_repository(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.md").write_text("---\nalertnames: [KubePodCrashLooping]\n---\nsecret\n")
+    directory = tmp_path / "plain"
+    directory.mkdir()
+    (directory / "crashloop.md").write_text(CRASHLOOP)
+    (directory / "linked").symlink_to(outside, target_is_directory=True)
+    (directory / "file.md").symlink_to(outside / "secret.md")
+    synced = Synced(tmp_path, RunbooksConfig(repository=str(directory)), clock)
+    await synced.sync.sync()
+    status = synced.sync.status()
+    assert [r["path"] for r in status["runbooks"]] == ["crashloop.md"]
+    assert status["problems"] == ["file.md: not a regular file"]
+
+
+async def test_a_path_that_is_a_symlink_out_of_the_repository_is_refused(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "crashloop.md").write_text(CRASHLOOP)
+    directory = tmp_path / "plain"
+    directory.mkdir()
+    (directory / "ops").symlink_to(outside, target_is_directory=True)
+    config = RunbooksConfig(repository=str(directory), path="ops")
+    synced = Synced(tmp_path, config, clock)
+    await synced.sync.sync()
+    assert synced.sync.status()["runbooks"] == []
+    assert synced.sync.status()["problems"] == ["ops is not a directory in the repository"]

@@ -145,12 +145,13 @@ def load_runbooks(root: Path, config: RunbooksConfig, commit: str | None) -> Loa
 
     A file that cannot be read or parsed is a problem, not a failure of the others."""
     base = root / config.path if config.path else root
-    if not base.is_dir():
+    inside = base.resolve().is_relative_to(root.resolve())  # not a symlink out of it
+    if not base.is_dir() or not inside:
         message = f"{config.path or '.'} is not a directory in the repository"
         return Loaded(runbooks=RunbookSet(commit=commit, root=config.path), problems=(message,))
     runbooks: list[Runbook] = []
     problems: list[str] = []
-    files = sorted(p for p in base.rglob("*.md") if ".git" not in p.relative_to(root).parts)
+    files = _markdown_files(base)
     for file in files:
         path = file.relative_to(root).as_posix()
         if len(runbooks) >= config.max_runbooks:
@@ -171,6 +172,16 @@ def load_runbooks(root: Path, config: RunbooksConfig, commit: str | None) -> Loa
             problems.append(f"{path}: cannot be read: {type(exc).__name__}")
     found = RunbookSet(runbooks=tuple(runbooks), commit=commit, root=config.path)
     return Loaded(runbooks=found, problems=tuple(problems))
+
+
+def _markdown_files(base: Path) -> list[Path]:
+    """``*.md`` below ``base``, sorted; symlinked directories are not followed (a repository
+    must not lead the server to read its own files into prompts), ``.git`` is skipped."""
+    found = []
+    for directory, subdirectories, names in os.walk(base, followlinks=False):
+        subdirectories[:] = sorted(d for d in subdirectories if d != ".git")
+        found += [Path(directory) / name for name in names if name.endswith(".md")]
+    return sorted(found)
 
 
 def _error_line(text: str, token: str | None) -> str:
