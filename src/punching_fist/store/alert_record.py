@@ -28,24 +28,24 @@ def auto_resolved_now() -> ColumnElement[bool]:
 
     Evaluated inside the resolving UPDATE, so it is decided with the resolution itself.
     """
-    fixed = alerts.alias("fixed_alert")
-    same_incident = and_(
-        alerts.c.incident_id.is_not(None), fixed.c.incident_id == alerts.c.incident_id
+    # Two EXISTS rather than one with OR: each follows an index (runs by alert, alerts by
+    # incident, approvals by run) instead of scanning every approved approval per alert.
+    own_fix = exists(
+        select(approvals.c.id)
+        .select_from(approvals.join(workflow_runs, approvals.c.run_id == workflow_runs.c.id))
+        .where(and_(workflow_runs.c.alert_id == alerts.c.id, approvals.c.status == "approved"))
     )
-    approved_fix = exists(
+    fixed = alerts.alias("fixed_alert")
+    incident_fix = exists(
         select(approvals.c.id)
         .select_from(
-            approvals.join(workflow_runs, approvals.c.run_id == workflow_runs.c.id).join(
-                fixed, workflow_runs.c.alert_id == fixed.c.id
+            fixed.join(workflow_runs, workflow_runs.c.alert_id == fixed.c.id).join(
+                approvals, approvals.c.run_id == workflow_runs.c.id
             )
         )
-        .where(
-            and_(
-                approvals.c.status == "approved",
-                or_(fixed.c.id == alerts.c.id, same_incident),
-            )
-        )
+        .where(and_(fixed.c.incident_id == alerts.c.incident_id, approvals.c.status == "approved"))
     )
+    approved_fix = or_(own_fix, and_(alerts.c.incident_id.is_not(None), incident_fix))
     return and_(alerts.c.escalated_at.is_(None), approved_fix)
 
 
