@@ -197,6 +197,7 @@ class Controller:
         if problems is None:
             problems = await self._checker.check(kind.kind, body, self._registry.current())
             self._problems[key] = problems
+        problems = problems + self._checker.runtime_problems(kind.kind, body)
         status = await self._status(kind, body, problems)
         current = body.get("status") or {}
         if kind.kind == "Workflow":

@@ -78,6 +78,7 @@ class KubernetesSourceRunner:
         self._trigger = trigger
         self._database = database
         self._retry_delay = retry_delay
+        self._problems: dict[str, str] = {}
         self._tasks = PerSourceTasks(
             registry, KubernetesSourceSpec, self._watch, kind="kubernetes source"
         )
@@ -92,16 +93,28 @@ class KubernetesSourceRunner:
     def watching(self) -> set[str]:
         return self._tasks.names
 
+    def problem(self, name: str) -> str | None:
+        """Why the Source ``name`` is not watching, while it is not (its status says so)."""
+        return self._problems.get(name)
+
     async def _watch(self, name: str, spec: KubernetesSourceSpec) -> None:
+        try:
+            await self._watch_resource(name, spec)
+        finally:
+            self._problems.pop(name, None)
+
+    async def _watch_resource(self, name: str, spec: KubernetesSourceSpec) -> None:
         while True:
             try:
                 resource = await resolve_resource(self._client, spec.config.resource)
                 break
             except Exception as exc:  # discovery may fail while the API server starts
+                self._problems[name] = f"not watching: {exc}"
                 log.warning(
                     "kubernetes source cannot resolve its resource", source=name, error=str(exc)
                 )
-                await asyncio.sleep(10)
+                await asyncio.sleep(self._retry_delay * 5)
+        self._problems.pop(name, None)
         watch = SourceWatch(
             name=name,
             spec=spec,

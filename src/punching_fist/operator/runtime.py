@@ -99,17 +99,18 @@ class OperatorRuntime:
             peering_lifetime=settings.peering_lifetime_seconds,
             status_interval=settings.status_interval_seconds,
         )
+        sources = KubernetesSourceRunner(
+            client, service.registry, service.trigger_run, database=service.database
+        )
         return cls(
             client=client,
             mirror=ResourceMirror(client, service.registry, namespaces=settings.namespaces),
-            sources=KubernetesSourceRunner(
-                client, service.registry, service.trigger_run, database=service.database
-            ),
+            sources=sources,
             controller=Controller(
                 client=client,
                 database=service.database,
                 registry=service.registry,
-                checker=ResourceChecker(service.secrets),
+                checker=ResourceChecker(service.secrets, sources.problem),
                 settings=controller_settings,
             ),
             settings=controller_settings,

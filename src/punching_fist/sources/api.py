@@ -98,11 +98,13 @@ class ApiIntake:
             presented = token.strip() if scheme.lower() == "bearer" else ""
         else:
             presented = headers.get((auth.header or "x-api-key").lower(), "")
+        if not presented:
+            raise Unauthenticated("missing or invalid API key")
         try:
             expected = await self._secrets.resolve(auth.secret_ref)
         except SecretResolutionError as exc:
             raise TemporaryFailure(f"cannot check credentials: {exc}") from exc
-        if not presented or not hmac.compare_digest(presented.encode(), expected.encode()):
+        if not hmac.compare_digest(presented.encode(), expected.encode()):
             raise Unauthenticated("missing or invalid API key")
 
     async def accept(
