@@ -10,7 +10,7 @@ Events only.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,8 +55,19 @@ def _problem(finding: Finding) -> Problem:
 class ResourceChecker:
     """Finds the problems of one resource against the current set and the secret stores."""
 
-    def __init__(self, secrets: SecretResolver) -> None:
+    def __init__(
+        self, secrets: SecretResolver, source_problem: Callable[[str], str | None] | None = None
+    ) -> None:
         self._secrets = secrets
+        self._source_problem = source_problem
+
+    def runtime_problems(self, kind: str, body: dict[str, Any]) -> list[Problem]:
+        """Why a Source that passed every check still does not run (its kubernetes watch
+        cannot find its resource, say); asked each time the status is written."""
+        if kind != "Source" or self._source_problem is None:
+            return []
+        why = self._source_problem(str(body.get("metadata", {}).get("name", "")))
+        return [Problem(reason="NotRunning", message=why)] if why else []
 
     async def check(self, kind: str, body: dict[str, Any], resources: ResourceSet) -> list[Problem]:
         try:
