@@ -178,7 +178,13 @@ class SlackApprovals:
         snapshot = await run_snapshot(self._db, run_id)
         if snapshot is None:
             return config.channel, None
-        incident = await incident_of(self._db, snapshot.alert_id) if snapshot.alert_id else None
+        workflow = self._resources().workflows.get(snapshot.workflow_name)
+        per_alert = workflow is not None and workflow.spec.investigate == "perAlert"
+        incident = (
+            await incident_of(self._db, snapshot.alert_id)
+            if snapshot.alert_id and not per_alert
+            else None
+        )
         key = correlation_key(
             snapshot.source_context,
             incident_id=str(incident) if incident else None,
