@@ -38,6 +38,7 @@ SCRIPTS = [
         [
             final(summary="web is OOMKilled", root_cause="its memory limit is 128Mi"),
             final(summary="raise the limit to 512Mi and watch it"),
+            final(summary="it has not restarted since"),
         ],
         match="why is web down",
     ),
@@ -155,18 +156,24 @@ async def eventually(probe: Callable[[], T | None], timeout: float = 20.0) -> T:
 def answered(slack: FakeSlack, channel: str, thread_ts: str) -> list[SlackMessage]:
     """The bot's finished replies in a thread (not people's messages, not placeholders)."""
     return [
-        m
-        for m in slack.thread(channel, thread_ts)
-        if m.text != "Thinking…" and not m.text.startswith("<@")
+        m for m in slack.thread(channel, thread_ts) if m.author is None and m.text != "Thinking…"
     ]
 
 
 async def mention(
     server: RunningServer, slack: FakeSlack, text: str, *, thread_ts: str | None = None
 ) -> tuple[httpx.Response, str, bytes]:
+    """A mention, as Slack sends it: ``app_mention`` and (``message.channels``) ``message``."""
     ts = slack.user_message(CHANNEL, f"<@U0PFBOT01> {text}", thread_ts=thread_ts)
     body = SLACK.mention(text, channel=CHANNEL, user="U0CAROL01", ts=ts, thread_ts=thread_ts)
-    return await send(server, body), ts, body
+    response = await send(server, body)
+    also = SLACK.message(
+        f"<@U0PFBOT01> {text}", channel=CHANNEL, user="U0CAROL01", ts=ts, thread_ts=thread_ts
+    )
+    same_message = await send(server, also)
+    assert same_message.status_code == 200
+    assert same_message.json()["runs"] == []  # the app_mention answers it
+    return response, ts, body
 
 
 async def test_url_verification_is_answered_with_the_challenge(
@@ -372,3 +379,38 @@ async def test_the_path_answers_only_signed_posts_of_slacks_formats(
     assert form.status_code == 400
     assert "needs 'command' and 'trigger_id'" in form.json()["error"]
     assert ssl_check.status_code == 200
+
+
+async def test_a_reply_in_a_conversations_thread_goes_on_without_a_mention(
+    slack: FakeSlack, llm: FakeLLM, tmp_path: Path
+) -> None:
+    async with serve(slack, llm, tmp_path) as server:
+        stray_ts = slack.user_message(CHANNEL, "lunch?")
+        reply_ts = slack.user_message(CHANNEL, "pizza", thread_ts=stray_ts)
+        stray = await send(
+            server,
+            SLACK.message(
+                "pizza", channel=CHANNEL, user="U0BOB01", ts=reply_ts, thread_ts=stray_ts
+            ),
+        )
+        _, ts, _ = await mention(server, slack, "why is web down?")
+        await server.settle()
+        await eventually(lambda: answered(slack, CHANNEL, ts))
+        follow_ts = slack.user_message(CHANNEL, "is it stable now?", thread_ts=ts)
+        follow_up = SLACK.message(
+            "is it stable now?", channel=CHANNEL, user="U0CAROL01", ts=follow_ts, thread_ts=ts
+        )
+        first = await send(server, follow_up)
+        retried = await send(server, follow_up, **{"X-Slack-Retry-Num": "1"})
+        await server.settle()
+
+        def both() -> list[SlackMessage] | None:
+            found = answered(slack, CHANNEL, ts)
+            return found if len(found) == 2 else None
+
+        replies = await eventually(both)
+    assert stray.json()["runs"] == []  # not a conversation: people talk in threads too
+    assert len(first.json()["runs"]) == 1
+    assert retried.json()["runs"] == []
+    assert replies[1].text.startswith("raise the limit to 512Mi")
+    assert "is it stable now?" in str(llm.requests[-1].body["messages"][-1]["content"])

@@ -34,6 +34,8 @@ class SlackMessage:
     metadata: dict[str, Any] | None
     edits: int = 0
     replies: list[str] = field(default_factory=list)
+    author: str | None = None
+    """A person's user id (``user_message``); None for what the bot posted."""
 
     def wire(self, *, with_metadata: bool) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -44,6 +46,9 @@ class SlackMessage:
             "ts": self.ts,
             "blocks": self.blocks,
         }
+        if self.author is not None:  # a person's message carries no bot_id
+            body["user"] = self.author
+            del body["bot_id"]
         if self.thread_ts:
             body["thread_ts"] = self.thread_ts
         if self.replies:
@@ -110,7 +115,9 @@ class FakeSlack(FakeHTTPService):
             self.calls.append((method, dict(params)))
             return handler(params)
 
-    def user_message(self, channel: str, text: str, *, thread_ts: str | None = None) -> str:
+    def user_message(
+        self, channel: str, text: str, *, thread_ts: str | None = None, user: str = "U0CAROL01"
+    ) -> str:
         """A person's message in a channel (what a mention event is about); its ``ts``."""
         with self._state:
             message = SlackMessage(
@@ -120,6 +127,7 @@ class FakeSlack(FakeHTTPService):
                 blocks=[],
                 thread_ts=thread_ts,
                 metadata=None,
+                author=user,
             )
             self.messages.append(message)
             if thread_ts:

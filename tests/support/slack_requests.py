@@ -59,14 +59,43 @@ class SlackRequests:
         event_id: str | None = None,
     ) -> bytes:
         """An ``app_mention`` event callback (``text`` without the bot's mention)."""
+        return self.event(
+            "app_mention", f"<@{BOT_USER}> {text}", channel, user, ts, thread_ts, event_id
+        )
+
+    def message(
+        self,
+        text: str,
+        *,
+        channel: str,
+        user: str,
+        ts: str,
+        thread_ts: str | None = None,
+        event_id: str | None = None,
+    ) -> bytes:
+        """A ``message`` event (``message.channels``): every message, mentions included."""
+        return self.event("message", text, channel, user, ts, thread_ts, event_id)
+
+    def event(
+        self,
+        kind: str,
+        text: str,
+        channel: str,
+        user: str,
+        ts: str,
+        thread_ts: str | None,
+        event_id: str | None,
+    ) -> bytes:
         event: dict[str, Any] = {
-            "type": "app_mention",
+            "type": kind,
             "user": user,
-            "text": f"<@{BOT_USER}> {text}",
+            "text": text,
             "ts": ts,
             "channel": channel,
             "event_ts": ts,
         }
+        if kind == "message":
+            event["channel_type"] = "channel"
         if thread_ts:
             event["thread_ts"] = thread_ts
         return json.dumps(
@@ -78,6 +107,7 @@ class SlackRequests:
                 "type": "event_callback",
                 "event_id": event_id or f"Ev{next(self._ids):08d}",
                 "event_time": int(self._now()),
+                "authorizations": [{"team_id": TEAM_ID, "user_id": BOT_USER, "is_bot": True}],
             }
         ).encode()
 

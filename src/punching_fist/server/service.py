@@ -434,7 +434,9 @@ class Service:
         )
         app.router.routes.append(ApiSourceRoute(api_intake, self.metrics))
         # chat Sources' paths (sources/chat.py): Slack events and slash commands, signed.
-        chat = ChatIntake(self.registry, self.secrets, self.trigger_run)
+        chat = ChatIntake(
+            self.registry, self.secrets, self.trigger_run, ChatStore(self.database).thread_source
+        )
         app.router.routes.append(SlackEventsRoute(chat, self.metrics))
         webhooks = WebhookApp(self.intake, self.metrics)
         # Unknown POST paths still reach the intake, which answers a precise 404.

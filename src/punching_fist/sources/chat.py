@@ -25,7 +25,7 @@ import re
 import time
 import urllib.parse
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,12 +88,16 @@ class ChatIntake:
         registry: ResourceRegistry,
         secrets: SecretResolver,
         trigger: Trigger,
+        conversation: Callable[[str, str], Awaitable[str | None]],
         *,
         now: Callable[[], float] = time.time,
     ) -> None:
+        """``conversation(channel, thread_ts)``: the chat Source whose conversation the
+        thread is (``store.chat.ChatStore.thread_source``), or None."""
         self._registry = registry
         self._secrets = secrets
         self._trigger = trigger
+        self._conversation = conversation
         self._now = now
 
     def _sources(self, path: str) -> dict[str, ChatSourceSpec]:
@@ -166,33 +170,50 @@ class ChatIntake:
         self, sources: Mapping[str, ChatSourceSpec], payload: dict[str, Any], retry: str | None
     ) -> ChatReply:
         event = payload.get("event")
-        event_id = str(payload.get("event_id") or "")
-        if not isinstance(event, dict) or not event_id:
+        if not isinstance(event, dict) or not payload.get("event_id"):
             raise InvalidRequest("an event_callback needs 'event' and 'event_id'")
-        if event.get("type") != "app_mention" or event.get("bot_id"):
-            ignored = {"ok": True, "ignored": str(event.get("type"))}
-            return ChatReply(status=200, body=ignored, outcome="ignored")
+        kind = event.get("type")
         channel = str(event.get("channel") or "")
+        ts = str(event.get("ts") or "")
+        thread_ts = str(event.get("thread_ts") or "") or None
+        ignored = ChatReply(status=200, body={"ok": True, "runs": []}, outcome="ignored")
+        if kind not in ("app_mention", "message") or event.get("bot_id") or event.get("subtype"):
+            return ignored
+        if not channel or not ts:
+            raise InvalidRequest("a message event needs 'channel' and 'ts'")
+        # A thread that is a conversation goes on with the Source it started with, whether
+        # the reply mentions the bot or not; elsewhere only mentions start a conversation.
+        conversation = None
+        if thread_ts and thread_ts != ts:
+            conversation = await self._conversation(channel, thread_ts)
+        text = str(event.get("text") or "")
+        if kind == "message" and (conversation is None or _mentions_bot(text, payload)):
+            return ignored  # a mention comes as app_mention too: that one answers
+        if conversation is not None:
+            chosen = {conversation: sources[conversation]} if conversation in sources else {}
+        else:
+            chosen = {
+                name: spec
+                for name, spec in sources.items()
+                if spec.config.trigger == "mention"
+                and (not spec.config.channel or spec.config.channel == channel)
+            }
         message = {
-            "text": _MENTION.sub("", str(event.get("text") or "")).strip(),
+            "text": _MENTION.sub("", text).strip(),
             "user": str(event.get("user") or ""),
             "channel": channel,
-            "threadTs": str(event.get("thread_ts") or event.get("ts") or "") or None,
+            "threadTs": thread_ts or ts,
             "command": None,
         }
         started = []
-        duplicate = False
-        for name, spec in sources.items():
-            config = spec.config
-            if config.trigger != "mention" or (config.channel and config.channel != channel):
-                continue
-            run_id = await self._start(name, spec, f"chat/{name}/event/{event_id}", message)
+        for name, spec in chosen.items():
+            # Keyed by the message: Slack's retries of it, on any replica, start nothing.
+            run_id = await self._start(name, spec, f"chat/{name}/message/{channel}/{ts}", message)
             if run_id is not None:
                 started.append(str(run_id))
             else:
-                duplicate = True
-                log.info("Slack event seen before; no second run", source=name, retry=retry)
-        outcome = "started" if started else "duplicate" if duplicate else "ignored"
+                log.info("Slack message seen before; no second run", source=name, retry=retry)
+        outcome = "started" if started else "duplicate" if chosen else "ignored"
         return ChatReply(status=200, body={"ok": True, "runs": started}, outcome=outcome)
 
     async def _command(self, sources: Mapping[str, ChatSourceSpec], body: bytes) -> ChatReply:
@@ -242,3 +263,16 @@ class ChatIntake:
 def _ephemeral(text: str, outcome: str) -> ChatReply:
     body = {"response_type": "ephemeral", "text": text}
     return ChatReply(status=200, body=body, outcome=outcome)
+
+
+def _mentions_bot(text: str, payload: Mapping[str, Any]) -> bool:
+    """Whether the message mentions the app's bot user (any user when Slack does not say
+    which one the bot is)."""
+    bots = [
+        str(a.get("user_id"))
+        for a in payload.get("authorizations") or []
+        if isinstance(a, Mapping) and a.get("is_bot")
+    ]
+    if not bots:
+        return bool(_MENTION.search(text))
+    return any(f"<@{bot}>" in text for bot in bots)

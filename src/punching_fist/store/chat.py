@@ -51,6 +51,19 @@ class ChatStore:
             ).first()
         return None if row is None else _turn(row._mapping)
 
+    async def thread_source(self, channel: str, thread_ts: str) -> str | None:
+        """The chat Source whose conversation the thread is, if it is one."""
+        async with self._db.connect() as conn:
+            found = (
+                await conn.execute(
+                    select(chat_turns.c.source_name)
+                    .where(chat_turns.c.channel == channel, chat_turns.c.thread_ts == thread_ts)
+                    .order_by(chat_turns.c.created_at)
+                    .limit(1)
+                )
+            ).scalar()
+        return None if found is None else str(found)
+
     async def begin(self, turn: ChatTurn) -> ChatTurn:
         """Record the question and its placeholder reply; the stored turn if it exists."""
         try:
