@@ -8,9 +8,12 @@ minutes away refused, so a captured request cannot be replayed.
 
 * ``url_verification``: the ``challenge`` is answered (Slack checks the URL this way).
 * ``event_callback`` with an ``app_mention`` (``trigger: mention``; only in ``channel`` when
-  set): a run with ``.source.data.message``. Slack retries an event it got no 200 for within
-  three seconds (``X-Slack-Retry-Num``) with the same ``event_id``; the run's id derives from
-  that id (``store.triggers``), so a retry, on any replica, starts no second run.
+  set): a run with ``.source.data.message``. In a thread that is a conversation (the bot
+  answered there, ``store.chat``) any reply, ``message`` events included, goes on with that
+  conversation's Source. Slack retries an event it got no 200 for within three seconds
+  (``X-Slack-Retry-Num``); the run's id derives from the message (channel and ``ts``, the same
+  in a retry and in the ``app_mention`` and ``message`` events of one message;
+  ``store.triggers``), so neither starts a second run, on any replica.
 * a slash command (form-encoded, ``trigger: command``): acknowledged at once with a message
   only the caller sees; the run does the work and answers in the channel. Keyed by Slack's
   ``trigger_id``, unique per invocation.

@@ -6,8 +6,9 @@ Create Date: 2026-12-07 03:00:00.000000
 
 ``chat_turns``: one row per run a chat Source started, with the question, the answer posted
 in the Slack thread and that reply's ``ts``; a thread's rows, oldest first, are the history a
-follow-up in the thread continues (bounded when read, ``store.chat``). A retried Slack event
-starts no second run because the run's id derives from the event id (``store.triggers``).
+follow-up in the thread continues (bounded when read, ``store.chat``), and whether a thread
+is a conversation at all. A retried Slack event starts no second run because the run's id
+derives from the message (``store.triggers``).
 """
 
 from collections.abc import Sequence
