@@ -18,7 +18,7 @@ from punching_fist.secret_refs import EnvResolver, SecretResolver
 from punching_fist.store.approval_rows import NewApproval
 from punching_fist.store.approvals import ApprovalStore
 from punching_fist.store.tables import alerts, utcnow, workflow_runs
-from tests.sinks.support import PD_ROUTING_KEY, SECRETS
+from tests.sinks.support import PD_ROUTING_KEY, SECRETS, eventually
 from tests.sinks.test_pagerduty import pd_sink
 from tests.support.fake_pagerduty import FakePagerDuty
 from tests.support.payloads import alert, notification
@@ -135,7 +135,14 @@ async def test_the_alert_record_and_its_metrics(
         await _fire(server, "paged", "checkout-1", status="resolved")
         await _fire(server, "quiet", "billing-1", status="resolved")
         escalated_end, fixed_end = await _row(server, paged), await _row(server, quiet)
-        metrics = (await server.client.get("/metrics")).text
+
+        async def counted() -> str:
+            # Resolutions are counted just after their commit, off the intake's path.
+            text = (await server.client.get("/metrics")).text
+            done = "punchingfist_time_to_resolve_seconds_count 2.0" in text
+            return text if done and "punchingfist_alerts_auto_resolved_total 1.0" in text else ""
+
+        metrics = await eventually(counted)
 
     for row in (escalated, triaged):
         assert row.received_at <= row.triage_started_at <= row.triage_completed_at
