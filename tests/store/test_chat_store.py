@@ -111,3 +111,12 @@ async def test_the_migration_creates_the_table_the_code_uses(database: Database)
     async with database.connect() as conn:
         found = await conn.run_sync(differences)
     assert [d for d in found if "chat_turns" in repr(d)] == []
+
+
+async def test_a_thread_is_a_conversation_of_the_source_that_started_it(
+    database: Database,
+) -> None:
+    store = ChatStore(database)
+    await turn(database, store, "why?", None)
+    assert await store.thread_source("C1", "100.1") == "slack"
+    assert await store.thread_source("C1", "555.5") is None
