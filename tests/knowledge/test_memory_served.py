@@ -90,11 +90,11 @@ async def fire(server: RunningServer, pod: str, *, status: str = "firing") -> st
     return str(run_id) if run_id else None
 
 
-def memory_workflow(llm_url: str) -> str:
+def memory_workflow(llm_url: str, step_extra: str = "") -> str:
     """Evidence on; every alert investigated (``perAlert``), not once per incident: by
     default the second pod's alert would join the first one's incident and its run would
     point at that investigation instead of starting one."""
-    text = workflow_yaml(llm_url, evidence="auto")
+    text = workflow_yaml(llm_url, evidence="auto", step_extra=step_extra)
     return text.replace("\n  steps:\n", "\n  investigate: perAlert\n  steps:\n", 1)
 
 
@@ -213,3 +213,35 @@ async def test_feedback_on_the_incident_reaches_its_entry_and_the_next_prompt(
     opening = first_user_message(llm.requests[1])
     assert "[marked wrong by anonymous]" in opening
     assert "resolved by: restarted the NetworkPolicy controller" in opening
+
+
+SECOND_STEP = """\
+    - name: double-check
+      type: agent
+      goal: "Double-check the cause"
+      tools: [kubectl]
+      evidence: auto
+"""
+
+
+async def test_a_runs_later_step_neither_reuses_nor_recalls_its_earlier_one(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    stand_in = kubectl_stand_in(tmp_path, responses(FIRST_POD))
+    checked = Script([final(findings=[LOG], root_cause=CAUSE, summary="checked")], match="Double")
+    with FakeLLM([checked, *SCRIPTS]) as llm:
+        resources = resources_from_yaml(memory_workflow(llm.url, SECOND_STEP))
+        async with running_server(resources, sqlite_url, **server_settings(stand_in)) as server:
+            run_id = await fire(server, FIRST_POD)
+            assert run_id is not None
+            detail = await run_detail(server.client, run_id)
+            entries = (await server.client.get("/api/v1/knowledge")).json()
+
+    # Same signature, same evidence, within the TTL: still asked, as another step asks
+    # another question; and a run's own earlier step is no past incident.
+    assert len(llm.requests) == 2
+    second = step(detail, "double-check")["result"]
+    assert "cachedFrom" not in second
+    assert second["similar_incidents"] == []
+    assert "Similar past incidents" not in first_user_message(llm.requests[1])
+    assert sorted(e["step"] for e in entries["items"]) == ["double-check", "investigate"]

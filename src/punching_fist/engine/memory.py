@@ -17,7 +17,7 @@ import structlog
 
 from punching_fist.agent.base import AgentOutcome, AgentRequest, Ending
 from punching_fist.incidents.correlation import workload_of
-from punching_fist.knowledge.memory import Memory, Recalled
+from punching_fist.knowledge.memory import Asker, Memory, Recalled
 from punching_fist.knowledge.signature import Signature
 
 log = structlog.get_logger(__name__)
@@ -34,7 +34,7 @@ class StepMemory:
         if not alert:
             return request, None
         try:
-            recalled = await self.memory.recall(alert, _signature(alert))
+            recalled = await self.memory.recall(alert, _signature(alert), _asker(request))
         except Exception as exc:  # memory is help: the investigation runs without it
             log.warning("knowledge base not read", error=f"{type(exc).__name__}: {exc}")
             return request, None
@@ -51,7 +51,7 @@ class StepMemory:
         labels = alert.get("labels") or {}
         try:
             await self.memory.remember(
-                run_id=request.run_id,
+                asker=_asker(request),
                 signature=_signature(alert),
                 labels={str(k): str(v) for k, v in labels.items()},
                 result=self.redact(outcome.result),
@@ -60,6 +60,14 @@ class StepMemory:
             )
         except Exception as exc:
             log.warning("investigation not remembered", error=f"{type(exc).__name__}: {exc}")
+
+
+def _asker(request: AgentRequest) -> Asker:
+    return Asker(
+        run_id=request.run_id,
+        workflow=request.workflow.metadata.name or "",
+        step_name=request.step_name,
+    )
 
 
 def _signature(alert: Mapping[str, Any]) -> Signature:

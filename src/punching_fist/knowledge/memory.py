@@ -36,6 +36,16 @@ _QUIET_LABELS = frozenset({"alertname", "severity", "prometheus", "job", "instan
 
 
 @dataclass(frozen=True, kw_only=True)
+class Asker:
+    """Which agent step recalls: its own run's entries are no past incident, and only the
+    same step of the same workflow may reuse a result (another step asks another question)."""
+
+    run_id: uuid.UUID
+    workflow: str
+    step_name: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class Recalled:
     """What ``recall`` found: the agent's view, and the cached entry to count as reused."""
 
@@ -65,12 +75,14 @@ class Memory:
             return KnowledgeSettings(), CacheSettings()
         return config.spec.knowledge, config.spec.cache
 
-    async def recall(self, alert: Mapping[str, Any], signature: Signature) -> Recalled | None:
+    async def recall(
+        self, alert: Mapping[str, Any], signature: Signature, asker: Asker
+    ) -> Recalled | None:
         """Similar incidents and a cache candidate for ``alert``; None when memory is off."""
         knowledge, cache = self._settings()
         if not knowledge.enabled:
             return None
-        similar = await self._similar(alert, signature, knowledge.similar_incidents)
+        similar = await self._similar(alert, signature, knowledge.similar_incidents, asker)
         self._metrics.recalled.inc(len(similar))
         cached: KnowledgeEntry | None = None
         ttl = cache.lifetime()
@@ -81,6 +93,9 @@ class Memory:
                 workload=signature.workload,
                 container=signature.container,
                 since=self._clock() - ttl,
+                workflow=asker.workflow,
+                step_name=asker.step_name,
+                other_than_run=asker.run_id,
             )
         candidate = None
         if cached is not None and cached.result is not None and cached.run_id is not None:
@@ -95,23 +110,28 @@ class Memory:
         )
 
     async def _similar(
-        self, alert: Mapping[str, Any], signature: Signature, limit: int
+        self, alert: Mapping[str, Any], signature: Signature, limit: int, asker: Asker
     ) -> list[PastIncident]:
         if limit == 0:
             return []
         same: list[KnowledgeEntry] = []
         if signature.alertname:
             same = await self.store.of_signature(
-                signature.alertname, signature.workload, signature.namespace, limit=limit
+                signature.alertname,
+                signature.workload,
+                signature.namespace,
+                limit=limit,
+                other_than_run=asker.run_id,
             )
         found = [_past(entry, 1.0) for entry in same]
         if len(found) < limit:
+            own = await self.store.of_run(asker.run_id)
             hits, _ = await search(
                 self.store.database,
                 alert_text(alert),
                 every=False,
                 limit=limit - len(found),
-                exclude=frozenset(entry.id for entry in same),
+                exclude=frozenset(entry.id for entry in [*same, *own]),
             )
             by_text = [_past(hit.entry, hit.score) for hit in hits]
             found += sorted(by_text, key=lambda p: (_CONFIRMED_FIRST[p.correct], -p.score))
@@ -120,7 +140,7 @@ class Memory:
     async def remember(
         self,
         *,
-        run_id: uuid.UUID,
+        asker: Asker,
         signature: Signature,
         labels: Mapping[str, str],
         result: Mapping[str, Any] | None,
@@ -158,8 +178,10 @@ class Memory:
                 body=str(result.get("summary") or ""),
                 outcome="inconclusive" if inconclusive else "diagnosed",
                 confidence=_number(result.get("confidence")),
-                run_id=run_id,
-                incident_id=await self.store.incident_of_run(run_id),
+                run_id=asker.run_id,
+                incident_id=await self.store.incident_of_run(asker.run_id),
+                workflow=asker.workflow,
+                step_name=asker.step_name,
                 result=kept,
                 evidence_digest=evidence_digest,
             ),

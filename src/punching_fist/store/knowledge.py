@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Row, delete, func, insert, select, update
+from sqlalchemy import Row, delete, func, insert, or_, select, update
 
 from punching_fist.store.database import Database
 from punching_fist.store.tables import alerts, knowledge_entries, utcnow, workflow_runs
@@ -64,6 +64,9 @@ class NewEntry:
     confidence: float | None = None
     run_id: uuid.UUID | None = None
     incident_id: uuid.UUID | None = None
+    workflow: str | None = None
+    step_name: str | None = None
+    """The workflow and agent step that investigated: a result is reused only by the same."""
     result: Mapping[str, Any] | None = None
     """The agent result as the step returned it, reused by the response cache."""
     evidence_digest: str | None = None
@@ -86,6 +89,8 @@ class NewEntry:
             "confidence": self.confidence,
             "run_id": self.run_id,
             "incident_id": self.incident_id,
+            "workflow": self.workflow,
+            "step_name": self.step_name,
             "result": dict(self.result) if self.result is not None else None,
             "evidence_digest": self.evidence_digest,
         }
@@ -126,6 +131,8 @@ class KnowledgeEntry(NewEntry):
             "confidence": self.confidence,
             "runId": str(self.run_id) if self.run_id else None,
             "incidentId": str(self.incident_id) if self.incident_id else None,
+            "workflow": self.workflow,
+            "step": self.step_name,
             "correct": self.correct,
             "feedbackBy": self.feedback_by,
             "resolution": self.resolution,
@@ -202,16 +209,25 @@ class KnowledgeStore:
         return [KnowledgeEntry.from_row(row) for row in rows], int(total)
 
     async def of_signature(
-        self, alertname: str, workload: str | None, namespace: str | None, *, limit: int
+        self,
+        alertname: str,
+        workload: str | None,
+        namespace: str | None,
+        *,
+        limit: int,
+        other_than_run: uuid.UUID | None = None,
     ) -> list[KnowledgeEntry]:
         """Entries of the same alertname and workload (and namespace when known), confirmed
-        ones first, entries marked wrong last, newest first within each."""
+        ones first, entries marked wrong last, newest first within each; none of the run
+        ``other_than_run`` (a run's own earlier steps are no past incident)."""
         c = knowledge_entries.c
         query = select(knowledge_entries).where(
             c.alertname == alertname, _same(c.workload, workload)
         )
         if namespace is not None:
             query = query.where(c.namespace == namespace)
+        if other_than_run is not None:
+            query = query.where(or_(c.run_id.is_(None), c.run_id != other_than_run))
         rows = await self._rows(query.order_by(c.created_at.desc()).limit(limit * 4))
         order = {"yes": 0, "unknown": 1, "no": 2}
         return sorted(rows, key=lambda e: order[e.correct])[:limit]
@@ -224,9 +240,14 @@ class KnowledgeStore:
         workload: str | None,
         container: str | None,
         since: datetime,
+        workflow: str | None = None,
+        step_name: str | None = None,
+        other_than_run: uuid.UUID | None = None,
     ) -> KnowledgeEntry | None:
         """The newest investigation of exactly this signature finished after ``since`` that
-        may be reused: it has a result, and nobody marked its root cause wrong."""
+        may be reused: it has a result, and nobody marked its root cause wrong; with
+        ``workflow``/``step_name``, by the same step of the same workflow, in another run
+        than ``other_than_run``."""
         c = knowledge_entries.c
         query = (
             select(knowledge_entries)
@@ -239,10 +260,14 @@ class KnowledgeStore:
                 c.created_at >= since,
                 c.result.is_not(None),
                 c.correct != "no",
+                _same(c.workflow, workflow),
+                _same(c.step_name, step_name),
             )
             .order_by(c.created_at.desc())
             .limit(1)
         )
+        if other_than_run is not None:
+            query = query.where(c.run_id != other_than_run)
         rows = await self._rows(query)
         return rows[0] if rows else None
 

@@ -480,6 +480,8 @@ knowledge_entries = Table(
     Column("confidence", Float),
     Column("run_id", Uuid, index=True),
     Column("incident_id", Uuid, index=True),
+    Column("workflow", String(255)),
+    Column("step_name", String(255)),
     Column("result", Json),
     Column("evidence_digest", String(64)),
     Column("correct", String(10), nullable=False, server_default=text("'unknown'")),

@@ -60,6 +60,8 @@ def upgrade() -> None:
         sa.Column("confidence", sa.Float(), nullable=True),
         sa.Column("run_id", sa.Uuid(), nullable=True),
         sa.Column("incident_id", sa.Uuid(), nullable=True),
+        sa.Column("workflow", sa.String(length=255), nullable=True),
+        sa.Column("step_name", sa.String(length=255), nullable=True),
         sa.Column("result", json, nullable=True),
         sa.Column("evidence_digest", sa.String(length=64), nullable=True),
         sa.Column(
