@@ -371,6 +371,7 @@ async def test_the_path_answers_only_signed_posts_of_slacks_formats(
         too_big = await send(server, huge, JSON)
         form = await send(server, b"text=hi", FORM)
         ssl_check = await send(server, b"ssl_check=1&token=deprecated", FORM)
+        latin = await send(server, b"command=/punch&text=caf\xe9", FORM)
     assert get.status_code == 405
     assert text.status_code == 415
     assert "text/plain" in text.json()["error"]
@@ -379,6 +380,7 @@ async def test_the_path_answers_only_signed_posts_of_slacks_formats(
     assert form.status_code == 400
     assert "needs 'command' and 'trigger_id'" in form.json()["error"]
     assert ssl_check.status_code == 200
+    assert latin.status_code == 400
 
 
 async def test_a_reply_in_a_conversations_thread_goes_on_without_a_mention(

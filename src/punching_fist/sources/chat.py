@@ -220,7 +220,10 @@ class ChatIntake:
         return ChatReply(status=200, body={"ok": True, "runs": started}, outcome=outcome)
 
     async def _command(self, sources: Mapping[str, ChatSourceSpec], body: bytes) -> ChatReply:
-        form = {k: v[0] for k, v in urllib.parse.parse_qs(body.decode()).items()}
+        try:
+            form = {k: v[0] for k, v in urllib.parse.parse_qs(body.decode()).items()}
+        except UnicodeDecodeError:
+            raise InvalidRequest("the form is not UTF-8") from None
         if form.get("ssl_check") == "1":  # Slack checking the certificate of a command's URL
             return ChatReply(status=200, body={"ok": True}, outcome="challenge")
         command = form.get("command", "")
