@@ -25,6 +25,7 @@ from punching_fist.operator.checks import Problem, ResourceChecker
 from punching_fist.operator.client import KubeClient, KubernetesApiError, login
 from punching_fist.operator.crds import KINDS, Kind
 from punching_fist.operator.mirror import custom_resource
+from punching_fist.operator.runbooks_condition import SyncStatus, runbooks_condition
 from punching_fist.operator.status import (
     ready_condition,
     sink_status,
@@ -84,12 +85,14 @@ class Controller:
         registry: ResourceRegistry,
         checker: ResourceChecker,
         settings: ControllerSettings,
+        runbooks: SyncStatus | None = None,
     ) -> None:
         self._client = client
         self._database = database
         self._registry = registry
         self._checker = checker
         self._settings = settings
+        self._runbooks = runbooks
         self._problems: dict[ObjectKey, list[Problem]] = {}
         self.registry = kopf.OperatorRegistry()
         self._stop = asyncio.Event()
@@ -250,7 +253,9 @@ class Controller:
             sink.conditions = [condition]
             model = sink
         else:
-            model = OperatorConfigStatus(ready=served, conditions=[condition])
+            synced = runbooks_condition(self._runbooks, body)
+            conditions = [condition] if synced is None else [condition, synced]
+            model = OperatorConfigStatus(ready=served, conditions=conditions)
         dumped: dict[str, Any] = model.model_dump(mode="json", by_alias=True, exclude_none=True)
         return dumped
 

@@ -112,6 +112,7 @@ class OperatorRuntime:
                 registry=service.registry,
                 checker=ResourceChecker(service.secrets, sources.problem),
                 settings=controller_settings,
+                runbooks=service.runbooks,
             ),
             settings=controller_settings,
         )
