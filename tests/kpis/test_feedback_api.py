@@ -70,6 +70,8 @@ async def test_feedback_is_recorded_under_the_callers_name(database_url: str) ->
         metrics = (await server.client.get("/metrics")).text
         assert 'punchingfist_feedback_total{correct="true"} 1.0' in metrics
         assert 'punchingfist_feedback_total{correct="false"} 1.0' in metrics
+        # The workflow has no agent step: the run's end triaged the alert.
+        assert "punchingfist_time_to_triage_seconds_count 1.0" in metrics
 
 
 async def test_feedback_needs_an_approver(database_url: str) -> None:

@@ -210,6 +210,7 @@ class WorkflowRunner:
         state.completed_at = utcnow()
         await self._deps.sinks.deliver(run, workflow, state)
         analysis, confidence = _analysis(state)
+        finishing = utcnow()
         await self._durably(
             lambda: self._deps.runs.finish(
                 run,
@@ -220,6 +221,8 @@ class WorkflowRunner:
                 confidence=confidence,
             )
         )
+        if self._deps.alert_record is not None and run.alert_id is not None:
+            await self._deps.alert_record.run_finished(run.alert_id, since=finishing)
         return status
 
     async def _attached(

@@ -4,7 +4,7 @@
   keeps its first start); runs without an agent step get the run's start when they finish.
 - ``triage_completed_at``, ``ai_analysis``, ``ai_confidence``: the agent step ends with an
   answer or a failure (not when it pauses for approval); without an agent step, the run's
-  end. Observed as ``punchingfist_time_to_triage_seconds`` from ``received_at``.
+  end. Observed either way as ``punchingfist_time_to_triage_seconds`` from ``received_at``.
 - ``escalated_at``, ``escalated_to``, status ``escalated``: an escalation sink delivered for
   the alert's run. Escalation sinks are PagerDuty sinks whose ``action`` is ``trigger``
   (paging a person); acknowledging or resolving a page is not an escalation.
@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import OrderedDict
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -100,6 +101,17 @@ class AlertRecord:
             )
         except (SQLAlchemyError, OSError) as exc:
             log.warning("triage end not recorded", error=str(exc))
+            return
+        if seconds is not None:
+            self._kpis.time_to_triage.observe(max(seconds, 0.0))
+
+    async def run_finished(self, alert_id: uuid.UUID, *, since: datetime) -> None:
+        """A run without an agent step triaged its alert as it finished (``store.runs``):
+        observed like an investigation's triage, so the histogram counts what the KPIs do."""
+        try:
+            seconds = await rows.triaged_since(self._db, alert_id, since)
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("triage time not observed", error=str(exc))
             return
         if seconds is not None:
             self._kpis.time_to_triage.observe(max(seconds, 0.0))

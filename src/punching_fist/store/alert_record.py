@@ -182,3 +182,15 @@ async def resolution_figures(
             if row.mttr_seconds is not None or row.resolved_at is not None
         ]
         return int(auto.scalar_one()), figures
+
+
+async def triaged_since(database: Database, alert_id: uuid.UUID, since: datetime) -> float | None:
+    """Seconds from arrival to triage, if the alert's triage completed at ``since`` or later."""
+    async with database.connect() as conn:
+        found = await conn.execute(
+            select(alerts.c.received_at, alerts.c.triage_completed_at).where(
+                and_(alerts.c.id == alert_id, alerts.c.triage_completed_at >= since)
+            )
+        )
+        row = found.first()
+    return None if row is None else (row.triage_completed_at - row.received_at).total_seconds()
