@@ -80,10 +80,21 @@ class CountingAgent:
 
 @asynccontextmanager
 async def served(
-    database_url: str, limits: str, agent: CountingAgent, clock: FakeClock
+    database_url: str,
+    limits: str,
+    agent: CountingAgent,
+    clock: FakeClock,
+    *,
+    owner: str = "test-server",
 ) -> AsyncIterator[Service]:
+    settings = Settings(
+        database_url=database_url,
+        base_env={"PATH": "/usr/bin:/bin"},
+        run_concurrency=1,
+        owner=owner,
+    )
     service = Service.build(
-        Settings(database_url=database_url, base_env={"PATH": "/usr/bin:/bin"}, run_concurrency=1),
+        settings,
         resources_from_yaml(resources(limits)),
         agent=agent,
         clock=clock,
@@ -286,3 +297,41 @@ spec: {type: webhook, config: {path: /hook}, triggerWorkflow: wf}
         assert "[+]investigation-limit ok: 1 runs waiting for spec.limits" in ready
         metrics = (await server.client.get("/metrics")).text
         assert "punchingfist_investigations_queued 1.0" in metrics
+
+
+async def test_two_replicas_share_one_budget(postgres_url: str) -> None:
+    clock = FakeClock(utcnow())
+    first, second = CountingAgent(clock), CountingAgent(clock)
+    limits = "{investigationsPerMinute: 2}"
+    async with (
+        served(postgres_url, limits, first, clock, owner="replica-a") as one,
+        served(postgres_url, limits, second, clock, owner="replica-b") as other,
+    ):
+        ids = await store_runs(one, 6)
+        other.dispatcher.queue.submit(ids, workflow="wf")  # both replicas race for every run
+
+        async def two_ran_four_wait() -> bool:
+            found = await statuses(one, ids)
+            return (
+                found.count(RunStatus.SUCCEEDED.value) == 2
+                and found.count(RunStatus.WAITING_LIMIT.value) == 4
+                and one.investigations.sleeping
+                and other.investigations.sleeping
+            )
+
+        await until(two_ran_four_wait, "two investigations across both replicas, four waiting")
+        await asyncio.sleep(0.3)
+        admitted = first.runs + second.runs
+        assert len(admitted) == 2
+        waited = [run_id for run_id in ids if run_id not in admitted]
+
+        await clock.advance(61)
+
+        async def four_ran() -> bool:
+            found = await statuses(one, ids)
+            return found.count(RunStatus.SUCCEEDED.value) == 4
+
+        await until(four_ran, "two more a minute later, across both replicas")
+        await asyncio.sleep(0.3)
+        # The oldest waiting runs went first, whichever replica released them.
+        assert set(first.runs + second.runs) == {*admitted, *waited[:2]}
