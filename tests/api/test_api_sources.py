@@ -121,6 +121,10 @@ async def test_a_retry_with_the_same_idempotency_key_returns_the_first_run(
     assert "Idempotency-Key was already used with a different body" in reused.json()["error"]
     await server.settle()
     assert len(await _runs(server)) == 2
+    counted = server.service.metrics.registry.get_sample_value
+    labels = {"source": "deploys", "type": "api"}
+    assert counted("punchingfist_source_events_total", {**labels, "outcome": "started"}) == 2
+    assert counted("punchingfist_source_events_total", {**labels, "outcome": "repeated"}) == 5
     async with server.service.database.connect() as conn:
         keys = {row.idempotency_key for row in await conn.execute(select(api_requests))}
     assert keys == {"deploy-4711", "deploy-2"}

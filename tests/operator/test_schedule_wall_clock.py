@@ -85,6 +85,11 @@ async def test_a_time_skipped_by_spring_forward_runs_once_at_the_next_valid_time
         await clock.wait_for_sleepers(1)
         await clock.advance(3 * 86400)
         await server.settle()
+        started = server.service.metrics.registry.get_sample_value(
+            "punchingfist_source_events_total",
+            {"source": "nightly", "type": "schedule", "outcome": "started"},
+        )
+    assert started == 3
     assert await _scheduled(database_url) == {
         "nightly": [
             ("2026-03-08T07:00:00+00:00", False),  # 03:00 EDT, the first valid minute

@@ -58,6 +58,8 @@ class ApiSourceApp:
             retry_after = str(int(exc.delay) or 1).encode()
             await respond(send, 503, _error(str(exc)), [(b"retry-after", retry_after)])
             return
+        outcome = "started" if run.created else "repeated"
+        self._metrics.source_events.labels(name, "api", outcome).inc()
         answer = {"runId": str(run.run_id), "source": name, "replayed": not run.created}
         extra = [(b"idempotent-replayed", b"true")] if not run.created else None
         await respond(send, 202, json.dumps(answer).encode(), extra)

@@ -134,7 +134,7 @@ class Metrics:
         )
         self.intake_rejected = Counter(
             "punchingfist_intake_rejected",
-            "Webhook requests refused, by HTTP status.",
+            "Webhook and api Source requests refused, by HTTP status.",
             ["status"],
             registry=self.registry,
         )
@@ -143,6 +143,14 @@ class Metrics:
             "Requests from Slack at chat Sources' paths, by outcome (started, duplicate: a"
             " retried event, ignored, challenge, refused_401 ...).",
             ["outcome"],
+            registry=self.registry,
+        )
+        self.source_events = Counter(
+            "punchingfist_source_events",
+            "Events of api, schedule and kubernetes Sources, by source, type and outcome"
+            " (started: a run created; repeated: its run existed already, an api retry with"
+            " the same Idempotency-Key or a tick or object event another replica started).",
+            ["source", "type", "outcome"],
             registry=self.registry,
         )
         self.kpis = KpiMetrics(self.registry)
