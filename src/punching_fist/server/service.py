@@ -75,7 +75,6 @@ from punching_fist.sinks.registry import SinkDependencies
 from punching_fist.sources.api import ApiIntake
 from punching_fist.sources.chat import ChatIntake
 from punching_fist.sources.chatbot import ChatbotAgent
-from punching_fist.sources.api import ApiIntake
 from punching_fist.sources.schedule import ScheduleRunner
 from punching_fist.sources.webhook import WebhookIntake
 from punching_fist.spawner.client import StepSpawner
@@ -442,11 +441,6 @@ class Service:
             self.registry, self.secrets, self.trigger_run, ChatStore(self.database).thread_source
         )
         app.router.routes.append(SlackEventsRoute(chat, self.metrics))
-        # api Sources' endpoints (sources/api.py), before the webhook intake's catch-all.
-        api_intake = ApiIntake(
-            self.registry, self.database, self.secrets, self.dispatcher.queue.submit
-        )
-        app.router.routes.append(ApiSourceRoute(api_intake, self.metrics))
         webhooks = WebhookApp(self.intake, self.metrics)
         # Unknown POST paths still reach the intake, which answers a precise 404.
         app.router.routes.append(WebhookFallback(webhooks, self.intake, lambda: app.router.routes))
