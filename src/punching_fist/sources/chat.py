@@ -155,6 +155,10 @@ class ChatIntake:
         secrets: set[str] = set()
         for name, spec in sources.items():
             secrets.add(await self._secret(name, spec.config))
+        try:
+            body.decode()  # Slack's bodies are UTF-8 (and the verifier decodes them)
+        except UnicodeDecodeError:
+            raise InvalidRequest("the body is not UTF-8") from None
         clock = _WallClock(self._now)
         if not any(
             SignatureVerifier(secret, clock).is_valid(body, timestamp, given) for secret in secrets
@@ -220,10 +224,7 @@ class ChatIntake:
         return ChatReply(status=200, body={"ok": True, "runs": started}, outcome=outcome)
 
     async def _command(self, sources: Mapping[str, ChatSourceSpec], body: bytes) -> ChatReply:
-        try:
-            form = {k: v[0] for k, v in urllib.parse.parse_qs(body.decode()).items()}
-        except UnicodeDecodeError:
-            raise InvalidRequest("the form is not UTF-8") from None
+        form = {k: v[0] for k, v in urllib.parse.parse_qs(body.decode()).items()}
         if form.get("ssl_check") == "1":  # Slack checking the certificate of a command's URL
             return ChatReply(status=200, body={"ok": True}, outcome="challenge")
         command = form.get("command", "")
