@@ -6,8 +6,9 @@
   answer or a failure (not when it pauses for approval); without an agent step, the run's
   end. Observed either way as ``punchingfist_time_to_triage_seconds`` from ``received_at``.
 - ``escalated_at``, ``escalated_to``, status ``escalated``: an escalation sink delivered for
-  the alert's run. Escalation sinks are PagerDuty sinks whose ``action`` is ``trigger``
-  (paging a person); acknowledging or resolving a page is not an escalation.
+  the alert's run. Escalation sinks are those with ``spec.escalation: true`` and, unless they
+  say ``false``, PagerDuty sinks whose ``action`` is ``trigger`` (paging a person);
+  acknowledging or resolving a page is not an escalation.
 - ``auto_resolved``: set in the resolving UPDATE (``store.alert_record.auto_resolved_now``);
   counted after the commit, with the incidents it closed (``time_to_resolve``).
 - ``human_actions``: approvals decided (``approvals.decisions``) and feedback
@@ -39,6 +40,8 @@ _REMEMBERED = 10_000
 def escalates(sink: Sink) -> bool:
     """Whether a delivery to ``sink`` hands the alert to a person (pages someone)."""
     spec = sink.spec
+    if spec.escalation is not None:
+        return spec.escalation
     return isinstance(spec, PagerDutySinkSpec) and spec.config.action == "trigger"
 
 

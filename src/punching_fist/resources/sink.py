@@ -165,6 +165,9 @@ class StdoutConfig(SpecModel):
 
 class _SinkSpec(SpecModel):
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
+    escalation: bool | None = None
+    """Whether a delivery hands the alert to a person (``escalated_at``, the escalation KPIs).
+    Unset: PagerDuty sinks with ``action: trigger`` do, every other sink does not."""
 
 
 class SlackSinkSpec(_SinkSpec):
