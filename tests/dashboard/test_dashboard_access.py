@@ -78,6 +78,11 @@ async def test_the_session_cookie_is_signed_httponly_strict_and_ends(sqlite_url:
         assert codec.read(cookie) is None
         body, signature = cookie.split(".")
         assert codec.read(f"{body}x.{signature}") is None
+        # Over https (a proxy saying so; it can only make the cookie stricter) it is Secure.
+        proxied = await server.client.post(
+            "/ui/login", data={"token": VIEWER}, headers={"X-Forwarded-Proto": "https"}
+        )
+        assert "Secure" in proxied.headers["set-cookie"]
 
 
 async def test_a_viewer_sees_but_cannot_approve_and_a_form_needs_its_csrf_token(
@@ -152,9 +157,9 @@ async def test_only_an_admin_may_re_send_a_delivery(sqlite_url: str) -> None:
         assert server.sink_output().count("PodCrashLooping") >= 2
 
 
-async def test_alert_text_and_output_are_escaped(sqlite_url: str) -> None:
+async def test_alert_text_and_output_are_escaped(database_url: str) -> None:
     hostile = "<script>alert('pwned')</script>"
-    async with serve(sqlite_url) as server:
+    async with serve(database_url) as server:
         payload = notification(alert(annotations={"summary": hostile, "description": hostile}))
         response = await server.post_alert("/hook", payload)
         assert response.status_code == 202
@@ -173,3 +178,11 @@ async def test_alert_text_and_output_are_escaped(sqlite_url: str) -> None:
 
 def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+async def test_an_https_public_url_makes_the_cookie_secure(sqlite_url: str) -> None:
+    # serve reads no proxy headers: TLS ends at the ingress, and public_url says so.
+    async with serve(sqlite_url, public_url="https://fist.example.com") as server:
+        response = await server.client.post("/ui/login", data={"token": VIEWER})
+        assert response.status_code == 303
+        assert "Secure" in response.headers["set-cookie"]

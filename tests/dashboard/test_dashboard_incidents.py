@@ -28,9 +28,9 @@ async def one_incident(server: RunningServer, **annotations: str) -> dict[str, A
 
 
 async def test_incidents_list_filters_and_the_detail_shows_alerts_and_timeline(
-    sqlite_url: str,
+    database_url: str,
 ) -> None:
-    async with serve(sqlite_url) as server:
+    async with serve(database_url) as server:
         incident = await one_incident(server, summary="<b>checkout</b> is down")
         async with sign_in(server, VIEWER) as viewer:
             page = await viewer.get("/ui/incidents")
@@ -94,8 +94,8 @@ async def test_feedback_through_the_page_needs_an_approver_and_its_csrf_token(
         assert feedback["resolution"] == "cordoned node-3"
 
 
-async def test_the_kpis_page_shows_figures_and_svg_charts(sqlite_url: str) -> None:
-    async with serve(sqlite_url) as server:
+async def test_the_kpis_page_shows_figures_and_svg_charts(database_url: str) -> None:
+    async with serve(database_url) as server:
         await one_incident(server)
         async with sign_in(server, VIEWER) as viewer:
             for window, bars in (("24h", 24), ("7d", 7), ("30d", 30)):

@@ -25,9 +25,9 @@ async def counts(server: RunningServer) -> tuple[int, int]:
 
 
 async def test_an_approver_replays_a_stored_alert_and_nothing_is_stored_or_sent(
-    sqlite_url: str,
+    database_url: str,
 ) -> None:
-    async with serve(sqlite_url, configure=offer) as server:
+    async with serve(database_url, configure=offer) as server:
         run_id = await fire(server)
         before = (await counts(server), server.sink_output())
         async with sign_in(server, VIEWER) as viewer, sign_in(server, APPROVER) as approver:

@@ -87,6 +87,9 @@ class DashboardDeps:
     try_workflow: TryWorkflow | None = None
     """Replays a stored alert (``replay.dashboard``); None: not offered."""
     """None: the feedback buttons answer 404 (a service built without incidents)."""
+    public_url: str | None = None
+    """``serve --public-url``: an https one makes the session cookie Secure (TLS ends at an
+    ingress, and ``serve`` reads no proxy headers)."""
     clock: Callable[[], float] = time.time
     now: Callable[[], datetime] = utcnow
 
@@ -147,7 +150,7 @@ def dashboard_router(deps: DashboardDeps) -> APIRouter:
             path="/ui",
             httponly=True,
             samesite="strict",
-            secure=request.url.scheme == "https",
+            secure=_over_https(request, deps.public_url),
         )
         return response
 
@@ -378,6 +381,17 @@ def dashboard_router(deps: DashboardDeps) -> APIRouter:
         return page(request, session, "resources.html", resources=views.resources())
 
     return router
+
+
+def _over_https(request: Request, public_url: str | None) -> bool:
+    """Whether people reach this over https. A forwarded header may only add ``Secure``,
+    never remove it, so trusting it here costs nothing."""
+    forwarded = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+    return (
+        request.url.scheme == "https"
+        or forwarded == "https"
+        or (public_url or "").lower().startswith("https://")
+    )
 
 
 _PAGE_HEADERS = {

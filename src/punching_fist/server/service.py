@@ -463,6 +463,7 @@ class Service:
             redact=self.secrets.redact_data,
             feedback=feedback,
             try_workflow=self.try_workflow,
+            public_url=self.settings.public_url,
         )
 
 
