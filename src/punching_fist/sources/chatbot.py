@@ -108,12 +108,14 @@ class ChatbotAgent:
             )
         )
         if outcome.ending is Ending.WAITING_APPROVAL:
-            ids = ", ".join(str(i) for i in outcome.approvals)
+            commands = " or ".join(
+                f"`punching-fist approvals approve {i}`" for i in outcome.approvals
+            )
             await self._edit(
                 client,
                 turn,
                 "That needs a person's approval first. Approvers decide with the buttons in"
-                f" this thread or `punching-fist approvals approve {ids}`.",
+                f" this thread or {commands}.",
             )
             return outcome
         answer = self._secrets.redact(answer_text(outcome))
