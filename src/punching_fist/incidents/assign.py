@@ -33,8 +33,10 @@ from punching_fist.store.incidents import (
     RESOLVED,
     IncidentRow,
     KeyHolder,
+    Relationship,
     insert_relationships,
     load_keys,
+    load_previous,
     lock_incidents,
     lock_keys,
     resolve_finished,
@@ -71,7 +73,7 @@ class Assignment:
     of_alert: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)
     opened_by: set[uuid.UUID] = field(default_factory=set)
     """Alerts that opened their incident (the first of it)."""
-    relationships: list[dict[str, Any]] = field(default_factory=list)
+    relationships: list[Relationship] = field(default_factory=list)
     to_check: set[uuid.UUID] = field(default_factory=set)
     """Incidents that may have no active alert left after this batch."""
 
@@ -136,9 +138,15 @@ class Correlator:
             )
             for alert, workload in zip(new, workloads, strict=True)
         ]
-        every_key = {k.key for alert_keys in keys for k in alert_keys}
+        # Fingerprints are not stored as keys: their previous lifecycle is in ``alerts``.
+        every_key = {k.key for ks in keys for k in ks if k.kind is not KeyKind.FINGERPRINT}
         lock_keys(conn, every_key)
         holders = load_keys(conn, every_key)
+        previous = load_previous(conn, {(a.source_name, a.fingerprint) for a in new})
+        for alert, alert_keys in zip(new, keys, strict=True):
+            earlier = previous.get((alert.source_name, alert.fingerprint))
+            if earlier is not None:
+                holders[alert_keys[0].key] = earlier
         found = lock_incidents(conn, {h.incident_id for h in holders.values()} | ending)
         done.incidents.update(found)
         written: dict[str, KeyHolder] = {}
@@ -186,19 +194,9 @@ class Correlator:
         else:
             incident, key, holder = joined
             _join(incident, alert, now)
+            kind = "duplicate" if key.kind is KeyKind.FINGERPRINT else "related"
             done.relationships.append(
-                {
-                    "id": uuid.uuid4(),
-                    "parent_alert_id": holder.alert_id,
-                    "child_alert_id": alert.alert_id,
-                    "relationship_type": "duplicate"
-                    if key.kind is KeyKind.FINGERPRINT
-                    else "related",
-                    "confidence": RULE_CONFIDENCE,
-                    "incident_id": incident.id,
-                    "reason": key.reason,
-                    "created_at": now,
-                }
+                Relationship(holder.alert_id, alert.alert_id, kind, incident.id, key.reason)
             )
         alert.row["incident_id"] = incident.id
         done.of_alert[alert.alert_id] = incident.id
@@ -208,11 +206,13 @@ class Correlator:
                 continue  # already the incident's: the first alert stays the parent
             if holder is not None and self._live(done.incidents.get(holder.incident_id), now):
                 continue  # another live incident holds it: it stays there
-            holders[key.key] = written[key.key] = KeyHolder(incident.id, alert.alert_id)
+            holders[key.key] = KeyHolder(incident.id, alert.alert_id)
+            if key.kind is not KeyKind.FINGERPRINT:
+                written[key.key] = holders[key.key]
 
     def settle(self, conn: Any, done: Assignment, now: datetime) -> list[uuid.UUID]:
         """After the alert rows: relationships, and the incidents whose alerts all ended."""
-        insert_relationships(conn, done.relationships)
+        insert_relationships(conn, done.relationships, RULE_CONFIDENCE, now)
         return resolve_finished(conn, done.to_check, now)
 
 

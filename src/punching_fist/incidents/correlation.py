@@ -8,6 +8,7 @@ same workload, then the OperatorConfig's ``correlateBy`` label sets.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -129,6 +130,20 @@ def _key(kind: KeyKind, text: str, reason: str) -> CorrelationKey:
     return CorrelationKey(kind=kind, key=key, reason=reason[:255])
 
 
+_REFIRE = "the same alert fired again"
+
+
+# The alerts of a storm share these: built once, not per alert.
+@functools.lru_cache(maxsize=4096)
+def _group_key(source_name: str, group_key: str) -> CorrelationKey:
+    return _key(KeyKind.GROUP, f"{source_name}/{group_key}", f"Alertmanager group {group_key}")
+
+
+@functools.lru_cache(maxsize=4096)
+def _workload_key(workload: Workload) -> CorrelationKey:
+    return _key(KeyKind.WORKLOAD, workload.key, f"workload {workload}")
+
+
 def correlation_keys(
     *,
     source_name: str,
@@ -139,13 +154,11 @@ def correlation_keys(
     label_sets: Sequence[Sequence[str]] = (),
 ) -> list[CorrelationKey]:
     """The alert's keys, strongest first; two alerts sharing any one join one incident."""
-    keys = [_key(KeyKind.FINGERPRINT, f"{source_name}/{fingerprint}", "the same alert fired again")]
+    keys = [_key(KeyKind.FINGERPRINT, f"{source_name}/{fingerprint}", _REFIRE)]
     if group_key:
-        keys.append(
-            _key(KeyKind.GROUP, f"{source_name}/{group_key}", f"Alertmanager group {group_key}")
-        )
+        keys.append(_group_key(source_name, group_key))
     if workload is not None:
-        keys.append(_key(KeyKind.WORKLOAD, workload.key, f"workload {workload}"))
+        keys.append(_workload_key(workload))
     for position, names in enumerate(label_sets):
         values = [labels.get(name) for name in names]
         if all(values):

@@ -126,7 +126,11 @@ async def incident_detail(db: Database, incident_id: uuid.UUID) -> dict[str, Any
             (
                 await conn.execute(
                     select(alert_relationships)
-                    .where(alert_relationships.c.incident_id == incident_id)
+                    .join(alerts, alerts.c.id == alert_relationships.c.child_alert_id)
+                    .where(
+                        alerts.c.incident_id == incident_id,
+                        alert_relationships.c.incident_id == incident_id,
+                    )
                     .order_by(alert_relationships.c.created_at, alert_relationships.c.id)
                     .limit(DETAIL_ALERTS)
                 )

@@ -11,16 +11,18 @@ the second of two batches sharing a key reads the first one's incident once it c
 from __future__ import annotations
 
 import hashlib
+import os
 import uuid
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import BigInteger, and_, bindparam, exists, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
+from punching_fist.store.sqlite_rows import execute_many, sqlite_value
 from punching_fist.store.tables import alert_relationships, alerts, incident_keys, incidents
 
 OPEN = "open"
@@ -95,6 +97,30 @@ def load_keys(conn: Connection, keys: Collection[str]) -> dict[str, KeyHolder]:
         )
     )
     return {row.key: KeyHolder(row.incident_id, row.alert_id) for row in result}
+
+
+def load_previous(
+    conn: Connection, pairs: Collection[tuple[str, str]]
+) -> dict[tuple[str, str], KeyHolder]:
+    """The latest ended lifecycle of each (source, fingerprint) and its incident: a refire
+    is a ``duplicate`` of it. Read from ``alerts`` (its fingerprint index) instead of a key
+    row per alert, which would double what a storm of new alerts writes."""
+    if not pairs:
+        return {}
+    c = alerts.c
+    rows = conn.execute(
+        select(c.id, c.source_name, c.fingerprint, c.incident_id, c.received_at).where(
+            c.fingerprint.in_(sorted({fp for _, fp in pairs})),
+            c.active.is_(False),
+            c.incident_id.is_not(None),
+        )
+    )
+    latest: dict[tuple[str, str], tuple[datetime, KeyHolder]] = {}
+    for row in rows:
+        pair = (row.source_name, row.fingerprint)
+        if pair in pairs and (pair not in latest or row.received_at > latest[pair][0]):
+            latest[pair] = (row.received_at, KeyHolder(row.incident_id, row.id))
+    return {pair: holder for pair, (_, holder) in latest.items()}
 
 
 def lock_incidents(conn: Connection, ids: Collection[uuid.UUID]) -> dict[uuid.UUID, IncidentRow]:
@@ -175,12 +201,21 @@ def write_incidents(
 
 
 def _upsert_keys(conn: Connection, keys: dict[str, KeyHolder], now: datetime) -> None:
+    if conn.dialect.name == "sqlite":
+        stamp = sqlite_value(now, is_json=False)
+        execute_many(
+            conn,
+            "INSERT INTO incident_keys (key, incident_id, alert_id, updated_at) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET incident_id = "
+            "excluded.incident_id, alert_id = excluded.alert_id, updated_at = excluded.updated_at",
+            [(key, h.incident_id.hex, h.alert_id.hex, stamp) for key, h in sorted(keys.items())],
+        )
+        return
     rows = [
         {"key": key, "incident_id": h.incident_id, "alert_id": h.alert_id, "updated_at": now}
         for key, h in sorted(keys.items())
     ]
-    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
-    statement = dialect.insert(incident_keys)
+    statement = postgresql.insert(incident_keys)
     conn.execute(
         statement.on_conflict_do_update(
             index_elements=[incident_keys.c.key],
@@ -194,10 +229,57 @@ def _upsert_keys(conn: Connection, keys: dict[str, KeyHolder], now: datetime) ->
     )
 
 
-def insert_relationships(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    """After the alerts they link (both ends are foreign keys)."""
-    if rows:
-        conn.execute(insert(alert_relationships), rows)
+class Relationship(NamedTuple):
+    parent_alert_id: uuid.UUID
+    child_alert_id: uuid.UUID
+    relationship_type: str
+    incident_id: uuid.UUID
+    reason: str
+
+
+_INSERT_RELATIONSHIPS = (
+    "INSERT INTO alert_relationships (id, parent_alert_id, child_alert_id, relationship_type,"
+    " confidence, incident_id, reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def insert_relationships(
+    conn: Connection, rows: list[Relationship], confidence: float, now: datetime
+) -> None:
+    """After the alerts they link (both ends are foreign keys). A storm's joins are most of
+    what it writes: the ids come from one ``urandom`` call, SQLite's rows straight from
+    the driver (values as ``store.sqlite_rows`` stores them)."""
+    if not rows:
+        return
+    random = os.urandom(16 * len(rows))
+    ids = [uuid.UUID(bytes=random[16 * n : 16 * n + 16], version=4) for n in range(len(rows))]
+    if conn.dialect.name == "sqlite":
+        stamp = sqlite_value(now, is_json=False)
+        execute_many(
+            conn,
+            _INSERT_RELATIONSHIPS,
+            [
+                (i.hex, r[0].hex, r[1].hex, r[2], confidence, r[3].hex, r[4], stamp)
+                for i, r in zip(ids, rows, strict=True)
+            ],
+        )
+        return
+    conn.execute(
+        insert(alert_relationships),
+        [
+            {
+                "id": i,
+                "parent_alert_id": r.parent_alert_id,
+                "child_alert_id": r.child_alert_id,
+                "relationship_type": r.relationship_type,
+                "confidence": confidence,
+                "incident_id": r.incident_id,
+                "reason": r.reason,
+                "created_at": now,
+            }
+            for i, r in zip(ids, rows, strict=True)
+        ],
+    )
 
 
 def resolve_finished(

@@ -181,7 +181,9 @@ alert_relationships = Table(
     Column("confidence", Float),
     _timestamp("created_at", default=True),
     # Migration 0008: the incident the child joined, and the rule that joined it.
-    Column("incident_id", Uuid, ForeignKey("incidents.id", ondelete="CASCADE"), index=True),
+    # No index of its own: a storm writes one row per join, and every index is another write
+    # per row; an incident's rows are found through its alerts (``child_alert_id``).
+    Column("incident_id", Uuid, ForeignKey("incidents.id", ondelete="CASCADE")),
     Column("reason", String(255)),
 )
 

@@ -45,9 +45,6 @@ def upgrade() -> None:
             REL_FK, "alert_relationships", "incidents", ["incident_id"], ["id"], ondelete="CASCADE"
         )
     op.add_column("alert_relationships", sa.Column("reason", sa.String(length=255), nullable=True))
-    op.create_index(
-        "ix_alert_relationships_incident_id", "alert_relationships", ["incident_id"], unique=False
-    )
 
     op.create_table(
         "incident_keys",
@@ -69,7 +66,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_incident_keys_incident_id", table_name="incident_keys")
     op.drop_table("incident_keys")
-    op.drop_index("ix_alert_relationships_incident_id", table_name="alert_relationships")
     if op.get_bind().dialect.name == "sqlite":
         op.execute("ALTER TABLE alert_relationships DROP COLUMN reason")
         op.execute("ALTER TABLE alert_relationships DROP COLUMN incident_id")
