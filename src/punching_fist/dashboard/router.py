@@ -9,89 +9,31 @@ What the pages show passes through the secret resolver's redaction, as API answe
 from __future__ import annotations
 
 import json
-import time
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any
 
+import structlog
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.security import HTTPAuthorizationCredentials
 from markupsafe import Markup
 
-from punching_fist.api.auth import ApiAuth, Role
+from punching_fist.api.auth import Role
 from punching_fist.api.errors import http_status
 from punching_fist.dashboard.access import Access, read_form, safe_next
+from punching_fist.dashboard.deps import DashboardDeps as DashboardDeps  # the server builds it
 from punching_fist.dashboard.incident_views import IncidentViews
 from punching_fist.dashboard.live import fragment_stream, version
 from punching_fist.dashboard.render import render, static_file
 from punching_fist.dashboard.sessions import COOKIE, SESSION_SECONDS, Session, SessionCodec
 from punching_fist.dashboard.views import Views
 from punching_fist.errors import ConfigurationError, Refused
-from punching_fist.resources.findings import Finding
-from punching_fist.resources.loader import Resource, ResourceSet
 from punching_fist.store import dashboard_queries
-from punching_fist.store.approval_rows import ApprovalConflict, Decision
-from punching_fist.store.database import Database
-from punching_fist.store.tables import utcnow
+from punching_fist.store.approval_rows import ApprovalConflict
+
+log = structlog.get_logger(__name__)
 
 Text = Annotated[str | None, Query(max_length=100)]
-
-
-class Decider(Protocol):
-    """``approvals.service.ApprovalService``: records a decision and resumes the run."""
-
-    async def decide(
-        self, approval_id: uuid.UUID, *, approved: bool, feedback: str | None, decided_by: str
-    ) -> Decision | None: ...
-
-
-class FeedbackGiver(Protocol):
-    """``incidents.feedback.FeedbackService``: records whether the root cause was right."""
-
-    async def give(
-        self,
-        incident_id: uuid.UUID,
-        *,
-        root_cause_correct: bool,
-        given_by: str,
-        source: str,
-        human_needed: bool | None = None,
-        notes: str | None = None,
-        resolution: str | None = None,
-    ) -> Any: ...
-
-
-TryWorkflow = Callable[[bytes, str | None], Awaitable[tuple[str, dict[str, Any]]]]
-
-
-class Resender(Protocol):
-    """``engine.delivery.dispatch.SinkDispatch``: re-sends a delivery now."""
-
-    async def retry(self, delivery_id: uuid.UUID) -> Any: ...
-
-
-@dataclass(frozen=True, kw_only=True)
-class DashboardDeps:
-    database: Database
-    auth: ApiAuth
-    approvals: Decider
-    sinks: Resender
-    resources: Callable[[], ResourceSet]
-    check: Callable[[Resource], list[Finding]]
-    """What is wrong with a loaded resource (``validation.check_resource``)."""
-    redact: Callable[[Any], Any]
-    feedback: FeedbackGiver | None = None
-    try_workflow: TryWorkflow | None = None
-    """Replays a stored alert (``replay.dashboard``); None: not offered."""
-    """None: the feedback buttons answer 404 (a service built without incidents)."""
-    public_url: str | None = None
-    """``serve --public-url``: an https one makes the session cookie Secure (TLS ends at an
-    ingress, and ``serve`` reads no proxy headers)."""
-    clock: Callable[[], float] = time.time
-    now: Callable[[], datetime] = utcnow
 
 
 def dashboard_router(deps: DashboardDeps) -> APIRouter:
@@ -139,9 +81,11 @@ def dashboard_router(deps: DashboardDeps) -> APIRouter:
         try:
             identity = await deps.auth.identify(request, credentials, Role.VIEWER)
         except HTTPException as exc:
+            log.warning("dashboard sign-in refused", status=exc.status_code)
             html = render("login.html", next=target, error=str(exc.detail), me=None)
             return HTMLResponse(html, status_code=exc.status_code, headers=_PAGE_HEADERS)
         cookie, _ = access.codec.issue(identity)
+        log.info("dashboard sign-in", name=identity.name, role=identity.role.value)
         response = RedirectResponse(target, status_code=303)
         response.set_cookie(
             COOKIE,
