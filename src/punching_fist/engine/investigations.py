@@ -97,7 +97,8 @@ class InvestigationGate:
         self._poll = timedelta(seconds=poll_seconds)
         self._on_waiting = on_waiting
         self._task: asyncio.Task[None] | None = None
-        self._sleeping = False
+        self._sleeper: asyncio.Task[Any] | None = None
+        """The waker task while it sleeps between looks (cancelled to look sooner)."""
         self._again = False
         self.waiting = 0
         """Runs waiting for the limits, as this process last counted them."""
@@ -105,7 +106,7 @@ class InvestigationGate:
     @property
     def sleeping(self) -> bool:
         """The waker is between looks (tests wait for this before moving a fake clock)."""
-        return self._sleeping
+        return self._sleeper is not None and self._sleeper is self._task
 
     async def admit(self, run: ClaimedRun, step: str) -> bool:
         """True: start the investigation; False: the run is parked ``waiting_limit``."""
@@ -138,26 +139,29 @@ class InvestigationGate:
 
     def _poke(self) -> None:
         """Look again now: a run was parked, so the moment budget frees may be sooner."""
-        if self._task is None:
+        task = self._task
+        if task is None:
             return
-        if self._sleeping:
-            self._task.cancel()
-            self._sleeping = False
+        if self._sleeper is task:
+            task.cancel()
+            self._sleeper = None
             self._task = asyncio.create_task(self._wake(), name="investigation-waker")
         else:
             self._again = True
 
     async def _wake(self) -> None:
+        me = asyncio.current_task()
         while True:
             self._again = False
             deadline = await self._pass()
             if self._again:
                 continue
-            self._sleeping = True
+            self._sleeper = me  # no await since the check: a poke now cancels this sleep
             try:
                 await self._clock.sleep_until(deadline)
             finally:
-                self._sleeping = False
+                if self._sleeper is me:  # a replaced task must not clear its successor's
+                    self._sleeper = None
 
     async def _pass(self) -> datetime:
         """Release what the budget allows; when to look next."""
