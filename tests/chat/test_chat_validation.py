@@ -123,3 +123,19 @@ def test_the_chat_example_validates_clean() -> None:
     result = CliRunner().invoke(app, ["validate", str(example)])
     assert result.exit_code == 0, result.output
     assert "ok: 2 source(s), 1 workflow(s), 1 sink(s); 0 warning(s)" in result.output
+
+
+def test_two_sources_answering_mentions_in_one_channel_is_an_error(tmp_path: Path) -> None:
+    code, output = validate(
+        tmp_path,
+        source("ops", "{trigger: mention, channel: C0OPS0001}"),
+        source("anywhere", "{trigger: mention}"),
+        source("dev", "{trigger: mention, channel: C0DEV0001, path: /slack/dev}"),
+        WORKFLOW,
+    )
+    assert code == 1
+    assert (
+        "(Source/ops): spec.config.channel: Source/anywhere at '/slack/events' answers mentions"
+        " in C0OPS0001 too" in output
+    )
+    assert "Source/dev" not in output

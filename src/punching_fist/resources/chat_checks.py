@@ -5,8 +5,9 @@ Chat Sources of one Slack app share its Request URL (a mention Source and a comm
 Source's (webhook paths are matched before any other route: Slack's requests would reach the
 alert intake) or one of the server's routes; an api Source's endpoint on it is reported by
 ``endpoints.endpoint_findings``. Two Sources answering the same slash command at one path
-would leave the second one silent. A ``mode: chat`` step answers chat messages only: in a
-workflow no chat Source starts, it can never answer (a warning: a Source may come later);
+would leave the second one silent; two answering mentions in the same channel would answer
+each mention twice. A ``mode: chat`` step answers chat messages only: in a workflow no chat
+Source starts, it can never answer (a warning: a Source may come later);
 one whose writes wait for approval needs a slack Sink with ``approvals: true`` in its
 workflow, or nobody in Slack sees the buttons.
 """
@@ -35,6 +36,7 @@ def chat_path_findings(resources: ResourceSet) -> list[Finding]:
     }
     findings: list[Finding] = []
     commands: dict[tuple[str, str], str] = {}
+    mentions: dict[tuple[str, str | None], str] = {}
     for name, source in sorted(resources.sources.items()):
         if not isinstance(source.spec, ChatSourceSpec):
             continue
@@ -47,6 +49,26 @@ def chat_path_findings(resources: ResourceSet) -> list[Finding]:
             findings.append(
                 error("Source", name, "spec.config.path", message, reason="NameConflict")
             )
+        if config.trigger == "mention":
+            rival = next(
+                (
+                    other
+                    for (path, channel), other in mentions.items()
+                    if path == config.path
+                    and (channel is None or config.channel is None or channel == config.channel)
+                ),
+                None,
+            )
+            if rival is not None:
+                where = f"in {config.channel}" if config.channel else "in any channel"
+                message = (
+                    f"Source/{rival} at {config.path!r} answers mentions {where} too: each"
+                    " mention would be answered twice (set different channels)"
+                )
+                findings.append(
+                    error("Source", name, "spec.config.channel", message, reason="NameConflict")
+                )
+            mentions.setdefault((config.path, config.channel), name)
         if config.trigger == "command" and config.command is not None:
             key = (config.path, config.command)
             if key in commands:
