@@ -142,12 +142,13 @@ class InvestigationGate:
         task = self._task
         if task is None:
             return
-        if self._sleeper is task:
-            task.cancel()
-            self._sleeper = None
-            self._task = asyncio.create_task(self._wake(), name="investigation-waker")
-        else:
-            self._again = True
+        sleeper = self._sleeper
+        if sleeper is None or sleeper is not task:
+            self._again = True  # it is looking now; it looks once more before sleeping
+            return
+        sleeper.cancel()
+        self._sleeper = None
+        self._task = asyncio.create_task(self._wake(), name="investigation-waker")
 
     async def _wake(self) -> None:
         me = asyncio.current_task()
