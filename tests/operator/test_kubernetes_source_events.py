@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 from sqlalchemy import func, select, update
@@ -23,6 +24,7 @@ from punching_fist.store.database import Database
 from punching_fist.store.tables import kubernetes_watches, workflow_runs
 from tests.harness.k8s import K8sApiServer
 from tests.operator.support import new_namespace
+from tests.support.process import ServerProcess
 from tests.support.server import resources_from_yaml, running_server
 from tests.support.tcp_proxy import TcpProxy
 
@@ -237,3 +239,114 @@ async def test_an_unreachable_cluster_is_an_error_at_start(sqlite_url: str, tmp_
             await missing.start()
     finally:
         await database.close()
+
+
+FOLDER = """
+apiVersion: punchingfist.io/v1alpha1
+kind: Source
+metadata: {name: cm-created}
+spec:
+  type: kubernetes
+  config: {resource: configmaps, event: created, labelSelector: watch=yes, namespace: NS}
+  triggerWorkflow: seen
+---
+apiVersion: punchingfist.io/v1alpha1
+kind: Source
+metadata: {name: deploys}
+spec:
+  type: api
+  config:
+    endpoint: /api/v1/trigger
+    authentication: {type: apikey, secretRef: env://PF_TEST_FOLDER_API_KEY}
+  triggerWorkflow: seen
+---
+apiVersion: punchingfist.io/v1alpha1
+kind: Workflow
+metadata: {name: seen}
+spec:
+  steps:
+    - name: say
+      type: cli
+      command: "true"
+  sinks: [out]
+---
+apiVersion: punchingfist.io/v1alpha1
+kind: Sink
+metadata: {name: out}
+spec:
+  type: stdout
+"""
+
+
+def test_serve_with_a_folder_and_a_kubeconfig_runs_kubernetes_and_api_sources(
+    k8s_apiserver: K8sApiServer, tmp_path: Path
+) -> None:
+    namespace = new_namespace(k8s_apiserver, "folder")
+    folder = tmp_path / "resources"
+    folder.mkdir()
+    (folder / "all.yaml").write_text(FOLDER.replace("NS", namespace))
+    server = ServerProcess(
+        resources=folder,
+        database_url=f"sqlite:///{tmp_path / 'pf.db'}",
+        workdir=tmp_path,
+        extra_args=["--kubeconfig", str(k8s_apiserver.kubeconfig)],
+    )
+    # Without the api Source's key the server refuses to start, saying why.
+    with pytest.raises(RuntimeError, match="Application startup failed"):
+        server.start(timeout=60)
+    refusal = next(
+        json.loads(line)
+        for line in server.stderr().splitlines()
+        if '"api source cannot start"' in line
+    )
+    assert refusal["error"].startswith(
+        "Source/deploys: spec.config.authentication.secretRef cannot be read"
+    )
+    server.env = {"PF_TEST_FOLDER_API_KEY": "folder-key"}
+    server.start(timeout=60)
+    try:
+        deadline = time.monotonic() + 30
+        while "kubernetes source watching" not in server.stderr():
+            assert time.monotonic() < deadline, server.stderr()
+            time.sleep(0.1)
+        k8s_apiserver.kubectl("-n", namespace, "create", "configmap", "fresh", "--from-literal=a=b")
+        k8s_apiserver.kubectl("-n", namespace, "label", "configmap", "fresh", "watch=yes")
+        k8s_apiserver.kubectl(
+            "-n",
+            namespace,
+            "apply",
+            "--server-side",
+            "-f",
+            "-",
+            stdin=json.dumps(
+                {
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "metadata": {"name": "born", "labels": {"watch": "yes"}},
+                }
+            ),
+        )
+        answer = httpx.post(
+            f"{server.url}/api/v1/trigger",
+            json={"object": {"metadata": {"name": "posted"}}},
+            headers={"X-API-Key": "folder-key"},
+        )
+        assert answer.status_code == 202, answer.text
+        deadline = time.monotonic() + 30
+        while len(_delivered(server.stdout())) < 2:
+            assert time.monotonic() < deadline, server.stdout() + server.stderr()
+            time.sleep(0.2)
+        time.sleep(1.0)
+        delivered = _delivered(server.stdout())
+    finally:
+        server.stop()
+    # "fresh" gained the label after it was created: entered, not created.
+    assert sorted(delivered) == [("api", "posted"), ("kubernetes", "born")]
+
+
+def _delivered(stdout: str) -> list[tuple[str, str]]:
+    """The stdout sink's deliveries: the Source type and the object's name of each run."""
+    runs = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+    return [
+        (run["source"]["type"], run["source"]["data"]["object"]["metadata"]["name"]) for run in runs
+    ]

@@ -180,6 +180,13 @@ class FolderKubernetesSources:
         return self._runner.watching if self._runner is not None else set()
 
     async def start(self) -> None:
+        try:
+            await self._start()
+        except ConfigurationError as exc:
+            log.error("kubernetes sources cannot start", error=str(exc))  # one line, never cut
+            raise
+
+    async def _start(self) -> None:
         client = kubeconfig_client(self._kubeconfig)
         self._client = client
         for name, source in sorted(self._registry.current().sources.items()):

@@ -16,6 +16,8 @@ import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+import structlog
+
 from punching_fist.errors import (
     ConfigurationError,
     InvalidRequest,
@@ -30,6 +32,8 @@ from punching_fist.resources.source import ApiSourceSpec, Source
 from punching_fist.secret_refs import SecretResolver
 from punching_fist.store.api_requests import ApiRun, create_api_run
 from punching_fist.store.database import Database
+
+log = structlog.get_logger(__name__)
 
 IDEMPOTENCY_KEY_LENGTH = 255
 """The longest ``Idempotency-Key`` stored (UUIDs, the usual choice, have 36 characters)."""
@@ -191,10 +195,12 @@ class ApiKeysPresent:
             try:
                 await self._secrets.resolve(auth.secret_ref)
             except SecretResolutionError as exc:
-                raise ConfigurationError(
+                problem = (
                     f"Source/{name}: spec.config.authentication.secretRef cannot be read, so"
                     f" no request could be accepted: {exc}"
-                ) from exc
+                )
+                log.error("api source cannot start", error=problem)  # one line, never cut
+                raise ConfigurationError(problem) from exc
 
     async def stop(self) -> None:
         return None
