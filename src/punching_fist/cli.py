@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import urllib.parse
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -17,6 +19,7 @@ from punching_fist.api.read_deadline import DEFAULT_READ_TIMEOUT, with_read_time
 from punching_fist.approvals import cli as approvals_cli
 from punching_fist.config import DEFAULT_DB, Settings, default_peering_priority, inherited_env
 from punching_fist.incidents import cli as incidents_cli
+from punching_fist.incidents import show_cli
 from punching_fist.incidents.report_cli import report
 from punching_fist.local_model.cli import model_app
 from punching_fist.observability.logging import configure_logging
@@ -26,6 +29,7 @@ from punching_fist.operator.kubernetes_source import (
     FolderKubernetesSources,
     has_kubernetes_sources,
 )
+from punching_fist.operator.preflight import connect_problems
 from punching_fist.operator.runtime import OperatorRuntime, add_secret_schemes
 from punching_fist.replay.cli import replay_command
 from punching_fist.replay.dashboard import try_workflow_for
@@ -44,6 +48,8 @@ app = typer.Typer(
 err = Console(stderr=True)
 app.add_typer(approvals_cli.app, name="approvals")
 app.add_typer(model_app, name="model")
+incidents_cli.app.command("list")(show_cli.list_incidents)
+incidents_cli.app.command("show")(show_cli.show)
 app.add_typer(incidents_cli.app, name="incidents")
 app.command("report")(report)
 app.command(name="replay")(replay_command)
@@ -65,6 +71,18 @@ def _print_report(report: FolderReport, *, skipped: bool) -> None:
 @app.command()
 def validate(
     directory: Annotated[Path, typer.Argument(help="Folder of Source/Workflow/Sink YAML files.")],
+    connect: Annotated[
+        bool,
+        typer.Option(
+            "--connect",
+            help="Also check what serve would find at start: Sources' secrets resolve here,"
+            " and kubernetes Sources' cluster is reachable and serves their resource.",
+        ),
+    ] = False,
+    kubeconfig: Annotated[
+        Path | None,
+        typer.Option(help="With --connect: the kubernetes Sources' cluster (default: KUBECONFIG)."),
+    ] = None,
 ) -> None:
     """Check a folder of resources: schemas, references, templates, tools and settings.
 
@@ -72,6 +90,9 @@ def validate(
     do nothing) and skipped YAML that is not ours (manifests, snippets) are listed too.
     """
     report = check_folder(directory)
+    if connect:
+        found = asyncio.run(connect_problems(report.resources, kubeconfig))
+        report = replace(report, errors=[*report.errors, *found])
     _print_report(report, skipped=True)
     counts = f"{len(report.errors)} error(s), {len(report.warnings)} warning(s)"
     if report.errors:

@@ -3,6 +3,11 @@ pages, the detail's alerts, relationships, runs and timeline, viewer tokens."""
 
 from __future__ import annotations
 
+import asyncio
+
+from typer.testing import CliRunner
+
+from punching_fist.cli import app
 from tests.support.api_auth import VIEWER, bearer, serve
 from tests.support.payloads import alert, notification
 
@@ -76,3 +81,20 @@ async def test_list_and_detail(sqlite_url: str) -> None:
         assert (
             await server.client.get(f"/api/v1/incidents/{missing}", headers=viewer)
         ).status_code == 404
+
+        # The same through the command line (the API client, a viewer token).
+        cli = ["--url", server.url, "--token", VIEWER]
+        runner = CliRunner()
+        listed_cli = await asyncio.to_thread(
+            runner.invoke, app, ["incidents", "list", "--status", "resolved", *cli]
+        )
+        assert listed_cli.exit_code == 0, listed_cli.output
+        assert web_incident["id"] in listed_cli.output
+        assert "alerts=3" in listed_cli.output
+        shown = await asyncio.to_thread(
+            runner.invoke, app, ["incidents", "show", web_incident["id"], *cli]
+        )
+        assert shown.exit_code == 0, shown.output
+        assert "KubePodCrashLooping" in shown.output or "PodCrashLooping" in shown.output
+        assert "alert_joined" in shown.output
+        assert "resolved" in shown.output
