@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 
 import httpx
 
@@ -186,3 +187,21 @@ async def test_an_https_public_url_makes_the_cookie_secure(sqlite_url: str) -> N
         response = await server.client.post("/ui/login", data={"token": VIEWER})
         assert response.status_code == 303
         assert "Secure" in response.headers["set-cookie"]
+
+
+async def test_changing_the_tokens_signs_everyone_out(sqlite_url: str) -> None:
+    async with serve(sqlite_url) as server, sign_in(server, VIEWER) as viewer:
+        assert (await viewer.get("/ui/runs")).status_code == 200
+        # The OperatorConfig now without the approver's token: every session's key changes.
+        current = server.service.registry.current()
+        config = current.operator_config
+        assert config is not None
+        assert config.spec.api is not None
+        kept = [t for t in config.spec.api.tokens if t.name != "sre-lead"]
+        api = config.spec.api.model_copy(update={"tokens": kept})
+        changed = config.model_copy(update={"spec": config.spec.model_copy(update={"api": api})})
+        server.service.registry.replace(replace(current, operator_config=changed))
+        await server.service.auth.refresh()
+        gone = await viewer.get("/ui/runs")
+        assert gone.status_code == 303
+        assert gone.headers["location"].startswith("/ui/login")
