@@ -25,7 +25,6 @@ from punching_fist.local_model.cli import model_app
 from punching_fist.observability.logging import configure_logging
 from punching_fist.operator.client import KubeClient
 from punching_fist.operator.crds import rendered_files
-from punching_fist.operator.preflight import connect_problems
 from punching_fist.operator.kubernetes_source import (
     FolderKubernetesSources,
     has_kubernetes_sources,
