@@ -14,7 +14,15 @@ from typing import Any
 
 import pytest
 
-from tests.sinks.support import FAST, JIRA_TOKEN, PD_ROUTING_KEY, SLACK_TOKEN, pipeline, serve
+from tests.sinks.support import (
+    FAST,
+    JIRA_TOKEN,
+    PD_ROUTING_KEY,
+    SLACK_TOKEN,
+    eventually,
+    pipeline,
+    serve,
+)
 from tests.sinks.test_jira import EMAIL, jira_sink
 from tests.support.fake_jira import FakeJira
 from tests.support.fake_pagerduty import FakePagerDuty
@@ -61,16 +69,17 @@ spec:
 """
 
 
-def pd_sink(pd: FakePagerDuty) -> str:
+def pd_sink(pd: FakePagerDuty, *, name: str = "pd", action: str = "trigger") -> str:
     return f"""
 apiVersion: punchingfist.io/v1alpha1
 kind: Sink
-metadata: {{name: pd}}
+metadata: {{name: {name}}}
 spec:
   type: pagerduty
   config:
     routingKey: env://PD_KEY
     endpoint: {pd.url}
+    action: {action}
 {FAST}
 """
 
@@ -162,3 +171,40 @@ async def test_jira_gets_one_issue_per_incident_and_comments_for_the_rest(
         await storm(server, 5)
     [issue] = jira.issues.values()
     assert len(issue.comments) == 4
+
+
+async def test_pagerduty_resolves_the_incident_when_its_last_alert_resolves(
+    pagerduty: FakePagerDuty, tmp_path: Path
+) -> None:
+    sinks = pd_sink(pagerduty) + "---" + pd_sink(pagerduty, name="pd-resolve", action="resolve")
+    firing = "{name: pd, condition: '{{ eq .source.data.alert.status \"firing\" }}'}"
+    resolved = "{name: pd-resolve, condition: '{{ eq .source.data.alert.status \"resolved\" }}'}"
+    resources = pipeline(sinks, [firing, resolved], on_resolved=True)
+    async with serve(resources, tmp_path) as server:
+        runs = await storm(server, 3)
+        incident = await incident_of(server, runs[0])
+        [page] = pagerduty.incidents.values()
+        assert page.dedup_key == f"punchingfist/incident:{incident}"
+
+        for n in range(3):
+            body = notification(
+                alert(
+                    fingerprint=f"fp-checkout-{n}",
+                    status="resolved",
+                    labels={"pod": f"checkout-7d9f{n}"},
+                )
+            )
+            body["groupKey"] = '{}:{alertname="PodCrashLooping",group="checkout"}'
+            response = await server.post_alert("/hook", body)
+            assert response.status_code == 202, response.text
+            await server.settle(30)
+            run = response.json()["alerts"][0]["runId"]
+            detail = (await server.client.get(f"/api/v1/runs/{run}")).json()
+            [delivery] = [d for d in detail["deliveries"] if d["sink_name"] == "pd-resolve"]
+            if n < 2:  # other alerts of the incident still fire: the page stays
+                assert delivery["status"] == "skipped"
+                assert page.status == "triggered"
+            else:
+                assert delivery["status"] == "delivered"
+        await eventually(lambda: page.status == "resolved")
+    assert [e["event_action"] for e in pagerduty.events] == ["trigger"] * 3 + ["resolve"]

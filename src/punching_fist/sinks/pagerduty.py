@@ -3,8 +3,10 @@
 The ``dedup_key`` is derived from the alert (or incident) the run was about, so every result
 about one alert lands on one PagerDuty incident, a retried or restarted delivery is
 deduplicated by PagerDuty itself, and a later ``resolve`` finds the incident the
-``trigger`` opened. Severities are mapped onto PagerDuty's four; ``custom_details`` is the
-rendered template (a JSON or YAML object is sent as an object, other text as ``details``).
+``trigger`` opened. About an incident, ``resolve`` is sent only once the incident resolved
+(every alert of it); an earlier alert's resolution is skipped. Severities are mapped onto
+PagerDuty's four; ``custom_details`` is the rendered template (a JSON or YAML object is
+sent as an object, other text as ``details``).
 """
 
 from __future__ import annotations
@@ -91,6 +93,12 @@ class PagerDutySink:
         self._run_url = run_url
 
     async def deliver(self, delivery: Delivery) -> DeliveryReport:
+        if self._config.action == "resolve" and _incident_still_open(delivery):
+            # One alert of the incident resolved; the page stays until all of them have.
+            return DeliveryReport(
+                status=DeliveryStatus.SKIPPED,
+                response={"action": "resolve", "reason": "the incident has unresolved alerts"},
+            )
         routing_key = await credential(self._secrets, self._config.routing_key, field="routingKey")
         key = (
             delivery.previous.external_ref
@@ -194,3 +202,12 @@ def _summary(result: ResultSummary) -> str:
     text = f"[{result.severity.upper()}] {result.alertname}: {result.summary or result.status}"
     line = " ".join(text.split())
     return line if len(line) <= SUMMARY_LIMIT else line[: SUMMARY_LIMIT - 1] + "…"
+
+
+def _incident_still_open(delivery: Delivery) -> bool:
+    """The delivery is about an incident whose status is known and not resolved yet."""
+    if not delivery.correlation_key.startswith("incident:"):
+        return False
+    incident = delivery.context.get("incident")
+    status = incident.get("status") if isinstance(incident, dict) else None
+    return status is not None and status != "resolved"

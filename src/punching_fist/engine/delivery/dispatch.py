@@ -42,6 +42,7 @@ from punching_fist.store.deliveries import (
     DeliveryRow,
     DeliveryStore,
 )
+from punching_fist.store.incident_state import incident_status
 from punching_fist.store.runs import ClaimedRun
 from punching_fist.store.sink_claims import SinkClaims
 from punching_fist.store.tables import utcnow
@@ -123,6 +124,11 @@ class SinkDispatch:
             incident_id=str(incident) if per_incident else None,
             run_id=str(run.id),
         )
+        if per_incident and incident is not None:
+            # As it stands now: PagerDuty resolves only once every alert of it resolved.
+            status = await incident_status(self._database, incident)
+            known = context.get("incident") or {}
+            context = {**context, "incident": {**known, "id": str(incident), "status": status}}
         await asyncio.gather(*(self._deliver_ref(run.id, ref, context, key) for ref in pending))
 
     async def _deliver_ref(
