@@ -213,3 +213,85 @@ def test_agent_writes_and_scripts_are_refused_and_nothing_waits_for_a_person(
     [step] = run["steps"]
     assert step["result"]["summary"] == "web-1 crash loops; restart it"
     assert "web-1 crash loops" in report["stdout"]  # the stdout sink, captured
+
+
+EVERY_SINK = """
+apiVersion: punchingfist.io/v1alpha1
+kind: Workflow
+metadata: {name: triage}
+spec:
+  steps: [{name: look, type: cli, command: "echo looked"}]
+  sinks: [jira, pager, silence, push, chain]
+---
+apiVersion: punchingfist.io/v1alpha1
+kind: Workflow
+metadata: {name: followup}
+spec:
+  steps: [{name: s, type: cli, command: "echo follow"}]
+---
+apiVersion: punchingfist.io/v1alpha1
+kind: Sink
+metadata: {name: jira}
+spec:
+  type: jira
+  config: {project: OPS, endpoint: "https://jira.invalid", apiToken: "env://JIRA_TOKEN"}
+---
+apiVersion: punchingfist.io/v1alpha1
+kind: Sink
+metadata: {name: pager}
+spec:
+  type: pagerduty
+  config: {routingKey: "env://PD_KEY", endpoint: "https://pagerduty.invalid"}
+---
+apiVersion: punchingfist.io/v1alpha1
+kind: Sink
+metadata: {name: silence}
+spec:
+  type: alertmanager
+  config: {endpoint: "http://alertmanager.invalid:9093"}
+---
+apiVersion: punchingfist.io/v1alpha1
+kind: Sink
+metadata: {name: push}
+spec:
+  type: prometheus
+  config: {pushgateway: "http://pushgateway.invalid:9091"}
+---
+apiVersion: punchingfist.io/v1alpha1
+kind: Sink
+metadata: {name: chain}
+spec:
+  type: workflow
+  config: {workflowName: followup}
+"""
+
+
+def test_every_http_sink_renders_its_request_and_a_chained_run_is_only_noted(
+    tmp_path: Path,
+) -> None:
+    # No Source: --workflow names the workflow, and a synthetic webhook Source takes the alert.
+    folder = tmp_path / "resources"
+    write(folder, "all.yaml", EVERY_SINK)
+    result = replay(tmp_path, folder, "--workflow", "triage", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["source"] == "replay"
+    [run] = report["runs"]
+    statuses = {d["sink_name"]: d["status"] for d in run["deliveries"]}
+    assert statuses == dict.fromkeys(["jira", "pager", "silence", "push", "chain"], "delivered")
+    sent = {(r["sink"], r["method"], r["path"]) for r in report["sinkRequests"]}
+    assert ("jira", "POST", "/rest/api/2/issue") in sent
+    assert ("pager", "POST", "/v2/enqueue") in sent
+    assert ("silence", "POST", "/api/v2/alerts") in sent
+    assert (
+        "push",
+        "PUT",
+        "/metrics/job@base64/cHVuY2hpbmdmaXN0LXJlc3VsdHM=/workflow@base64/dHJpYWdl",
+    ) in sent
+    [page] = [r["body"] for r in report["sinkRequests"] if r["sink"] == "pager"]
+    assert page["routing_key"] == "replay-placeholder-credential"  # never the real key
+    assert page["payload"]["summary"] == "[CRITICAL] PodCrashLooping: PodCrashLooping summary"
+    [pushed] = [r["body"] for r in report["sinkRequests"] if r["sink"] == "push"]
+    assert "punchingfist_workflow_success 1.0" in pushed
+    assert report["chainedRuns"] == [{"workflow": "followup", "parent_run_id": run["id"]}]
+    assert len(report["runs"]) == 1  # the chained run did not start

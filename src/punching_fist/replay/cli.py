@@ -60,7 +60,9 @@ def replay_command(
         ),
     ] = None,
     timeout: Annotated[float, typer.Option(help="Seconds the whole replay may take.")] = 600.0,
-    log_level: Annotated[str, typer.Option(help="Log level (logs go to stderr).")] = "warning",
+    log_level: Annotated[
+        str, typer.Option(help="Log level; logs go to stderr (warning: the engine's warnings).")
+    ] = "error",
 ) -> None:
     """Run a workflow on a recorded notification without side effects: sinks print what they
     would send, agent tools stay read-only, no database but a temporary one is written."""

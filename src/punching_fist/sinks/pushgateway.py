@@ -83,7 +83,9 @@ class PushgatewaySink:
 
         def gauge(name: str, help_text: str, value: float, **extra: str) -> None:
             metric = Gauge(f"{PREFIX}_{name}", help_text, [*names, *extra], registry=registry)
-            metric.labels(*values, *extra.values()).set(value)
+            # A gauge without label names refuses .labels(): a sink without ``labels``.
+            child = metric.labels(*values, *extra.values()) if names or extra else metric
+            child.set(value)
 
         if result.duration_seconds is not None:
             gauge("duration_seconds", "How long the run took.", result.duration_seconds)
