@@ -118,14 +118,19 @@ async def measure(scenario: Scenario, workdir: Path) -> list[Occurrence]:
         "tool_path": f"{workdir}:/usr/local/bin:/usr/bin:/bin",
         "kubeconfig": str(KUBECONFIG),
     }
-    found = []
-    async with running_server(
-        resources_from_yaml(resources_text("15m")), database, **settings
-    ) as s:
-        found.append(await occur(s, scenario, 1, "first (memory empty)"))
-        found.append(await occur(s, scenario, 2, "second, within the cache TTL"))
-    async with running_server(resources_from_yaml(resources_text("0")), database, **settings) as s:
-        found.append(await occur(s, scenario, 3, "second, cache off (memory only)"))
+    found: list[Occurrence] = []
+
+    async def run(server: Any, number: int, name: str) -> None:
+        found.append(await occur(server, scenario, number, name))
+        print(line(found[-1]), flush=True)
+
+    cache_on = resources_from_yaml(resources_text("15m"))
+    async with running_server(cache_on, database, **settings) as server:
+        await run(server, 1, "first (memory empty)")
+        await run(server, 2, "second, within the cache TTL")
+    cache_off = resources_from_yaml(resources_text("0"))
+    async with running_server(cache_off, database, **settings) as server:
+        await run(server, 3, "second, cache off (memory only)")
     return found
 
 
@@ -148,11 +153,10 @@ def main(argv: list[str] | None = None) -> int:
     from punching_fist.observability.logging import configure_logging
 
     configure_logging(level="error", json_output=not sys.stderr.isatty())
+    print(f"scenario {scenario.name} with the bundled model", flush=True)
     with tempfile.TemporaryDirectory(prefix="pf-memory-") as workdir:
         occurrences = asyncio.run(measure(scenario, Path(workdir)))
-    print(f"scenario {scenario.name} with the bundled model")
-    for occurrence in occurrences:
-        print(line(occurrence))
+    print(f"{len(occurrences)} occurrences of {scenario.name}", flush=True)
     if args.json:
         args.json.write_text(json.dumps([asdict(o) for o in occurrences], indent=2) + "\n")
     return 0
