@@ -71,7 +71,7 @@ class Occurrence:
 
 
 def resources_text(ttl: str) -> str:
-    text = RESOURCES % {"webhook": WEBHOOK, "timeout": 10}
+    text = RESOURCES % {"webhook": WEBHOOK, "timeout": 20}
     text = text.replace("\n  steps:\n", "\n  investigate: perAlert\n  steps:\n", 1)
     return text + OPERATOR_CONFIG % ttl
 
