@@ -77,15 +77,10 @@ async def compute_kpis(
 
 
 def kpis_of(rows: KpiRows, window: KpiFilter, settings: KpiSettings) -> dict[str, Any]:
-    triage = Durations(
-        values=tuple(
-            (a.triage_completed_at - a.received_at).total_seconds()
-            for a in rows.alerts
-            if a.triage_completed_at is not None
-        )
+    triage = Durations(values=tuple(rows.triage_seconds))
+    resolve = Durations(
+        values=tuple(i.resolve_seconds for i in rows.incidents if i.resolve_seconds is not None)
     )
-    resolve = Durations(values=tuple(_mttr(i) for i in rows.incidents if _resolved(i)))
-    resolved_alerts = [a for a in rows.alerts if a.resolved]
     escalated = {i.id for i in rows.incidents if i.escalated}
     needed = _latest_human_needed(rows.feedback)
     judged = [incident for incident in escalated if incident in needed]
@@ -97,13 +92,12 @@ def kpis_of(rows: KpiRows, window: KpiFilter, settings: KpiSettings) -> dict[str
             "source": window.source,
             "severity": window.severity,
         },
-        "alerts": len(rows.alerts),
+        "alerts": rows.alerts,
         "incidents": incident_count,
         "timeToTriage": triage.as_json(),
         "timeToResolve": resolve.as_json(),
         "autoResolutionRate": Rate(
-            numerator=sum(1 for a in resolved_alerts if a.auto_resolved),
-            denominator=len(resolved_alerts),
+            numerator=rows.auto_resolved_alerts, denominator=rows.resolved_alerts
         ).as_json(),
         "escalationRate": Rate(numerator=len(escalated), denominator=incident_count).as_json(),
         "escalationAccuracy": Rate(
@@ -118,16 +112,6 @@ def kpis_of(rows: KpiRows, window: KpiFilter, settings: KpiSettings) -> dict[str
         "investigationsPerIncident": _per(rows.investigations, incident_count),
         "llm": _llm(rows, settings, incident_count),
     }
-
-
-def _resolved(incident: Any) -> bool:
-    return incident.mttr_seconds is not None or incident.resolved_at is not None
-
-
-def _mttr(incident: Any) -> float:
-    if incident.mttr_seconds is not None:
-        return float(incident.mttr_seconds)
-    return float((incident.resolved_at - incident.created_at).total_seconds())
 
 
 def _latest_human_needed(feedback: list[FeedbackRow]) -> dict[Any, bool]:
