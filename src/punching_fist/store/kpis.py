@@ -2,8 +2,9 @@
 
 Alerts are in the window by ``received_at``, incidents by ``created_at``; ``source`` keeps
 alerts of that Source and incidents with at least one of them, ``severity`` alerts and
-incidents of that severity. Only plain columns are read (sums of JSON token counts are
-added up in Python), so the same queries serve SQLite and PostgreSQL.
+incidents of that severity. The same queries serve SQLite and PostgreSQL: durations are the
+one expression that differs (``seconds_between``), and JSON token counts are added up in
+Python rather than with either database's JSON functions.
 """
 
 from __future__ import annotations
