@@ -177,7 +177,8 @@ async def test_only_json_and_only_the_sources_method(server: RunningServer) -> N
 async def test_every_route_of_the_server_is_reserved_for_it(server: RunningServer) -> None:
     """An api Source's endpoint can collide with no path the server documents."""
     document = (await server.client.get("/openapi.json")).json()
-    paths = [path.split("{", 1)[0] for path in document["paths"]]
+    sources = {"/api-sources/deploys"}  # the Sources' own paths are documented too
+    paths = [path.split("{", 1)[0] for path in document["paths"] if path not in sources]
     assert "/healthz" in paths
     assert "/slack/interactions" in paths
     for path in [*paths, "/openapi.json", "/docs", "/ui/runs"]:
@@ -303,3 +304,20 @@ async def test_folder_mode_refuses_to_start_without_the_sources_key(
     assert "PF_TEST_API_SOURCE_KEY" in str(refused.value)
     monkeypatch.setenv("PF_TEST_API_SOURCE_KEY", KEY)
     await ApiKeysPresent(registry, SecretResolver()).start()
+
+
+async def test_the_openapi_document_describes_each_api_source(server: RunningServer) -> None:
+    document = (await server.client.get("/openapi.json")).json()
+    operation = document["paths"]["/api-sources/deploys"]["post"]
+    assert set(document["paths"]["/api-sources/deploys"]) == {"post"}
+    assert operation["operationId"] == "api_source_deploys"
+    (security,) = operation["security"]
+    assert document["components"]["securitySchemes"][next(iter(security))] == {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key",
+    }
+    assert set(operation["responses"]) == {"202", "400", "401", "413", "415", "422", "503"}
+    accepted = operation["responses"]["202"]["content"]["application/json"]["schema"]
+    assert accepted["required"] == ["runId", "source", "replayed"]
+    assert operation["parameters"][0]["name"] == "Idempotency-Key"

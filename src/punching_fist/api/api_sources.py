@@ -11,6 +11,7 @@ when the store or the secret cannot be reached.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.routing import Match, Route
@@ -20,6 +21,7 @@ from punching_fist.api.errors import http_status
 from punching_fist.api.webhooks import ClientGone, read_limited_body, require_json, respond
 from punching_fist.errors import ConfigurationError, Refused, TemporaryFailure
 from punching_fist.observability.metrics import Metrics
+from punching_fist.resources.source import ApiSourceSpec
 from punching_fist.sources.api import ApiIntake
 
 
@@ -92,3 +94,60 @@ class ApiSourceRoute(Route):
         if method is not None and scope["method"] != method:
             raise HTTPException(405, headers={"Allow": method})
         await self.app(scope, receive, send)
+
+
+def describe_api_source(name: str, spec: ApiSourceSpec, schemes: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI operation of an api Source's endpoint (``api.openapi`` adds it)."""
+    config = spec.config
+    auth = config.authentication
+    scheme = f"api_source_{name}"
+    if auth is not None and auth.type == "bearer":
+        schemes[scheme] = {"type": "http", "scheme": "bearer"}
+    else:
+        header = (auth.header if auth is not None else None) or "X-API-Key"
+        schemes[scheme] = {"type": "apiKey", "in": "header", "name": header}
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/WebhookError"}}}
+    accepted = {
+        "type": "object",
+        "required": ["runId", "source", "replayed"],
+        "properties": {
+            "runId": {"type": "string", "format": "uuid"},
+            "source": {"type": "string"},
+            "replayed": {"type": "boolean", "description": "An Idempotency-Key's first run."},
+        },
+    }
+    refusals = {
+        "400": "Not a JSON object (the error says why), or an Idempotency-Key too long.",
+        "401": "X-API-Key missing or wrong.",
+        "413": f"Over {config.max_body_bytes} bytes.",
+        "415": "Not application/json.",
+        "422": "The Idempotency-Key was used with a different body.",
+        "503": "The store or the key cannot be reached now (Retry-After).",
+    }
+    return {
+        "tags": ["api sources"],
+        "summary": f"Start workflow {spec.trigger_workflow} (api Source {name})",
+        "description": "The JSON object becomes .source.data; the run is stored before the"
+        " answer. A retry with the same Idempotency-Key answers with the first run.",
+        "operationId": f"api_source_{name}",
+        "security": [{scheme: []}],
+        "parameters": [
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+            }
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        },
+        "responses": {
+            "202": {
+                "description": "The run is stored and queued.",
+                "content": {"application/json": {"schema": accepted}},
+            },
+            **{k: {"description": v, "content": error} for k, v in refusals.items()},
+        },
+    }

@@ -16,8 +16,9 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
 
+from punching_fist.api.api_sources import describe_api_source
 from punching_fist.resources.loader import ResourceSet
-from punching_fist.resources.source import Source, WebhookSourceSpec
+from punching_fist.resources.source import ApiSourceSpec, Source, WebhookSourceSpec
 from punching_fist.sources.alertmanager import AlertmanagerNotification
 
 _SCHEMAS = "#/components/schemas/"
@@ -85,6 +86,10 @@ def describe_webhooks(app: FastAPI, resources: Callable[[], ResourceSet]) -> Non
             if isinstance(source.spec, WebhookSourceSpec):
                 path = source.spec.config.path
                 spec["paths"].setdefault(path, {})["post"] = _webhook(name, source, schemes)
+            elif isinstance(source.spec, ApiSourceSpec):
+                config = source.spec.config
+                operation = describe_api_source(name, source.spec, schemes)
+                spec["paths"].setdefault(config.endpoint, {})[config.method.lower()] = operation
         return spec
 
     app.openapi = document  # type: ignore[method-assign]
