@@ -17,7 +17,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from punching_fist.store.tables import alerts, incidents, step_results, workflow_runs
+from punching_fist.store.tables import (
+    alert_relationships,
+    alerts,
+    incidents,
+    step_results,
+    workflow_runs,
+)
 from tests.agent.kit import kubectl_stand_in, server_settings
 from tests.harness.prometheus_stack import TEST_ALERT, TEST_METRIC, PrometheusStack
 from tests.sinks.support import SLACK_TOKEN, secrets
@@ -111,6 +117,21 @@ class Storm:
         async with self.server.service.database.connect() as conn:
             return list(await conn.execute(select(incidents).where(incidents.c.id.in_(ids))))
 
+    async def opened_it(self, incident_id: uuid.UUID) -> bool:
+        """Whether one of this storm's alerts opened the incident (the one that joined none)."""
+        joined = select(alert_relationships.c.child_alert_id).where(
+            alert_relationships.c.incident_id == incident_id
+        )
+        async with self.server.service.database.connect() as conn:
+            first = (
+                await conn.execute(
+                    select(alerts.c.labels).where(
+                        alerts.c.incident_id == incident_id, alerts.c.id.not_in(joined)
+                    )
+                )
+            ).scalar_one()
+        return bool(first.get("namespace") == self.namespace)
+
     async def runs_finished(self) -> bool:
         ids = [row.id for row in await self.alert_rows()]
         if len(ids) < PODS:
@@ -147,7 +168,10 @@ async def test_twenty_pods_one_incident_one_investigation(
 
             [incident] = await storm.incident_rows()
             assert incident.alerts_count >= PODS  # the group may bring others' leftovers
-            assert incident.workload == f"{storm.namespace}/api (Deployment)"
+            # Alertmanager groups by alertname across the session's tests: a leftover alert of
+            # an earlier test in the same group may have opened it, and ours joined by group.
+            if await storm.opened_it(incident.id):
+                assert incident.workload == f"{storm.namespace}/api (Deployment)"
             assert incident.status == "investigating"
             assert incident.root_cause_analysis == "OOMKilled"
             assert len(llm.answered()) == 1  # one investigation, one request
