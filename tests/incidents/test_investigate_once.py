@@ -129,3 +129,32 @@ async def test_a_failed_investigation_leaves_the_incident_to_the_next_alert(
     assert len(agent.runs) == 2
     assert incident.investigation_run_id == agent.runs[1]
     assert incident.root_cause_analysis == "OOMKilled"
+
+
+async def test_the_operator_configs_rules_apply_to_the_served_intake(sqlite_url: str) -> None:
+    config = """
+---
+apiVersion: punchingfist.io/v1alpha1
+kind: OperatorConfig
+metadata: {name: op}
+spec:
+  incidents: {window: 30m, correlateBy: [[service]]}
+"""
+    agent = CountingAgent()
+    async with running_server(
+        resources_from_yaml(resources("perIncident") + config), sqlite_url, agent=agent
+    ) as server:
+        for namespace in ("shop", "payments"):  # two workloads, one service, no group
+            body = notification(
+                alert(
+                    fingerprint=f"fp-{namespace}",
+                    labels={"namespace": namespace, "service": "checkout", "pod": "web-0"},
+                )
+            )
+            body["groupLabels"] = {}
+            assert (await server.post_alert("/hook", body)).status_code == 202
+            await server.settle()
+        async with server.service.database.connect() as conn:
+            [incident] = list(await conn.execute(select(incidents)))
+    assert incident.alerts_count == 2
+    assert len(agent.runs) == 1
