@@ -24,6 +24,7 @@ from typing import Any
 from punching_fist.agent.evidence import Evidence
 from punching_fist.agent.key_lines import key_lines
 
+_BACKTICKS = re.compile(r"`+")
 SECTION_TOKENS = 400
 """The most the similar-incidents section may take of the first message."""
 _ITEM_CHARS = 240
@@ -100,15 +101,18 @@ def memory_section(
     similar: Sequence[PastIncident], *, max_tokens: int = SECTION_TOKENS
 ) -> str | None:
     """The numbered past incidents that fit in ``max_tokens``; None without any."""
+    items = [f"{number}. {incident.line()}" for number, incident in enumerate(similar, 1)]
+    # Fenced like the alert's other untrusted parts: a fence longer than any run inside.
+    fence = "`" * max([3, *(len(run) + 1 for item in items for run in _BACKTICKS.findall(item))])
     lines: list[str] = []
-    for number, incident in enumerate(similar, start=1):
-        candidate = [*lines, f"{number}. {incident.line()}"]
-        if count_tokens("\n".join([HEADING, *candidate])) > max_tokens:
+    for item in items:
+        candidate = [*lines, item]
+        if count_tokens("\n".join([HEADING, fence, *candidate, fence])) > max_tokens:
             break
         lines = candidate
     if not lines:
         return None
-    return "\n".join([HEADING, *lines])
+    return "\n".join([HEADING, fence, *lines, fence])
 
 
 def count_tokens(text: str) -> int:
