@@ -61,6 +61,11 @@ async def test_list_and_detail(sqlite_url: str) -> None:
             await server.client.get(f"/api/v1/incidents?since={future}", headers=viewer)
         ).json()
         assert later["total"] == 0
+        recent = (await server.client.get("/api/v1/incidents?since=1h", headers=viewer)).json()
+        assert recent["total"] == 2
+        bad = await server.client.get("/api/v1/incidents?since=yesterday", headers=viewer)
+        assert bad.status_code == 422
+        assert "since" in bad.text
 
         detail = (
             await server.client.get(f"/api/v1/incidents/{web_incident['id']}", headers=viewer)

@@ -45,7 +45,9 @@ def notification(*alerts: dict[str, Any], status: str | None = None) -> dict[str
     overall = status or ("firing" if any(a["status"] == "firing" for a in alerts) else "resolved")
     return {
         "version": "4",
-        "groupKey": '{}:{alertname="PodCrashLooping"}',
+        # Alertmanager's default grouping (by alertname): alerts of another name are another
+        # group, so another incident.
+        "groupKey": f'{{}}:{{alertname="{alerts[0]["labels"]["alertname"]}"}}',
         "truncatedAlerts": 0,
         "status": overall,
         "receiver": "punchingfist",

@@ -10,16 +10,17 @@ feedback, resolved.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 
 from punching_fist.api.auth import ApiAuth, Role
+from punching_fist.api.kpis import moment
 from punching_fist.api.openapi import AUTH, refusals
 from punching_fist.api.routes import Limit, Offset
 from punching_fist.store.database import Database
 from punching_fist.store.incident_queries import incident_detail, list_incidents
+from punching_fist.store.tables import utcnow
 
 Status = Literal["open", "investigating", "resolved"]
 
@@ -39,13 +40,18 @@ def incidents_router(db: Database, auth: ApiAuth) -> APIRouter:
         status: Status | None = None,
         severity: Annotated[str | None, Query(max_length=20)] = None,
         since: Annotated[
-            datetime | None,
-            Query(description="Opened, or taking alerts, at or after this time (ISO 8601)."),
+            str | None,
+            Query(
+                description="Opened, or taking alerts, at or after this time: ISO 8601"
+                " (2026-12-01T00:00:00Z) or an age before now (7d, 12h, 30m).",
+                max_length=64,
+            ),
         ] = None,
     ) -> dict[str, Any]:
         """Incidents, newest first."""
+        start = moment(since, now=utcnow(), field="since") if since is not None else None
         return await list_incidents(
-            db, status=status, severity=severity, since=since, limit=limit, offset=offset
+            db, status=status, severity=severity, since=start, limit=limit, offset=offset
         )
 
     @router.get("/{incident_id}", responses=refusals(404))
