@@ -91,6 +91,13 @@ def lock_keys(conn: Connection, keys: Collection[str]) -> None:
 def load_keys(conn: Connection, keys: Collection[str]) -> dict[str, KeyHolder]:
     if not keys:
         return {}
+    if conn.dialect.name == "sqlite":
+        found = _sqlite_rows(
+            conn,
+            "SELECT key, incident_id, alert_id FROM incident_keys WHERE key IN ({})",
+            sorted(keys),
+        )
+        return {key: KeyHolder(_uuid(incident), _uuid(alert)) for key, incident, alert in found}
     result = conn.execute(
         select(incident_keys.c.key, incident_keys.c.incident_id, incident_keys.c.alert_id).where(
             incident_keys.c.key.in_(sorted(keys))
@@ -107,20 +114,50 @@ def load_previous(
     row per alert, which would double what a storm of new alerts writes."""
     if not pairs:
         return {}
-    c = alerts.c
-    rows = conn.execute(
-        select(c.id, c.source_name, c.fingerprint, c.incident_id, c.received_at).where(
-            c.fingerprint.in_(sorted({fp for _, fp in pairs})),
-            c.active.is_(False),
-            c.incident_id.is_not(None),
+    fingerprints = sorted({fp for _, fp in pairs})
+    rows: list[tuple[Any, ...]]
+    if conn.dialect.name == "sqlite":
+        # received_at as stored (sqlite_rows' text format) sorts as the time it is.
+        rows = [
+            (_uuid(id_), source, fp, _uuid(incident), received)
+            for id_, source, fp, incident, received in _sqlite_rows(
+                conn,
+                "SELECT id, source_name, fingerprint, incident_id, received_at FROM alerts"
+                " WHERE active = 0 AND incident_id IS NOT NULL AND fingerprint IN ({})",
+                fingerprints,
+            )
+        ]
+    else:
+        c = alerts.c
+        found = conn.execute(
+            select(c.id, c.source_name, c.fingerprint, c.incident_id, c.received_at).where(
+                c.fingerprint.in_(fingerprints),
+                c.active.is_(False),
+                c.incident_id.is_not(None),
+            )
         )
-    )
-    latest: dict[tuple[str, str], tuple[datetime, KeyHolder]] = {}
-    for row in rows:
-        pair = (row.source_name, row.fingerprint)
-        if pair in pairs and (pair not in latest or row.received_at > latest[pair][0]):
-            latest[pair] = (row.received_at, KeyHolder(row.incident_id, row.id))
+        rows = [tuple(row) for row in found]
+    latest: dict[tuple[str, str], tuple[Any, KeyHolder]] = {}
+    for id_, source, fp, incident, received in rows:
+        pair = (source, fp)
+        if pair in pairs and (pair not in latest or received > latest[pair][0]):
+            latest[pair] = (received, KeyHolder(incident, id_))
     return {pair: holder for pair, (_, holder) in latest.items()}
+
+
+def _sqlite_rows(conn: Connection, sql: str, values: list[str]) -> list[tuple[Any, ...]]:
+    """Straight through the driver, as ``store.intake.load_active``: SQLAlchemy's result rows
+    and expanding ``IN`` cost more than these small lookups."""
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        placeholders = ", ".join("?" for _ in values)
+        return list(cursor.execute(sql.format(placeholders), values).fetchall())
+    finally:
+        cursor.close()
+
+
+def _uuid(value: Any) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(hex=value)
 
 
 def lock_incidents(conn: Connection, ids: Collection[uuid.UUID]) -> dict[uuid.UUID, IncidentRow]:
