@@ -188,8 +188,8 @@ alert_relationships = Table(
 )
 
 # What correlates alerts into an incident (migration 0008): one row per correlation key
-# (``group:``, ``workload:``, ``labels:``, ``fingerprint:``), pointing at the incident that
-# holds it now. The primary key is what keeps two concurrent batches from opening two
+# (``group:``, ``workload:``, ``labels:``; a refire is found in ``alerts``), pointing at the
+# incident that holds it now. The primary key is what keeps two concurrent batches from opening two
 # incidents for one key; an expired key is re-pointed at the next incident.
 incident_keys = Table(
     "incident_keys",

@@ -5,7 +5,7 @@ Revises: 0007
 Create Date: 2026-12-07 03:00:00.000000
 
 Every stored alert joins an incident (``incidents.correlation``). ``incident_keys`` holds one
-row per correlation key (Alertmanager group, workload, label set, fingerprint) pointing at
+row per correlation key (Alertmanager group, workload, label set) pointing at
 the incident that has it; its primary key is what makes two concurrent batches agree on
 one incident. The incident gains its workload, the time of its last alert and the run that
 investigates it; a relationship row names its incident and the rule that made it.
