@@ -20,6 +20,7 @@ import structlog
 from punching_fist.engine.investigations import investigates
 from punching_fist.engine.state import StepOutcome
 from punching_fist.engine.status import StepStatus
+from punching_fist.incidents.causes import REASON, concluded, confidence_of, named_alerts
 from punching_fist.resources.workflow import Step, Workflow
 from punching_fist.store.incident_runs import IncidentRunStore
 
@@ -78,11 +79,28 @@ class IncidentInvestigations:
     async def finished(
         self, run_id: uuid.UUID, source_context: Mapping[str, Any], outcome: StepOutcome
     ) -> None:
-        """After an investigating step: its result to the incident, or the claim released."""
+        """After an investigating step: its result to the incident (and the alerts its
+        diagnosis names, ``caused_by``: ``incidents.causes``), or the claim released."""
         incident_id = incident_of(source_context)
         if incident_id is None:
             return
         if outcome.status is StepStatus.SUCCEEDED and isinstance(outcome.result, dict):
-            await self._store.record(incident_id, run_id, outcome.result)
+            result = outcome.result
+            await self._store.record(incident_id, run_id, result)
+            if concluded(result):
+                linked = await self._store.link_causes(
+                    incident_id,
+                    run_id,
+                    lambda found: named_alerts(result, found.alert, found.others),
+                    confidence=confidence_of(result),
+                    reason=f"{REASON}:{run_id}",
+                )
+                if linked:
+                    log.info(
+                        "investigation linked alerts as caused by its alert",
+                        incident=str(incident_id),
+                        run=str(run_id),
+                        alerts=linked,
+                    )
         elif outcome.status is StepStatus.FAILED:
             await self._store.release(incident_id, run_id)

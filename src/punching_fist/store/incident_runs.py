@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +18,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from punching_fist.errors import StoreUnavailable
 from punching_fist.store.database import Database
+from punching_fist.store.incident_causes import Investigated, investigated, link
 from punching_fist.store.incidents import INVESTIGATING, OPEN
 from punching_fist.store.tables import incidents, utcnow
 
@@ -95,6 +96,32 @@ class IncidentRunStore:
                         root_cause_analysis=str(cause)[:CAUSE_CHARS] if cause else None,
                         updated_at=utcnow(),
                     )
+                )
+
+    async def link_causes(
+        self,
+        incident_id: uuid.UUID,
+        run_id: uuid.UUID,
+        named: Callable[[Investigated], Sequence[uuid.UUID]],
+        *,
+        confidence: float | None,
+        reason: str,
+    ) -> int:
+        """``caused_by`` rows for the alerts ``named`` picks among the incident's others,
+        when ``run_id`` investigates it (``store.incident_causes``). Returns rows written."""
+        with _unavailable():
+            async with self._db.transaction() as conn:
+                found = await investigated(conn, incident_id, run_id)
+                if found is None:
+                    return 0
+                children = named(found)
+                return await link(
+                    conn,
+                    incident_id=incident_id,
+                    parent_alert_id=found.alert.alert_id,
+                    children=children,
+                    confidence=confidence,
+                    reason=reason,
                 )
 
 
