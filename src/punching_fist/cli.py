@@ -36,7 +36,7 @@ from punching_fist.replay.dashboard import try_workflow_for
 from punching_fist.resources.loader import ResourceSet
 from punching_fist.secret_refs import SecretResolver
 from punching_fist.server.service import Service
-from punching_fist.sources.api import ApiKeysPresent
+from punching_fist.sources.secrets_present import SourceSecretsPresent
 from punching_fist.validation import FolderReport, check_folder
 
 app = typer.Typer(
@@ -298,9 +298,9 @@ def _add_operator(service: Service, settings: Settings) -> None:
     if client is not None:
         service.extensions.append(OperatorRuntime.build(service, client, settings))
         return
-    # A folder's api Sources need their keys (the operator reports a missing one in the
+    # A folder's Sources need their secrets (the operator reports a missing one in the
     # Source's status instead).
-    service.extensions.append(ApiKeysPresent(service.registry, service.secrets))
+    service.extensions.append(SourceSecretsPresent(service.registry, service.secrets))
     if has_kubernetes_sources(service.registry.current()):
         # A folder's kubernetes Sources watch the cluster of --kubeconfig (else KUBECONFIG).
         kubeconfig = Path(settings.kubeconfig) if settings.kubeconfig else None

@@ -16,7 +16,7 @@ from punching_fist.resources.endpoints import reserved
 from punching_fist.resources.references import check_references
 from punching_fist.resources.registry import ResourceRegistry
 from punching_fist.secret_refs import SecretResolver
-from punching_fist.sources.api import ApiKeysPresent
+from punching_fist.sources.secrets_present import SourceSecretsPresent
 from punching_fist.store.tables import api_requests, workflow_runs
 from punching_fist.validation.settings import source_findings
 from tests.support.server import RunningServer, resources_from_yaml, running_server
@@ -297,13 +297,13 @@ async def test_folder_mode_refuses_to_start_without_the_sources_key(
     registry = ResourceRegistry(resources_from_yaml(RESOURCES))
     monkeypatch.delenv("PF_TEST_API_SOURCE_KEY", raising=False)
     with pytest.raises(ConfigurationError) as refused:
-        await ApiKeysPresent(registry, SecretResolver()).start()
+        await SourceSecretsPresent(registry, SecretResolver()).start()
     assert str(refused.value).startswith(
         "Source/deploys: spec.config.authentication.secretRef cannot be read"
     )
     assert "PF_TEST_API_SOURCE_KEY" in str(refused.value)
     monkeypatch.setenv("PF_TEST_API_SOURCE_KEY", KEY)
-    await ApiKeysPresent(registry, SecretResolver()).start()
+    await SourceSecretsPresent(registry, SecretResolver()).start()
 
 
 async def test_the_openapi_document_describes_each_api_source(server: RunningServer) -> None:

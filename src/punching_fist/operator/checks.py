@@ -22,6 +22,7 @@ from punching_fist.resources.findings import Finding
 from punching_fist.resources.loader import KINDS, Resource, ResourceSet, error_lines
 from punching_fist.resources.operator_config import OperatorConfig
 from punching_fist.resources.references import check_references
+from punching_fist.resources.source_secrets import is_offline
 from punching_fist.secret_refs import SecretResolver, is_reference
 from punching_fist.validation import check_resource
 
@@ -82,7 +83,7 @@ class ResourceChecker:
         problems = self._conflicts(kind, name, namespace, resources)
         problems += [_problem(finding) for finding in check_resource(resource)]
         problems += self._reference_problems(kind, name, resource, resources)
-        problems += await self._secret_problems(body)
+        problems += await self._secret_problems(kind, body)
         return problems
 
     @staticmethod
@@ -119,9 +120,11 @@ class ResourceChecker:
             if (finding.kind, finding.name) == (kind, name)
         ]
 
-    async def _secret_problems(self, body: dict[str, Any]) -> list[Problem]:
+    async def _secret_problems(self, kind: str, body: dict[str, Any]) -> list[Problem]:
         problems = []
         for at, reference in secret_references(body.get("spec") or {}):
+            if kind == "Source" and is_offline(reference):
+                continue  # check_resource reported it (resources/source_secrets.py)
             try:
                 await self._secrets.resolve(reference)
             except SecretResolutionError as exc:

@@ -1,9 +1,10 @@
 """``validate --connect``: what only the environment a server runs in can say about Sources.
 
-``validate`` alone checks files, so it passes in CI without credentials. With ``--connect`` it
-also does what ``serve`` would find at start: every Source's secret reference resolves (with
-the schemes folder-mode ``serve`` has), and the cluster of kubernetes Sources (``--kubeconfig``,
-else ``KUBECONFIG``) is reachable and serves their resource. Each problem names its Source.
+``validate`` alone checks files and the ``env://`` secrets of Sources. With ``--connect`` it
+also does what ``serve`` would find at start: every other secret reference of a Source
+resolves (with the schemes folder-mode ``serve`` has), and the cluster of kubernetes Sources
+(``--kubeconfig``, else ``KUBECONFIG``) is reachable and serves their resource. Each problem
+names its Source.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from punching_fist.operator.runtime import add_secret_schemes
 from punching_fist.resources.loader import ResourceSet, model_dump_wire
 from punching_fist.resources.registry import ResourceRegistry
 from punching_fist.resources.source import KubernetesSourceSpec
+from punching_fist.resources.source_secrets import is_offline
 from punching_fist.secret_refs import SecretResolver
 
 
@@ -28,6 +30,8 @@ async def connect_problems(resources: ResourceSet, kubeconfig: Path | None) -> l
     problems: list[str] = []
     for name, source in sorted(resources.sources.items()):
         for at, reference in secret_references(model_dump_wire(source.spec)):
+            if is_offline(reference):
+                continue  # plain validate reports it already (resources/source_secrets.py)
             try:
                 await secrets.resolve(reference)
             except SecretResolutionError as exc:

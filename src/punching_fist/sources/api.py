@@ -171,36 +171,3 @@ def _check_key(key: str) -> None:
         raise InvalidRequest(
             f"Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_LENGTH} printable characters"
         )
-
-
-class ApiKeysPresent:
-    """Folder mode: every api Source's key must resolve when the server starts.
-
-    A Source whose key is missing would answer every request 503; serving it would look
-    like a working endpoint. In Kubernetes mode the controller reports the same problem in
-    the Source's status (``SecretMissing``, Ready False) instead.
-    """
-
-    def __init__(self, registry: ResourceRegistry, secrets: SecretResolver) -> None:
-        self._registry = registry
-        self._secrets = secrets
-
-    async def start(self) -> None:
-        for name, source in sorted(self._registry.current().sources.items()):
-            if not isinstance(source.spec, ApiSourceSpec):
-                continue
-            auth = source.spec.config.authentication
-            if auth is None or auth.secret_ref is None:
-                continue  # refused by validate already
-            try:
-                await self._secrets.resolve(auth.secret_ref)
-            except SecretResolutionError as exc:
-                problem = (
-                    f"Source/{name}: spec.config.authentication.secretRef cannot be read, so"
-                    f" no request could be accepted: {exc}"
-                )
-                log.error("api source cannot start", error=problem)  # one line, never cut
-                raise ConfigurationError(problem) from exc
-
-    async def stop(self) -> None:
-        return None

@@ -29,6 +29,7 @@ from punching_fist.resources.source import (
     Source,
     WebhookSourceSpec,
 )
+from punching_fist.resources.source_secrets import offline_problems
 from punching_fist.secret_refs import SUPPORTED_SECRET_MANAGERS, is_reference
 from punching_fist.sinks.expressions import condition_holds
 from punching_fist.validation.chat import chat_source_findings
@@ -38,6 +39,10 @@ _REFERENCE_HINT = "or k8s://namespace/secret/key"
 
 
 def source_findings(source: Source) -> list[Finding]:
+    return _source_settings(source) + _unset_secrets(source)
+
+
+def _source_settings(source: Source) -> list[Finding]:
     name = source.metadata.name or ""
     spec = source.spec
     if isinstance(spec, ApiSourceSpec):
@@ -47,6 +52,20 @@ def source_findings(source: Source) -> list[Finding]:
     if isinstance(spec, WebhookSourceSpec) and spec.config.authentication is not None:
         return _authentication(name, spec.config.authentication)
     return []
+
+
+def _unset_secrets(source: Source) -> list[Finding]:
+    # One rule for every Source type: an env:// secret it needs must be set where it runs.
+    return [
+        error(
+            "Source",
+            source.metadata.name or "",
+            field.at,
+            f"{problem}: {field.consequence}",
+            reason="SecretNotFound",
+        )
+        for field, problem in offline_problems(source)
+    ]
 
 
 def _api_authentication(name: str, auth: Authentication | None) -> list[Finding]:
