@@ -6,6 +6,7 @@ only ``related``; a re-run writes no duplicate; an inconclusive answer links not
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +18,9 @@ from punching_fist.engine.state import StepOutcome
 from punching_fist.engine.status import StepStatus
 from punching_fist.store.incident_runs import IncidentRunStore
 from punching_fist.store.tables import alert_relationships, alerts, incidents, workflow_runs
+from tests.agent.kit import kubectl_stand_in, server_settings
 from tests.incidents.test_investigate_once import resources
+from tests.support.fake_llm import FakeLLM, Script, final
 from tests.support.payloads import alert, notification
 from tests.support.server import resources_from_yaml, running_server
 
@@ -136,3 +139,69 @@ async def test_an_inconclusive_investigation_links_nothing(database_url: str) ->
     assert len(agent.runs) == 1
     assert incident.ai_summary["inconclusive"] is True
     assert sorted(types) == ["related", "related"]
+
+
+LLM_WORKFLOW = """
+apiVersion: punchingfist.io/v1alpha1
+kind: Source
+metadata: {{name: am}}
+spec:
+  type: webhook
+  config: {{path: /hook}}
+  triggerWorkflow: wf
+---
+apiVersion: punchingfist.io/v1alpha1
+kind: Workflow
+metadata: {{name: wf}}
+spec:
+  runtime:
+    llmConfig: {{provider: local, endpoint: "{llm_url}", model: test-model}}
+  steps:
+    - {{name: investigate, type: agent, goal: "Investigate", tools: [kubectl], evidence: "off"}}
+"""
+
+
+async def test_the_models_answer_through_the_agent_runtime_links_the_named_pod(
+    database_url: str, tmp_path: Path
+) -> None:
+    """The real agent runtime and the OpenAI-compatible stand-in: the first alert's run
+    investigates (one at a time, in arrival order) and its answer names the third pod."""
+    answer = final(
+        findings=[f"{PODS[2]} OOMKilled"],
+        root_cause=f"{PODS[2]} exhausts the shared cache",
+        summary="api pods crash",
+        inconclusive=False,
+        confidence=0.64,
+    )
+    with FakeLLM(Script([answer])) as llm:
+        async with running_server(
+            resources_from_yaml(LLM_WORKFLOW.format(llm_url=llm.url)),
+            database_url,
+            run_concurrency=1,
+            **server_settings(kubectl_stand_in(tmp_path)),
+        ) as server:
+            assert (await server.post_alert("/hook", storm())).status_code == 202
+            await server.settle()
+            async with server.service.database.connect() as conn:
+                [incident] = list(await conn.execute(select(incidents)))
+                pods = {
+                    row.id: row.labels["pod"]
+                    for row in await conn.execute(select(alerts.c.id, alerts.c.labels))
+                }
+                parent = (
+                    await conn.execute(
+                        select(workflow_runs.c.alert_id).where(
+                            workflow_runs.c.id == incident.investigation_run_id
+                        )
+                    )
+                ).scalar()
+                rows = list(await conn.execute(select(alert_relationships)))
+    assert len(llm.requests) == 1
+    assert parent is not None
+    assert pods[parent] == PODS[0]
+    caused = [r for r in rows if r.relationship_type == "caused_by"]
+    assert [(pods[r.parent_alert_id], pods[r.child_alert_id]) for r in caused] == [
+        (PODS[0], PODS[2])
+    ]
+    assert caused[0].confidence == pytest.approx(0.64)
+    assert caused[0].reason == f"investigation:{incident.investigation_run_id}"
