@@ -118,9 +118,13 @@ class Storm:
             return list(await conn.execute(select(incidents).where(incidents.c.id.in_(ids))))
 
     async def opened_it(self, incident_id: uuid.UUID) -> bool:
-        """Whether one of this storm's alerts opened the incident (the one that joined none)."""
+        """Whether one of this storm's alerts opened the incident (the one that joined none).
+
+        Joins are the rules' rows; an investigation's ``caused_by`` links are not joins.
+        """
         joined = select(alert_relationships.c.child_alert_id).where(
-            alert_relationships.c.incident_id == incident_id
+            alert_relationships.c.incident_id == incident_id,
+            alert_relationships.c.relationship_type != "caused_by",
         )
         async with self.server.service.database.connect() as conn:
             first = (
