@@ -26,7 +26,8 @@ from typing import Any
 from sqlalchemy import insert, select, update
 
 from punching_fist.config import Settings
-from punching_fist.engine.runner import RunnerDependencies, WorkflowRunner
+from punching_fist.engine.runner import WorkflowRunner
+from punching_fist.engine.runner_deps import RunnerDependencies
 from punching_fist.engine.status import RunStatus
 from punching_fist.engine.step_attempts import INTERRUPTED
 from punching_fist.server.service import Service

@@ -7,26 +7,25 @@ it runs, so a restarted run knows which step was cut off (``step_attempts``).
 
 The run executes under its lease (``lease.LeaseKeeper``): when the lease cannot be renewed in
 time the run is cancelled and its step processes killed before another worker may take it.
+
+This module is the step loop and its persistence; whether a step runs at all (its incident,
+the investigation limits) is ``step_gates``, what one attempt does is ``step_bodies``, and
+the dependencies are ``runner_deps.RunnerDependencies`` (re-exported here for the server).
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
 
 import structlog
 
-from punching_fist.agent.base import AgentRequest, AgentRunner
-from punching_fist.engine.delivery.dispatch import SinkDispatch
-from punching_fist.engine.incident_steps import IncidentInvestigations
-from punching_fist.engine.investigations import InvestigationGate, investigates
+from punching_fist.engine.durable import durably
 from punching_fist.engine.lease import LeaseKeeper
-from punching_fist.engine.memory import StepMemory
+from punching_fist.engine.runner_deps import RunnerDependencies
 from punching_fist.engine.state import RunState, StepOutcome
 from punching_fist.engine.status import RunStatus, StepStatus
 from punching_fist.engine.step_attempts import (
@@ -36,67 +35,18 @@ from punching_fist.engine.step_attempts import (
     retry_policy,
     runs_at_most_once,
 )
-from punching_fist.engine.steps.agent import (
-    NoAgentRuntime,
-    RunbookLookup,
-    run_agent_step,
-    runbook_for,
-    with_runbook_reference,
-)
-from punching_fist.engine.steps.cli import run_cli_step
-from punching_fist.errors import LeaseLost, PunchingFistError, RuntimeFailure, StoreUnavailable
-from punching_fist.incidents.alert_record import AlertRecord
-from punching_fist.knowledge.memory import Memory
-from punching_fist.kube.credentials import KubeCredentials
-from punching_fist.observability.metrics import Metrics
-from punching_fist.observability.tracing import TRACEPARENT, Tracing, annotate
-from punching_fist.resources.loader import ResourceSet
-from punching_fist.resources.workflow import (
-    AgentSettings,
-    AgentStep,
-    CliStep,
-    ConditionalStep,
-    Step,
-    Workflow,
-)
-from punching_fist.spawner.client import StepSpawner
-from punching_fist.store.runs import ClaimedRun, RunStore, StoredStep
+from punching_fist.engine.step_bodies import StepBodies
+from punching_fist.engine.step_gates import StepGates
+from punching_fist.errors import LeaseLost, PunchingFistError
+from punching_fist.observability.tracing import TRACEPARENT, annotate
+from punching_fist.resources.workflow import Step, Workflow
+from punching_fist.store.runs import ClaimedRun, StoredStep
 from punching_fist.store.tables import utcnow
-from punching_fist.templating import evaluate_condition, render, render_value
+from punching_fist.templating import render_value
+
+__all__ = ["RunnerDependencies", "WorkflowRunner"]
 
 log = structlog.get_logger(__name__)
-
-
-@dataclass(kw_only=True)
-class RunnerDependencies:
-    """What the runner works with, handed in explicitly."""
-
-    runs: RunStore
-    sinks: SinkDispatch
-    resources: Callable[[], ResourceSet]
-    metrics: Metrics
-    base_env: Mapping[str, str]
-    agent: AgentRunner = field(default_factory=NoAgentRuntime)
-    kube: KubeCredentials = field(default_factory=KubeCredentials)
-    """What a ``cli`` step's kubectl acts as (its ``serviceAccount``, or no credentials)."""
-    spawner: StepSpawner | None = None
-    """Starts ``cli`` steps outside the server; ``None``: as the server's children."""
-    redact: Callable[[Any], Any] = field(default=lambda value: value)
-    """Replaces known secret values in what steps and outputs produce (``redact_data``)."""
-    alert_record: AlertRecord | None = None
-    """Told when agent steps start and end: the alert's triage times and the AI's analysis."""
-    tracing: Tracing = field(default_factory=Tracing.off)
-    """A span for the run, continuing its intake's trace (``traceparent``), and per step."""
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
-    """Waits out a step's retry backoff (and a write's, while the database is away)."""
-    runbooks: RunbookLookup | None = None
-    """The runbooks agent steps' alerts may have (``knowledge.runbooks_sync``); None: none."""
-    memory: Memory | None = None
-    """The knowledge base agent steps recall from and leave their results in; None: none."""
-    investigations: InvestigationGate | None = None
-    """Admits agent steps within ``spec.limits`` (investigations, LLM tokens); None: no gate."""
-    incidents: IncidentInvestigations | None = None
-    """Investigates each incident once (``engine.incident_steps``); None: every run does."""
 
 
 class WorkflowRunner:
@@ -104,6 +54,8 @@ class WorkflowRunner:
 
     def __init__(self, deps: RunnerDependencies) -> None:
         self._deps = deps
+        self._gates = StepGates(deps)
+        self._bodies = StepBodies(deps)
 
     async def execute(self, run_id: uuid.UUID) -> RunStatus | None:
         """Claim and run ``run_id``; None when another worker has it, or took it over."""
@@ -180,8 +132,9 @@ class WorkflowRunner:
                     status=StepStatus(prior.status), result=prior.result, error=prior.error
                 )
             else:
-                attached, investigating = await self._attached(run, workflow, position, step, state)
-                if attached is None and not await self._admitted(run, step, state):
+                gates = self._gates
+                attached, investigating = await gates.attached(run, workflow, position, step, state)
+                if attached is None and not await self._gates.admitted(run, step, state):
                     return RunStatus.WAITING_LIMIT
                 with self._deps.tracing.span(
                     f"step {step.name}",
@@ -191,7 +144,7 @@ class WorkflowRunner:
                         run, workflow, position, step, state, prior, lease
                     )
                     if investigating:
-                        await self._incident_result(run, outcome)
+                        await self._gates.incident_result(run, outcome)
                     failure = outcome.error if outcome.status is StepStatus.FAILED else None
                     step_status = {"punchingfist.step.status": outcome.status.value}
                     annotate(step_span, step_status, error=failure)
@@ -224,72 +177,6 @@ class WorkflowRunner:
         if self._deps.alert_record is not None and run.alert_id is not None:
             await self._deps.alert_record.run_finished(run.alert_id, since=finishing)
         return status
-
-    async def _attached(
-        self, run: ClaimedRun, workflow: Workflow, position: int, step: Step, state: RunState
-    ) -> tuple[StepOutcome | None, bool]:
-        """The step skipped and recorded when the run's incident is investigated by another
-        run; else None, and whether this step is the incident's investigation."""
-        incidents = self._deps.incidents
-        if incidents is None:
-            return None, False
-        context = state.template_context()
-        attach = partial(incidents.attach, run.id, run.source_context, workflow, step, context)
-        outcome: StepOutcome | None = None
-
-        async def ask() -> None:
-            nonlocal outcome
-            outcome = await attach()
-
-        await self._durably(ask)
-        if outcome is None:
-            return None, investigates(step, context)
-        now = utcnow()
-        await self._durably(
-            partial(
-                self._deps.runs.step_started,
-                run,
-                position=position,
-                name=step.name,
-                step_type=step.type,
-                attempts=1,
-                attempt_log=[],
-                started_at=now,
-            )
-        )
-        await self._durably(
-            partial(
-                self._deps.runs.step_finished,
-                run,
-                name=step.name,
-                status=outcome.status,
-                result=outcome.result,
-                error=None,
-                attempt_log=[],
-                completed_at=now,
-            )
-        )
-        self._deps.metrics.steps.labels(step.type, outcome.status.value).inc()
-        return outcome, False
-
-    async def _incident_result(self, run: ClaimedRun, outcome: StepOutcome) -> None:
-        incidents = self._deps.incidents
-        assert incidents is not None
-        await self._durably(partial(incidents.finished, run.id, run.source_context, outcome))
-
-    async def _admitted(self, run: ClaimedRun, step: Step, state: RunState) -> bool:
-        """Whether the step may start now; False: the run was parked ``waiting_limit``."""
-        gate = self._deps.investigations
-        if gate is None or not investigates(step, state.template_context()):
-            return True
-        admitted = False
-
-        async def ask() -> None:
-            nonlocal admitted
-            admitted = await gate.admit(run, step.name)
-
-        await self._durably(ask)
-        return admitted
 
     async def _run_step(
         self,
@@ -326,7 +213,7 @@ class WorkflowRunner:
                 )
             )
             lease.check()
-            outcome = await self._attempt(run, workflow, step, state)
+            outcome = await self._bodies.attempt(run, workflow, step, state)
             failure = outcome.failure
             if policy is None or failure is None or not policy.retries(failure, attempts.count):
                 break
@@ -351,26 +238,6 @@ class WorkflowRunner:
         report("step finished", step=step.name, status=outcome.status.value, error=outcome.error)
         return outcome
 
-    async def _attempt(
-        self, run: ClaimedRun, workflow: Workflow, step: Step, state: RunState
-    ) -> StepOutcome:
-        """One attempt at the step, its outcome redacted; exceptions become failures."""
-        try:
-            outcome = await self._dispatch_step(run, workflow, step, state)
-        except PunchingFistError as exc:
-            failure = exc if isinstance(exc, RuntimeFailure) else None
-            outcome = StepOutcome(status=StepStatus.FAILED, error=str(exc), failure=failure)
-        except Exception as exc:  # a broken step must not lose the run; record and go on
-            log.exception("step crashed", step=step.name)
-            outcome = StepOutcome(status=StepStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
-        # Before anything keeps it: the database, later steps' templates, sinks, the API.
-        return StepOutcome(
-            status=outcome.status,
-            result=self._deps.redact(outcome.result),
-            error=self._deps.redact(outcome.error),
-            failure=outcome.failure,
-        )
-
     async def _step_finished(
         self, run: ClaimedRun, step: Step, outcome: StepOutcome, attempts: Attempts
     ) -> None:
@@ -388,87 +255,7 @@ class WorkflowRunner:
         self._deps.metrics.steps.labels(step.type, outcome.status.value).inc()
 
     async def _durably(self, write: Callable[[], Awaitable[object]]) -> None:
-        """Retry a write the database did not take until it does, or the lease is lost.
-
-        A step that finished while the database was briefly away is then recorded, not
-        run again; the lease keeper cancels this wait when the outage outlasts the lease.
-        """
-        pause = 0.25
-        while True:
-            try:
-                await write()
-                return
-            except StoreUnavailable as exc:
-                log.warning("database write failed; retrying", error=str(exc))
-                await self._deps.sleep(pause)
-                pause = min(pause * 2, 5.0)
-
-    async def _dispatch_step(
-        self, run: ClaimedRun, workflow: Workflow, step: Step, state: RunState
-    ) -> StepOutcome:
-        context = state.template_context()
-        if isinstance(step, CliStep):
-            return await self._cli(
-                step.command, context, step.timeout_seconds, step.service_account
-            )
-        if isinstance(step, AgentStep):
-            return await self._agent(run, workflow, step.name, step, context)
-        if isinstance(step, ConditionalStep):
-            if not evaluate_condition(step.condition, context):
-                return StepOutcome(status=StepStatus.SKIPPED)
-            if step.agent is not None:
-                return await self._agent(run, workflow, step.name, step.agent, context)
-            assert step.command is not None  # the model guarantees one body
-            return await self._cli(
-                step.command, context, step.timeout_seconds, step.service_account
-            )
-        raise AssertionError(f"unknown step type {step!r}")
-
-    async def _cli(
-        self,
-        command: str,
-        context: Mapping[str, Any],
-        timeout_seconds: float,
-        service_account: str | None,
-    ) -> StepOutcome:
-        # The step's identity goes last: the workflow's environment cannot override it.
-        identity = self._deps.kube.cli_environment(service_account=service_account)
-        env = {**self._deps.base_env, **context["env"], **identity}
-        return await run_cli_step(
-            command,
-            context,
-            base_env=env,
-            timeout_seconds=timeout_seconds,
-            spawner=self._deps.spawner,
-        )
-
-    async def _agent(
-        self,
-        run: ClaimedRun,
-        workflow: Workflow,
-        name: str,
-        settings: AgentSettings,
-        context: Mapping[str, Any],
-    ) -> StepOutcome:
-        request = AgentRequest(
-            run_id=run.id,
-            step_name=name,
-            settings=settings,
-            goal=render(settings.goal, context),
-            workflow=workflow,
-            context=context,
-            runbook=runbook_for(self._deps.runbooks, settings, context),
-        )
-        memory = self._deps.memory
-        step_memory = StepMemory(memory, self._deps.redact) if memory is not None else None
-        record, alert_id = self._deps.alert_record, run.alert_id
-        if record is not None and alert_id is not None:
-            await record.triage_started(alert_id)
-        outcome = await run_agent_step(self._deps.agent, request, step_memory)
-        waiting = outcome.status is StepStatus.WAITING_APPROVAL
-        if record is not None and alert_id is not None and not waiting:
-            await record.triage_completed(alert_id, self._deps.redact(outcome.result))
-        return with_runbook_reference(outcome, request.runbook)
+        await durably(write, self._deps.sleep)
 
     @staticmethod
     def _render_outputs(workflow: Workflow, state: RunState) -> dict[str, Any]:
