@@ -44,10 +44,6 @@ from punching_fist.store.kubernetes_sources import (
 log = structlog.get_logger(__name__)
 
 
-class _Gone(Exception):
-    """The resourceVersion is too old (410): list again and compare."""
-
-
 class SourceWatch:
     """Watches one Source's collection until cancelled."""
 
@@ -84,11 +80,10 @@ class SourceWatch:
                 if self.version is None:
                     await self._relist()
                 await self._watch()
-            except _Gone:
-                log.info("kubernetes source relisting after 410 Gone", source=self.name)
-                self.version = None
             except KubernetesApiError as exc:
                 if exc.status == 410:
+                    # The resourceVersion is too old: list again and compare with what was seen.
+                    log.info("kubernetes source relisting after 410 Gone", source=self.name)
                     self.version = None
                     continue
                 log.warning(
@@ -148,8 +143,6 @@ class SourceWatch:
             kind = event.get("type")
             obj = event.get("object") or {}
             if kind == "ERROR":
-                if obj.get("code") == 410:
-                    raise _Gone
                 raise KubernetesApiError(int(obj.get("code") or 0), str(obj.get("message")))
             version = str(obj.get("metadata", {}).get("resourceVersion") or self.version)
             changes = {}
