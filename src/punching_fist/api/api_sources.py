@@ -17,16 +17,17 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match, Route
 from starlette.types import Receive, Scope, Send
 
-from punching_fist.api.errors import http_status
-from punching_fist.api.webhooks import ClientGone, read_limited_body, require_json, respond
+from punching_fist.api.webhooks import (
+    ClientGone,
+    answer_failure,
+    read_limited_body,
+    require_json,
+    respond,
+)
 from punching_fist.errors import ConfigurationError, Refused, TemporaryFailure
 from punching_fist.observability.metrics import Metrics
 from punching_fist.resources.source import ApiSourceSpec
 from punching_fist.sources.api import ApiIntake
-
-
-def _error(detail: str) -> bytes:
-    return json.dumps({"error": detail}).encode()
 
 
 class ApiSourceApp:
@@ -46,19 +47,8 @@ class ApiSourceApp:
             run = await self._intake.accept(name, spec, body, headers.get("idempotency-key"))
         except ClientGone:
             return
-        except Refused as exc:
-            status = http_status(exc)
-            self._metrics.intake_rejected.labels(str(status)).inc()
-            await respond(send, status, _error(exc.detail))
-            return
-        except ConfigurationError as exc:  # the Source is wrong, not the request
-            self._metrics.intake_rejected.labels("500").inc()
-            await respond(send, 500, _error(str(exc)))
-            return
-        except TemporaryFailure as exc:
-            self._metrics.intake_rejected.labels("503").inc()
-            retry_after = str(int(exc.delay) or 1).encode()
-            await respond(send, 503, _error(str(exc)), [(b"retry-after", retry_after)])
+        except (Refused, ConfigurationError, TemporaryFailure) as exc:
+            await answer_failure(send, self._metrics, exc)
             return
         outcome = "started" if run.created else "repeated"
         self._metrics.source_events.labels(name, "api", outcome).inc()

@@ -89,8 +89,27 @@ async def respond(
     await send({"type": "http.response.body", "body": body})
 
 
-def _error(detail: str) -> bytes:
+def error_body(detail: str) -> bytes:
     return json.dumps({"error": detail}).encode()
+
+
+IntakeFailure = Refused | ConfigurationError | TemporaryFailure
+
+
+async def answer_failure(send: Send, metrics: Metrics, exc: IntakeFailure) -> None:
+    """Answer an intake route's failure: a refusal its status, a wrong Source 500, an outage 503.
+
+    Counted in ``intake_rejected`` by status; a 503 says when to retry (at least 1 s).
+    """
+    if isinstance(exc, Refused):
+        status, detail, extra = http_status(exc), exc.detail, None
+    elif isinstance(exc, ConfigurationError):  # the Source is wrong, not the request
+        status, detail, extra = 500, str(exc), None
+    else:
+        status, detail = 503, str(exc)
+        extra = [(b"retry-after", str(int(exc.delay) or 1).encode())]
+    metrics.intake_rejected.labels(str(status)).inc()
+    await respond(send, status, error_body(detail), extra)
 
 
 class WebhookApp:
@@ -113,19 +132,8 @@ class WebhookApp:
             accepted = await intake.accept(name, source, body)
         except ClientGone:
             return
-        except Refused as exc:
-            status = http_status(exc)
-            self._metrics.intake_rejected.labels(str(status)).inc()
-            await respond(send, status, _error(exc.detail))
-            return
-        except ConfigurationError as exc:  # the Source is wrong, not the request
-            self._metrics.intake_rejected.labels("500").inc()
-            await respond(send, 500, _error(str(exc)))
-            return
-        except TemporaryFailure as exc:
-            self._metrics.intake_rejected.labels("503").inc()
-            retry_after = str(int(exc.delay) or 1).encode()
-            await respond(send, 503, _error(str(exc)), [(b"retry-after", retry_after)])
+        except (Refused, ConfigurationError, TemporaryFailure) as exc:
+            await answer_failure(send, self._metrics, exc)
             return
         for outcome, count in accepted.outcomes.items():
             self._count(name, outcome, count)
