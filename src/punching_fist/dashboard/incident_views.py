@@ -29,6 +29,8 @@ PERIODS = {
     "30d": (timedelta(days=1), 30, "%m-%d"),
 }
 """A KPI window: the length of a bar, how many bars, how a bar is labelled."""
+Pick = Callable[[dict[str, Any]], Any]
+"""One figure of a period's KPIs, drawn as that period's bar (``None``: no bar)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -113,57 +115,40 @@ class IncidentViews:
             figures = await compute_kpis(self._db, window_filter, settings)
             periods.append((since.strftime(label), figures))
 
-        def series(pick: Callable[[dict[str, Any]], Any]) -> list[Point]:
-            return [Point(label=name, value=pick(figures)) for name, figures in periods]
+        def chart(title: str, short: str, shown: Callable[[float], str], pick: Pick) -> Chart:
+            points = [Point(label=name, value=pick(figures)) for name, figures in periods]
+            return Chart(title=title, svg=bars(points, title=short, shown=shown))
 
+        cost = f"Estimated LLM cost ({total['llm']['currency']})"
         charts = [
-            Chart(
-                title="Mean time to triage (MTTT)",
-                svg=bars(
-                    series(lambda k: k["timeToTriage"]["meanSeconds"]),
-                    title="MTTT",
-                    shown=seconds,
-                ),
+            chart("Mean time to triage (MTTT)", "MTTT", seconds, _mean("timeToTriage")),
+            chart("Mean time to resolve (MTTR)", "MTTR", seconds, _mean("timeToResolve")),
+            chart(
+                "Auto-resolution rate", "Auto-resolution rate", percent, _rate("autoResolutionRate")
             ),
-            Chart(
-                title="Mean time to resolve (MTTR)",
-                svg=bars(
-                    series(lambda k: k["timeToResolve"]["meanSeconds"]),
-                    title="MTTR",
-                    shown=seconds,
-                ),
+            chart(
+                "AI accuracy (feedback: root cause right)",
+                "AI accuracy",
+                percent,
+                _rate("aiAccuracy"),
             ),
-            Chart(
-                title="Auto-resolution rate",
-                svg=bars(
-                    series(lambda k: k["autoResolutionRate"]["value"]),
-                    title="Auto-resolution rate",
-                    shown=percent,
-                ),
-            ),
-            Chart(
-                title="AI accuracy (feedback: root cause right)",
-                svg=bars(
-                    series(lambda k: k["aiAccuracy"]["value"]),
-                    title="AI accuracy",
-                    shown=percent,
-                ),
-            ),
-            Chart(
-                title="LLM tokens",
-                svg=bars(
-                    series(lambda k: (k["llm"]["inputTokens"] + k["llm"]["outputTokens"]) or None),
-                    title="LLM tokens",
-                    shown=number,
-                ),
-            ),
-            Chart(
-                title=f"Estimated LLM cost ({total['llm']['currency']})",
-                svg=bars(
-                    series(lambda k: k["llm"]["pricedCost"] or None),
-                    title="Estimated LLM cost",
-                    shown=lambda v: f"{v:.2f}",
-                ),
-            ),
+            chart("LLM tokens", "LLM tokens", number, _tokens),
+            chart(cost, "Estimated LLM cost", lambda v: f"{v:.2f}", _cost),
         ]
         return {"kpis": total, "charts": charts, "window": window, "windows": list(PERIODS)}
+
+
+def _mean(kpi: str) -> Pick:
+    return lambda k: k[kpi]["meanSeconds"]
+
+
+def _rate(kpi: str) -> Pick:
+    return lambda k: k[kpi]["value"]
+
+
+def _tokens(k: dict[str, Any]) -> Any:
+    return (k["llm"]["inputTokens"] + k["llm"]["outputTokens"]) or None
+
+
+def _cost(k: dict[str, Any]) -> Any:
+    return k["llm"]["pricedCost"] or None
