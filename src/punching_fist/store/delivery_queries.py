@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, select
 from sqlalchemy.engine import RowMapping
 
 from punching_fist.resources.sink import SinkStatus
 from punching_fist.store.database import Database
+from punching_fist.store.pages import jsonable, page
 from punching_fist.store.tables import sink_deliveries, sink_status
 
 
@@ -34,14 +34,7 @@ async def sink_statuses(database: Database) -> dict[str, SinkStatus]:
 
 
 def _jsonable(row: RowMapping) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in row.items():
-        if isinstance(value, uuid.UUID):
-            out[key] = str(value)
-        elif isinstance(value, datetime):
-            out[key] = value.isoformat()
-        else:
-            out[key] = value
+    out = jsonable(row)
     out.pop("lease_owner", None)  # internal: which process holds it
     return out
 
@@ -51,27 +44,10 @@ async def delivery_page(
 ) -> dict[str, Any]:
     conditions = [sink_deliveries.c[k] == v for k, v in filters.items() if v is not None]
     where = and_(True, *conditions)
-    async with database.connect() as conn:
-        rows = (
-            await conn.execute(
-                select(sink_deliveries)
-                .where(where)
-                .order_by(sink_deliveries.c.created_at.desc())
-                .limit(limit)
-                .offset(offset)
-            )
-        ).mappings()
-        items = [_jsonable(row) for row in rows]
-        total = (
-            await conn.execute(select(func.count()).select_from(sink_deliveries).where(where))
-        ).scalar() or 0
-    return {
-        "items": items,
-        "total": total,
-        "limit": limit,
-        "offset": offset,
-        "nextOffset": offset + len(items) if offset + len(items) < total else None,
-    }
+    order = [sink_deliveries.c.created_at.desc()]
+    return await page(
+        database, sink_deliveries, where, order, limit=limit, offset=offset, shown=_jsonable
+    )
 
 
 async def delivery_detail(database: Database, delivery_id: uuid.UUID) -> dict[str, Any] | None:

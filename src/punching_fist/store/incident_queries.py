@@ -8,11 +8,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.engine import RowMapping
 
 from punching_fist.store.database import Database
 from punching_fist.store.feedback import feedback_of
+from punching_fist.store.pages import jsonable, page
 from punching_fist.store.tables import (
     alert_relationships,
     alerts,
@@ -46,18 +47,6 @@ _RUN_COLUMNS = (
 )
 
 
-def _json(row: RowMapping) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in row.items():
-        if isinstance(value, uuid.UUID):
-            out[key] = str(value)
-        elif isinstance(value, datetime):
-            out[key] = value.isoformat()
-        else:
-            out[key] = value
-    return out
-
-
 async def list_incidents(
     db: Database,
     *,
@@ -77,27 +66,8 @@ async def list_incidents(
     if since is not None:
         conditions.append(or_(c.created_at >= since, c.last_alert_at >= since))
     where = and_(True, *conditions)
-    query = (
-        select(incidents)
-        .where(where)
-        .order_by(c.created_at.desc(), c.id)
-        .limit(limit)
-        .offset(offset)
-    )
-    async with db.connect() as conn:
-        rows = (await conn.execute(query)).mappings().all()
-        total = (
-            await conn.execute(select(func.count()).select_from(incidents).where(where))
-        ).scalar()
-    items = [_json(row) for row in rows]
-    next_offset = offset + len(items) if offset + len(items) < (total or 0) else None
-    return {
-        "items": items,
-        "total": total,
-        "limit": limit,
-        "offset": offset,
-        "nextOffset": next_offset,
-    }
+    order = [c.created_at.desc(), c.id]
+    return await page(db, incidents, where, order, limit=limit, offset=offset)
 
 
 async def incident_detail(db: Database, incident_id: uuid.UUID) -> dict[str, Any] | None:
@@ -109,7 +79,7 @@ async def incident_detail(db: Database, incident_id: uuid.UUID) -> dict[str, Any
         )
         if row is None:
             return None
-        detail = _json(row)
+        detail = jsonable(row)
         alert_rows = (
             (
                 await conn.execute(
@@ -172,9 +142,9 @@ async def incident_detail(db: Database, incident_id: uuid.UUID) -> dict[str, Any
                 .all()
             )
     feedback = await feedback_of(db, incident_id)
-    detail["alerts"] = [_json(a) for a in alert_rows]
-    detail["relationships"] = [_json(r) for r in relationships]
-    detail["runs"] = [{**_json(r), "investigation": r["id"] == investigation} for r in runs]
+    detail["alerts"] = [jsonable(a) for a in alert_rows]
+    detail["relationships"] = [jsonable(r) for r in relationships]
+    detail["runs"] = [{**jsonable(r), "investigation": r["id"] == investigation} for r in runs]
     detail["feedback"] = [f.as_json() for f in feedback]
     detail["timeline"] = _timeline(row, alert_rows, steps, feedback)
     return detail

@@ -6,12 +6,12 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Select, Table, and_, func, select
-from sqlalchemy.engine import RowMapping
+from sqlalchemy import Table, and_, func, select
 
 from punching_fist.engine.status import RunStatus
 from punching_fist.store.database import Database
 from punching_fist.store.notifications import select_runs, with_notification
+from punching_fist.store.pages import jsonable, page
 from punching_fist.store.tables import (
     alerts,
     approvals,
@@ -22,36 +22,11 @@ from punching_fist.store.tables import (
 )
 
 
-def _jsonable(row: RowMapping) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in row.items():
-        if isinstance(value, uuid.UUID):
-            out[key] = str(value)
-        elif hasattr(value, "isoformat"):
-            out[key] = value.isoformat()
-        else:
-            out[key] = value
-    return out
-
-
 async def _page(
     db: Database, table: Table, filters: Mapping[str, Any], order: Any, limit: int, offset: int
 ) -> dict[str, Any]:
     conditions = [table.c[name] == value for name, value in filters.items() if value is not None]
-    where = and_(True, *conditions)
-    query: Select[Any] = select(table).where(where).order_by(order).limit(limit).offset(offset)
-    async with db.connect() as conn:
-        rows = (await conn.execute(query)).mappings().all()
-        total = (await conn.execute(select(func.count()).select_from(table).where(where))).scalar()
-    items = [_jsonable(row) for row in rows]
-    next_offset = offset + len(items) if offset + len(items) < (total or 0) else None
-    return {
-        "items": items,
-        "total": total,
-        "limit": limit,
-        "offset": offset,
-        "nextOffset": next_offset,
-    }
+    return await page(db, table, and_(True, *conditions), [order], limit=limit, offset=offset)
 
 
 async def list_alerts(
@@ -87,7 +62,7 @@ async def run_detail(db: Database, run_id: uuid.UUID) -> dict[str, Any] | None:
         )
         if run is None:
             return None
-        detail = _jsonable(run)
+        detail = jsonable(run)
         notification = detail.pop("notification_data")
         detail["source_context"] = with_notification(detail["source_context"], notification)
         for key, table, order in (
@@ -99,7 +74,7 @@ async def run_detail(db: Database, run_id: uuid.UUID) -> dict[str, Any] | None:
             rows = (
                 await conn.execute(select(table).where(table.c.run_id == run_id).order_by(order))
             ).mappings()
-            detail[key] = [_jsonable(row) for row in rows]
+            detail[key] = [jsonable(row) for row in rows]
     for approval in detail["approvals"]:
         approval.pop("state", None)  # the saved conversation is internal
     for step in detail["steps"]:
