@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from punching_fist.api.auth import ApiAuth
+from punching_fist.incidents.feedback import FeedbackService
 from punching_fist.resources.findings import Finding
 from punching_fist.resources.loader import Resource, ResourceSet
 from punching_fist.store.approval_rows import Decision
@@ -27,22 +28,6 @@ class Decider(Protocol):
     async def decide(
         self, approval_id: uuid.UUID, *, approved: bool, feedback: str | None, decided_by: str
     ) -> Decision | None: ...
-
-
-class FeedbackGiver(Protocol):
-    """``incidents.feedback.FeedbackService``: records whether the root cause was right."""
-
-    async def give(
-        self,
-        incident_id: uuid.UUID,
-        *,
-        root_cause_correct: bool,
-        given_by: str,
-        source: str,
-        human_needed: bool | None = None,
-        notes: str | None = None,
-        resolution: str | None = None,
-    ) -> Any: ...
 
 
 TryWorkflow = Callable[[bytes, str | None], Awaitable[tuple[str, dict[str, Any]]]]
@@ -64,10 +49,10 @@ class DashboardDeps:
     check: Callable[[Resource], list[Finding]]
     """What is wrong with a loaded resource (``validation.check_resource``)."""
     redact: Callable[[Any], Any]
-    feedback: FeedbackGiver | None = None
+    feedback: FeedbackService | None = None
+    """None: the feedback buttons answer 404 (a service built without incidents)."""
     try_workflow: TryWorkflow | None = None
     """Replays a stored alert (``replay.dashboard``); None: not offered."""
-    """None: the feedback buttons answer 404 (a service built without incidents)."""
     public_url: str | None = None
     """``serve --public-url``: an https one makes the session cookie Secure (TLS ends at an
     ingress, and ``serve`` reads no proxy headers)."""
