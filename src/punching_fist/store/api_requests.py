@@ -11,14 +11,13 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from punching_fist.engine.status import RunStatus
 from punching_fist.errors import InvalidRequest, StoreUnavailable
 from punching_fist.store.database import Database
-from punching_fist.store.tables import api_requests, sources, utcnow, workflow_runs
+from punching_fist.store.tables import api_requests, utcnow
+from punching_fist.store.triggers import insert_source_run
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -101,16 +100,12 @@ async def _insert(
     run_id = uuid.uuid4()
     now = utcnow()
     async with database.transaction() as conn:
-        await conn.execute(
-            insert(workflow_runs).values(
-                id=run_id,
-                workflow_name=workflow_name,
-                source_name=source_name,
-                status=RunStatus.PENDING.value,
-                source_context=source_context,
-                created_at=now,
-                updated_at=now,
-            )
+        await insert_source_run(
+            conn,
+            run_id=run_id,
+            source_name=source_name,
+            workflow_name=workflow_name,
+            source_context=source_context,
         )
         if idempotency_key is not None:
             await conn.execute(
@@ -122,13 +117,4 @@ async def _insert(
                     created_at=now,
                 )
             )
-        await _count_event(conn, source_name)
     return ApiRun(run_id=run_id, created=True)
-
-
-async def _count_event(conn: AsyncConnection, source_name: str) -> None:
-    await conn.execute(
-        update(sources)
-        .where(sources.c.name == source_name)
-        .values(events_processed=sources.c.events_processed + 1, last_event_at=utcnow())
-    )

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from punching_fist.engine.status import RunStatus
 from punching_fist.store.database import Database
@@ -35,7 +36,6 @@ async def create_triggered_run(
 ) -> uuid.UUID | None:
     """Insert a pending run for this trigger; None when another replica already did."""
     run_id = trigger_run_id(trigger_key)
-    now = utcnow()
     try:
         async with database.transaction() as conn:
             exists = await conn.execute(
@@ -43,22 +43,41 @@ async def create_triggered_run(
             )
             if exists.first() is not None:
                 return None
-            await conn.execute(
-                insert(workflow_runs).values(
-                    id=run_id,
-                    workflow_name=workflow_name,
-                    source_name=source_name,
-                    status=RunStatus.PENDING.value,
-                    source_context=source_context,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-            await conn.execute(
-                update(sources)
-                .where(sources.c.name == source_name)
-                .values(events_processed=sources.c.events_processed + 1, last_event_at=now)
+            await insert_source_run(
+                conn,
+                run_id=run_id,
+                source_name=source_name,
+                workflow_name=workflow_name,
+                source_context=source_context,
             )
     except IntegrityError:
         return None  # a concurrent replica inserted the same run first
     return run_id
+
+
+async def insert_source_run(
+    conn: AsyncConnection,
+    *,
+    run_id: uuid.UUID,
+    source_name: str,
+    workflow_name: str,
+    source_context: dict[str, Any],
+) -> None:
+    """Insert a pending run a Source started, and count the event on the Source's row."""
+    now = utcnow()
+    await conn.execute(
+        insert(workflow_runs).values(
+            id=run_id,
+            workflow_name=workflow_name,
+            source_name=source_name,
+            status=RunStatus.PENDING.value,
+            source_context=source_context,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    await conn.execute(
+        update(sources)
+        .where(sources.c.name == source_name)
+        .values(events_processed=sources.c.events_processed + 1, last_event_at=now)
+    )
