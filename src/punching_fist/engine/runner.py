@@ -40,7 +40,8 @@ from punching_fist.engine.step_gates import StepGates
 from punching_fist.errors import LeaseLost, PunchingFistError
 from punching_fist.observability.tracing import TRACEPARENT, annotate
 from punching_fist.resources.workflow import Step, Workflow
-from punching_fist.store.runs import ClaimedRun, StoredStep
+from punching_fist.store.run_steps import StoredStep
+from punching_fist.store.runs import ClaimedRun
 from punching_fist.store.tables import utcnow
 from punching_fist.templating import render_value
 

@@ -32,7 +32,7 @@ from punching_fist.resources.workflow import (
     Workflow,
 )
 from punching_fist.retry import RetryPolicy
-from punching_fist.store.runs import StoredStep
+from punching_fist.store.run_steps import StoredStep
 
 INTERRUPTED = (
     "interrupted: the server stopped while this step ran; not re-run because idempotent: false"

@@ -18,7 +18,7 @@ from sqlalchemy import and_, insert, select
 from punching_fist.engine.status import RunStatus
 from punching_fist.store.database import Database
 from punching_fist.store.notifications import select_runs, with_notification
-from punching_fist.store.runs import StoredStep, load_steps
+from punching_fist.store.run_steps import StoredStep, load_steps
 from punching_fist.store.tables import alerts, utcnow, workflow_runs, workflows
 
 

@@ -1,9 +1,11 @@
-"""Persisting workflow runs as they progress: claims with leases, step results, outcomes.
+"""Persisting workflow runs as they progress: the runner's and dispatcher's store API.
 
 A run is claimed by one worker at a time through a lease in the database, so a crashed
 process (or, with PostgreSQL, a dead replica) leaves runs that another worker can take over
-once the lease expires. Step results are written as each step finishes, which is what lets
-a restarted run skip the steps it already completed.
+once the lease expires (the claim and fence transactions: ``store.run_claims``). Step
+results are written as each step finishes, which is what lets a restarted run skip the
+steps it already completed (read back through ``store.run_steps``). Here: the async API
+over both, the step and outcome writes, and the dispatcher's queries for claimable runs.
 
 Every write of a claimed run is fenced: it lands only while the run's ``lease_owner`` is
 this worker and its ``attempt`` (incremented by every claim) is the one claimed, checked in
@@ -17,56 +19,34 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, case, delete, func, insert, or_, select, update
-from sqlalchemy.engine import Connection, Row
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Executable
 
 from punching_fist.engine.status import RunStatus, StepStatus
-from punching_fist.errors import LeaseLost, StoreUnavailable
+from punching_fist.errors import StoreUnavailable
 from punching_fist.store.alert_record import triaged_status
 from punching_fist.store.database import Database
-from punching_fist.store.notifications import select_runs, with_notification
+from punching_fist.store.run_claims import (
+    ALERT_BY_ID,
+    ClaimedRun,
+    claim_run,
+    owned_then,
+    renew_run,
+    update_owned_run,
+)
+from punching_fist.store.run_steps import StoredStep, load_steps
 from punching_fist.store.tables import alerts, step_results, utcnow, workflow_runs
 
+__all__ = ["UNFINISHED", "ClaimedRun", "RunStore", "release_waiting"]
+
 UNFINISHED = (RunStatus.PENDING.value, RunStatus.RUNNING.value)
-
-
-@dataclass(frozen=True, kw_only=True)
-class ClaimedRun:
-    """A run this worker now owns."""
-
-    id: uuid.UUID
-    workflow_name: str
-    source_name: str | None
-    alert_id: uuid.UUID | None
-    source_context: dict[str, Any]
-    attempt: int
-    created_at: datetime
-    started_at: datetime
-    steps: dict[str, StoredStep] | None = None
-    """The run's stored step results, read in the claiming transaction (None: not read)."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class StoredStep:
-    name: str
-    type: str
-    status: str
-    result: Any
-    error: str | None
-    started_at: datetime | None
-    completed_at: datetime | None
-    attempts: int = 1
-    """How often the step was started (retries and re-runs after a crash included)."""
-    attempt_log: list[dict[str, Any]] = field(default_factory=list)
-    """One entry per start: why it started, when, and how it ended."""
 
 
 class RunStore:
@@ -92,7 +72,7 @@ class RunStore:
             "lease_expires_at": now + self.lease,
             "updated_at": now,
         }
-        return await self._db.run_transaction(_claim, params)
+        return await self._db.run_transaction(claim_run, params)
 
     async def renew_lease(self, run: ClaimedRun) -> bool:
         """Extend our lease on ``run``; False when it is no longer ours (taken over, finished).
@@ -102,7 +82,7 @@ class RunStore:
         """
         params = {**self._fence(run), "lease_expires_at": utcnow() + self.lease}
         with _unavailable():
-            return await self._db.run_transaction(_renew, params)
+            return await self._db.run_transaction(renew_run, params)
 
     async def release_orphans(self) -> int:
         """Hand every running run back to the queue: for a store only this process writes."""
@@ -223,7 +203,7 @@ class RunStore:
     async def set_status(self, run: ClaimedRun, status: RunStatus) -> None:
         params = {**self._fence(run), "status": status.value, "updated_at": utcnow()}
         with _unavailable():
-            await self._db.run_transaction(_update_owned_run, params)
+            await self._db.run_transaction(update_owned_run, params)
 
     async def finish(
         self,
@@ -273,7 +253,7 @@ class RunStore:
         """
         fence = {**self._fence(run), "updated_at": utcnow()}
         with _unavailable():
-            await self._db.run_transaction(_owned_then, (fence, work, args))
+            await self._db.run_transaction(owned_then, (fence, work, args))
 
 
 @contextlib.contextmanager
@@ -289,59 +269,13 @@ def _unavailable() -> Iterator[None]:
         raise
 
 
-def _unless_resolved(current: Any, status: str) -> Any:
-    # An alert that resolved while its run was going stays resolved.
-    return case((current == "resolved", "resolved"), else_=status)
-
-
 # --- write transactions: synchronous, each run in one hop by ``Database.run_transaction`` --
 # The statements are built once; values travel as parameters. ``b_*`` names are WHERE
 # parameters; every other key of a parameter dict is a column SET by the UPDATE.
 
-_RUN_BY_ID = workflow_runs.c.id == bindparam("b_id")
-_CLAIM = (
-    update(workflow_runs)
-    .where(
-        and_(
-            _RUN_BY_ID,
-            or_(
-                workflow_runs.c.status == RunStatus.PENDING.value,
-                and_(
-                    workflow_runs.c.status == RunStatus.RUNNING.value,
-                    or_(
-                        workflow_runs.c.lease_expires_at.is_(None),
-                        workflow_runs.c.lease_expires_at < bindparam("b_now"),
-                        workflow_runs.c.lease_owner == bindparam("b_owner"),
-                    ),
-                ),
-            ),
-        )
-    )
-    .values(
-        attempt=workflow_runs.c.attempt + 1,
-        started_at=func.coalesce(
-            workflow_runs.c.started_at,
-            bindparam("b_now", type_=workflow_runs.c.started_at.type),
-        ),
-    )
-)
-_SELECT_RUN = select_runs().where(_RUN_BY_ID)
-_ALERT_BY_ID = alerts.c.id == bindparam("b_id")
-# The claim marks the alert triaging; ``triage_started_at`` is the agent step's start.
-_TRIAGE_STARTED = (
-    update(alerts)
-    .where(
-        and_(
-            _ALERT_BY_ID,
-            alerts.c.triage_started_at.is_(None),
-            alerts.c.triage_completed_at.is_(None),
-        )
-    )
-    .values(status=_unless_resolved(alerts.c.status, "triaging"))
-)
 _TRIAGE_COMPLETED = (
     update(alerts)
-    .where(_ALERT_BY_ID)
+    .where(ALERT_BY_ID)
     .values(
         status=triaged_status(),
         triage_completed_at=func.coalesce(
@@ -354,60 +288,12 @@ _TRIAGE_COMPLETED = (
         ),
     )
 )
-_OWNED_RUN = update(workflow_runs).where(
-    and_(
-        _RUN_BY_ID,
-        workflow_runs.c.lease_owner == bindparam("b_owner"),
-        workflow_runs.c.attempt == bindparam("b_attempt"),
-    )
-)
 _STEP_OF_RUN = and_(
     step_results.c.run_id == bindparam("b_run_id"), step_results.c.name == bindparam("b_name")
 )
 _DELETE_STEP = delete(step_results).where(_STEP_OF_RUN)
 _INSERT_STEP = insert(step_results)
 _STEP_FINISHED = update(step_results).where(_STEP_OF_RUN)
-_SELECT_STEPS = (
-    select(step_results)
-    .where(step_results.c.run_id == bindparam("b_run_id"))
-    .order_by(step_results.c.position)
-)
-
-
-def _claim(conn: Connection, params: dict[str, Any]) -> ClaimedRun | None:
-    if conn.execute(_CLAIM, params).rowcount != 1:
-        return None
-    row = conn.execute(_SELECT_RUN, {"b_id": params["b_id"]}).one()
-    now = params["b_now"]
-    if row.alert_id is not None:
-        conn.execute(_TRIAGE_STARTED, {"b_id": row.alert_id, "updated_at": now})
-    steps = _steps(conn.execute(_SELECT_STEPS, {"b_run_id": row.id}))
-    return ClaimedRun(
-        id=row.id,
-        workflow_name=row.workflow_name,
-        source_name=row.source_name,
-        alert_id=row.alert_id,
-        source_context=with_notification(row.source_context, row.notification_data),
-        attempt=row.attempt,
-        created_at=row.created_at,
-        started_at=row.started_at,
-        steps=steps,
-    )
-
-
-def _renew(conn: Connection, params: dict[str, Any]) -> bool:
-    return bool(conn.execute(_OWNED_RUN, params).rowcount == 1)
-
-
-def _update_owned_run(conn: Connection, params: dict[str, Any]) -> None:
-    if conn.execute(_OWNED_RUN, params).rowcount != 1:
-        raise LeaseLost(f"run {params['b_id']} is no longer this worker's")
-
-
-def _owned_then(conn: Connection, args: tuple[dict[str, Any], Any, Any]) -> None:
-    fence, work, work_args = args
-    _update_owned_run(conn, fence)
-    work(conn, work_args)
 
 
 def _step_started(conn: Connection, params: dict[str, Any]) -> None:
@@ -421,30 +307,9 @@ def _execute(conn: Connection, statement: tuple[Executable, dict[str, Any]]) -> 
 
 def _finish(conn: Connection, values: tuple[dict[str, Any], dict[str, Any] | None]) -> None:
     run_values, alert_values = values
-    _update_owned_run(conn, run_values)
+    update_owned_run(conn, run_values)
     if alert_values is not None:
         conn.execute(_TRIAGE_COMPLETED, alert_values)
-
-
-def _steps(rows: Iterable[Row[Any]]) -> dict[str, StoredStep]:
-    return {
-        row.name: StoredStep(
-            name=row.name,
-            type=row.type,
-            status=row.status,
-            result=row.result,
-            error=row.error,
-            started_at=row.started_at,
-            completed_at=row.completed_at,
-            attempts=row.attempts,
-            attempt_log=list(row.attempt_log or ()),
-        )
-        for row in rows
-    }
-
-
-async def load_steps(conn: AsyncConnection, run_id: uuid.UUID) -> dict[str, StoredStep]:
-    return _steps(await conn.execute(_SELECT_STEPS, {"b_run_id": run_id}))
 
 
 async def release_waiting(conn: AsyncConnection, run_ids: Iterable[uuid.UUID]) -> list[uuid.UUID]:
