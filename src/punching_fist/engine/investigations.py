@@ -15,11 +15,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from datetime import datetime, timedelta
+from typing import Any
 
 import structlog
 
+from punching_fist.clock import Clock as Clock  # re-exported: server.service takes it from here
+from punching_fist.clock import SystemClock
 from punching_fist.engine.queue import RunQueue
 from punching_fist.errors import PunchingFistError
 from punching_fist.resources.operator_config import OperatorConfig
@@ -32,24 +34,6 @@ log = structlog.get_logger(__name__)
 
 POLL_SECONDS = 10.0
 """How often the waker looks anyway: runs another replica parked, a changed OperatorConfig."""
-
-
-class Clock(Protocol):
-    """The wall clock the windows are measured on; tests pass a fake one."""
-
-    def now(self) -> datetime: ...
-
-    async def sleep_until(self, moment: datetime) -> None: ...
-
-
-class SystemClock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-    async def sleep_until(self, moment: datetime) -> None:
-        delay = (moment - self.now()).total_seconds()
-        if delay > 0:
-            await asyncio.sleep(delay)
 
 
 def budget_of(config: OperatorConfig | None) -> Budget:

@@ -18,15 +18,16 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Collection, Coroutine, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from punching_fist.agent.runbook import RunbookBrief
+from punching_fist.clock import Clock, SystemClock
 from punching_fist.errors import PunchingFistError
 from punching_fist.knowledge.runbooks_git import GitCheckout, Loaded, load_runbooks
 from punching_fist.knowledge.runbooks_match import RunbookSet, brief_for
@@ -36,22 +37,6 @@ from punching_fist.resources.runbooks import RunbooksConfig
 from punching_fist.secret_refs import SecretResolver
 
 log = structlog.get_logger(__name__)
-
-
-class Clock(Protocol):
-    """The wall clock the sync keeps (``FakeClock`` in tests)."""
-
-    def now(self) -> datetime: ...
-
-    async def sleep_until(self, moment: datetime) -> None: ...
-
-
-class SystemClock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-    async def sleep_until(self, moment: datetime) -> None:
-        await asyncio.sleep(max((moment - self.now()).total_seconds(), 0))
 
 
 class RunbookMetrics:

@@ -16,11 +16,11 @@ from datetime import datetime, timedelta
 
 import structlog
 
+from punching_fist.clock import Clock, SystemClock
 from punching_fist.observability.metrics import Metrics
 from punching_fist.resources.durations import parse_duration
 from punching_fist.resources.loader import ResourceSet
 from punching_fist.resources.operator_config import RetentionSettings
-from punching_fist.sources.schedule import Clock, SystemClock
 from punching_fist.store.database import Database
 from punching_fist.store.retention import Cutoffs, delete_batch
 

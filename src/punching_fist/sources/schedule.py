@@ -11,7 +11,6 @@ runs once. After downtime, ``catchUp`` (default true) starts the latest missed t
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -20,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import structlog
 from croniter import croniter
 
+from punching_fist.clock import Clock, SystemClock
 from punching_fist.errors import ConfigurationError
 from punching_fist.resources.registry import ResourceRegistry
 from punching_fist.resources.source import ScheduleSourceSpec
@@ -41,33 +41,6 @@ class Trigger(Protocol):
         workflow_name: str,
         source_context: dict[str, Any],
     ) -> uuid.UUID | None: ...
-
-
-class Clock(Protocol):
-    """The wall clock a schedule keeps: the time now, and waiting until a moment of it.
-
-    The service uses ``SystemClock``; tests pass a fake one and move time themselves.
-    """
-
-    def now(self) -> datetime:
-        """The current time, time-zone aware."""
-        ...
-
-    async def sleep_until(self, moment: datetime) -> None:
-        """Return once ``moment`` has come (at once if it has passed)."""
-        ...
-
-
-class SystemClock:
-    """The real wall clock."""
-
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-    async def sleep_until(self, moment: datetime) -> None:
-        delay = (moment - self.now()).total_seconds()
-        if delay > 0:
-            await asyncio.sleep(delay)
 
 
 def _zone(name: str) -> ZoneInfo:
