@@ -8,17 +8,12 @@ from tests.sinks.support import FAST, SLACK_TOKEN
 from tests.support.api_auth import ADMIN, ENVIRONMENT, OPERATOR_CONFIG, bearer
 from tests.support.fake_slack import FakeSlack
 from tests.support.payloads import alert, notification
+from tests.support.resources_yaml import webhook_source
 from tests.support.server import resources_from_yaml, running_server
 
-RESOURCES = """
-apiVersion: punchingfist.io/v1alpha1
-kind: Source
-metadata: {{name: am}}
-spec:
-  type: webhook
-  config: {{path: /hook}}
-  triggerWorkflow: wf
----
+RESOURCES = (
+    webhook_source()
+    + """
 apiVersion: punchingfist.io/v1alpha1
 kind: Workflow
 metadata: {{name: wf}}
@@ -36,6 +31,7 @@ spec:
     botToken: env://SLACK_TOKEN
     endpoint: {endpoint}
 {fast}"""
+)
 
 
 async def test_a_dead_letter_shows_and_an_admin_retries_it_through_the_page(

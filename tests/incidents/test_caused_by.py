@@ -22,6 +22,7 @@ from tests.agent.kit import kubectl_stand_in, server_settings
 from tests.incidents.test_investigate_once import resources
 from tests.support.fake_llm import FakeLLM, Script, final
 from tests.support.payloads import alert, notification
+from tests.support.resources_yaml import webhook_source
 from tests.support.server import resources_from_yaml, running_server
 
 PODS = ("api-7c9f8d6b5-bbbbc", "api-7c9f8d6b5-ccccd", "api-7c9f8d6b5-ddddf")
@@ -141,15 +142,9 @@ async def test_an_inconclusive_investigation_links_nothing(database_url: str) ->
     assert sorted(types) == ["related", "related"]
 
 
-LLM_WORKFLOW = """
-apiVersion: punchingfist.io/v1alpha1
-kind: Source
-metadata: {{name: am}}
-spec:
-  type: webhook
-  config: {{path: /hook}}
-  triggerWorkflow: wf
----
+LLM_WORKFLOW = (
+    webhook_source()
+    + """
 apiVersion: punchingfist.io/v1alpha1
 kind: Workflow
 metadata: {{name: wf}}
@@ -159,6 +154,7 @@ spec:
   steps:
     - {{name: investigate, type: agent, goal: "Investigate", tools: [kubectl], evidence: "off"}}
 """
+)
 
 
 async def test_the_models_answer_through_the_agent_runtime_links_the_named_pod(

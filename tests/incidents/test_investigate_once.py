@@ -13,19 +13,14 @@ from sqlalchemy import select
 from punching_fist.agent.base import AgentOutcome, AgentRequest, Ending
 from punching_fist.store.tables import incidents, step_results
 from tests.support.payloads import alert, notification
+from tests.support.resources_yaml import webhook_source
 from tests.support.server import resources_from_yaml, running_server
 
 
 def resources(investigate: str) -> str:
-    return f"""
-apiVersion: punchingfist.io/v1alpha1
-kind: Source
-metadata: {{name: am}}
-spec:
-  type: webhook
-  config: {{path: /hook}}
-  triggerWorkflow: wf
----
+    return (
+        webhook_source()
+        + f"""
 apiVersion: punchingfist.io/v1alpha1
 kind: Sink
 metadata: {{name: out}}
@@ -42,6 +37,7 @@ spec:
     - {{name: investigate, type: agent, goal: "Investigate", tools: [kubectl], evidence: "off"}}
   sinks: [out]
 """
+    )
 
 
 class CountingAgent:

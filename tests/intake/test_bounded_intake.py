@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 
 from punching_fist.store.tables import alerts, notifications, workflow_runs
 from tests.support.payloads import alert, notification
+from tests.support.resources_yaml import webhook_source
 from tests.support.server import RunningServer, resources_from_yaml, running_server
 
 SOURCE = """
@@ -210,15 +211,9 @@ spec:
   limits: {maxQueuedRuns: 4, maxQueuedRunsPerWorkflow: 2}
 """
 
-GATED = """
-apiVersion: punchingfist.io/v1alpha1
-kind: Source
-metadata: {{name: am}}
-spec:
-  type: webhook
-  config: {{path: /hook}}
-  triggerWorkflow: wf
----
+GATED = (
+    webhook_source()
+    + """
 apiVersion: punchingfist.io/v1alpha1
 kind: Workflow
 metadata: {{name: wf}}
@@ -229,6 +224,7 @@ spec:
       command: 'while [ ! -e {gate} ]; do sleep 0.02; done'
   sinks: []
 """
+)
 
 
 def metric(exposition: str, name: str) -> float:

@@ -26,18 +26,13 @@ from tests.agent.kit import kubectl_stand_in, workflow_yaml
 from tests.support.fake_llm import FakeLLM, Script, call, final, kubectl
 from tests.support.fake_slack import FakeSlack
 from tests.support.payloads import alert, notification
+from tests.support.resources_yaml import webhook_source
 
 SLACK_TOKEN = "xoxb-replay-test-token-5d1f"
 
-SOURCE_AND_SLACK = """
-apiVersion: punchingfist.io/v1alpha1
-kind: Source
-metadata: {{name: am}}
-spec:
-  type: webhook
-  config: {{path: /hook}}
-  triggerWorkflow: triage
----
+SOURCE_AND_SLACK = (
+    webhook_source("triage")
+    + """
 apiVersion: punchingfist.io/v1alpha1
 kind: Workflow
 metadata: {{name: triage}}
@@ -60,6 +55,7 @@ spec:
     botToken: env://SLACK_TOKEN
     endpoint: {endpoint}
 """
+)
 
 
 def write(directory: Path, name: str, text: str) -> Path:
