@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
-import pytest
 from sqlalchemy import insert
 
 from punching_fist.engine.dispatcher import Dispatcher
@@ -22,14 +20,6 @@ from punching_fist.engine.status import RunStatus
 from punching_fist.store.database import Database
 from punching_fist.store.runs import RunStore
 from punching_fist.store.tables import notifications, utcnow, workflow_runs
-
-
-@pytest.fixture
-async def database(database_url: str) -> AsyncIterator[Database]:
-    db = Database(database_url)
-    await db.migrate()
-    yield db
-    await db.close()
 
 
 async def store_runs(

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
-import pytest
 from sqlalchemy import insert, update
 
 from punching_fist.store.chains import ChainedRuns
@@ -18,14 +16,6 @@ from punching_fist.store.delivery_queries import sink_statuses
 from punching_fist.store.tables import sink_deliveries, utcnow, workflow_runs
 
 LEASE = timedelta(seconds=30)
-
-
-@pytest.fixture
-async def database(database_url: str) -> AsyncIterator[Database]:
-    db = Database(database_url)
-    await db.migrate()
-    yield db
-    await db.close()
 
 
 async def new_run(

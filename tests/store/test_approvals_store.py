@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -24,14 +23,6 @@ from punching_fist.store.database import Database
 from punching_fist.store.tables import metadata, utcnow, workflow_runs
 
 RULE = {"name": "prod", "origin": "Workflow/wf", "approvers": 3}
-
-
-@pytest.fixture
-async def database(database_url: str) -> AsyncIterator[Database]:
-    db = Database(database_url)
-    await db.migrate()
-    yield db
-    await db.close()
 
 
 async def waiting_run(db: Database) -> uuid.UUID:

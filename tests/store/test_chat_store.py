@@ -4,23 +4,13 @@ first, bounded by turns and characters; a turn begun twice keeps its first row."
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 from sqlalchemy import insert
 
 from punching_fist.store.chat import ChatStore, ChatTurn
 from punching_fist.store.database import Database
 from punching_fist.store.tables import metadata, utcnow, workflow_runs
-
-
-@pytest.fixture
-async def database(database_url: str) -> AsyncIterator[Database]:
-    db = Database(database_url)
-    await db.migrate()
-    yield db
-    await db.close()
 
 
 async def new_run(db: Database) -> uuid.UUID:

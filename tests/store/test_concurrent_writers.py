@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 
-import pytest
 from sqlalchemy import select
 
 from punching_fist.engine.intake import IncomingAlert, IntakeResult, Outcome, record_alerts
@@ -15,14 +13,6 @@ from punching_fist.store.database import Database
 from punching_fist.store.group_commit import GroupCommitter
 from punching_fist.store.tables import alerts
 from tests.store.test_intake_batches import incoming
-
-
-@pytest.fixture
-async def database(database_url: str) -> AsyncIterator[Database]:
-    db = Database(database_url)
-    await db.migrate()
-    yield db
-    await db.close()
 
 
 async def late(

@@ -4,7 +4,6 @@ through one API, the entries of a signature, and the migration against the metad
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -15,14 +14,6 @@ from punching_fist.store.database import Database
 from punching_fist.store.knowledge import KnowledgeStore, NewEntry
 from punching_fist.store.knowledge_search import search, words
 from punching_fist.store.tables import metadata, utcnow
-
-
-@pytest.fixture
-async def database(database_url: str) -> AsyncIterator[Database]:
-    db = Database(database_url)
-    await db.migrate()
-    yield db
-    await db.close()
 
 
 def entry(**fields: Any) -> NewEntry:

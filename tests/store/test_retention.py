@@ -10,11 +10,9 @@ from __future__ import annotations
 import asyncio
 import math
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 from sqlalchemy import Table, event, func, insert, select
 
 from punching_fist.observability.metrics import Metrics
@@ -41,14 +39,6 @@ NOW = datetime(2030, 6, 1, 12, 0, tzinfo=UTC)
 
 def ago(days: float) -> datetime:
     return NOW - timedelta(days=days)
-
-
-@pytest.fixture
-async def database(database_url: str) -> AsyncIterator[Database]:
-    db = Database(database_url)
-    await db.migrate()
-    yield db
-    await db.close()
 
 
 class Rows:

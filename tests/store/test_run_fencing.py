@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import socket
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -20,14 +19,6 @@ from punching_fist.errors import LeaseLost, StoreUnavailable
 from punching_fist.store.database import Database
 from punching_fist.store.runs import ClaimedRun, RunStore
 from punching_fist.store.tables import utcnow, workflow_runs
-
-
-@pytest.fixture
-async def database(database_url: str) -> AsyncIterator[Database]:
-    db = Database(database_url)
-    await db.migrate()
-    yield db
-    await db.close()
 
 
 async def pending_run(db: Database) -> uuid.UUID:
