@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from tests.harness.postgres import running_postgres  # noqa: E402
 from tests.support.fake_llm import FakeLLM, Script, final  # noqa: E402
+from tests.support.resources_yaml import pod_name, storm_triage  # noqa: E402
 from tests.support.server import free_port  # noqa: E402
 
 from ingest import process, serve_argv  # noqa: E402
@@ -37,38 +38,13 @@ from ingest import process, serve_argv  # noqa: E402
 NOTIFICATIONS = 10_000
 FINGERPRINTS = 500
 WORKLOADS = 20
-SAFE = "bcdfghjklmnpqrstvwxz"
-
-RESOURCES = """
-apiVersion: punchingfist.io/v1alpha1
-kind: Source
-metadata: {{name: alertmanager}}
-spec:
-  type: webhook
-  config: {{path: /webhook/alerts}}
-  triggerWorkflow: triage
----
-apiVersion: punchingfist.io/v1alpha1
-kind: Workflow
-metadata: {{name: triage}}
-spec:
-  runtime:
-    llmConfig: {{provider: local, endpoint: "{llm}", model: bench-model}}
-  steps:
-    - name: investigate
-      type: agent
-      goal: "Investigate {{{{ .source.data.alert.alertname }}}}"
-      tools: [kubectl]
-      evidence: "off"
-      maxIterations: 2
-"""
 
 
 def payload(n: int) -> dict[str, Any]:
     """Notification ``n``: fingerprint ``n % 500``; 25 fingerprints (pods) per Deployment."""
     fingerprint = n % FINGERPRINTS
     workload = fingerprint % WORKLOADS
-    pod = f"app{workload}-5d8b9c7f4d-{SAFE[fingerprint % 20]}{SAFE[fingerprint // 20 % 20]}xqz"
+    pod = pod_name(f"app{workload}", fingerprint)
     labels = {
         "alertname": "KubePodCrashLooping",
         "severity": "critical",
@@ -135,7 +111,9 @@ def measure(label: str, db: str, tmp: Path, concurrency: int) -> bool:
     with FakeLLM(script) as llm:
         resources = tmp / f"resources-{label.split()[0].lower()}"
         resources.mkdir()
-        (resources / "bench.yaml").write_text(RESOURCES.format(llm=llm.url))
+        (resources / "bench.yaml").write_text(
+            storm_triage(llm.url, max_iterations=2, model="bench-model")
+        )
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         with process(serve_argv(resources, db, port), f"{base}/readyz", tmp / "serve.log"):

@@ -29,36 +29,16 @@ from tests.harness.prometheus_stack import TEST_ALERT, TEST_METRIC, PrometheusSt
 from tests.sinks.support import SLACK_TOKEN, secrets
 from tests.support.fake_llm import FakeLLM, Script, final
 from tests.support.fake_slack import FakeSlack
+from tests.support.resources_yaml import pod_name, storm_triage
 from tests.support.server import RunningServer, resources_from_yaml, running_server
 
 PODS = 20
-SAFE = "bcdfghjklmnpqrstvwxz"
 
 
 def resources(llm_url: str, slack_url: str) -> str:
-    return f"""
-apiVersion: punchingfist.io/v1alpha1
-kind: Source
-metadata: {{name: alertmanager}}
-spec:
-  type: webhook
-  config: {{path: /webhook/alerts}}
-  triggerWorkflow: triage
----
-apiVersion: punchingfist.io/v1alpha1
-kind: Workflow
-metadata: {{name: triage}}
-spec:
-  runtime:
-    llmConfig: {{provider: local, endpoint: "{llm_url}", model: test-model}}
-  steps:
-    - name: investigate
-      type: agent
-      goal: "Investigate {{{{ .source.data.alert.alertname }}}}"
-      tools: [kubectl]
-      evidence: "off"
-      maxIterations: 3
-  sinks: [out, slack]
+    return (
+        storm_triage(llm_url, max_iterations=3)
+        + f"""  sinks: [out, slack]
 ---
 apiVersion: punchingfist.io/v1alpha1
 kind: Sink
@@ -74,11 +54,12 @@ spec:
   type: slack
   config: {{channel: "#ops-alerts", botToken: env://SLACK_TOKEN, endpoint: "{slack_url}"}}
 """
+    )
 
 
 def pod_names() -> list[str]:
     """One Deployment's pods: ``api-<pod-template-hash>-<suffix>``."""
-    return [f"api-5d8b9c7f4d-{SAFE[n % 20]}{SAFE[n // 20]}xqz" for n in range(PODS)]
+    return [pod_name("api", n) for n in range(PODS)]
 
 
 @dataclass
