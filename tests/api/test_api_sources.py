@@ -187,7 +187,28 @@ async def test_every_route_of_the_server_is_reserved_for_it(server: RunningServe
     assert not reserved("/api/v1/trigger")  # the design's example
 
 
-COLLIDING = """
+def api_source(
+    name: str,
+    endpoint: str,
+    authentication: str = 'authentication: {type: apikey, secretRef: "env://K"}',
+) -> str:
+    """An api Source at ``endpoint`` starting ``announce``."""
+    return f"""
+apiVersion: punchingfist.io/v1alpha1
+kind: Source
+metadata: {{name: {name}}}
+spec:
+  type: api
+  config:
+    endpoint: {endpoint}
+    {authentication}
+  triggerWorkflow: announce
+"""
+
+
+COLLIDING = "---".join(
+    [
+        """
 apiVersion: punchingfist.io/v1alpha1
 kind: Source
 metadata: {name: hook}
@@ -195,57 +216,14 @@ spec:
   type: webhook
   config: {path: /hooks/x}
   triggerWorkflow: announce
----
-apiVersion: punchingfist.io/v1alpha1
-kind: Source
-metadata: {name: a-same-as-hook}
-spec:
-  type: api
-  config:
-    endpoint: /hooks/x
-    authentication: {type: apikey, secretRef: "env://K"}
-  triggerWorkflow: announce
----
-apiVersion: punchingfist.io/v1alpha1
-kind: Source
-metadata: {name: b-health}
-spec:
-  type: api
-  config:
-    endpoint: /healthz
-    authentication: {type: apikey, secretRef: "env://K"}
-  triggerWorkflow: announce
----
-apiVersion: punchingfist.io/v1alpha1
-kind: Source
-metadata: {name: c-rest}
-spec:
-  type: api
-  config:
-    endpoint: /api/v1/runs/latest
-    authentication: {type: apikey, secretRef: "env://K"}
-  triggerWorkflow: announce
----
-apiVersion: punchingfist.io/v1alpha1
-kind: Source
-metadata: {name: d-first}
-spec:
-  type: api
-  config:
-    endpoint: /trigger
-    authentication: {type: apikey, secretRef: "env://K"}
-  triggerWorkflow: announce
----
-apiVersion: punchingfist.io/v1alpha1
-kind: Source
-metadata: {name: e-second}
-spec:
-  type: api
-  config:
-    endpoint: /trigger
-    authentication: {type: apikey, secretRef: "env://K"}
-  triggerWorkflow: announce
-"""
+""",
+        api_source("a-same-as-hook", "/hooks/x"),
+        api_source("b-health", "/healthz"),
+        api_source("c-rest", "/api/v1/runs/latest"),
+        api_source("d-first", "/trigger"),
+        api_source("e-second", "/trigger"),
+    ]
+)
 
 
 def test_endpoint_collisions_are_errors_naming_the_owner() -> None:
@@ -273,17 +251,7 @@ def test_endpoint_collisions_are_errors_naming_the_owner() -> None:
     ],
 )
 def test_an_api_source_without_a_usable_key_is_an_error(authentication: str, problem: str) -> None:
-    text = f"""
-apiVersion: punchingfist.io/v1alpha1
-kind: Source
-metadata: {{name: open}}
-spec:
-  type: api
-  config:
-    endpoint: /open
-    {authentication}
-  triggerWorkflow: announce
-"""
+    text = api_source("open", "/open", authentication)
     source = resources_from_yaml(text).sources["open"]
     findings = source_findings(source)
     assert [f.warning for f in findings] == [False]
