@@ -22,6 +22,7 @@ T = TypeVar("T")
 
 SLACK_TOKEN = "xoxb-1111-2222-SuperSecretSlackToken"
 JIRA_TOKEN = "ATATT3xFfGF0-jira-secret-token-value"
+JIRA_EMAIL = "oncall-bot@example.com"
 PD_ROUTING_KEY = "R0UT1NGKEYSECRET0123456789abcdef"
 SECRETS = {"SLACK_TOKEN": SLACK_TOKEN, "JIRA_TOKEN": JIRA_TOKEN, "PD_KEY": PD_ROUTING_KEY}
 

@@ -26,7 +26,7 @@ from tests.sinks.support import (
     serve,
     stored_rows_text,
 )
-from tests.sinks.test_jira import EMAIL, jira_sink
+from tests.sinks.test_jira import jira_sink
 from tests.sinks.test_pagerduty import pd_sink
 from tests.sinks.test_slack import slack_sink
 from tests.support.fake_http import FakeRequest, FakeResponse
@@ -46,20 +46,6 @@ BREAKER = """
 @pytest.fixture
 def slack() -> Iterator[FakeSlack]:
     fake = FakeSlack(token=SLACK_TOKEN)
-    with fake.running():
-        yield fake
-
-
-@pytest.fixture
-def pagerduty() -> Iterator[FakePagerDuty]:
-    fake = FakePagerDuty(routing_key=PD_ROUTING_KEY)
-    with fake.running():
-        yield fake
-
-
-@pytest.fixture
-def jira() -> Iterator[FakeJira]:
-    fake = FakeJira(email=EMAIL, token=JIRA_TOKEN)
     with fake.running():
         yield fake
 

@@ -16,14 +16,12 @@ import pytest
 
 from tests.sinks.support import (
     FAST,
-    JIRA_TOKEN,
-    PD_ROUTING_KEY,
     SLACK_TOKEN,
     eventually,
     pipeline,
     serve,
 )
-from tests.sinks.test_jira import EMAIL, jira_sink
+from tests.sinks.test_jira import jira_sink
 from tests.support.fake_jira import FakeJira
 from tests.support.fake_pagerduty import FakePagerDuty
 from tests.support.fake_slack import FakeSlack
@@ -34,20 +32,6 @@ from tests.support.server import RunningServer
 @pytest.fixture
 def slack() -> Iterator[FakeSlack]:
     fake = FakeSlack(token=SLACK_TOKEN, channels={"C0OPS0001": "ops-alerts"})
-    with fake.running():
-        yield fake
-
-
-@pytest.fixture
-def pagerduty() -> Iterator[FakePagerDuty]:
-    fake = FakePagerDuty(routing_key=PD_ROUTING_KEY)
-    with fake.running():
-        yield fake
-
-
-@pytest.fixture
-def jira() -> Iterator[FakeJira]:
-    fake = FakeJira(email=EMAIL, token=JIRA_TOKEN)
     with fake.running():
         yield fake
 

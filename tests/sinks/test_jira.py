@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from tests.sinks.support import FAST, JIRA_TOKEN, delivery_of, fire, pipeline, serve
+from tests.sinks.support import FAST, JIRA_EMAIL, JIRA_TOKEN, delivery_of, fire, pipeline, serve
 from tests.support.fake_http import FakeRequest, FakeResponse
 from tests.support.fake_jira import FakeJira
-
-EMAIL = "oncall-bot@example.com"
-
-
-@pytest.fixture
-def jira() -> Iterator[FakeJira]:
-    fake = FakeJira(email=EMAIL, token=JIRA_TOKEN)
-    with fake.running():
-        yield fake
 
 
 def jira_sink(jira: FakeJira, *, version: str = "2", extra: str = "") -> str:
@@ -32,7 +20,7 @@ spec:
     project: OPS
     issueType: Incident
     endpoint: {jira.url}
-    userEmail: {EMAIL}
+    userEmail: {JIRA_EMAIL}
     apiToken: env://JIRA_TOKEN
     apiVersion: "{version}"
 {extra}{FAST}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,13 +9,6 @@ import pytest
 from punching_fist.sinks.pagerduty import map_severity
 from tests.sinks.support import FAST, PD_ROUTING_KEY, delivery_of, fire, pipeline, serve
 from tests.support.fake_pagerduty import FakePagerDuty
-
-
-@pytest.fixture
-def pagerduty() -> Iterator[FakePagerDuty]:
-    fake = FakePagerDuty(routing_key=PD_ROUTING_KEY)
-    with fake.running():
-        yield fake
 
 
 def pd_sink(
