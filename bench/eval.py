@@ -231,7 +231,17 @@ def _command(event: dict[str, Any]) -> str:
 
 # --- running -------------------------------------------------------------------------------
 
+# Every scenario run is one investigation from nothing: no incident joins two of them
+# (perAlert), no result is reused (cache off) and no past scenario is recalled (knowledge off);
+# bench/memory.py measures what memory changes.
 RESOURCES = """
+apiVersion: punchingfist.io/v1alpha1
+kind: OperatorConfig
+metadata: {name: eval}
+spec:
+  cache: {ttl: "0"}
+  knowledge: {enabled: false}
+---
 apiVersion: punchingfist.io/v1alpha1
 kind: Source
 metadata: {name: alertmanager}
@@ -244,6 +254,7 @@ apiVersion: punchingfist.io/v1alpha1
 kind: Workflow
 metadata: {name: eval-triage}
 spec:
+  investigate: perAlert
   runtime:
     llmConfig: {provider: local}
   steps:
