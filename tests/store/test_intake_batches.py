@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 
 from punching_fist.engine.intake import IncomingAlert, Outcome, record_alerts
@@ -34,19 +31,6 @@ def incoming(fingerprint: str, *, summary: str = "s", firing: bool = True) -> In
         run_on_resolved=False,
         source_context=lambda: {"name": "am"},
     )
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    url = (
-        f"sqlite:///{tmp_path / 'batches.db'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("postgres_url")
-    )
-    db = Database(url)
-    await db.migrate()
-    yield db
-    await db.close()
 
 
 async def rows(db: Database) -> dict[str, Any]:
