@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import insert
 
 from punching_fist.agent.base import AgentOutcome, AgentRequest, Ending
 from punching_fist.resources.loader import ResourceSet
@@ -19,9 +18,9 @@ from punching_fist.secret_refs import EnvResolver, SecretResolver
 from punching_fist.sources.chatbot import ChatbotAgent, HistoryLimits, answer_text
 from punching_fist.store.chat import ChatStore
 from punching_fist.store.database import Database
-from punching_fist.store.tables import utcnow, workflow_runs
 from tests.support.fake_slack import FakeSlack
 from tests.support.server import resources_from_yaml
+from tests.support.store_rows import insert_run
 
 TOKEN = "xoxb-3333-4444-ChatBotToken"
 CHANNEL = "C0OPS0001"
@@ -76,17 +75,7 @@ async def database(tmp_path: Path) -> AsyncIterator[Database]:
 async def chat_request(
     db: Database, found: ResourceSet, text: str, thread_ts: str | None, source: str = "mentions"
 ) -> AgentRequest:
-    run_id = uuid.uuid4()
-    async with db.transaction() as conn:
-        await conn.execute(
-            insert(workflow_runs).values(
-                id=run_id,
-                workflow_name="chat",
-                status="running",
-                source_context={},
-                created_at=utcnow(),
-            )
-        )
+    run_id = await insert_run(db, workflow_name="chat", status="running")
     workflow = found.workflows["chat"]
     step = workflow.spec.steps[0]
     assert isinstance(step, AgentStep)

@@ -7,13 +7,14 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import update
 
 from punching_fist.store.chains import ChainedRuns
 from punching_fist.store.database import Database
 from punching_fist.store.deliveries import AttemptRecord, DeliveryStore, StoredCorrelation
 from punching_fist.store.delivery_queries import sink_statuses
-from punching_fist.store.tables import sink_deliveries, utcnow, workflow_runs
+from punching_fist.store.tables import sink_deliveries, utcnow
+from tests.support.store_rows import insert_run
 
 LEASE = timedelta(seconds=30)
 
@@ -25,19 +26,7 @@ async def new_run(
     parent: uuid.UUID | None = None,
     workflow: str = "triage",
 ) -> uuid.UUID:
-    run_id = uuid.uuid4()
-    async with db.transaction() as conn:
-        await conn.execute(
-            insert(workflow_runs).values(
-                id=run_id,
-                workflow_name=workflow,
-                status=status,
-                source_context={},
-                parent_run_id=parent,
-                created_at=utcnow(),
-            )
-        )
-    return run_id
+    return await insert_run(db, workflow_name=workflow, status=status, parent_run_id=parent)
 
 
 def record(attempt: int, outcome: str, error: str | None = None) -> AttemptRecord:

@@ -14,30 +14,20 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from punching_fist.approvals.decisions import decide
 from punching_fist.store.approval_rows import ApprovalConflict, ApprovalStatus, NewApproval
 from punching_fist.store.approvals import ApprovalStore
 from punching_fist.store.database import Database
 from punching_fist.store.tables import metadata, utcnow, workflow_runs
+from tests.support.store_rows import insert_run
 
 RULE = {"name": "prod", "origin": "Workflow/wf", "approvers": 3}
 
 
 async def waiting_run(db: Database) -> uuid.UUID:
-    run_id = uuid.uuid4()
-    async with db.transaction() as conn:
-        await conn.execute(
-            insert(workflow_runs).values(
-                id=run_id,
-                workflow_name="wf",
-                status="waiting_approval",
-                source_context={},
-                created_at=utcnow(),
-            )
-        )
-    return run_id
+    return await insert_run(db, status="waiting_approval")
 
 
 async def request(db: Database, approvers: int) -> tuple[uuid.UUID, uuid.UUID]:

@@ -6,26 +6,14 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import insert
-
 from punching_fist.store.chat import ChatStore, ChatTurn
 from punching_fist.store.database import Database
-from punching_fist.store.tables import metadata, utcnow, workflow_runs
+from punching_fist.store.tables import metadata
+from tests.support.store_rows import insert_run
 
 
 async def new_run(db: Database) -> uuid.UUID:
-    run_id = uuid.uuid4()
-    async with db.transaction() as conn:
-        await conn.execute(
-            insert(workflow_runs).values(
-                id=run_id,
-                workflow_name="chat",
-                status="running",
-                source_context={},
-                created_at=utcnow(),
-            )
-        )
-    return run_id
+    return await insert_run(db, workflow_name="chat", status="running")
 
 
 async def turn(db: Database, store: ChatStore, question: str, answer: str | None) -> uuid.UUID:

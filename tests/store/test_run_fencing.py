@@ -12,28 +12,18 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from punching_fist.engine.status import RunStatus, StepStatus
 from punching_fist.errors import LeaseLost, StoreUnavailable
 from punching_fist.store.database import Database
 from punching_fist.store.runs import ClaimedRun, RunStore
 from punching_fist.store.tables import utcnow, workflow_runs
+from tests.support.store_rows import insert_run
 
 
 async def pending_run(db: Database) -> uuid.UUID:
-    run_id = uuid.uuid4()
-    async with db.transaction() as conn:
-        await conn.execute(
-            insert(workflow_runs).values(
-                id=run_id,
-                workflow_name="wf",
-                status=RunStatus.PENDING.value,
-                source_context={},
-                created_at=utcnow(),
-            )
-        )
-    return run_id
+    return await insert_run(db, status=RunStatus.PENDING.value)
 
 
 async def every_write_is_refused(store: RunStore, run: ClaimedRun) -> None:
