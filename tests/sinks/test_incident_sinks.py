@@ -22,6 +22,7 @@ from tests.sinks.support import (
     serve,
 )
 from tests.sinks.test_jira import jira_sink
+from tests.sinks.test_pagerduty import pd_sink
 from tests.support.fake_jira import FakeJira
 from tests.support.fake_pagerduty import FakePagerDuty
 from tests.support.fake_slack import FakeSlack
@@ -50,21 +51,6 @@ spec:
     endpoint: {slack.api_url}
     messageType: message
 {extra}{FAST}
-"""
-
-
-def pd_sink(pd: FakePagerDuty, *, name: str = "pd", action: str = "trigger") -> str:
-    return f"""
-apiVersion: punchingfist.io/v1alpha1
-kind: Sink
-metadata: {{name: {name}}}
-spec:
-  type: pagerduty
-  config:
-    routingKey: env://PD_KEY
-    endpoint: {pd.url}
-    action: {action}
-{FAST}
 """
 
 
