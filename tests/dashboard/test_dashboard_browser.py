@@ -13,22 +13,11 @@ from pathlib import Path
 from selenium.webdriver.common.by import By
 
 from tests.agent.kit import kubectl_stand_in, post_alert, server_settings, workflow_yaml
+from tests.agent.test_approvals import RESPONSES, RESTART
 from tests.dashboard.browser import Browser, chromium_session
 from tests.support.api_auth import APPROVER, OPERATOR_CONFIG, VIEWER, secrets
-from tests.support.fake_llm import FakeLLM, Script, final, kubectl
+from tests.support.fake_llm import FakeLLM, Script, final
 from tests.support.server import resources_from_yaml, running_server
-
-RESPONSES = [
-    ("get pods", "NAME READY STATUS\nweb-1 0/1 CrashLoopBackOff\n", 0),
-    ("delete pod", 'pod "web-1" deleted\n', 0),
-]
-RESTART = Script(
-    [
-        kubectl("get pods -n shop"),
-        kubectl("delete pod web-1 -n shop"),
-        final(summary="restarted web-1", confidence=0.8),
-    ]
-)
 
 
 def resources(llm: str) -> str:
