@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 
 from tests.support.payloads import alert, notification
+from tests.support.resources_yaml import webhook_source
 from tests.support.server import RunningServer
 
 STAND_IN = """#!{python}
@@ -80,15 +81,9 @@ def server_settings(stand_in: KubectlStandIn, **extra: Any) -> dict[str, Any]:
     }
 
 
-HEADER = """
-apiVersion: punchingfist.io/v1alpha1
-kind: Source
-metadata: {name: am}
-spec:
-  type: webhook
-  config: {path: /hook}
-  triggerWorkflow: wf
----
+HEADER = (
+    webhook_source()
+    + """
 apiVersion: punchingfist.io/v1alpha1
 kind: Sink
 metadata: {name: out}
@@ -97,6 +92,7 @@ spec:
   config: {format: json}
 ---
 """
+)
 
 
 def workflow_yaml(

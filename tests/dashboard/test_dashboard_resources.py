@@ -4,17 +4,12 @@ from __future__ import annotations
 
 from tests.dashboard.test_dashboard_access import sign_in
 from tests.support.api_auth import OPERATOR_CONFIG, VIEWER, secrets
+from tests.support.resources_yaml import webhook_source
 from tests.support.server import resources_from_yaml, running_server
 
-RESOURCES = """
-apiVersion: punchingfist.io/v1alpha1
-kind: Source
-metadata: {name: am}
-spec:
-  type: webhook
-  config: {path: /hook}
-  triggerWorkflow: wf
----
+RESOURCES = (
+    webhook_source()
+    + """
 apiVersion: punchingfist.io/v1alpha1
 kind: Workflow
 metadata: {name: wf}
@@ -35,6 +30,7 @@ spec:
   type: pagerduty
   config: {routingKey: "R0123456789abcdef0123456789abcd"}
 """
+)
 
 
 async def test_resources_show_with_their_errors_and_warnings(sqlite_url: str) -> None:

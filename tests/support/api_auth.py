@@ -12,6 +12,7 @@ from punching_fist.store.approval_rows import NewApproval
 from punching_fist.store.approvals import ApprovalStore
 from punching_fist.store.tables import utcnow
 from tests.support.payloads import alert, notification
+from tests.support.resources_yaml import webhook_source
 from tests.support.server import RunningServer, resources_from_yaml, running_server
 
 VIEWER = "pf-viewer-7Qm2xY9aB4cD6eF8"
@@ -20,15 +21,9 @@ ADMIN = "pf-admin-tV2wX4yZ6aB8cD0eF2gH"
 TOKENS = {"viewer": VIEWER, "approver": APPROVER, "admin": ADMIN}
 ENVIRONMENT = {"PF_VIEWER": VIEWER, "PF_APPROVER": APPROVER, "PF_ADMIN": ADMIN}
 
-PIPELINE = """
-apiVersion: punchingfist.io/v1alpha1
-kind: Source
-metadata: {name: am}
-spec:
-  type: webhook
-  config: {path: /hook}
-  triggerWorkflow: wf
----
+PIPELINE = (
+    webhook_source()
+    + """
 apiVersion: punchingfist.io/v1alpha1
 kind: Workflow
 metadata: {name: wf}
@@ -41,6 +36,7 @@ kind: Sink
 metadata: {name: out}
 spec: {type: stdout}
 """
+)
 
 OPERATOR_CONFIG = """
 ---
