@@ -21,9 +21,9 @@ from punching_fist.api.api_sources import ApiSourceRoute
 from punching_fist.api.auth import ApiAuth
 from punching_fist.api.deliveries import deliveries_router
 from punching_fist.api.feedback import feedback_router
-from punching_fist.api.kpis import kpis_router
 from punching_fist.api.incidents import incidents_router
 from punching_fist.api.knowledge import knowledge_router
+from punching_fist.api.kpis import kpis_router
 from punching_fist.api.methods import WebhookFallback, method_not_allowed
 from punching_fist.api.openapi import describe_webhooks
 from punching_fist.api.redaction import RedactedApi
