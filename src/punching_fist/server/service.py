@@ -5,38 +5,19 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol
 
 import structlog
-from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from punching_fist import __version__
 from punching_fist.agent.base import AgentRunner
-from punching_fist.api.api_sources import ApiSourceRoute
 from punching_fist.api.auth import ApiAuth
-from punching_fist.api.deliveries import deliveries_router
-from punching_fist.api.feedback import feedback_router
-from punching_fist.api.incidents import incidents_router
-from punching_fist.api.knowledge import knowledge_router
-from punching_fist.api.kpis import kpis_router
-from punching_fist.api.methods import WebhookFallback, method_not_allowed
-from punching_fist.api.openapi import describe_webhooks
-from punching_fist.api.redaction import RedactedApi
-from punching_fist.api.routes import api_router, health_router
-from punching_fist.api.runbooks import runbooks_router
-from punching_fist.api.slack_events import SlackEventsRoute
-from punching_fist.api.webhooks import WebhookApp, WebhooksFirst
-from punching_fist.approvals.http import approvals_router
 from punching_fist.approvals.slack import SlackApprovals
-from punching_fist.approvals.slack_feedback import SlackFeedback
-from punching_fist.approvals.slack_http import slack_interactions_router
 from punching_fist.config import Settings
-from punching_fist.dashboard.router import DashboardDeps, dashboard_router
 from punching_fist.engine.chains import ChainLauncher
 from punching_fist.engine.delivery.dispatch import SinkDispatch
 from punching_fist.engine.dispatcher import Dispatcher
@@ -54,7 +35,6 @@ from punching_fist.errors import ConfigurationError
 from punching_fist.gc_tuning import freeze_startup_heap
 from punching_fist.hardening import make_undumpable
 from punching_fist.incidents.alert_record import AlertRecord
-from punching_fist.incidents.feedback import FeedbackService
 from punching_fist.knowledge.memory import Memory
 from punching_fist.knowledge.runbooks_sync import RunbookSync, runbook_sync_for
 from punching_fist.kube.credentials import KubeCredentials
@@ -68,12 +48,10 @@ from punching_fist.resources.loader import ResourceSet
 from punching_fist.resources.registry import ResourceRegistry
 from punching_fist.secret_refs import SecretResolver
 from punching_fist.server.agent import AgentServices, build_agent_services, kube_credentials
+from punching_fist.server.http_app import build_asgi_app
 from punching_fist.server.retention import Retention
 from punching_fist.server.sinks import build_sink_dispatch, delivery_store
-from punching_fist.server.tracing import TracedIntake
 from punching_fist.sinks.registry import SinkDependencies
-from punching_fist.sources.api import ApiIntake
-from punching_fist.sources.chat import ChatIntake
 from punching_fist.sources.chatbot import ChatbotAgent
 from punching_fist.sources.schedule import ScheduleRunner
 from punching_fist.sources.webhook import WebhookIntake
@@ -88,7 +66,6 @@ from punching_fist.store.knowledge import KnowledgeStore
 from punching_fist.store.resources_sync import sync_resources
 from punching_fist.store.runs import RunStore
 from punching_fist.store.triggers import create_triggered_run
-from punching_fist.validation import check_resource
 
 log = structlog.get_logger(__name__)
 
@@ -385,86 +362,8 @@ class Service:
         task.add_done_callback(self._background.discard)
 
     def asgi_app(self) -> ASGIApp:
-        @asynccontextmanager
-        async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-            await self.start()
-            try:
-                yield
-            finally:
-                await self.stop()
-
-        app = FastAPI(
-            title="Punching Fist",
-            version=__version__,
-            description="AI incident response for Kubernetes: alerts in, investigations out.",
-            lifespan=lifespan,
-        )
-        auth = self.auth
-        app.include_router(
-            health_router(
-                self.database,
-                self.metrics,
-                auth,
-                self.dispatcher.queue.state,
-                investigations_waiting=lambda: self.investigations.waiting,
-            )
-        )
-        app.include_router(api_router(self.database, auth))
-        app.include_router(incidents_router(self.database, auth))
-        app.include_router(
-            deliveries_router(self.database, self.sinks, self.registry.current, auth)
-        )
-        app.include_router(approvals_router(self.agent_services.approvals, auth))
-        if self.runbooks is not None:
-            app.include_router(runbooks_router(self.runbooks, auth))
-        if self.memory is not None:
-            app.include_router(knowledge_router(self.memory.store, auth))
-        feedback = FeedbackService(self.database, self.metrics.kpis, knowledge=self.memory)
-        app.include_router(dashboard_router(self.dashboard_deps(feedback)))
-        app.include_router(feedback_router(feedback, auth))
-        app.include_router(kpis_router(self.database, auth, self.registry.current))
-        slack_feedback = SlackFeedback(
-            approvals=self.slack_approvals,
-            service=feedback,
-            database=self.database,
-            secrets=self.secrets,
-        )
-        # Slack's signature, not a token, authenticates the button clicks.
-        app.include_router(slack_interactions_router(self.slack_approvals, slack_feedback))
-        # api Sources' endpoints (sources/api.py), before the webhook intake's catch-all.
-        api_intake = ApiIntake(
-            self.registry, self.database, self.secrets, self.dispatcher.queue.submit
-        )
-        app.router.routes.append(ApiSourceRoute(api_intake, self.metrics))
-        # chat Sources' paths (sources/chat.py): Slack events and slash commands, signed.
-        chat = ChatIntake(
-            self.registry, self.secrets, self.trigger_run, ChatStore(self.database).thread_source
-        )
-        app.router.routes.append(SlackEventsRoute(chat, self.metrics))
-        webhooks = WebhookApp(self.intake, self.metrics)
-        # Unknown POST paths still reach the intake, which answers a precise 404.
-        app.router.routes.append(WebhookFallback(webhooks, self.intake, lambda: app.router.routes))
-        app.add_exception_handler(405, method_not_allowed)
-        describe_webhooks(app, self.registry.current)
-        served = WebhooksFirst(RedactedApi(app, self.secrets.redact_data), self.intake, webhooks)
-        if not self.tracing.enabled:
-            return served
-        return TracedIntake(served, self.tracing, self.intake.serves)
-
-    def dashboard_deps(self, feedback: FeedbackService | None = None) -> DashboardDeps:
-        """What the web dashboard (``/ui/``) reads and acts through."""
-        return DashboardDeps(
-            database=self.database,
-            auth=self.auth,
-            approvals=self.agent_services.approvals,
-            sinks=self.sinks,
-            resources=self.registry.current,
-            check=check_resource,
-            redact=self.secrets.redact_data,
-            feedback=feedback,
-            try_workflow=self.try_workflow,
-            public_url=self.settings.public_url,
-        )
+        """The HTTP side (``server.http_app``); its lifespan starts and stops this service."""
+        return build_asgi_app(self)
 
 
 def tracing_for(settings: Settings) -> Tracing:
