@@ -231,17 +231,8 @@ def _command(event: dict[str, Any]) -> str:
 
 # --- running -------------------------------------------------------------------------------
 
-# Every scenario run is one investigation from nothing: no incident joins two of them
-# (perAlert), no result is reused (cache off) and no past scenario is recalled (knowledge off);
-# bench/memory.py measures what memory changes.
-RESOURCES = """
-apiVersion: punchingfist.io/v1alpha1
-kind: OperatorConfig
-metadata: {name: eval}
-spec:
-  cache: {ttl: "0"}
-  knowledge: {enabled: false}
----
+# Every scenario run is one investigation of its own alert (perAlert: no incident joins two).
+PIPELINE = """
 apiVersion: punchingfist.io/v1alpha1
 kind: Source
 metadata: {name: alertmanager}
@@ -275,6 +266,20 @@ spec:
   type: stdout
   config: {format: json}
 """
+
+# ... and from nothing: no result is reused (cache off) and no past scenario is recalled
+# (knowledge off); bench/memory.py measures what memory changes.
+RESOURCES = (
+    PIPELINE
+    + """---
+apiVersion: punchingfist.io/v1alpha1
+kind: OperatorConfig
+metadata: {name: eval}
+spec:
+  cache: {ttl: "0"}
+  knowledge: {enabled: false}
+"""
+)
 
 
 class StandIn:

@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))  # `bench.eval` and `tests.support.server`, as a s
 
 from bench.eval import (  # noqa: E402
     KUBECONFIG,
-    RESOURCES,
+    PIPELINE,
     WEBHOOK,
     Scenario,
     StandIn,
@@ -71,9 +71,7 @@ class Occurrence:
 
 
 def resources_text(ttl: str) -> str:
-    text = RESOURCES % {"webhook": WEBHOOK, "timeout": 20}
-    text = text.replace("\n  steps:\n", "\n  investigate: perAlert\n  steps:\n", 1)
-    return text + OPERATOR_CONFIG % ttl
+    return PIPELINE % {"webhook": WEBHOOK, "timeout": 20} + OPERATOR_CONFIG % ttl
 
 
 async def occur(server: Any, scenario: Scenario, number: int, name: str) -> Occurrence:
