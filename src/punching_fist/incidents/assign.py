@@ -28,6 +28,7 @@ from punching_fist.incidents.correlation import (
     workload_of,
 )
 from punching_fist.resources.incident_settings import IncidentSettings
+from punching_fist.store.incident_reads import read_batch
 from punching_fist.store.incidents import (
     OPEN,
     RESOLVED,
@@ -35,9 +36,6 @@ from punching_fist.store.incidents import (
     KeyHolder,
     Relationship,
     insert_relationships,
-    load_keys,
-    load_previous,
-    lock_incidents,
     lock_keys,
     resolve_finished,
     write_incidents,
@@ -141,14 +139,13 @@ class Correlator:
         # Fingerprints are not stored as keys: their previous lifecycle is in ``alerts``.
         every_key = {k.key for ks in keys for k in ks if k.kind is not KeyKind.FINGERPRINT}
         lock_keys(conn, every_key)
-        holders = load_keys(conn, every_key)
-        previous = load_previous(conn, {(a.source_name, a.fingerprint) for a in new})
+        reads = read_batch(conn, every_key, {(a.source_name, a.fingerprint) for a in new}, ending)
+        holders, previous = reads.holders, reads.previous
         for alert, alert_keys in zip(new, keys, strict=True):
             earlier = previous.get((alert.source_name, alert.fingerprint))
             if earlier is not None:
                 holders[alert_keys[0].key] = earlier
-        found = lock_incidents(conn, {h.incident_id for h in holders.values()} | ending)
-        done.incidents.update(found)
+        done.incidents.update(reads.incidents)
         written: dict[str, KeyHolder] = {}
         for alert, alert_keys, workload in zip(new, keys, workloads, strict=True):
             self._place(done, alert, alert_keys, workload, holders, written, now)
