@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, Table, and_, bindparam, func, insert, select, update
+from sqlalchemy import String, Table, bindparam, func, insert, select, true, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
@@ -157,7 +157,11 @@ _KEYS = (
     .table_valued("source_name", "fingerprint")
     .render_derived(name="k")
 )
-_ACTIVE_BY_KEY = (
+# Per key, its open lifecycle through the unique index on active lifecycles: a LATERAL
+# subquery that ``OFFSET 0`` keeps PostgreSQL from flattening into a hash join, which it
+# picks while the statistics lag the table's growth and which reads every alert per batch
+# (3 ms a batch at 10,000 alerts, growing with the table).
+_ACTIVE = (
     select(
         alerts.c.id,
         alerts.c.source_name,
@@ -165,16 +169,21 @@ _ACTIVE_BY_KEY = (
         alerts.c.status,
         alerts.c.incident_id,
     )
-    .join_from(
-        alerts,
-        _KEYS,
-        and_(
-            alerts.c.source_name == _KEYS.c.source_name,
-            alerts.c.fingerprint == _KEYS.c.fingerprint,
-        ),
+    .where(
+        alerts.c.active,
+        alerts.c.source_name == _KEYS.c.source_name,
+        alerts.c.fingerprint == _KEYS.c.fingerprint,
     )
-    .where(alerts.c.active)
+    .offset(0)
+    .lateral("a")
 )
+_ACTIVE_BY_KEY = select(
+    _ACTIVE.c.id,
+    _ACTIVE.c.source_name,
+    _ACTIVE.c.fingerprint,
+    _ACTIVE.c.status,
+    _ACTIVE.c.incident_id,
+).join_from(_KEYS, _ACTIVE, true())
 
 
 def load_active(conn: Connection, keys: set[tuple[str, str]]) -> dict[tuple[str, str], Active]:
