@@ -88,6 +88,10 @@ class Assignment:
         }
 
 
+_Join = tuple[IncidentRow, CorrelationKey, KeyHolder]
+"""An incident, the key an alert joins it by, and that key's holder (the parent alert)."""
+
+
 class Correlator:
     """The rules in force (the OperatorConfig's ``spec.incidents``, read per batch so a
     reload applies to the next one) and the clock the intake stamps a batch with."""
@@ -147,8 +151,14 @@ class Correlator:
                 holders[alert_keys[0].key] = earlier
         done.incidents.update(reads.incidents)
         written: dict[str, KeyHolder] = {}
+        alike: dict[tuple[str, ...], _Join] = {}
         for alert, alert_keys, workload in zip(new, keys, workloads, strict=True):
-            self._place(done, alert, alert_keys, workload, holders, written, now)
+            shared = tuple(key.key for key in alert_keys[1:])
+            if not self._follow(done, alert, alert_keys[0].key, alike.get(shared), holders, now):
+                self._place(done, alert, alert_keys, workload, holders, written, now)
+                if shared:
+                    holder = holders[shared[0]]
+                    alike[shared] = (done.incidents[holder.incident_id], alert_keys[1], holder)
         # An alert that fired and ended within this batch: its incident is the batch's own.
         done.to_check = ending | {
             done.of_alert[alert_id]
@@ -167,6 +177,39 @@ class Correlator:
             t for t in (incident.last_alert_at, incident.resolved_at, incident.created_at) if t
         )
         return now - last <= self.window
+
+    def _follow(
+        self,
+        done: Assignment,
+        alert: NewAlert,
+        fingerprint_key: str,
+        join: _Join | None,
+        holders: dict[str, KeyHolder],
+        now: datetime,
+    ) -> bool:
+        """Join ``alert`` the way the batch's first alert with the same keys past the
+        fingerprint was placed; False when it must be placed on its own (``_place``).
+
+        A storm's alerts share their group, workload and label keys: once one of them is
+        placed, each of those keys is held by a live incident (a live holder stays for the
+        batch: nothing here makes an incident less live), so every later alike alert without
+        a live previous lifecycle of its own joins through the first of them, which is what
+        ``_place`` would decide for it, without trying every key again.
+        """
+        if join is None:
+            return False
+        own = holders.get(fingerprint_key)
+        if own is not None and self._live(done.incidents.get(own.incident_id), now):
+            return False  # a refire: its own lifecycle's incident comes first
+        incident, key, holder = join
+        _join(incident, alert, now)
+        done.relationships.append(
+            Relationship(holder.alert_id, alert.alert_id, "related", incident.id, key.reason)
+        )
+        alert.row["incident_id"] = incident.id
+        done.of_alert[alert.alert_id] = incident.id
+        holders[fingerprint_key] = KeyHolder(incident.id, alert.alert_id)
+        return True
 
     def _place(
         self,
