@@ -3,8 +3,9 @@
 Called by ``engine.intake.record_alerts`` inside the intake's transaction, in two steps
 around the alert rows' own writes: ``Correlator.assign`` (before: the incident each new
 alert joins or opens, written first because the alerts refer to it) and
-``Correlator.settle`` (after: relationships, which refer to the alerts, and the incidents
-left with no active alert, resolved). Repeats, most of a busy intake, cost nothing here.
+``Correlator.settle`` (after: the incidents joined and a relationship per join, which refers
+to the alerts, and the incidents left with no active alert, resolved). Repeats, most of a
+busy intake, cost nothing here.
 
 An incident takes an alert sharing one of its correlation keys while it is not resolved, or
 within ``window`` of its last alert or its resolution (which reopens it); later, the key
@@ -28,14 +29,13 @@ from punching_fist.incidents.correlation import (
     workload_of,
 )
 from punching_fist.resources.incident_settings import IncidentSettings
+from punching_fist.store.incident_joins import Relationship, write_joins
 from punching_fist.store.incident_reads import read_batch
 from punching_fist.store.incidents import (
     OPEN,
     RESOLVED,
     IncidentRow,
     KeyHolder,
-    Relationship,
-    insert_relationships,
     lock_keys,
     resolve_finished,
     write_incidents,
@@ -251,8 +251,10 @@ class Correlator:
                 written[key.key] = holders[key.key]
 
     def settle(self, conn: Any, done: Assignment, now: datetime) -> list[uuid.UUID]:
-        """After the alert rows: relationships, and the incidents whose alerts all ended."""
-        insert_relationships(conn, done.relationships, RULE_CONFIDENCE, now)
+        """After the alert rows: the incidents joined, their relationships, and the incidents
+        whose alerts all ended."""
+        joined = [row for row in done.incidents.values() if row.changed and not row.new]
+        write_joins(conn, joined, done.relationships, RULE_CONFIDENCE, now)
         return resolve_finished(conn, done.to_check, now)
 
 

@@ -1,9 +1,10 @@
-"""Persisting incidents for the intake: correlation keys, incident rows, relationships.
+"""Persisting incidents for the intake: correlation keys and incident rows.
 
 The rules are in ``incidents.assign``; this module only reads and writes, inside the
-intake's transaction. On PostgreSQL, where four writers commit batches concurrently, a
-batch takes a transaction-scoped advisory lock per correlation key (in sorted order, so two
-batches never wait on each other in a cycle) before it reads which incident holds a key:
+intake's transaction (with ``store.incident_reads`` and ``store.incident_joins``). On
+PostgreSQL, where four writers commit batches concurrently, a batch takes a
+transaction-scoped advisory lock per correlation key (in sorted order, so two batches
+never wait on each other in a cycle) before it reads which incident holds a key:
 the second of two batches sharing a key reads the first one's incident once it committed.
 ``incident_keys``' primary key backs that up. SQLite has one writer: no locks needed.
 """
@@ -11,32 +12,27 @@ the second of two batches sharing a key reads the first one's incident once it c
 from __future__ import annotations
 
 import hashlib
-import os
 import uuid
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
-    Float,
-    String,
-    Uuid,
     and_,
     bindparam,
     exists,
     func,
     insert,
     select,
-    text,
     update,
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
 from punching_fist.store.sqlite_rows import execute_many, sqlite_value
-from punching_fist.store.tables import UtcDateTime, alerts, incident_keys, incidents
+from punching_fist.store.tables import alerts, incident_keys, incidents
 
 OPEN = "open"
 INVESTIGATING = "investigating"
@@ -231,30 +227,32 @@ def lock_incidents(conn: Connection, ids: Collection[uuid.UUID]) -> dict[uuid.UU
 def write_incidents(
     conn: Connection, rows: Iterable[IncidentRow], keys: dict[str, KeyHolder], now: datetime
 ) -> None:
-    """Before the alerts that refer to them: new and changed incidents, then their keys."""
+    """Before the alerts that refer to them: the batch's new incidents, then the keys it
+    gave to incidents. Those it joined are updated after the alerts (``store.incident_joins``)."""
     new = [row.insert_row() for row in rows if row.new]
-    changed = [row for row in rows if row.changed and not row.new]
     if new:
         conn.execute(insert(incidents), new)
-    if changed:
-        conn.execute(
-            _UPDATE_INCIDENT,
-            [
-                {
-                    "b_id": row.id,
-                    "b_status": row.status,
-                    "b_severity": row.severity,
-                    "b_count": row.alerts_count,
-                    "b_last": row.last_alert_at,
-                    "b_resolved": row.resolved_at,
-                    "b_mttr": row.mttr_seconds,
-                    "b_now": now,
-                }
-                for row in sorted(changed, key=lambda r: r.id)
-            ],
-        )
     if keys:
         _upsert_keys(conn, keys, now)
+
+
+def update_incidents(conn: Connection, rows: Iterable[IncidentRow], now: datetime) -> None:
+    """What joins and reopening changed in incidents that existed before the batch."""
+    changed = [
+        {
+            "b_id": row.id,
+            "b_status": row.status,
+            "b_severity": row.severity,
+            "b_count": row.alerts_count,
+            "b_last": row.last_alert_at,
+            "b_resolved": row.resolved_at,
+            "b_mttr": row.mttr_seconds,
+            "b_now": now,
+        }
+        for row in sorted(rows, key=lambda r: r.id)
+    ]
+    if changed:
+        conn.execute(_UPDATE_INCIDENT, changed)
 
 
 def _upsert_keys(conn: Connection, keys: dict[str, KeyHolder], now: datetime) -> None:
@@ -283,76 +281,6 @@ def _upsert_keys(conn: Connection, keys: dict[str, KeyHolder], now: datetime) ->
             },
         ),
         rows,
-    )
-
-
-class Relationship(NamedTuple):
-    parent_alert_id: uuid.UUID
-    child_alert_id: uuid.UUID
-    relationship_type: str
-    incident_id: uuid.UUID
-    reason: str
-
-
-_INSERT_RELATIONSHIPS = (
-    "INSERT INTO alert_relationships (id, parent_alert_id, child_alert_id, relationship_type,"
-    " confidence, incident_id, reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-)
-
-
-# PostgreSQL: the rows as arrays, one statement; as many ``INSERT``s (asyncpg's
-# executemany) cost a round of parameter binding and execution per row.
-_INSERT_RELATIONSHIPS_PG = text(
-    "INSERT INTO alert_relationships (id, parent_alert_id, child_alert_id, relationship_type,"
-    " confidence, incident_id, reason, created_at)"
-    " SELECT r.id, r.parent, r.child, r.kind, :b_confidence, r.incident, r.reason, :b_now"
-    " FROM unnest(:b_ids, :b_parents, :b_children, :b_types, :b_incidents, :b_reasons)"
-    " AS r(id, parent, child, kind, incident, reason)"
-).bindparams(
-    bindparam("b_ids", type_=postgresql.ARRAY(Uuid)),
-    bindparam("b_parents", type_=postgresql.ARRAY(Uuid)),
-    bindparam("b_children", type_=postgresql.ARRAY(Uuid)),
-    bindparam("b_types", type_=postgresql.ARRAY(String)),
-    bindparam("b_incidents", type_=postgresql.ARRAY(Uuid)),
-    bindparam("b_reasons", type_=postgresql.ARRAY(String)),
-    bindparam("b_confidence", type_=Float),
-    bindparam("b_now", type_=UtcDateTime()),
-)
-
-
-def insert_relationships(
-    conn: Connection, rows: list[Relationship], confidence: float, now: datetime
-) -> None:
-    """After the alerts they link (both ends are foreign keys). A storm's joins are most of
-    what it writes: the ids come from one ``urandom`` call, SQLite's rows straight from
-    the driver (values as ``store.sqlite_rows`` stores them)."""
-    if not rows:
-        return
-    random = os.urandom(16 * len(rows))
-    ids = [uuid.UUID(bytes=random[16 * n : 16 * n + 16], version=4) for n in range(len(rows))]
-    if conn.dialect.name == "sqlite":
-        stamp = sqlite_value(now, is_json=False)
-        execute_many(
-            conn,
-            _INSERT_RELATIONSHIPS,
-            [
-                (i.hex, r[0].hex, r[1].hex, r[2], confidence, r[3].hex, r[4], stamp)
-                for i, r in zip(ids, rows, strict=True)
-            ],
-        )
-        return
-    conn.execute(
-        _INSERT_RELATIONSHIPS_PG,
-        {
-            "b_ids": ids,
-            "b_parents": [r.parent_alert_id for r in rows],
-            "b_children": [r.child_alert_id for r in rows],
-            "b_types": [r.relationship_type for r in rows],
-            "b_incidents": [r.incident_id for r in rows],
-            "b_reasons": [r.reason for r in rows],
-            "b_confidence": confidence,
-            "b_now": now,
-        },
     )
 
 
