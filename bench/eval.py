@@ -247,7 +247,7 @@ metadata: {name: eval-triage}
 spec:
   investigate: perAlert
   runtime:
-    llmConfig: {provider: local}
+    llmConfig: {provider: local%(endpoint)s}
   steps:
     - name: investigate
       type: agent
@@ -332,9 +332,12 @@ async def evaluate(
     *,
     verbose: bool,
     timeout_minutes: float = 10,
+    endpoint: str | None = None,
 ) -> list[Outcome]:
     """``timeout_minutes`` is the agent step's; raise it on a busy machine, where a slow
-    investigation would otherwise count as wrong instead of slow."""
+    investigation would otherwise count as wrong instead of slow. ``endpoint``: a
+    llama-server started by hand (its log shows each request's prompt, cache and timings)
+    instead of the bundled one."""
     from tests.support.server import resources_from_yaml, running_server
 
     from punching_fist.local_model.cache import LocalModelPaths
@@ -345,7 +348,14 @@ async def evaluate(
         raise SystemExit(f"the bundled model is not ready: {status}")
     stand_in = StandIn(workdir)
     stand_in.use(scenarios[0])
-    resources = resources_from_yaml(RESOURCES % {"webhook": WEBHOOK, "timeout": timeout_minutes})
+    resources = resources_from_yaml(
+        RESOURCES
+        % {
+            "webhook": WEBHOOK,
+            "timeout": timeout_minutes,
+            "endpoint": f", endpoint: {json.dumps(endpoint)}" if endpoint else "",
+        }
+    )
     outcomes: list[Outcome] = []
     async with running_server(
         resources,
@@ -429,6 +439,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--timeout-minutes", type=float, default=10, help="the agent step's timeoutMinutes"
     )
+    parser.add_argument(
+        "--endpoint",
+        help="a running llama-server's /v1 URL instead of the bundled model (to read its log)",
+    )
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
@@ -451,6 +465,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 Path(workdir),
                 verbose=args.verbose,
                 timeout_minutes=args.timeout_minutes,
+                endpoint=args.endpoint,
             )
         )
     figures = summary(outcomes)

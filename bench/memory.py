@@ -71,7 +71,7 @@ class Occurrence:
 
 
 def resources_text(ttl: str) -> str:
-    return PIPELINE % {"webhook": WEBHOOK, "timeout": 20} + OPERATOR_CONFIG % ttl
+    return PIPELINE % {"webhook": WEBHOOK, "timeout": 20, "endpoint": ""} + OPERATOR_CONFIG % ttl
 
 
 async def occur(server: Any, scenario: Scenario, number: int, name: str) -> Occurrence:

@@ -29,6 +29,7 @@ from punching_fist.agent.evidence_plan import (
     plan_evidence,
     plan_for,
 )
+from punching_fist.agent.evidence_text import quiet
 from punching_fist.agent.tools.kubectl import KubectlArguments, KubectlTool
 from punching_fist.agent.tools.kubectl_policy import classify_kubectl
 from punching_fist.errors import CommandRejected, ResourceValidationError
@@ -322,6 +323,38 @@ def test_a_service_follows_up_with_the_pods_of_its_selector() -> None:
     assert plan.follow_up({describe: odd}) == ()
 
 
+def test_a_service_then_describes_one_selected_pod_for_its_ports() -> None:
+    plan = plan_for(Target(kind="service", name="checkout", namespace="shop"))
+    describe, selected = (
+        "describe service checkout -n shop",
+        "get pods -n shop -l app=checkout,tier=web",
+    )
+    outputs = {describe: DESCRIBE_SERVICE, selected: PODS_WIDE}
+    assert plan.follow_up(outputs) == (selected, "describe pod checkout-7d9f8b6c5-k8s2p -n shop")
+    outputs[selected] = "No resources found in shop namespace."
+    assert plan.follow_up(outputs) == (selected,)
+
+
+async def test_follow_ups_run_phase_by_phase_each_command_once() -> None:
+    plan = plan_for(Target(kind="service", name="checkout", namespace="shop"))
+    answers = {
+        "describe service checkout -n shop": DESCRIBE_SERVICE,
+        "get pods -n shop -l app=checkout,tier=web": PODS_WIDE,
+    }
+    ran: list[str] = []
+
+    async def run(command: str) -> str:
+        ran.append(command)
+        return answers.get(command, "ok")
+
+    evidence = await gather(plan, run, budget_seconds=10)
+    assert ran[2:] == [
+        "get pods -n shop -l app=checkout,tier=web",
+        "describe pod checkout-7d9f8b6c5-k8s2p -n shop",
+    ]
+    assert len(ran) == len(set(ran)) == len(evidence.observations) == 4
+
+
 # --- gathering ------------------------------------------------------------------------------
 
 
@@ -487,6 +520,75 @@ def observed(command: str, output: str) -> Observation:
     return Observation(command=command, output=output)
 
 
+def test_render_does_not_repeat_what_an_earlier_output_shows() -> None:
+    logs = "starting\nfatal: cannot open /etc/app.yaml"
+    events = (
+        "LAST SEEN   TYPE      REASON    OBJECT      MESSAGE\n"
+        "17s         Warning   BackOff   pod/app-1   Back-off restarting failed container app\n"
+        "2m          Warning   Unhealthy pod/app-1   Readiness probe failed: HTTP 503"
+    )
+    evidence = Evidence(
+        observations=(
+            observed(
+                "describe pod app-1 -n shop",
+                "Events:\n  Warning  BackOff  17s (x3 over 1m)  kubelet  Back-off restarting"
+                " failed container app",
+            ),
+            observed("logs app-1 -n shop --tail=40", logs),
+            observed("logs app-1 -n shop --previous --tail=40", logs),
+            observed("get events -n shop", events),
+        )
+    )
+    text = evidence.render()
+    assert text.count("fatal: cannot open") == 1
+    assert "(the same lines as the current logs above)" in text
+    assert text.count("Back-off restarting") == 1
+    assert "Readiness probe failed: HTTP 503" in text
+    only_shown = Evidence(
+        observations=(*evidence.observations[:1], observed("get events", events.rsplit("\n", 1)[0]))
+    )
+    assert "(no events beyond those shown above)" in only_shown.render()
+
+
+def test_describe_loses_the_fields_that_never_explain_an_incident() -> None:
+    describe = """\
+Priority:         0
+Containers:
+  app:
+    Container ID:   containerd://1f2e3d4c5b6a7980
+    Image:          registry.example.com/app:1.2
+    Image ID:       registry.example.com/app@sha256:2b3c4d5e6f7a8b9c
+    Host Port:      0/TCP
+    Mounts:
+      /var/run/secrets/kubernetes.io/serviceaccount from kube-api-access-n5m6p (ro)
+      /etc/app from config (ro)
+Volumes:
+  config:
+    Type:      ConfigMap (a volume populated by a ConfigMap)
+    Name:      app-config
+  kube-api-access-n5m6p:
+    Type:                    Projected (a volume that contains injected data from multiple sources)
+    TokenExpirationSeconds:  3607
+    ConfigMapName:           kube-root-ca.crt
+QoS Class:                   Burstable
+Node-Selectors:              disktype=ssd
+Tolerations:                 node.kubernetes.io/not-ready:NoExecute op=Exists for 300s"""
+    assert quiet("describe pod app-1 -n shop", describe.splitlines()) == [
+        "Containers:",
+        "  app:",
+        "    Image:          registry.example.com/app:1.2",
+        "    Mounts:",
+        "      /etc/app from config (ro)",
+        "Volumes:",
+        "  config:",
+        "    Type:      ConfigMap (a volume populated by a ConfigMap)",
+        "    Name:      app-config",
+        "Node-Selectors:              disktype=ssd",
+        "Tolerations:                 node.kubernetes.io/not-ready:NoExecute op=Exists for 300s",
+    ]
+    assert quiet("logs app-1", ["Priority: 0"]) == ["Priority: 0"]
+
+
 def test_render_shows_each_command_as_a_shell_header() -> None:
     evidence = Evidence(
         observations=(
@@ -577,7 +679,7 @@ def test_the_room_is_shared_fairly() -> None:
         observations=(
             observed("get pods -A -o wide", big),
             observed("get endpoints checkout -n shop", "NAME  ENDPOINTS\ncheckout  <none>"),
-            observed("get events -A", big),
+            observed("get events -A", big.replace("row", "event")),
         )
     )
     text = evidence.render(max_chars=3_000)

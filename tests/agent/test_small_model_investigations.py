@@ -154,6 +154,61 @@ async def test_an_answer_without_a_root_cause_is_inconclusive_not_a_diagnosis(
     assert "check x" in result["escalation_notes"]
 
 
+SILENT_CRASH = [
+    (
+        "describe pod",
+        "Name: web-1\nState: Waiting\n  Reason: CrashLoopBackOff\nLast State: Terminated\n"
+        "  Reason: Error\n  Exit Code: 1\n",
+        0,
+    ),
+    ("logs", "starting\n", 0),
+    ("get events", "LAST SEEN   TYPE      REASON    OBJECT      MESSAGE\n1m  Warning  BackOff  pod/web-1  Back-off restarting failed container web\n", 0),
+    ("get configmap", "NAME   DATA   AGE\nweb    1      2d\n", 0),
+]  # fmt: skip
+GUESS = final(
+    findings=["Reason: CrashLoopBackOff"],
+    root_cause="The container crashed due to an error.",
+    summary="web-1 crashes",
+    inconclusive=False,
+    confidence=0.9,
+)
+
+
+async def test_a_cause_named_from_evidence_that_shows_no_why_is_inconclusive(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """Evidence with only the generic signs of a crash loop and no call of the model's own:
+    the cause it names restates the crash, so the result is inconclusive; after a call of its
+    own (it may have found the cause there) its answer stands."""
+    stand_in = kubectl_stand_in(tmp_path, SILENT_CRASH)
+    scripts = [Script([GUESS]), Script([kubectl("get configmap -n shop"), GUESS], match="api-7")]
+    with FakeLLM(scripts) as llm:
+        text = workflow_yaml(llm.url, evidence="auto").replace(
+            "spec:\n  runtime:", "spec:\n  investigate: perAlert\n  runtime:"
+        )
+        async with running_server(
+            resources_from_yaml(text), sqlite_url, **server_settings(stand_in)
+        ) as server:
+            guessed = await post_alert(server, pod="web-1")
+            await server.settle()
+            # Another workload, so the first answer is not reused from the cache.
+            second = alert(labels={"pod": "api-7", "namespace": "shop"}, fingerprint="fp-2")
+            response = await server.post_alert("/hook", notification(second))
+            looked = response.json()["alerts"][0]["runId"]
+            await server.settle()
+            results = [
+                step(await run_detail(server.client, run_id))["result"]
+                for run_id in (guessed, looked)
+            ]
+    assert results[0]["inconclusive"] is True
+    assert results[0]["root_cause"] == ""
+    assert results[0]["summary"] == "The evidence shows that it fails, but not why."
+    assert results[0]["confidence"] <= INCONCLUSIVE_CONFIDENCE
+    assert "Checked:" in results[0]["escalation_notes"]
+    assert results[1]["inconclusive"] is False
+    assert results[1]["root_cause"] == "The container crashed due to an error."
+
+
 async def test_templates_and_sinks_can_branch_on_inconclusive(
     sqlite_url: str, tmp_path: Path
 ) -> None:

@@ -14,7 +14,7 @@ from tests.support.server import resources_from_yaml
 
 
 def test_the_eval_investigates_every_alert_from_nothing() -> None:
-    resources = resources_from_yaml(RESOURCES % {"webhook": WEBHOOK, "timeout": 20})
+    resources = resources_from_yaml(RESOURCES % {"webhook": WEBHOOK, "timeout": 20, "endpoint": ""})
     config = resources.operator_config
     assert config is not None
     assert config.spec.cache.lifetime() is None

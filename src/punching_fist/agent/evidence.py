@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from punching_fist.agent.evidence_plan import Plan
@@ -23,9 +23,12 @@ from punching_fist.agent.evidence_text import (
     failure_line,
     no_logs,
     one_line,
+    plain,
     priority,
+    quiet,
     shares,
     size,
+    unrepeated,
 )
 from punching_fist.errors import PunchingFistError
 
@@ -34,6 +37,8 @@ Status = Literal["ok", "failed", "error", "timed out", "skipped"]
 DEFAULT_BUDGET_SECONDS = 15.0
 DEFAULT_PER_COMMAND_CHARS = 4_000
 DEFAULT_RENDER_CHARS = 6_000
+MAX_FOLLOW_UP_PHASES = 2
+"""Phases after the first (a service's pods, then one pod's ports)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,6 +53,8 @@ class Observation:
     ``timed out``: cancelled at the deadline; ``skipped``: no time was left to start it."""
     tool: str = "kubectl"
     """The tool that ran it: ``kubectl``, or ``curl``/``promql`` for a runbook's reads."""
+    full: str = ""
+    """The whole output, escapes removed, lines uncut: what ``evidence_facts`` reads."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,7 +73,7 @@ class Evidence:
         if not self.observations:
             return ""
         headers = [f"$ {o.tool} {o.command}" for o in self.observations]
-        bodies = [o.output.splitlines() for o in self.observations]
+        bodies = unrepeated([(o.command, o.output.splitlines()) for o in self.observations])
         fixed = sum(len(h) + 1 for h in headers) + 2 * (len(headers) - 1)
         rooms = shares(
             [size(body) for body in bodies],
@@ -93,20 +100,28 @@ async def gather(
     budget_seconds: float = DEFAULT_BUDGET_SECONDS,
     per_command_chars: int = DEFAULT_PER_COMMAND_CHARS,
 ) -> Evidence:
-    """Run ``plan``: phase one concurrently, then phase two if time remains, all within
-    ``budget_seconds``; commands still running at the deadline are cancelled.
+    """Run ``plan``: phase one concurrently, then its follow-ups phase by phase while time
+    remains, all within ``budget_seconds``; commands still running at the deadline are
+    cancelled.
 
     ``run`` raising a ``PunchingFistError`` (a refused command, a missing binary) is recorded
     as that command's ``error``; any other exception propagates.
     """
     deadline = asyncio.get_running_loop().time() + budget_seconds
-    first, outputs, in_time = await _run_phase(plan.commands, run, deadline, per_command_chars)
-    follow_up = plan.follow_up(outputs)
-    if in_time:
-        second, _, _ = await _run_phase(follow_up, run, deadline, per_command_chars)
-    else:  # the deadline cancelled some of phase one: nothing is left for phase two
-        second = _skipped(follow_up)
-    return Evidence(observations=first + second)
+    observed, outputs, in_time = await _run_phase(plan.commands, run, deadline, per_command_chars)
+    done = set(plan.commands)
+    for _ in range(MAX_FOLLOW_UP_PHASES):
+        follow_up = tuple(command for command in plan.follow_up(outputs) if command not in done)
+        if not follow_up:
+            break
+        if not in_time:  # the deadline cancelled part of a phase: nothing is left for more
+            observed += _skipped(follow_up)
+            break
+        more, more_outputs, in_time = await _run_phase(follow_up, run, deadline, per_command_chars)
+        observed += more
+        outputs.update(more_outputs)
+        done.update(follow_up)
+    return Evidence(observations=observed)
 
 
 async def _run_phase(
@@ -137,10 +152,11 @@ async def _run_phase(
         elif error is not None:
             raise error
         else:
-            text = clean(task.result())
+            whole = plain(task.result())
+            text = clean(whole)
             if not failed(command, text):
                 outputs[command] = text
-            observations.append(_observe(command, text, per_command_chars))
+            observations.append(replace(_observe(command, text, per_command_chars), full=whole))
     return tuple(observations), outputs, not pending
 
 
@@ -153,6 +169,6 @@ def _observe(command: str, text: str, limit: int) -> Observation:
     if failed(command, text):
         line = failure_line(text)
         return Observation(command=command, output=no_logs(line) or line, status="failed")
-    lines = collapse(text.splitlines(), near=command.startswith("logs "))
+    lines = collapse(quiet(command, text.splitlines()), near=command.startswith("logs "))
     kept = cut(lines, limit, priority(command, lines))
     return Observation(command=command, output="\n".join(kept) or "(no output)")

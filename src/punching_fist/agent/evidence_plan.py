@@ -6,8 +6,9 @@ alert also carries ``service``/``node`` labels from kube-state-metrics). Label v
 untrusted: only valid Kubernetes names are used, so nothing odd reaches argv.
 
 ``plan_for`` turns the target into kubectl command lines as the agent's kubectl tool takes
-them. Some targets have a second phase chosen from the first one's output: a workload's
-failing pods, a job's pods, the pods behind a service's selector. ``evidence`` runs the plan.
+them. Some targets have later phases chosen from earlier output: a workload's failing pods,
+a job's pods, the pods behind a service's selector and then one of them. ``evidence`` runs
+the plan.
 """
 
 from __future__ import annotations
@@ -99,13 +100,14 @@ def _label_value(labels: Mapping[str, object], key: str, *, label: bool) -> str 
 
 @dataclass(frozen=True, kw_only=True)
 class Plan:
-    """Phase one's commands; with a ``target``, phase two is chosen from their output."""
+    """Phase one's commands; with a ``target``, later phases are chosen from their output."""
 
     commands: tuple[str, ...] = ()
     target: Target | None = None
 
     def follow_up(self, outputs: Mapping[str, str]) -> tuple[str, ...]:
-        """Phase two: commands chosen from phase one's successful ``outputs`` (by command)."""
+        """Later phases: commands chosen from the successful ``outputs`` so far (by command);
+        called again with each phase's outputs added, until it has nothing new."""
         if self.target is None:
             return ()
         chosen = _phase_two(self.target, outputs)
@@ -195,7 +197,11 @@ def _phase_two(target: Target, outputs: Mapping[str, str]) -> Iterator[str]:
     elif target.kind == "service":
         selector = _selector(outputs.get(_describe_service(name, namespace), ""))
         if selector:
-            yield f"get pods -n {namespace} -l {selector}"
+            selected = f"get pods -n {namespace} -l {selector}"
+            yield selected
+            # Once listed, one selected pod's ports show whether the targetPort is right.
+            for pod in _pod_names(_table(outputs.get(selected, "")))[:1]:
+                yield f"describe pod {pod} -n {namespace}"
 
 
 _COLUMN = re.compile(r"\S+(?: \S+)*")  # header cells such as "NOMINATED NODE" hold one space

@@ -34,13 +34,84 @@ _DESCRIBE_SECTIONS = (  # most telling first
 )
 
 
+def plain(text: str) -> str:
+    """No escape sequences or control characters."""
+    return _CONTROL.sub("", _ANSI.sub("", text.replace("\r\n", "\n"))).rstrip("\n")
+
+
 def clean(text: str) -> str:
-    """No escape sequences or control characters; over-long lines shortened."""
-    text = _CONTROL.sub("", _ANSI.sub("", text.replace("\r\n", "\n")))
-    return "\n".join(
-        line if len(line) <= _MAX_LINE else line[: _MAX_LINE - 1] + "…"
-        for line in text.rstrip("\n").split("\n")
-    )
+    """``plain`` text with over-long lines shortened."""
+    return "\n".join(shorten(line, _MAX_LINE) for line in plain(text).split("\n"))
+
+
+def shorten(line: str, limit: int) -> str:
+    """``line`` in at most ``limit`` characters, its middle dropped: a wrapped error
+    (``pull failed: resolve failed: authorize failed: 401 Unauthorized``) ends with its
+    cause, and a log line starts with when and where."""
+    if len(line) <= limit:
+        return line
+    head = (limit - 1) * 2 // 5
+    return line[:head] + "…" + line[len(line) - (limit - 1 - head) :]
+
+
+# Fields of `describe` that never explain an incident: ids, the service-account token
+# volume every pod mounts, address families. What can (probes, limits, node selectors,
+# tolerations, conditions, events) stays.
+_DESCRIBE_NOISE = re.compile(
+    r"^\s*(Container ID|Image ID|Host Port|Priority|IP Family Policy|IP Families|QoS Class"
+    r"|PodReadyToStartContainers|TokenExpirationSeconds|ConfigMapName|ConfigMapOptional"
+    r"|DownwardAPI)\b"
+    r"|/var/run/secrets/kubernetes\.io/serviceaccount from kube-api-access-"
+)
+_TOKEN_VOLUME = re.compile(r"^(\s*)kube-api-access-[a-z0-9]+:\s*$")
+
+
+def quiet(command: str, lines: Sequence[str]) -> list[str]:
+    """``describe`` output without the fields that never explain an incident."""
+    if not command.startswith("describe "):
+        return list(lines)
+    kept: list[str] = []
+    volume_indent: int | None = None
+    for line in lines:
+        depth = len(line) - len(line.lstrip())
+        if volume_indent is not None:
+            if line.strip() and depth > volume_indent:
+                continue  # the token volume's own lines
+            volume_indent = None
+        if found := _TOKEN_VOLUME.match(line):
+            volume_indent = len(found[1])
+            continue
+        if not _DESCRIBE_NOISE.search(line):
+            kept.append(line)
+    return kept
+
+
+_EVENT_MESSAGE_CHARS = 60
+
+
+def unrepeated(outputs: Sequence[tuple[str, list[str]]]) -> list[list[str]]:
+    """Each output without what an earlier one already shows: ``logs --previous`` equal to
+    the current logs, and ``get events`` rows that ``describe`` listed (same message)."""
+    seen: dict[str, list[str]] = {}
+    shown = ""
+    result: list[list[str]] = []
+    for command, lines in outputs:
+        body = lines
+        current = command.replace(" --previous", "")
+        if command.startswith("logs ") and command != current and seen.get(current) == lines:
+            body = ["(the same lines as the current logs above)"]
+        elif command.startswith("get events") and len(lines) > 1 and "MESSAGE" in lines[0]:
+            at = lines[0].index("MESSAGE")  # kubectl pads every cell to the header's columns
+            rows = [
+                line
+                for line in lines[1:]
+                if " ".join(line[at:].split())[:_EVENT_MESSAGE_CHARS] not in shown
+            ]
+            body = [lines[0], *rows] if rows else ["(no events beyond those shown above)"]
+        seen[command] = lines
+        shown += "\n" + "\n".join(" ".join(line.split()) for line in lines)
+        result.append(body)
+    return result
 
 
 def failed(command: str, text: str) -> bool:

@@ -13,8 +13,9 @@ from typing import Any
 
 from punching_fist.agent.base import AgentRequest
 from punching_fist.agent.evidence import Evidence, gather
+from punching_fist.agent.evidence_facts import evidence_facts
 from punching_fist.agent.evidence_plan import plan_evidence
-from punching_fist.agent.key_lines import key_lines
+from punching_fist.agent.key_lines import key_lines, say_why
 from punching_fist.agent.memory import memory_section
 from punching_fist.agent.prompt import first_message
 from punching_fist.agent.runbook import run_tool_reads, with_runbook_reads
@@ -85,7 +86,21 @@ def first_message_for(request: AgentRequest, evidence: Evidence) -> str:
         key_lines=key_lines((o.command, o.output) for o in evidence.observations),
         runbook=request.runbook.section if request.runbook else None,
         memory=memory_section(request.memory.similar) if request.memory else None,
+        facts=facts_for(request, evidence),
     )
+
+
+def unexplained(request: AgentRequest, evidence: Evidence) -> bool:
+    """Whether the evidence shows that something fails and nothing of why: its failure
+    lines are only the generic signs of a crash loop, and no rule found a fact."""
+    lines = key_lines((o.command, o.output) for o in evidence.observations)
+    return bool(lines) and not say_why(lines) and not facts_for(request, evidence)
+
+
+def facts_for(request: AgentRequest, evidence: Evidence) -> list[str]:
+    """What rules read off the triggering alert and the evidence (``agent.evidence_facts``)."""
+    observed = ((o.command, o.full or o.output) for o in evidence.observations)
+    return evidence_facts(_alert(request), observed)
 
 
 def _alert(request: AgentRequest) -> Mapping[str, Any]:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
+from punching_fist.agent.evidence_text import shorten
+
 _SIGNAL = re.compile(
     r"error|fatal|fail|panic|exception|refused|denied|unauthori[sz]ed|forbidden|timed? ?out"
     r"|not found|no such|missing|not set|invalid|cannot|can't|unable|killed|oom|exit code:? *[1-9]"
@@ -59,8 +61,7 @@ def key_lines(observations: Iterable[tuple[str, str]], *, limit: int = 10) -> li
             if shape in seen:
                 continue
             seen.add(shape)
-            cut = line if len(line) <= LINE_CHARS else line[: LINE_CHARS - 1] + "…"
-            found.append((_rank(command, line), cut))
+            found.append((_rank(command, line), shorten(line, LINE_CHARS)))
     found.sort(key=lambda ranked: ranked[0])  # stable: reading order within a rank
     return [line for _, line in found[:limit]]
 

@@ -114,11 +114,13 @@ def first_message(
     key_lines: Sequence[str] = (),
     runbook: str | None = None,
     memory: str | None = None,
+    facts: Sequence[str] = (),
 ) -> str:
     """The investigation's first message: the whole alert, ``context``, evidence (and the
     ``key_lines`` of it that show a failure), then the goal. ``memory``: the similar past
     incidents section (``agent.memory``), after the alert and before the evidence, so what
-    the cluster shows now is read after what was true before.
+    the cluster shows now is read after what was true before. ``facts``: what the rules of
+    ``agent.evidence_facts`` read off the alert and the evidence, last before the question.
 
     Each part is marked as data, as it comes from outside (the alert) or from the cluster.
     """
@@ -137,12 +139,15 @@ def first_message(
     if key_lines:
         lines = "\n".join(f"- {line}" for line in key_lines)
         parts.append(f"Lines in the evidence that show a failure (data):\n{lines}")
-        if not say_why(key_lines):
+        if not say_why(key_lines) and not facts:
             # Only the generic signs of a crash loop: a small model restates them as a cause.
             parts.append(
                 "None of these lines says why it fails. Unless other evidence above does,"
                 " set inconclusive true and say what on-call should check next."
             )
+    if facts:
+        listed = "\n".join(f"- {fact}" for fact in facts)
+        parts.append(f"What these checks of the evidence found (data):\n{listed}")
     # The question last: small models answer what they read most recently.
     parts.append(goal.strip())
     if evidence:

@@ -140,6 +140,7 @@ def excerpt(text: str, limit: int = 160) -> str:
 
 INCONCLUSIVE_CONFIDENCE = 0.3
 """The most confidence an inconclusive answer may claim."""
+UNEXPLAINED_SUMMARY = "The evidence shows that it fails, but not why."
 
 
 def complete_result(
@@ -147,17 +148,25 @@ def complete_result(
     *,
     executed_actions: Sequence[str] = (),
     checked: Sequence[str] = (),
+    unexplained: bool = False,
 ) -> AgentResult:
     """The model's conclusion as a result: honest about what it does not know.
 
     Actions the runtime really ran are listed first. An answer without a root cause is
     inconclusive whatever the model said, and an inconclusive result says what was checked
     (``checked``: the commands that ran) and what on-call should look at next.
+    ``unexplained``: all the model read shows only that something fails, not why (the
+    generic signs of a crash loop), so a cause it names is a restatement, not a diagnosis.
     """
     conclusion = conclusion.bounded()
     actions = list(executed_actions)
     actions += [a for a in conclusion.actions_taken if a not in actions]
     fields = conclusion.model_dump()
+    if unexplained and not conclusion.inconclusive:
+        fields.update(root_cause="", fix_command=None)
+        conclusion = conclusion.model_copy(
+            update={"root_cause": "", "summary": UNEXPLAINED_SUMMARY}
+        )
     inconclusive = conclusion.inconclusive or not conclusion.root_cause.strip()
     summary = conclusion.summary or excerpt(conclusion.root_cause, SUMMARY_CHARS)
     fields.update(

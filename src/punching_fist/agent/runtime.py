@@ -36,7 +36,12 @@ from pydantic_ai.models import Model
 from punching_fist.agent.approval_rules import ApprovalGate
 from punching_fist.agent.base import AgentOutcome, AgentRequest, Ending
 from punching_fist.agent.endings import early_end_reason, outcome_label, partial_outcome
-from punching_fist.agent.first_message import first_message_for, gather_evidence, gathers_evidence
+from punching_fist.agent.first_message import (
+    first_message_for,
+    gather_evidence,
+    gathers_evidence,
+    unexplained,
+)
 from punching_fist.agent.history import SavedState, history_messages, ledger_from, observations
 from punching_fist.agent.loop import InvestigationLoop
 from punching_fist.agent.loop_outcomes import Concluded, InvestigationEnded, Limits, Paused
@@ -282,6 +287,7 @@ class AgentRuntime:
         )
         gathered: list[str] = []
         digest: str | None = None
+        silent = False
         try:
             async with asyncio.timeout(settings.timeout_minutes * 60):
                 if saved is None:
@@ -305,6 +311,7 @@ class AgentRuntime:
                             result=reuse(cached, request.memory.similar if request.memory else ()),
                             evidence_digest=digest,
                         )
+                    silent = unexplained(request, evidence)
                     outcome = await loop.run(first_message_for(request, evidence))
                 else:
                     outcome = await loop.resume(decisions(batch))
@@ -342,10 +349,13 @@ class AgentRuntime:
                 expires_in=self._deps.options.approval_timeout,
             )
         assert isinstance(outcome, Concluded)
+        looked_further = observations(loop.messages)
         result = complete_result(
             outcome.conclusion,
             executed_actions=ledger.executed_actions,
-            checked=[o.arguments for o in observations(loop.messages)] + gathered,
+            checked=[o.arguments for o in looked_further] + gathered,
+            # Silent evidence and no call of its own: whatever cause it names, it guessed.
+            unexplained=silent and not looked_further,
         )
         similar = request.memory.similar if request.memory else ()
         return AgentOutcome(

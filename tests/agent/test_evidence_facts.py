@@ -1,0 +1,247 @@
+"""Facts read off the evidence by rules: each check says what it saw, and nothing when unsure.
+
+Outputs are kubectl's own wording (events from containerd's kubelet, Go resolver errors,
+``describe`` of Services and pods), so a check that passes here reads a real cluster.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from punching_fist.agent.evidence import gather
+from punching_fist.agent.evidence_facts import (
+    dns_fact,
+    evidence_facts,
+    heartbeat_fact,
+    pull_fact,
+    service_facts,
+)
+from punching_fist.agent.evidence_plan import Target, plan_for
+from punching_fist.agent.prompt import first_message
+
+WATCHDOG: dict[str, Any] = {
+    "labels": {"alertname": "Watchdog", "severity": "none"},
+    "annotations": {
+        "description": "This is an alert meant to ensure that the entire alerting pipeline is"
+        " functional.\nThis alert is always firing, therefore it should always be firing in"
+        " Alertmanager",
+    },
+}
+
+
+@pytest.mark.parametrize(
+    "alert",
+    [
+        WATCHDOG,
+        {"labels": {"alertname": "DeadMansSwitch"}},
+        {"labels": {"alertname": "PipelineCheck"}, "annotations": {"summary": "Always firing."}},
+    ],
+)
+def test_a_heartbeat_alert_is_named_as_one(alert: dict[str, Any]) -> None:
+    fact = heartbeat_fact(alert)
+    assert fact is not None
+    assert "nothing is wrong" in fact
+
+
+def test_an_alert_that_mentions_a_missing_heartbeat_is_no_heartbeat() -> None:
+    node = {
+        "labels": {"alertname": "KubeNodeNotReady", "node": "worker-2"},
+        "annotations": {"description": "The kubelet stopped posting its heartbeat."},
+    }
+    assert heartbeat_fact(node) is None
+    assert heartbeat_fact({}) is None
+
+
+def _event(message: str) -> str:
+    return f"  Warning  Failed     19m (x5 over 22m)    kubelet            {message}"
+
+
+AUTH_401 = _event(
+    'Failed to pull image "registry.acme.internal/billing/renderer:4.0.3": failed to pull and'
+    ' unpack image "registry.acme.internal/billing/renderer:4.0.3": failed to resolve reference'
+    ' "registry.acme.internal/billing/renderer:4.0.3": failed to authorize: failed to fetch oauth'
+    " token: unexpected status from GET request to https://registry.acme.internal/service/token"
+    "?scope=repository%3Abilling%2Frenderer%3Apull&service=harbor-registry: 401 Unauthorized"
+)
+
+
+@pytest.mark.parametrize(
+    ("event", "says"),
+    [
+        (
+            AUTH_401,
+            'refused the pull credentials for image registry.acme.internal/billing/renderer:4.0.3 ("401 Unauthorized")',
+        ),
+        (
+            _event(
+                'Failed to pull image "ghcr.io/acme/catalog:v2.81": rpc error: code = NotFound'
+                ' desc = failed to pull and unpack image "ghcr.io/acme/catalog:v2.81": failed to'
+                ' resolve reference "ghcr.io/acme/catalog:v2.81": ghcr.io/acme/catalog:v2.81: not'
+                " found"
+            ),
+            "ghcr.io/acme/catalog:v2.81 does not exist in the registry",
+        ),
+        (
+            _event(
+                'Failed to pull image "acme/private:1": rpc error: code = Unknown desc = Error'
+                " response from daemon: pull access denied for acme/private, repository does"
+                " not exist or may require 'docker login': denied: requested access to the"
+                " resource is denied"
+            ),
+            "does not exist or needs credentials",
+        ),
+        (
+            _event(
+                'Failed to pull image "registry.local:5000/app:1": failed to do request: Head'
+                ' "https://registry.local:5000/v2/app/manifests/1": dial tcp: lookup'
+                " registry.local: no such host"
+            ),
+            'cannot reach the registry of image registry.local:5000/app:1 ("no such host")',
+        ),
+    ],
+)
+def test_a_pull_failure_says_why(event: str, says: str) -> None:
+    fact = pull_fact([("describe pod p -n ns", f"Events:\n{event}\n")])
+    assert fact is not None
+    assert says in fact
+
+
+def test_no_pull_event_no_pull_fact() -> None:
+    assert pull_fact([("describe pod p -n ns", _event("Error: ImagePullBackOff"))]) is None
+
+
+@pytest.mark.parametrize(
+    ("line", "says"),
+    [
+        (
+            "2026/11/25 09:57:50 fatal: redis: dial tcp: lookup redis.cache.svc.cluster.local on"
+            " 10.96.0.10:53: read udp 10.244.2.90:41877->10.96.0.10:53: i/o timeout",
+            "DNS lookup of redis.cache.svc.cluster.local fails: the DNS server at 10.96.0.10:53"
+            " does not answer (i/o timeout)",
+        ),
+        (
+            "panic: dial tcp: lookup postgres.db on 10.96.0.10:53: no such host",
+            "DNS lookup of postgres.db fails: no such host",
+        ),
+        (
+            "socket.gaierror: [Errno -3] Temporary failure in name resolution",
+            '"Temporary failure in name resolution"',
+        ),
+    ],
+)
+def test_a_failing_name_lookup_in_the_logs_is_a_dns_fact(line: str, says: str) -> None:
+    fact = dns_fact([("logs app-1 -n ns --tail=40", f"starting\n{line}\n")])
+    assert fact is not None
+    assert says in fact
+
+
+def test_dns_words_outside_logs_are_not_read_as_the_application_s() -> None:
+    describe = "Message: lookup redis on 10.96.0.10:53: i/o timeout"
+    assert dns_fact([("describe pod app-1 -n ns", describe)]) is None
+
+
+DESCRIBE_SERVICE = """\
+Name:                     inventory
+Namespace:                warehouse
+Selector:                 app=inventory
+Type:                     ClusterIP
+Port:                     http  80/TCP
+TargetPort:               8080/TCP
+Endpoints:                10.244.1.93:8080,10.244.2.94:8080
+Events:                   <none>
+"""
+DESCRIBE_POD = """\
+Name:             inventory-59c8d7e6f4-9rkd2
+Containers:
+  inventory:
+    Image:          registry.example.com/warehouse/inventory:3.0.0
+    Port:           8000/TCP
+    Host Port:      0/TCP
+    State:          Running
+"""
+
+
+def _service(describe: str, pods: str, pod: str | None = None) -> list[tuple[str, str]]:
+    observed = [
+        ("describe service inventory -n warehouse", describe),
+        ("get pods -n warehouse -l app=inventory", pods),
+    ]
+    if pod is not None:
+        observed.append(("describe pod inventory-59c8d7e6f4-9rkd2 -n warehouse", pod))
+    return observed
+
+
+def test_a_selector_that_matches_no_pod_is_said() -> None:
+    facts = service_facts(_service(DESCRIBE_SERVICE, "No resources found in warehouse namespace."))
+    assert facts == [
+        "Service inventory selects pods labelled app=inventory, but no pod in warehouse has"
+        " that label, so the Service has no endpoints: its selector does not match the pods'"
+        " labels."
+    ]
+
+
+def test_a_target_port_no_selected_pod_listens_on_is_said() -> None:
+    facts = service_facts(_service(DESCRIBE_SERVICE, "NAME ...", DESCRIBE_POD))
+    assert facts == [
+        "Service inventory sends traffic to targetPort 8080/TCP, but pod"
+        " inventory-59c8d7e6f4-9rkd2 (selected by it) listens on 8000/TCP: the Service's"
+        " targetPort does not match the container port."
+    ]
+
+
+@pytest.mark.parametrize(
+    "pod",
+    [
+        DESCRIBE_POD.replace("8000/TCP", "8080/TCP"),  # the right port
+        DESCRIBE_POD.replace("    Port:           8000/TCP\n", ""),  # no declared port
+        DESCRIBE_POD.replace("Port:           8000/TCP", "Ports:          9090/TCP, 8080/TCP"),
+    ],
+)
+def test_no_port_fact_when_a_declared_port_matches_or_none_is_declared(pod: str) -> None:
+    assert service_facts(_service(DESCRIBE_SERVICE, "NAME ...", pod)) == []
+
+
+def test_a_named_target_port_is_not_judged() -> None:
+    named = DESCRIBE_SERVICE.replace("TargetPort:               8080/TCP", "TargetPort: http/TCP")
+    assert service_facts(_service(named, "NAME ...", DESCRIBE_POD)) == []
+
+
+def test_all_facts_heartbeat_first() -> None:
+    observed = [("logs a -n b", "lookup x on 1.2.3.4:53: i/o timeout")]
+    facts = evidence_facts(WATCHDOG, observed)
+    assert len(facts) == 2
+    assert "heartbeat" in facts[0]
+    assert "DNS lookup of x" in facts[1]
+    assert evidence_facts({}, []) == []
+
+
+async def test_facts_read_whole_lines_that_the_evidence_block_shortens() -> None:
+    """The 401 ends a 500-character event: the prompt's copy is cut, the fact still reads it."""
+    plan = plan_for(Target(kind="pod", name="renderer-1", namespace="billing"))
+
+    async def run(command: str) -> str:
+        return f"Events:\n{AUTH_401}\n" if command.startswith("describe pod") else "(no output)"
+
+    evidence = await gather(plan, run, budget_seconds=10)
+    observed = [(o.command, o.full or o.output) for o in evidence.observations]
+    assert len(AUTH_401) > 300
+    fact = evidence_facts({}, observed)
+    assert fact
+    assert '("401 Unauthorized")' in fact[0]
+
+
+def test_facts_are_read_last_before_the_question_and_replace_the_no_why_nudge() -> None:
+    message = first_message(
+        "Find the root cause.",
+        alert={"labels": {"alertname": "KubePodCrashLooping"}},
+        context=None,
+        evidence="$ kubectl logs a -n b\nlookup x on 1.2.3.4:53: i/o timeout",
+        key_lines=["Reason: CrashLoopBackOff"],
+        facts=["DNS lookup of x fails"],
+    )
+    found = message.index("What these checks of the evidence found (data):\n- DNS lookup of x")
+    assert message.index("Lines in the evidence that show a failure") < found
+    assert found < message.index("Find the root cause.")
+    assert "None of these lines says why" not in message
