@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from punching_fist.agent.key_lines import LINE_CHARS, key_lines, say_why
-from punching_fist.agent.prompt import first_message
+from punching_fist.agent.prompt import alert_text, first_message
 
 RECORDED = Path(__file__).resolve().parents[2] / "examples" / "quickstart" / "recorded"
 
@@ -17,10 +17,11 @@ def test_the_quick_starts_oom_kill_is_picked_out_of_its_evidence() -> None:
             ("logs checkout -n shop --previous", (RECORDED / "logs-previous.txt").read_text()),
         ]
     )
-    # The application's own error first, the generic crash-loop signs last.
+    # The application's own error first; the generic crash-loop signs, with lines that say
+    # why, left out (a small model quotes them instead).
     assert lines[0].endswith("Cache warm-up failed")
     assert lines[1] == "java.lang.OutOfMemoryError: Java heap space"
-    assert lines[-1].startswith("Warning BackOff")
+    assert not [line for line in lines if "BackOff" in line or "Back-off" in line]
     assert "Reason: OOMKilled" in lines
     assert "Exit Code: 137" in lines
     assert "java.lang.OutOfMemoryError: Java heap space" in lines
@@ -44,9 +45,10 @@ def test_normal_events_markers_and_numeric_repeats_are_left_out() -> None:
             ("get pods -n shop", "$ kubectl get pods -n shop"),
         ]
     )
-    assert lines == [
-        "2026-11-25T10:00:00Z ERROR connect: connection refused",
-        "1m Warning BackOff pod/web-1 Back-off restarting failed container",
+    assert lines == ["2026-11-25T10:00:00Z ERROR connect: connection refused"]
+    # Without a line that says why, the generic signs are what there is.
+    assert key_lines([("get events -n shop", events)]) == [
+        "1m Warning BackOff pod/web-1 Back-off restarting failed container"
     ]
 
 
@@ -102,3 +104,26 @@ def test_the_model_is_told_when_the_failure_lines_do_not_say_why() -> None:
         "Find the root cause.", alert=None, context=None, evidence="...", key_lines=["OOMKilled"]
     )
     assert "None of these lines" not in specific
+
+
+def test_the_alert_is_one_field_per_line_with_every_field_a_reader_needs() -> None:
+    text = alert_text(
+        {
+            "status": "firing",
+            "labels": {"alertname": "KubePodCrashLooping", "namespace": "shop", "pod": "web-1"},
+            "annotations": {"summary": "Pod is crash looping.", "description": "Pod\n  shop/web-1"},
+            "startsAt": "2026-11-25T09:49:00+00:00",
+            "endsAt": "",
+            "generatorURL": "http://prometheus:9090/graph?g0.expr=up",
+            "fingerprint": "not for the model",
+        }
+    )
+    assert text.splitlines() == [
+        "status: firing",
+        "labels: alertname=KubePodCrashLooping, namespace=shop, pod=web-1",
+        "annotations:",
+        "  summary: Pod is crash looping.",
+        "  description: Pod shop/web-1",
+        "startsAt: 2026-11-25T09:49:00+00:00",
+        "generatorURL: http://prometheus:9090/graph?g0.expr=up",
+    ]

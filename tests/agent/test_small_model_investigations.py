@@ -17,6 +17,9 @@ from punching_fist.agent.result import (
     CAUSE_CHARS,
     FINDINGS,
     INCONCLUSIVE_CONFIDENCE,
+    ITEM_CHARS,
+    RECOMMENDATIONS,
+    SUMMARY_CHARS,
     Conclusion,
     complete_result,
 )
@@ -68,11 +71,11 @@ def test_the_final_answer_schema_bounds_what_the_model_writes() -> None:
     assert schema["required"] == ["findings", "root_cause", "summary", "inconclusive"]
     assert list(properties)[:4] == schema["required"]
     assert properties["findings"]["maxItems"] == FINDINGS
-    assert properties["findings"]["items"] == {"type": "string", "maxLength": 200}
+    assert properties["findings"]["items"] == {"type": "string", "maxLength": ITEM_CHARS}
     assert properties["root_cause"]["maxLength"] == CAUSE_CHARS
-    assert properties["recommendations"]["maxItems"] == 3
+    assert properties["recommendations"]["maxItems"] == RECOMMENDATIONS
     for field in ("summary", "root_cause"):
-        assert properties[field]["maxLength"] <= 300
+        assert properties[field]["maxLength"] <= 240
     # Fields the runtime fills are not asked of the model.
     for absent in ("actions_taken", "escalation_notes", "problem_summary"):
         assert absent not in properties
@@ -88,7 +91,7 @@ def test_an_answer_from_an_unconstrained_provider_is_cut_to_the_same_bounds() ->
     result = complete_result(rambling)
     assert result.findings == [f"line {i}" for i in range(FINDINGS)]
     assert len(result.root_cause) == CAUSE_CHARS
-    assert len(result.summary) <= 240
+    assert len(result.summary) <= SUMMARY_CHARS
     assert result.recommendations == ["raise the limit"]
 
 
@@ -335,10 +338,12 @@ async def test_the_alert_and_the_steps_context_are_in_the_first_message(
             await post_alert(server, pod="web-1")
             await server.settle()
     first = first_user_message(llm.requests[0].body)
-    alert = json.loads(first.split("The alert (data):\n", 1)[1].split("\n\n", 1)[0])
-    assert alert["labels"]["pod"] == "web-1"
-    assert alert["annotations"]["summary"] == "PodCrashLooping summary"
-    assert alert["startsAt"].startswith("2026-11-25T10:00:00")
+    alert = first.split("The alert (data):\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert alert[0] == "status: firing"
+    assert alert[1].startswith("labels: alertname=PodCrashLooping, ")
+    assert "pod=web-1" in alert[1].split(", ")
+    assert "  summary: PodCrashLooping summary" in alert
+    assert any(line.startswith("startsAt: 2026-11-25T10:00:00") for line in alert)
     assert "payments" in first
     assert "https://runbooks/PodCrashLooping" in first
 

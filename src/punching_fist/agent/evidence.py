@@ -36,7 +36,8 @@ Status = Literal["ok", "failed", "error", "timed out", "skipped"]
 
 DEFAULT_BUDGET_SECONDS = 15.0
 DEFAULT_PER_COMMAND_CHARS = 4_000
-DEFAULT_RENDER_CHARS = 6_000
+DEFAULT_RENDER_CHARS = 4_000
+"""~1,100 tokens: on two cores a small model reads ~60 prompt tokens a second."""
 MAX_FOLLOW_UP_PHASES = 2
 """Phases after the first (a service's pods, then one pod's ports)."""
 

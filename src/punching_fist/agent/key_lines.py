@@ -36,7 +36,7 @@ LINE_CHARS = 300
 _SAME_ENDING = 60
 
 
-def key_lines(observations: Iterable[tuple[str, str]], *, limit: int = 10) -> list[str]:
+def key_lines(observations: Iterable[tuple[str, str]], *, limit: int = 6) -> list[str]:
     """Up to ``limit`` distinct lines with a failure signal from (command, output) pairs.
 
     The application's own errors (from ``logs``) come first, then other specific signals
@@ -63,12 +63,18 @@ def key_lines(observations: Iterable[tuple[str, str]], *, limit: int = 10) -> li
             seen.add(shape)
             found.append((_rank(command, line), shorten(line, LINE_CHARS)))
     found.sort(key=lambda ranked: ranked[0])  # stable: reading order within a rank
+    if any(rank < _GENERIC_RANK for rank, _ in found):
+        # A line that says why makes the generic signs noise a small model quotes instead.
+        found = [(rank, line) for rank, line in found if rank < _GENERIC_RANK]
     return [line for _, line in found[:limit]]
+
+
+_GENERIC_RANK = 2
 
 
 def _rank(command: str, line: str) -> int:
     if _GENERIC.search(line):
-        return 2
+        return _GENERIC_RANK
     return 0 if command.startswith("logs ") else 1
 
 

@@ -126,8 +126,7 @@ def first_message(
     """
     parts = []
     if alert:
-        fields = {key: alert[key] for key in ALERT_FIELDS if alert.get(key)}
-        parts.append("The alert (data):\n" + _as_text(fields))
+        parts.append("The alert (data):\n" + _cap(alert_text(alert)))
     if memory:
         parts.append(memory)
     if context not in (None, "", {}, []):
@@ -158,8 +157,32 @@ def first_message(
     return "\n\n".join(parts)
 
 
+def alert_text(alert: Mapping[str, Any]) -> str:
+    """The alert's fields one per line, labels as ``name=value``: every field a reader needs
+    in half the tokens of indented JSON (a small model's prompt is read at ~60 tokens/s)."""
+    lines = []
+    for key in ALERT_FIELDS:
+        value = alert.get(key)
+        if not value:
+            continue
+        if key == "labels" and isinstance(value, Mapping):
+            value = ", ".join(f"{name}={item}" for name, item in value.items())
+        if isinstance(value, Mapping):
+            lines.append(f"{key}:")
+            lines += [f"  {name}: {_one_value(item)}" for name, item in value.items()]
+        else:
+            lines.append(f"{key}: {_one_value(value)}")
+    return "\n".join(lines)
+
+
+def _one_value(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return " ".join(text.split())
+
+
 def _as_text(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, indent=1, default=str)
-    if len(text) > SECTION_CHARS:
-        text = text[: SECTION_CHARS - 1] + "…"
-    return text
+    return _cap(value if isinstance(value, str) else json.dumps(value, indent=1, default=str))
+
+
+def _cap(text: str) -> str:
+    return text if len(text) <= SECTION_CHARS else text[: SECTION_CHARS - 1] + "…"
