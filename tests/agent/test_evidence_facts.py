@@ -245,3 +245,87 @@ def test_facts_are_read_last_before_the_question_and_replace_the_no_why_nudge() 
     assert message.index("Lines in the evidence that show a failure") < found
     assert found < message.index("Find the root cause.")
     assert "None of these lines says why" not in message
+
+
+SCHEDULING = (
+    "  Warning  FailedScheduling  4m12s (x6 over 24m)  default-scheduler  0/4 nodes are"
+    " available: 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, {}."
+    " preemption: 0/4 nodes are available: 1 Preemption is not helpful for scheduling."
+)
+
+
+@pytest.mark.parametrize(
+    ("output", "fact"),
+    [
+        (
+            SCHEDULING.replace("{}.", "3 Insufficient memory."),
+            "The scheduler finds no node for the pod (0 of 4 nodes fit): 3 node(s) have too"
+            " little free memory for the pod's requests.",
+        ),
+        (
+            SCHEDULING.replace("{}.", "3 node(s) didn't match Pod's node affinity/selector."),
+            "The scheduler finds no node for the pod (0 of 4 nodes fit): 3 node(s) didn't match"
+            " Pod's node affinity/selector.",
+        ),
+        (
+            # Only the control-plane taint: then it is the reason there is.
+            SCHEDULING.replace(", {}.", "."),
+            "The scheduler finds no node for the pod (0 of 4 nodes fit): 1 node(s) had"
+            " untolerated taint {node-role.kubernetes.io/control-plane: }.",
+        ),
+        (
+            "  Warning  ProvisioningFailed  52s (x126 over 31m)  persistentvolume-controller "
+            ' storageclass.storage.k8s.io "gp3-encrypted" not found',
+            'The PersistentVolumeClaim asks for StorageClass "gp3-encrypted", which does not'
+            " exist, so no volume is provisioned and the claim stays unbound.",
+        ),
+        (
+            '  Warning  Failed  3m (x92 over 23m)  kubelet  Error: secret "smtp-credentials" not'
+            " found",
+            'The container cannot start: the Secret "smtp-credentials" it references does not'
+            " exist (CreateContainerConfigError).",
+        ),
+        (
+            "  Warning  Failed  3m  kubelet  Error: couldn't find key DATABASE_URL in Secret"
+            " shop/db",
+            "The container cannot start: key DATABASE_URL is missing from Secret shop/db"
+            " (CreateContainerConfigError).",
+        ),
+        (
+            "  Warning  Unhealthy  62s (x27 over 24m)  kubelet  Liveness probe failed: Get"
+            ' "http://10.244.2.41:8080/health": dial tcp 10.244.2.41:8080: connect: connection'
+            " refused",
+            'The liveness probe fails (Get "http://10.244.2.41:8080/health": dial tcp'
+            " 10.244.2.41:8080: connect: connection refused), so the kubelet kills and restarts"
+            " the container: the probe or the endpoint it checks is the problem.",
+        ),
+    ],
+)
+def test_events_that_say_why_a_pod_cannot_run_are_facts(output: str, fact: str) -> None:
+    assert evidence_facts({}, [("describe pod p -n ns", output)]) == [fact]
+
+
+def test_an_oom_kill_names_the_memory_limit() -> None:
+    describe = (
+        "Containers:\n  worker:\n    Last State:     Terminated\n      Reason:       OOMKilled\n"
+        "      Exit Code:    137\n    Limits:\n      cpu:     1\n      memory:  512Mi\n"
+    )
+    assert evidence_facts({}, [("describe pod w -n ns", describe)]) == [
+        "A container was OOMKilled: it used more memory than its limit of 512Mi, and the"
+        " kernel killed it."
+    ]
+    # The word in a log line is the application's, not the kubelet's verdict.
+    assert evidence_facts({}, [("logs w -n ns", "Reason: OOMKilled")]) == []
+
+
+def test_a_not_ready_node_gives_the_kubelet_s_reason() -> None:
+    describe = (
+        "Conditions:\n  Type             Status  LastHeartbeatTime                 Reason   Message\n"
+        "  MemoryPressure   False   Wed, 25 Nov 2026 09:59:40 +0000   KubeletHasSufficientMemory"
+        "   kubelet has sufficient memory available\n"
+        "  Ready            False   Wed, 25 Nov 2026 09:59:40 +0000   Wed, 25 Nov 2026 09:35:58"
+        " +0000   KubeletNotReady              container runtime is down, PLEG is not healthy\n"
+    )
+    assert evidence_facts({}, [("describe node worker-3", describe)]) == [
+        "The node is NotReady: KubeletNotReady: container runtime is down, PLEG is not healthy."
+    ]

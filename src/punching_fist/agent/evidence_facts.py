@@ -175,8 +175,128 @@ def service_facts(observed: Observed) -> list[str]:
     return facts
 
 
+_UNSCHEDULABLE = re.compile(
+    r"FailedScheduling\s.*?\d+/(\d+) nodes are available: (.*?)\.(?: preemption:|$)"
+)
+_CONTROL_PLANE = re.compile(r"untolerated taint \{node-role\.kubernetes\.io/(control-plane|master)")
+
+
+_INSUFFICIENT = re.compile(r"^(\d+) Insufficient (\S+)$")
+
+
+def _insufficient(found: re.Match[str]) -> str:
+    return f"{found[1]} node(s) have too little free {found[2]} for the pod's requests"
+
+
+def scheduling_fact(observed: Observed) -> str | None:
+    """Why the scheduler places a pod on no node, from its ``FailedScheduling`` event.
+
+    The control-plane taint every cluster has is left out when other reasons remain: it
+    says only that workloads do not run there, which is by design.
+    """
+    for _, output in observed:
+        for line in output.splitlines():
+            if found := _UNSCHEDULABLE.search(line):
+                reasons = [r.strip() for r in found[2].split(", ") if r.strip()]
+                telling = [r for r in reasons if not _CONTROL_PLANE.search(r)] or reasons
+                telling = [_INSUFFICIENT.sub(_insufficient, r) for r in telling]
+                return (
+                    f"The scheduler finds no node for the pod (0 of {found[1]} nodes fit):"
+                    f" {'; '.join(telling)}."
+                )
+    return None
+
+
+_STORAGE_CLASS = re.compile(r'storageclass\.storage\.k8s\.io "([^"]+)" not found')
+
+
+def storage_class_fact(observed: Observed) -> str | None:
+    """A claim that names a StorageClass the cluster does not have is never provisioned."""
+    for _, output in observed:
+        if found := _STORAGE_CLASS.search(output):
+            return (
+                f'The PersistentVolumeClaim asks for StorageClass "{found[1]}", which does not'
+                " exist, so no volume is provisioned and the claim stays unbound."
+            )
+    return None
+
+
+_OOM = re.compile(r"^\s*Reason:\s+OOMKilled\b", re.MULTILINE)
+_MEMORY_LIMIT = re.compile(r"^\s*Limits:\s*\n(?:\s+\w+:\s+\S+\n)*?\s+memory:\s+(\S+)", re.MULTILINE)
+
+
+def oom_fact(observed: Observed) -> str | None:
+    """A container the kernel killed for using more memory than its limit."""
+    for command, output in observed:
+        if command.startswith("describe pod") and _OOM.search(output):
+            limit = _MEMORY_LIMIT.search(output)
+            within = f" of {limit[1]}" if limit else ""
+            return (
+                f"A container was OOMKilled: it used more memory than its limit{within}, and"
+                " the kernel killed it."
+            )
+    return None
+
+
+_CONFIG_MISSING = re.compile(
+    r'Error: (secret|configmap) "([^"]+)" not found'
+    r"|Error: couldn't find key (\S+) in (Secret|ConfigMap) (\S+)"
+)
+
+
+def config_fact(observed: Observed) -> str | None:
+    """A container that cannot start because a Secret or ConfigMap it references is missing."""
+    for _, output in observed:
+        if found := _CONFIG_MISSING.search(output):
+            if found[1]:
+                kind = "Secret" if found[1] == "secret" else "ConfigMap"
+                return (
+                    f'The container cannot start: the {kind} "{found[2]}" it references does'
+                    " not exist (CreateContainerConfigError)."
+                )
+            return (
+                f"The container cannot start: key {found[3]} is missing from {found[4]}"
+                f" {found[5]} (CreateContainerConfigError)."
+            )
+    return None
+
+
+_LIVENESS = re.compile(r"Liveness probe failed: (.*)")
+
+
+def liveness_fact(observed: Observed) -> str | None:
+    """A failing liveness probe: the kubelet kills and restarts the container for it."""
+    for _, output in observed:
+        if found := _LIVENESS.search(output):
+            said = " ".join(found[1].split())[:160]
+            return (
+                f"The liveness probe fails ({said}), so the kubelet kills and restarts the"
+                " container: the probe or the endpoint it checks is the problem."
+            )
+    return None
+
+
+_NOT_READY_NODE = re.compile(
+    r"^\s*Ready\s+(?:False|Unknown)\s.*?\s(Kubelet\w+|NodeStatusUnknown)\s+(.+)$", re.MULTILINE
+)
+
+
+def node_fact(observed: Observed) -> str | None:
+    """A node whose Ready condition is not True, with the kubelet's own reason."""
+    for command, output in observed:
+        if command.startswith("describe node") and (found := _NOT_READY_NODE.search(output)):
+            return f"The node is NotReady: {found[1]}: {' '.join(found[2].split())[:200]}."
+    return None
+
+
 _CHECKS: tuple[Callable[[Observed], str | list[str] | None], ...] = (
     pull_fact,
+    config_fact,
+    oom_fact,
+    scheduling_fact,
+    storage_class_fact,
+    liveness_fact,
+    node_fact,
     dns_fact,
     service_facts,
 )
