@@ -1,9 +1,10 @@
 """New-alert intake benchmark: one notification of 10,000 new alerts, where its time goes.
 
 Run: ``.venv/bin/python bench/new_alerts.py`` (``--postgres`` for PostgreSQL 15 instead of
-SQLite; ``--without-incidents`` skips ``incidents.assign``, for the cost before incidents).
-The server runs in this process with no run workers, so what is timed is the intake: the
-notification's 100 slices, each one commit. The calls of ``engine.intake.record_alerts``
+SQLite; ``--without-incidents`` skips ``incidents.assign``, for the cost before incidents;
+``--runs`` turns the run workers on, so the 10,000 runs execute while the intake stores).
+The server runs in this process, by default with no run workers: what is timed is the intake,
+the notification's 100 slices, each one commit. The calls of ``engine.intake.record_alerts``
 into the store and into ``incidents.assign`` are wrapped with timers, so the figure comes
 with its parts (tests/intake/test_intake_scale.py measures the same notification over HTTP
 against a separate process, with runs executing).
@@ -66,11 +67,10 @@ def instrument(*, incidents: bool) -> None:
         correlator.settle = lambda *_args: []
 
 
-async def measure(database_url: str) -> float:
+async def measure(database_url: str, *, runs: bool) -> float:
     headers = {"content-type": "application/json"}
-    async with running_server(
-        resources_from_yaml(RESOURCES), database_url, run_concurrency=0
-    ) as server:
+    workers: dict[str, Any] = {} if runs else {"run_concurrency": 0}
+    async with running_server(resources_from_yaml(RESOURCES), database_url, **workers) as server:
         warm_up = await server.client.post(
             "/probe", content=big_notification(10, prefix="warm-"), headers=headers
         )
@@ -89,16 +89,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--postgres", action="store_true")
     parser.add_argument("--without-incidents", action="store_true")
+    parser.add_argument(
+        "--runs", action="store_true", help="run workers on: the runs execute meanwhile"
+    )
     args = parser.parse_args()
     instrument(incidents=not args.without_incidents)
     if args.postgres:
         with running_postgres() as postgres:
-            took = asyncio.run(measure(postgres.async_url))
+            took = asyncio.run(measure(postgres.async_url, runs=args.runs))
     else:
         with tempfile.TemporaryDirectory() as folder:
-            took = asyncio.run(measure(f"sqlite+aiosqlite:///{folder}/pf.db"))
+            took = asyncio.run(measure(f"sqlite+aiosqlite:///{folder}/pf.db", runs=args.runs))
     database = "PostgreSQL" if args.postgres else "SQLite"
-    print(f"{database}: 10,000 new alerts stored in {took:.2f} s (in-process, no run workers)")
+    workers = "its runs executing meanwhile" if args.runs else "no run workers"
+    print(f"{database}: 10,000 new alerts stored in {took:.2f} s (in-process, {workers})")
     for label, spent in sorted(SPENT.items(), key=lambda item: -item[1]):
         print(f"  {label:<22} {spent * 1000:7.0f} ms  {CALLS[label]} calls")
 
