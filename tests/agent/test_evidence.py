@@ -159,6 +159,37 @@ def test_the_most_specific_labelled_object_is_the_target(
 
 
 @pytest.mark.parametrize(
+    ("labels", "target"),
+    [
+        (
+            {"instance": "http://cart.shop.svc.cluster.local:8080/healthz", "job": "blackbox"},
+            Target(kind="service", name="cart", namespace="shop"),
+        ),
+        ({"instance": "cart.shop.svc:8080"}, Target(kind="service", name="cart", namespace="shop")),
+        # The probe's target beats the `service` label (often the exporter's own Service).
+        (
+            {
+                "instance": "https://api.pay.svc/",
+                "service": "blackbox-exporter",
+                "namespace": "mon",
+            },
+            Target(kind="service", name="api", namespace="pay"),
+        ),
+        ({"instance": "10.0.0.1:9100", "namespace": "x"}, None),
+        ({"instance": "http://example.com/health"}, None),
+        (
+            {"instance": "http://cart.shop.svc:8080/", "pod": "cart-1", "namespace": "shop"},
+            Target(kind="pod", name="cart-1", namespace="shop"),
+        ),
+    ],
+)
+def test_a_probe_of_a_service_s_cluster_name_targets_that_service(
+    labels: dict[str, str], target: Target | None
+) -> None:
+    assert detect_target(labels) == target
+
+
+@pytest.mark.parametrize(
     "value",
     [
         "", "Checkout", "-n", "--all-namespaces", "a b", "web;rm -rf /", "web|x", "web$(id)",

@@ -174,7 +174,11 @@ def _service(describe: str, pods: str, pod: str | None = None) -> list[tuple[str
 
 
 def test_a_selector_that_matches_no_pod_is_said() -> None:
-    facts = service_facts(_service(DESCRIBE_SERVICE, "No resources found in warehouse namespace."))
+    no_pods = "No resources found in warehouse namespace."
+    # Endpoints say a pod matches: the two disagree, so nothing is said.
+    assert service_facts(_service(DESCRIBE_SERVICE, no_pods)) == []
+    empty = DESCRIBE_SERVICE.replace("10.244.1.93:8080,10.244.2.94:8080", "<none>")
+    facts = service_facts(_service(empty, no_pods))
     assert facts == [
         "Service inventory selects pods labelled app=inventory, but no pod in warehouse has"
         " that label, so the Service has no endpoints: its selector does not match the pods'"

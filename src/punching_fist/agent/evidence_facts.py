@@ -132,6 +132,7 @@ _TARGET_PORT = re.compile(r"^TargetPort:[ \t]*(\d+)/(\w+)", re.MULTILINE)
 _CONTAINER_PORTS = re.compile(r"^\s+Ports?:[ \t]*(.+)$", re.MULTILINE)
 _PORT = re.compile(r"(\d+)/(\w+)")
 _NO_PODS = re.compile(r"^No resources found", re.MULTILINE)
+_NO_ENDPOINTS = re.compile(r"^Endpoints:[ \t]*(?:<none>)?[ \t]*$", re.MULTILINE)
 
 
 def service_facts(observed: Observed) -> list[str]:
@@ -145,7 +146,8 @@ def service_facts(observed: Observed) -> list[str]:
             continue
         name, namespace = found[1], found[2]
         pods = outputs.get(f"get pods -n {namespace} -l {selector[1]}")
-        if pods is not None and _NO_PODS.search(pods):
+        # Both must agree: no pod listed, and no endpoint (a pod that matches is one).
+        if pods is not None and _NO_PODS.search(pods) and _NO_ENDPOINTS.search(output):
             facts.append(
                 f"Service {name} selects pods labelled {selector[1]}, but no pod in {namespace}"
                 " has that label, so the Service has no endpoints: its selector does not match"

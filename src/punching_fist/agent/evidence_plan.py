@@ -74,13 +74,30 @@ class Target:
                 raise ValueError(f"not a valid Kubernetes name: {value!r}")
 
 
+_MORE_SPECIFIC_THAN_A_PROBE = (
+    "pod", "job_name", "deployment", "statefulset", "daemonset", "persistentvolumeclaim"
+)  # fmt: skip
+_SERVICE_URL = re.compile(
+    rf"(?:[a-z]+://)?(?P<service>{_LABEL})\.(?P<namespace>{_LABEL})\.svc(?:\.cluster\.local)?"
+    r"(?::\d+)?(?:/\S*)?"
+)
+
+
 def detect_target(labels: Mapping[str, object]) -> Target | None:
     """The most specific object the labels name, or ``None``.
+
+    A probe's ``instance`` that is a Service's cluster DNS name (``http://cart.shop.svc:8080/``)
+    names that Service, unless a pod, workload or claim label is more specific.
 
     A label whose value is not a valid name is ignored (the next one in precedence counts),
     as is a namespaced object without a valid ``namespace`` label.
     """
     namespace = _label_value(labels, "namespace", label=True)
+    if (found := _SERVICE_URL.fullmatch(str(labels.get("instance", "")))) and not any(
+        labels.get(key) for key in _MORE_SPECIFIC_THAN_A_PROBE
+    ):
+        # A blackbox probe names what it probes only in its target: http://SVC.NS.svc:80/x
+        return Target(kind="service", name=found["service"], namespace=found["namespace"])
     for key, kind in _TARGET_LABELS:
         name = _label_value(labels, key, label=kind == "service")
         if name is None:
