@@ -127,3 +127,18 @@ def test_the_alert_is_one_field_per_line_with_every_field_a_reader_needs() -> No
         "startsAt: 2026-11-25T09:49:00+00:00",
         "generatorURL: http://prometheus:9090/graph?g0.expr=up",
     ]
+
+
+def test_an_application_s_own_words_for_a_failure_are_key_lines() -> None:
+    logs = (
+        "starting ledger-sync 2.4\n"
+        "config file /etc/ledger/config.yaml does not exist\n"
+        "Traceback (most recent call last):\n"
+        "process exited with status 3\n"
+        "all good\n"
+    )
+    assert key_lines([("logs l -n f", logs)]) == [
+        "config file /etc/ledger/config.yaml does not exist",
+        "Traceback (most recent call last):",
+        "process exited with status 3",
+    ]

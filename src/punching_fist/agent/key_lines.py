@@ -17,7 +17,10 @@ _SIGNAL = re.compile(
     r"error|fatal|fail|panic|exception|refused|denied|unauthori[sz]ed|forbidden|timed? ?out"
     r"|not found|no such|missing|not set|invalid|cannot|can't|unable|killed|oom|exit code:? *[1-9]"
     r"|back-?off|unhealthy|insufficient|didn't match|untolerated|taint|unbound|notready"
-    r"|evicted|errimage|crashloop|no endpoints|not ready|mismatch|nxdomain|i/o timeout",
+    r"|evicted|errimage|crashloop|no endpoints|not ready|mismatch|nxdomain|i/o timeout"
+    r"|does ?n[o']t exist|could ?n[o']t|traceback|segmentation fault|unexpected|unreachable"
+    r"|expired|exceeded|no route to host|is required"
+    r"|exit(?:ed)?(?: with)? (?:status|code):? *[1-9]",
     re.IGNORECASE,
 )
 _QUIET = re.compile(
