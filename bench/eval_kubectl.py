@@ -712,6 +712,7 @@ class Cluster:
         selector = command.flag("selector")
         fields = command.flag("field-selector")
         field_selector = FieldSelector.parse(kind, fields) if fields else None
+        label_columns = command.flag("label-columns") or ""
         merged: Table | None = None
         for ns in namespaces if kind.namespaced else [""]:
             table = self.table(kind, ns, wide=wide)
@@ -724,6 +725,11 @@ class Cluster:
             if field_selector is not None:
                 rows = [row for row in rows if field_selector.keeps(table, row, ns)]
             shown = Table(list(table.header), rows)
+            # -L KEY[,KEY]: a column per label, headed by the key's last segment, upper-cased.
+            for key in filter(None, map(str.strip, label_columns.split(","))):
+                shown.header.append(key.rsplit("/", 1)[-1].upper())
+                for row in rows:
+                    row.append((self.labels(kind, ns, _name(row)) or {}).get(key, ""))
             if command.on("show-labels"):
                 shown.header.append("LABELS")
                 for row in rows:

@@ -228,6 +228,13 @@ def test_get_pods_filters_by_name_and_label_and_spans_namespaces(kubectl: Kubect
     assert "app=orders-api,pod-template-hash=6b8f9d7c4" in labelled
 
 
+def test_label_columns(kubectl: Kubectl) -> None:
+    table = kubectl("get pods -n shop -L app,example.com/absent").stdout.splitlines()
+    assert table[0].split()[-2:] == ["APP", "ABSENT"]
+    row = next(line for line in table if line.startswith(POD))
+    assert row.split()[-1] == "orders-api"  # the absent label's cell is empty
+
+
 def test_logs(kubectl: Kubectl) -> None:
     previous = kubectl(f"logs {POD} -n shop --previous --all-containers=true --tail=40")
     assert previous.exit == 0
