@@ -143,7 +143,8 @@ def test_the_stand_in_answers_the_runtime_evidence_commands(path: Path, tmp_path
             outputs[command] = run.stdout
     follow_up = plan.follow_up(outputs)
     if plan.target.kind in ("deployment", "statefulset", "daemonset", "job"):
-        assert follow_up, f"no failing pod found for {plan.target}"
+        # A recovered workload (expect: healthy) has no failing pod to follow up.
+        assert bool(follow_up) == (scenario.expect != "healthy"), f"failing pods: {follow_up}"
     for command in follow_up:
         _check_evidence(command, kubectl(command), None)
 
