@@ -15,7 +15,8 @@ The command line is read as kubectl reads it (global and local flags anywhere, s
 groups, ``TYPE/NAME`` arguments, resource aliases), and answered from the recordings:
 tables are filtered by name, ``-l`` (labels come from the recorded ``describe`` output or the
 scenario's ``labels``) and ``--field-selector``; ``-A`` merges namespaces; a wide table
-answers the plain ``get`` too; ``logs`` honours ``--tail``; anything unrecorded answers as a
+answers the plain ``get`` too; ``-L`` adds label columns; ``logs`` honours ``--tail``, and
+``logs TYPE/NAME`` picks the owner's pod as kubectl does; anything unrecorded answers as a
 cluster would (``NotFound``, ``No resources found in X namespace.``), on stderr with
 kubectl's exit codes. Without ``-n`` the namespace is the kubeconfig's, ``default``.
 Deterministic, and stdlib only for JSON scenarios (YAML needs PyYAML).
@@ -307,6 +308,15 @@ def _tail(text: str, lines: int) -> str:
         return text
     kept = text.splitlines()[len(text.splitlines()) - lines :] if lines else []
     return "\n".join(kept)
+
+
+_READY_COLUMN = re.compile(r"(\d+)/(\d+)")
+_AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "y": 31536000}
+
+
+def _seconds(age: str) -> int:
+    """An AGE cell (``36m``, ``5d3h``, ``2m41s``) in seconds; 0 when unreadable."""
+    return sum(int(n) * _AGE_UNITS[unit] for n, unit in re.findall(r"(\d+)([smhdy])", age))
 
 
 def _name(row: list[str]) -> str:
@@ -854,7 +864,11 @@ class Cluster:
             raise KubectlError(f"error: cannot get the logs from {kind.qualified}")
         if not self.exists(kind, namespace, name):
             raise KubectlError(f'Error from server (NotFound): {kind.qualified} "{name}" not found')
-        pods = sorted(p for p in self.names(POD, namespace) if p.startswith(f"{name}-"))
+        pods = [p for p in self.names(POD, namespace) if p.startswith(f"{name}-")]
+        selector = self._selector(kind, namespace, name)
+        if selector and kind.plural != "jobs":  # `web-ui-…` is not a pod of `web`
+            pods = self.selected(POD, namespace, pods, selector)
+        pods = self._by_logging(namespace, sorted(pods))
         if not pods:
             raise KubectlError(
                 f"error: timed out waiting for the condition on {kind.plural}/{name}"
@@ -862,6 +876,29 @@ class Cluster:
         if len(pods) > 1:
             answer.err(f"Found {len(pods)} pods, using pod/{pods[0]}", fail=False)
         return pods[0]
+
+    def _by_logging(self, namespace: str, pods: list[str]) -> list[str]:
+        """``pods`` in the order kubectl picks one to log from (podutils.ByLogging): on a
+        node, Running, ready, most restarts, oldest first."""
+        table = self.table(POD, namespace, wide=True)
+        rows = {_name(row): row for row in table.rows} if table is not None else {}
+
+        def rank(pod: str) -> tuple[bool, bool, bool, int, int]:
+            row = rows.get(pod)
+            if table is None or row is None:
+                return (True, True, True, 0, 0)
+            status = table.cell(row, "STATUS") or ""
+            ready = _READY_COLUMN.fullmatch(table.cell(row, "READY") or "")
+            restarts = re.match(r"\d+", table.cell(row, "RESTARTS") or "")
+            return (
+                (table.cell(row, "NODE") or "<none>") == "<none>",
+                _PHASES.get(status, "Running") != "Running",
+                not (ready is not None and ready[1] == ready[2]),
+                -int(restarts[0]) if restarts else 0,
+                -_seconds(table.cell(row, "AGE") or ""),
+            )
+
+        return sorted(pods, key=rank)
 
     def _pod_logs(
         self,

@@ -251,6 +251,15 @@ def test_logs(kubectl: Kubectl) -> None:
     )
 
 
+def test_logs_of_an_owner_pick_its_pods_as_kubectl_does(tmp_path: Path) -> None:
+    kubectl = Kubectl(tmp_path, load_scenario(SCENARIOS / "deployment-missing-configmap-key.yaml"))
+    # The selector, not the name prefix, says whose pods they are (orders-outbox-… is not);
+    # kubectl logs from a running, ready pod before a failing one.
+    run = kubectl("logs deploy/orders -n orders --tail=1")
+    assert run.stderr == "Found 5 pods, using pod/orders-7d9f8b6c5d-4hjtn\n"
+    assert "outbox flushed" in run.stdout
+
+
 def test_events_filtered_by_object(kubectl: Kubectl) -> None:
     for command in (
         f"get events -n shop --field-selector involvedObject.name={POD}",
