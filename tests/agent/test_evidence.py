@@ -603,7 +603,9 @@ Volumes:
     ConfigMapName:           kube-root-ca.crt
 QoS Class:                   Burstable
 Node-Selectors:              disktype=ssd
-Tolerations:                 node.kubernetes.io/not-ready:NoExecute op=Exists for 300s"""
+Tolerations:                 node.kubernetes.io/not-ready:NoExecute op=Exists for 300s
+                             node.kubernetes.io/unreachable:NoExecute op=Exists for 300s
+                             nvidia.com/gpu:NoSchedule op=Exists"""
     assert quiet("describe pod app-1 -n shop", describe.splitlines()) == [
         "Containers:",
         "  app:",
@@ -615,7 +617,9 @@ Tolerations:                 node.kubernetes.io/not-ready:NoExecute op=Exists fo
         "    Type:      ConfigMap (a volume populated by a ConfigMap)",
         "    Name:      app-config",
         "Node-Selectors:              disktype=ssd",
-        "Tolerations:                 node.kubernetes.io/not-ready:NoExecute op=Exists for 300s",
+        # The tolerations every pod gets are noise ("unreachable" read as a cause); others stay.
+        "Tolerations:                 (the defaults)",
+        "                             nvidia.com/gpu:NoSchedule op=Exists",
     ]
     assert quiet("logs app-1", ["Priority: 0"]) == ["Priority: 0"]
 

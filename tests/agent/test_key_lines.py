@@ -142,3 +142,26 @@ def test_an_application_s_own_words_for_a_failure_are_key_lines() -> None:
         "Traceback (most recent call last):",
         "process exited with status 3",
     ]
+
+
+def test_lines_with_a_signal_word_that_report_no_failure_are_left_out() -> None:
+    describe = (
+        "Labels: failure-domain.beta.kubernetes.io/zone=eu-west-1a\n"
+        "Taints: <none>\n"
+        "Tolerations: node.kubernetes.io/unreachable:NoExecute op=Exists for 300s\n"
+        "Pods Statuses: 1 Active (0 Ready) / 0 Succeeded / 0 Failed\n"
+        "Readiness: http-get http://:8080/ready delay=0s timeout: 5s\n"
+    )
+    dns = '[INFO] 10.244.1.22:51822 - 4411 "A IN api.stripe.com. udp 32 false 512" NOERROR'
+    assert (
+        key_lines([("describe pod a -n b", describe), ("logs coredns-1 -n kube-system", dns)]) == []
+    )
+
+
+def test_a_crash_looping_pod_s_row_is_a_generic_sign() -> None:
+    row = "ledger-sync-5d8c7b6a9f-qw3er   0/1   CrashLoopBackOff   5 (1m12s ago)   31d"
+    error_row = "ledger-sync-5d8c7b6a9f-qw3er   0/1   Error   1   31d"
+    lines = key_lines([("get pods -n finance -o wide", f"NAME READY\n{row}\n{error_row}")])
+    assert len(lines) == 2
+    assert not say_why(lines)
+    assert say_why([*lines, "Exit Code: 137"])

@@ -62,6 +62,10 @@ _DESCRIBE_NOISE = re.compile(
     r"|PodReadyToStartContainers|TokenExpirationSeconds|ConfigMapName|ConfigMapOptional"
     r"|DownwardAPI)\b"
     r"|/var/run/secrets/kubernetes\.io/serviceaccount from kube-api-access-"
+    r"|^\s+node\.kubernetes\.io/(?:not-ready|unreachable):NoExecute op=Exists"
+)
+_DEFAULT_TOLERATION = re.compile(
+    r"^(Tolerations:\s+)node\.kubernetes\.io/(?:not-ready|unreachable):NoExecute op=Exists.*"
 )
 _TOKEN_VOLUME = re.compile(r"^(\s*)kube-api-access-[a-z0-9]+:\s*$")
 
@@ -82,7 +86,9 @@ def quiet(command: str, lines: Sequence[str]) -> list[str]:
             volume_indent = len(found[1])
             continue
         if not _DESCRIBE_NOISE.search(line):
-            kept.append(line)
+            # The tolerations every pod gets say nothing; a small model took "unreachable"
+            # for a cause. The heading stays for the ones a workload adds.
+            kept.append(_DEFAULT_TOLERATION.sub(r"\1(the defaults)", line))
     return kept
 
 

@@ -24,15 +24,26 @@ _SIGNAL = re.compile(
     re.IGNORECASE,
 )
 _QUIET = re.compile(
-    # Normal events, probe settings (their timeout= and failure=), the tool's own markers.
+    # Normal events, probe settings (their timeout= and failure=), the tool's own markers,
+    # the tolerations every pod gets (``node.kubernetes.io/unreachable:NoExecute``).
     r"^\s*(Normal\b|\d+[smhd]\S*\s+Normal\b|(Liveness|Readiness|Startup):)"
     r"|^\$ kubectl |^\[exit code|^\(no output\)|^\(no logs"
+    r"|node\.kubernetes\.io/(?:not-ready|unreachable):NoExecute op=Exists"
+)
+# Phrases with a signal word that report no failure: "0 Failed", DNS's NOERROR, no taints,
+# the zone label "failure-domain...", a configured timeout.
+_BENIGN = re.compile(
+    r"\b0 Failed\b|NOERROR|Taints:\s+<none>|failure-domain\.\S+|\btimeout: \d+m?s\b",
+    re.IGNORECASE,
 )
 _REASON_OK = re.compile(r"Reason:\s+(Completed|Started)\b")
 _NUMBERS = re.compile(r"\d+")
-# Signals every crash loop shows, whatever its cause: true, but they explain nothing.
+# Signs every crash loop shows, whatever its cause: true, but they explain nothing. A line
+# is generic when nothing that sounds like a failure is left once they are taken out (a
+# pod's row in CrashLoopBackOff, "Reason: Error", a back-off event, "Exit Code: 1").
 _GENERIC = re.compile(
-    r"Reason: (CrashLoopBackOff|Error)$|Back-off restarting failed|^Exit Code: 1$",
+    r"CrashLoopBackOff|Back-?off restarting failed container|\bBack-?off\b|Exit Code: 1\b"
+    r"|Reason: Error\b|(?<=\s)Error(?=\s+\d)",
     re.IGNORECASE,
 )
 LINE_CHARS = 300
@@ -56,7 +67,7 @@ def key_lines(observations: Iterable[tuple[str, str]], *, limit: int = 6) -> lis
             line = " ".join(raw.split())
             if not line or _QUIET.search(raw) or _REASON_OK.search(line):
                 continue
-            if not _SIGNAL.search(line):
+            if not _SIGNAL.search(_BENIGN.sub(" ", line)):
                 continue
             # The same event shows in `describe` and `get events` with other columns first:
             # the end of a line (numbers aside) says whether it was seen already.
@@ -76,11 +87,15 @@ _GENERIC_RANK = 2
 
 
 def _rank(command: str, line: str) -> int:
-    if _GENERIC.search(line):
+    if _generic(line):
         return _GENERIC_RANK
     return 0 if command.startswith("logs ") else 1
 
 
+def _generic(line: str) -> bool:
+    return _SIGNAL.search(_GENERIC.sub(" ", line)) is None
+
+
 def say_why(lines: Sequence[str]) -> bool:
     """Whether any line says more than that something crash-loops: a reason, an error."""
-    return any(not _GENERIC.search(line) for line in lines)
+    return any(not _generic(line) for line in lines)
