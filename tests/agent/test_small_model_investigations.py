@@ -68,17 +68,28 @@ def test_the_final_answer_schema_bounds_what_the_model_writes() -> None:
     schema = final_tool().parameters_json_schema
     properties = schema["properties"]
     # Evidence first, then the cause it supports; the grammar writes them in this order.
-    assert schema["required"] == ["findings", "root_cause", "summary", "inconclusive"]
-    assert list(properties)[:4] == schema["required"]
+    assert schema["required"] == ["findings", "root_cause", "inconclusive"]
+    assert list(properties)[:3] == schema["required"]
     assert properties["findings"]["maxItems"] == FINDINGS
     assert properties["findings"]["items"] == {"type": "string", "maxLength": ITEM_CHARS}
     assert properties["root_cause"]["maxLength"] == CAUSE_CHARS
     assert properties["recommendations"]["maxItems"] == RECOMMENDATIONS
-    for field in ("summary", "root_cause"):
-        assert properties[field]["maxLength"] <= 240
+    assert properties["root_cause"]["maxLength"] <= 240
     # Fields the runtime fills are not asked of the model.
-    for absent in ("actions_taken", "escalation_notes", "problem_summary"):
+    for absent in ("summary", "actions_taken", "escalation_notes", "problem_summary"):
         assert absent not in properties
+
+
+def test_the_summary_is_the_cause_s_first_sentence_unless_a_provider_sends_one() -> None:
+    cause = "The 256Mi limit is too low for the cache. It grew to 300Mi at start."
+    assert complete_result(Conclusion(root_cause=cause)).summary == (
+        "The 256Mi limit is too low for the cache."
+    )
+    assert complete_result(Conclusion(root_cause=cause, summary="web-1 OOM")).summary == (
+        "web-1 OOM"
+    )
+    unknown = complete_result(Conclusion(inconclusive=True))
+    assert unknown.summary == "The investigation did not find the cause."
 
 
 def test_an_answer_from_an_unconstrained_provider_is_cut_to_the_same_bounds() -> None:

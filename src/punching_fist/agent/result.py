@@ -10,6 +10,7 @@ Field descriptions are short on purpose: they are sent to the model with every r
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -40,7 +41,7 @@ class Conclusion(BaseModel):
         # Asked for in this order: evidence first, then the cause it supports. Optional for
         # validation (older answers and states still load); ``concluded`` reads a missing
         # root cause as an inconclusive answer, never as a diagnosis.
-        json_schema_extra={"required": ["findings", "root_cause", "summary", "inconclusive"]}
+        json_schema_extra={"required": ["findings", "root_cause", "inconclusive"]}
     )
 
     findings: list[str] = Field(
@@ -52,11 +53,6 @@ class Conclusion(BaseModel):
         default="",
         description="Why it happened, naming the exact cause; empty if unknown.",
         json_schema_extra={"maxLength": CAUSE_CHARS},
-    )
-    summary: str = Field(
-        default="",
-        description="One sentence: what happened.",
-        json_schema_extra={"maxLength": SUMMARY_CHARS},
     )
     inconclusive: bool = Field(
         default=False, description="True if the evidence does not show the cause."
@@ -74,7 +70,10 @@ class Conclusion(BaseModel):
         },
     )
     can_auto_fix: bool = Field(default=False, description="True if fix_command fixes it.")
-    # Not asked of the model (tokens it need not write); the runtime fills them.
+    # Not asked of the model (tokens it need not write); the runtime fills them. A small
+    # model's summary restated its root cause at ~60 ms a token: the summary is the cause's
+    # first sentence unless a provider sends one of its own.
+    summary: SkipJsonSchema[str] = ""
     problem_summary: SkipJsonSchema[str] = ""
     actions_taken: SkipJsonSchema[list[str]] = Field(default_factory=list)
     escalation_notes: SkipJsonSchema[str] = ""
@@ -143,6 +142,14 @@ def excerpt(text: str, limit: int = 160) -> str:
 INCONCLUSIVE_CONFIDENCE = 0.3
 """The most confidence an inconclusive answer may claim."""
 UNEXPLAINED_SUMMARY = "The evidence shows that it fails, but not why."
+NO_CAUSE_SUMMARY = "The investigation did not find the cause."
+
+
+def first_sentence(text: str, limit: int) -> str:
+    """The first sentence of ``text`` (the whole first line if it has no full stop), cut."""
+    line = excerpt(text, 10 * limit)
+    end = re.search(r"[.!?](?=\s|$)", line)
+    return excerpt(line[: end.end()] if end else line, limit)
 
 
 def complete_result(
@@ -170,7 +177,9 @@ def complete_result(
             update={"root_cause": "", "summary": UNEXPLAINED_SUMMARY}
         )
     inconclusive = conclusion.inconclusive or not conclusion.root_cause.strip()
-    summary = conclusion.summary or excerpt(conclusion.root_cause, SUMMARY_CHARS)
+    summary = conclusion.summary or first_sentence(conclusion.root_cause, SUMMARY_CHARS)
+    if inconclusive and not summary:
+        summary = NO_CAUSE_SUMMARY
     fields.update(
         actions_taken=actions,
         inconclusive=inconclusive,
