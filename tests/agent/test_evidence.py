@@ -361,7 +361,11 @@ def test_a_service_then_describes_one_selected_pod_for_its_ports() -> None:
         "get pods -n shop -l app=checkout,tier=web",
     )
     outputs = {describe: DESCRIBE_SERVICE, selected: PODS_WIDE}
-    assert plan.follow_up(outputs) == (selected, "describe pod checkout-7d9f8b6c5-k8s2p -n shop")
+    assert plan.follow_up(outputs) == (
+        selected,
+        "describe pod checkout-7d9f8b6c5-k8s2p -n shop",
+        "logs checkout-7d9f8b6c5-k8s2p -n shop --all-containers=true --tail=40",
+    )
     outputs[selected] = "No resources found in shop namespace."
     assert plan.follow_up(outputs) == (selected,)
 
@@ -382,8 +386,9 @@ async def test_follow_ups_run_phase_by_phase_each_command_once() -> None:
     assert ran[2:] == [
         "get pods -n shop -l app=checkout,tier=web",
         "describe pod checkout-7d9f8b6c5-k8s2p -n shop",
+        "logs checkout-7d9f8b6c5-k8s2p -n shop --all-containers=true --tail=40",
     ]
-    assert len(ran) == len(set(ran)) == len(evidence.observations) == 4
+    assert len(ran) == len(set(ran)) == len(evidence.observations) == 5
 
 
 # --- gathering ------------------------------------------------------------------------------

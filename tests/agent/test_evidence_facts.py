@@ -12,6 +12,7 @@ import pytest
 
 from punching_fist.agent.evidence import gather
 from punching_fist.agent.evidence_facts import (
+    dependency_fact,
     dns_fact,
     evidence_facts,
     heartbeat_fact,
@@ -333,3 +334,41 @@ def test_a_not_ready_node_gives_the_kubelet_s_reason() -> None:
     assert evidence_facts({}, [("describe node worker-3", describe)]) == [
         "The node is NotReady: KubeletNotReady: container runtime is down, PLEG is not healthy."
     ]
+
+
+@pytest.mark.parametrize(
+    ("line", "fact"),
+    [
+        (
+            "2026-11-25T09:59:31.205Z  WARN 1 --- [exec-4] o.s.b.a.jdbc.DataSourceHealthIndicator :"
+            " Caused by: org.postgresql.util.PSQLException: Connection to"
+            " postgres.data.svc.cluster.local:5432 refused. Check that the hostname and port",
+            "The application cannot connect to postgres.data.svc.cluster.local:5432 (refused):"
+            " what it depends on there is down or not accepting connections. Look at Service"
+            " postgres in namespace data and its pods.",
+        ),
+        (
+            "2026-12-04T02:44:59.871Z\tWARN\trouter/upstream.go:112\tupstream unhealthy\t"
+            '{"upstream": "auth", "addr": "auth.edge.svc.cluster.local:9000", "error": "rpc'
+            ' error: code = Unavailable desc = connection error: desc = \\"transport: Error'
+            ' while dialing: dial tcp 10.96.14.2:9000: connect: connection refused\\""}',
+            "The application cannot connect to auth.edge.svc.cluster.local:9000 (connection"
+            " refused): what it depends on there is down or not accepting connections. Look at"
+            " Service auth in namespace edge and its pods.",
+        ),
+        (
+            "redis.exceptions.ConnectionError: Error 111 connecting to 10.0.3.4:6379. Connection"
+            " refused.",
+            "The application cannot connect to 10.0.3.4:6379 (Connection refused): what it"
+            " depends on there is down or not accepting connections.",
+        ),
+    ],
+)
+def test_a_dependency_the_application_cannot_reach_is_named(line: str, fact: str) -> None:
+    assert evidence_facts({}, [("logs app-1 -n shop --tail=40", f"starting\n{line}\n")]) == [fact]
+
+
+def test_no_dependency_fact_without_an_address_or_outside_the_logs() -> None:
+    assert evidence_facts({}, [("logs a -n b", "upstream connection refused, retrying")]) == []
+    describe = "Liveness probe failed: Get http://10.0.0.1:8080/h: connect: connection refused"
+    assert dependency_fact([("describe pod a -n b", describe)]) is None

@@ -126,6 +126,60 @@ def dns_fact(observed: Observed) -> str | None:
     return None
 
 
+_UNREACHED = re.compile(
+    r"connection refused|ECONNREFUSED|i/o timeout|timed out|connection reset|no route to host",
+    re.IGNORECASE,
+)
+_UNREACHED_VAGUELY = re.compile(r"\brefused\b|code = Unavailable", re.IGNORECASE)
+_ENDPOINT = re.compile(
+    r"\b([A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)*):(\d{2,5})\b"
+)
+_IP = re.compile(r"^\d+(?:\.\d+){3}$")
+_DATE = re.compile(r"^\d{4}-\d\d-\d\d")  # a timestamp's 2026-11-25T09:59
+_SOURCE_FILE = re.compile(r"\.(?:go|py|java|kt|scala|js|ts|rb|rs|c|cc|cpp|php|cs)$")  # file:line
+_CLUSTER_NAME = re.compile(r"^([a-z0-9-]+)\.([a-z0-9-]+)\.svc\b")
+
+
+def dependency_fact(observed: Observed) -> str | None:
+    """The application's logs show it cannot connect to something it depends on.
+
+    Names beat addresses (a line often carries both: the configured host and the IP it
+    dialled); a cluster name says which Service and namespace to look at next.
+    """
+    for command, output in observed:
+        if not command.startswith("logs "):
+            continue
+        for line in output.splitlines():
+            failure = _UNREACHED.search(line) or _UNREACHED_VAGUELY.search(line)
+            if failure is None or "lookup " in line:  # name lookups are dns_fact's
+                continue
+            endpoints = [
+                m
+                for m in _ENDPOINT.finditer(line)
+                if not (m[1].isdigit() or _DATE.match(m[1]) or _SOURCE_FILE.search(m[1]))
+            ]
+            # A Service's cluster name first, then any other name, then an address.
+            ranked = sorted(
+                endpoints,
+                key=lambda m: 0 if _CLUSTER_NAME.match(m[1]) else 2 if _IP.match(m[1]) else 1,
+            )
+            chosen = ranked[0] if ranked else None
+            if chosen is None:
+                continue
+            where = f"{chosen[1]}:{chosen[2]}"
+            service = _CLUSTER_NAME.match(chosen[1])
+            next_step = (
+                f" Look at Service {service[1]} in namespace {service[2]} and its pods."
+                if service
+                else ""
+            )
+            return (
+                f"The application cannot connect to {where} ({failure[0]}): what it depends"
+                f" on there is down or not accepting connections.{next_step}"
+            )
+    return None
+
+
 _SERVICE = re.compile(r"^describe service (\S+) -n (\S+)$")
 _SELECTOR = re.compile(r"^Selector:[ \t]*(\S+)[ \t]*$", re.MULTILINE)
 _TARGET_PORT = re.compile(r"^TargetPort:[ \t]*(\d+)/(\w+)", re.MULTILINE)
@@ -301,6 +355,7 @@ _CHECKS: tuple[Callable[[Observed], str | list[str] | None], ...] = (
     node_fact,
     dns_fact,
     service_facts,
+    dependency_fact,
 )
 
 

@@ -216,9 +216,11 @@ def _phase_two(target: Target, outputs: Mapping[str, str]) -> Iterator[str]:
         if selector:
             selected = f"get pods -n {namespace} -l {selector}"
             yield selected
-            # Once listed, one selected pod's ports show whether the targetPort is right.
+            # Once listed, one selected pod: its ports show whether the targetPort is right,
+            # its log why it does not answer.
             for pod in _pod_names(_table(outputs.get(selected, "")))[:1]:
                 yield f"describe pod {pod} -n {namespace}"
+                yield f"logs {pod} -n {namespace} --all-containers=true --tail=40"
 
 
 _COLUMN = re.compile(r"\S+(?: \S+)*")  # header cells such as "NOMINATED NODE" hold one space
