@@ -12,6 +12,7 @@ import pytest
 
 from punching_fist.agent.evidence import gather
 from punching_fist.agent.evidence_facts import (
+    Observed,
     dependency_fact,
     dns_fact,
     evidence_facts,
@@ -372,3 +373,48 @@ def test_no_dependency_fact_without_an_address_or_outside_the_logs() -> None:
     assert evidence_facts({}, [("logs a -n b", "upstream connection refused, retrying")]) == []
     describe = "Liveness probe failed: Get http://10.0.0.1:8080/h: connect: connection refused"
     assert dependency_fact([("describe pod a -n b", describe)]) is None
+
+
+DEPLOYMENT = """\
+NAME     READY   UP-TO-DATE   AVAILABLE   AGE    CONTAINERS   IMAGES                 SELECTOR
+search   {ready}     3            {available}           412d   search       acme/search:5.2.0      app=search
+"""
+PODS = """\
+NAME                      READY   STATUS    RESTARTS   AGE   IP            NODE
+search-7c9d8b6f5-2kq8x    1/1     Running   0          14m   10.244.1.20   worker-1
+search-7c9d8b6f5-9vx2p    1/1     {status}   0          9m    10.244.2.31   worker-2
+search-7c9d8b6f5-tm4wz    1/1     Running   0          4m    10.244.3.12   worker-3
+"""
+
+
+def _rollout(ready: str = "3/3", available: str = "3", status: str = "Running") -> Observed:
+    return [
+        (
+            "get deployment search -n catalog -o wide",
+            DEPLOYMENT.format(ready=ready, available=available),
+        ),
+        ("get pods -n catalog -o wide", PODS.format(status=status)),
+    ]
+
+
+def test_a_workload_that_is_whole_again_is_said_to_have_recovered() -> None:
+    assert evidence_facts({}, _rollout()) == [
+        "Deployment search is whole now: 3/3 replicas ready and available, and none of its"
+        " pods is failing or restarting. What the alert reported has recovered: nothing is"
+        " wrong now."
+    ]
+
+
+@pytest.mark.parametrize(
+    "observed",
+    [
+        _rollout(ready="2/3"),
+        _rollout(available="2"),
+        _rollout(status="Pending"),
+        _rollout()[:1],  # no pods listed: nothing shows they are well
+    ],
+)
+def test_a_workload_short_of_replicas_or_with_a_failing_pod_has_not_recovered(
+    observed: Observed,
+) -> None:
+    assert evidence_facts({}, observed) == []

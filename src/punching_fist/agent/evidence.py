@@ -36,8 +36,10 @@ Status = Literal["ok", "failed", "error", "timed out", "skipped"]
 
 DEFAULT_BUDGET_SECONDS = 15.0
 DEFAULT_PER_COMMAND_CHARS = 4_000
-DEFAULT_RENDER_CHARS = 4_000
-"""~1,100 tokens: on two cores a small model reads ~60 prompt tokens a second."""
+DEFAULT_RENDER_CHARS = 3_000
+"""~850 tokens: on two cores a small model reads ~65 prompt tokens a second, so each
+thousand characters costs an investigation ~4 s; the key lines and facts are read from the
+whole output, so what the cut drops is context, not the failure."""
 MAX_FOLLOW_UP_PHASES = 2
 """Phases after the first (a service's pods, then one pod's ports)."""
 

@@ -18,6 +18,8 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from punching_fist.agent.evidence_plan import is_failing, table_rows
+
 Observed = Sequence[tuple[str, str]]
 """(command, output) pairs, as the evidence gathered them."""
 
@@ -345,6 +347,47 @@ def node_fact(observed: Observed) -> str | None:
     return None
 
 
+_WORKLOAD = re.compile(r"^get (deployment|statefulset|daemonset) (\S+) -n (\S+) -o wide$")
+_READY_OF = re.compile(r"^(\d+)/(\d+)$")
+
+
+def recovered_fact(observed: Observed) -> str | None:
+    """A workload alert whose workload is whole again: every replica ready and available,
+    none of its pods failing or restarting. The alert reports what was; this is what is."""
+    outputs = dict(observed)
+    for command, output in observed:
+        found = _WORKLOAD.match(command)
+        rows = table_rows(output) if found else []
+        if found is None or len(rows) != 1:
+            continue
+        kind, name, namespace = found[1], found[2], found[3]
+        row = rows[0]
+        if kind == "daemonset":
+            desired = row.get("DESIRED", "")
+            whole = desired not in ("", "0") and all(
+                row.get(column) == desired for column in ("READY", "UP-TO-DATE", "AVAILABLE")
+            )
+            ready = f"{row.get('READY')}/{desired}"
+        else:
+            counts = _READY_OF.match(row.get("READY", ""))
+            whole = counts is not None and counts[1] == counts[2] != "0"
+            if "AVAILABLE" in row:
+                whole = whole and row["AVAILABLE"] == row.get("READY", "").split("/")[-1]
+            ready = row.get("READY", "")
+        pods = [
+            pod
+            for pod in table_rows(outputs.get(f"get pods -n {namespace} -o wide", ""))
+            if pod.get("NAME", "").startswith(f"{name}-")
+        ]
+        if whole and pods and not any(is_failing(pod) for pod in pods):
+            return (
+                f"{kind.capitalize()} {name} is whole now: {ready} replicas ready and available,"
+                " and none of its pods is failing or restarting. What the alert"
+                " reported has recovered: nothing is wrong now."
+            )
+    return None
+
+
 _CHECKS: tuple[Callable[[Observed], str | list[str] | None], ...] = (
     pull_fact,
     config_fact,
@@ -356,6 +399,7 @@ _CHECKS: tuple[Callable[[Observed], str | list[str] | None], ...] = (
     dns_fact,
     service_facts,
     dependency_fact,
+    recovered_fact,
 )
 
 

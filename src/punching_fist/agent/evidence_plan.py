@@ -202,13 +202,13 @@ def _phase_one(target: Target) -> tuple[str, ...]:
 def _phase_two(target: Target, outputs: Mapping[str, str]) -> Iterator[str]:
     name, namespace = target.name, target.namespace or ""
     if target.kind in ("deployment", "statefulset", "daemonset"):
-        rows = _table(outputs.get(_pods_wide(namespace), ""))
+        rows = table_rows(outputs.get(_pods_wide(namespace), ""))
         own = [row for row in rows if row.get("NAME", "").startswith(f"{name}-")]
-        for pod in _pod_names([row for row in own if _failing(row)])[:MAX_FOLLOW_UP_PODS]:
+        for pod in _pod_names([row for row in own if is_failing(row)])[:MAX_FOLLOW_UP_PODS]:
             yield from _pod_reads(pod, namespace)
     elif target.kind == "job":
-        rows = _table(outputs.get(_job_pods(name, namespace), ""))
-        rows.sort(key=lambda row: not _failing(row))  # stable: failing pods first
+        rows = table_rows(outputs.get(_job_pods(name, namespace), ""))
+        rows.sort(key=lambda row: not is_failing(row))  # stable: failing pods first
         for pod in _pod_names(rows)[:MAX_FOLLOW_UP_PODS]:
             yield f"logs {pod} -n {namespace} --all-containers=true --tail=40"
     elif target.kind == "service":
@@ -218,7 +218,7 @@ def _phase_two(target: Target, outputs: Mapping[str, str]) -> Iterator[str]:
             yield selected
             # Once listed, one selected pod: its ports show whether the targetPort is right,
             # its log why it does not answer.
-            for pod in _pod_names(_table(outputs.get(selected, "")))[:1]:
+            for pod in _pod_names(table_rows(outputs.get(selected, "")))[:1]:
                 yield f"describe pod {pod} -n {namespace}"
                 yield f"logs {pod} -n {namespace} --all-containers=true --tail=40"
 
@@ -228,7 +228,7 @@ _READY = re.compile(r"(\d+)/(\d+)")
 _COUNT = re.compile(r"\d+")
 
 
-def _table(text: str) -> list[dict[str, str]]:
+def table_rows(text: str) -> list[dict[str, str]]:
     """Rows of a kubectl table, cut at the header's column offsets (kubectl pads every cell)."""
     lines = text.splitlines()
     header = next((i for i, line in enumerate(lines) if line.startswith("NAME ")), None)
@@ -248,7 +248,7 @@ def _table(text: str) -> list[dict[str, str]]:
     return rows
 
 
-def _failing(row: Mapping[str, str]) -> bool:
+def is_failing(row: Mapping[str, str]) -> bool:
     """Not Running/Completed, not all containers ready while running, or restarted."""
     status = row.get("STATUS", "")
     if status not in ("Running", "Completed"):
