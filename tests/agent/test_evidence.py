@@ -29,7 +29,7 @@ from punching_fist.agent.evidence_plan import (
     plan_evidence,
     plan_for,
 )
-from punching_fist.agent.evidence_text import quiet
+from punching_fist.agent.evidence_text import quiet, quiet_events
 from punching_fist.agent.tools.kubectl import KubectlArguments, KubectlTool
 from punching_fist.agent.tools.kubectl_policy import classify_kubectl
 from punching_fist.errors import CommandRejected, ResourceValidationError
@@ -584,6 +584,38 @@ def test_render_does_not_repeat_what_an_earlier_output_shows() -> None:
         observations=(*evidence.observations[:1], observed("get events", events.rsplit("\n", 1)[0]))
     )
     assert "(no events beyond those shown above)" in only_shown.render()
+
+
+def test_events_keep_warnings_and_trouble_but_only_the_last_routine_rows() -> None:
+    header = "LAST SEEN   TYPE      REASON    OBJECT      MESSAGE"
+    routine = [
+        f"{i}m   Normal    Pulled    pod/web-{i}   Successfully pulled image" for i in range(9)
+    ]
+    telling = [
+        "3m   Normal    Killing   pod/web-1   Container web failed liveness probe, will be restarted",
+        "2m   Warning   BackOff   pod/web-1   Back-off restarting failed container web",
+    ]
+    lines = [header, *routine[:5], *telling, *routine[5:]]
+    assert quiet_events("get events -n shop", lines) == [
+        header,
+        "[… 6 routine Normal events omitted …]",
+        *telling,
+        *routine[6:],
+    ]
+    assert quiet_events("get pods -n shop", lines) == lines
+
+
+async def test_gathered_events_are_quieted() -> None:
+    events = "LAST SEEN   TYPE   REASON   OBJECT   MESSAGE\n" + "\n".join(
+        f"{i}m   Normal   Pulled   pod/web-{i}   Successfully pulled image" for i in range(9)
+    )
+
+    async def run(command: str) -> str:
+        return events
+
+    evidence = await gather(custom_plan(["get events -n shop"]), run, budget_seconds=10)
+    assert "[… 6 routine Normal events omitted …]" in evidence.render()
+    assert "pod/web-0" in evidence.observations[0].full  # the rules still read every row
 
 
 def test_describe_loses_the_fields_that_never_explain_an_incident() -> None:

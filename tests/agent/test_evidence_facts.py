@@ -44,7 +44,7 @@ WATCHDOG: dict[str, Any] = {
 def test_a_heartbeat_alert_is_named_as_one(alert: dict[str, Any]) -> None:
     fact = heartbeat_fact(alert)
     assert fact is not None
-    assert "nothing is wrong" in fact
+    assert fact.startswith("Nothing is wrong: ")
 
 
 def test_an_alert_that_mentions_a_missing_heartbeat_is_no_heartbeat() -> None:
@@ -399,9 +399,8 @@ def _rollout(ready: str = "3/3", available: str = "3", status: str = "Running") 
 
 def test_a_workload_that_is_whole_again_is_said_to_have_recovered() -> None:
     assert evidence_facts({}, _rollout()) == [
-        "Deployment search is whole now: 3/3 replicas ready and available, and none of its"
-        " pods is failing or restarting. What the alert reported has recovered: nothing is"
-        " wrong now."
+        "Nothing is wrong now: deployment search has recovered. It is whole: 3/3 replicas"
+        " ready and available, none of its pods failing or restarting."
     ]
 
 

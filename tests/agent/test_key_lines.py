@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from punching_fist.agent.key_lines import LINE_CHARS, key_lines, say_why
-from punching_fist.agent.prompt import alert_text, first_message
+from punching_fist.agent.prompt import alert_text, first_message, readable_url
 
 RECORDED = Path(__file__).resolve().parents[2] / "examples" / "quickstart" / "recorded"
 
@@ -125,8 +125,22 @@ def test_the_alert_is_one_field_per_line_with_every_field_a_reader_needs() -> No
         "  summary: Pod is crash looping.",
         "  description: Pod shop/web-1",
         "startsAt: 2026-11-25T09:49:00+00:00",
-        "generatorURL: http://prometheus:9090/graph?g0.expr=up",
+        "generatorURL: http://prometheus:9090/graph (expr: up)",
     ]
+
+
+def test_a_prometheus_link_shows_its_expression_decoded() -> None:
+    url = (
+        "https://prometheus.example.org/graph?g0.expr=max_over_time%28kube_pod_container_status"
+        "_waiting_reason%7Breason%3D%22CrashLoopBackOff%22%7D%5B5m%5D%29+%3E%3D+1&g0.tab=1"
+    )
+    assert readable_url(url) == (
+        "https://prometheus.example.org/graph (expr: max_over_time(kube_pod_container_status"
+        '_waiting_reason{reason="CrashLoopBackOff"}[5m]) >= 1)'
+    )
+    assert readable_url("https://grafana.example.org/d/abc?orgId=1") == (
+        "https://grafana.example.org/d/abc?orgId=1"
+    )
 
 
 def test_an_application_s_own_words_for_a_failure_are_key_lines() -> None:

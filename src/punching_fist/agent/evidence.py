@@ -26,6 +26,7 @@ from punching_fist.agent.evidence_text import (
     plain,
     priority,
     quiet,
+    quiet_events,
     shares,
     size,
     unrepeated,
@@ -172,6 +173,7 @@ def _observe(command: str, text: str, limit: int) -> Observation:
     if failed(command, text):
         line = failure_line(text)
         return Observation(command=command, output=no_logs(line) or line, status="failed")
-    lines = collapse(quiet(command, text.splitlines()), near=command.startswith("logs "))
+    lines = quiet_events(command, quiet(command, text.splitlines()))
+    lines = collapse(lines, near=command.startswith("logs "))
     kept = cut(lines, limit, priority(command, lines))
     return Observation(command=command, output="\n".join(kept) or "(no output)")

@@ -42,8 +42,8 @@ def heartbeat_fact(alert: Mapping[str, Any]) -> str | None:
         isinstance(text, str) and _HEARTBEAT_TEXT.search(text) for text in texts
     ):
         return (
-            f"{name or 'This alert'} is a heartbeat alert: it fires all the time by design, to"
-            " show that the alerting pipeline works. Its firing is expected: nothing is wrong."
+            f"Nothing is wrong: {name or 'this alert'} is a heartbeat alert. It fires all the"
+            " time by design, to show that the alerting pipeline works."
         )
     return None
 
@@ -381,9 +381,8 @@ def recovered_fact(observed: Observed) -> str | None:
         ]
         if whole and pods and not any(is_failing(pod) for pod in pods):
             return (
-                f"{kind.capitalize()} {name} is whole now: {ready} replicas ready and available,"
-                " and none of its pods is failing or restarting. What the alert"
-                " reported has recovered: nothing is wrong now."
+                f"Nothing is wrong now: {kind} {name} has recovered. It is whole: {ready}"
+                " replicas ready and available, none of its pods failing or restarting."
             )
     return None
 

@@ -93,6 +93,27 @@ def quiet(command: str, lines: Sequence[str]) -> list[str]:
 
 
 _EVENT_MESSAGE_CHARS = 60
+_NORMAL_EVENTS_KEPT = 3
+_TELLING_EVENT = re.compile(
+    rf"\sWarning\s|{_LOG_SIGNAL.pattern}|unhealthy|probe|back-?off|evict|preempt",
+    re.IGNORECASE,
+)
+
+
+def quiet_events(command: str, lines: Sequence[str]) -> list[str]:
+    """``get events`` with its Warning rows and the Normal ones that sound like trouble
+    (a kill for a failed probe), but only the last few routine ones (scheduled, pulled,
+    started, scaled): a rollout's dozen of those costs a small model seconds and says
+    nothing a failure needs."""
+    if not command.startswith("get events") or len(lines) < 2:
+        return list(lines)
+    header, rows = lines[0], lines[1:]
+    routine = [i for i, row in enumerate(rows) if not _TELLING_EVENT.search(row)]
+    dropped = set(routine[:-_NORMAL_EVENTS_KEPT]) if len(routine) > _NORMAL_EVENTS_KEPT else set()
+    kept = [row for i, row in enumerate(rows) if i not in dropped]
+    if dropped:
+        kept.insert(0, f"[… {len(dropped)} routine Normal events omitted …]")
+    return [header, *kept]
 
 
 def unrepeated(outputs: Sequence[tuple[str, list[str]]]) -> list[list[str]]:
@@ -111,7 +132,8 @@ def unrepeated(outputs: Sequence[tuple[str, list[str]]]) -> list[list[str]]:
             rows = [
                 line
                 for line in lines[1:]
-                if " ".join(line[at:].split())[:_EVENT_MESSAGE_CHARS] not in shown
+                if (message := " ".join(line[at:].split())[:_EVENT_MESSAGE_CHARS]) == ""
+                or message not in shown
             ]
             body = [lines[0], *rows] if rows else ["(no events beyond those shown above)"]
         seen[command] = lines

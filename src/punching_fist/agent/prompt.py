@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from punching_fist.agent.key_lines import say_why
 from punching_fist.agent.tools.base import AgentTool
@@ -167,12 +168,25 @@ def alert_text(alert: Mapping[str, Any]) -> str:
             continue
         if key == "labels" and isinstance(value, Mapping):
             value = ", ".join(f"{name}={item}" for name, item in value.items())
+        elif key == "generatorURL" and isinstance(value, str):
+            value = readable_url(value)
         if isinstance(value, Mapping):
             lines.append(f"{key}:")
             lines += [f"  {name}: {_one_value(item)}" for name, item in value.items()]
         else:
             lines.append(f"{key}: {_one_value(value)}")
     return "\n".join(lines)
+
+
+def readable_url(url: str) -> str:
+    """A Prometheus graph link with its expression decoded: ``%28kube_pod_status%7B...`` is
+    three times the tokens of the PromQL it encodes, and a model can read the PromQL."""
+    parts = urlsplit(url)
+    expressions = [v for k, v in parse_qsl(parts.query) if k.endswith(".expr")]
+    if not expressions:
+        return url
+    base = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+    return f"{base} (expr: {' ; '.join(expressions)})"
 
 
 def _one_value(value: Any) -> str:
