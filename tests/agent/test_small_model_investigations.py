@@ -9,9 +9,14 @@ output that is data.
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
+from punching_fist.agent.base import AgentRequest
+from punching_fist.agent.evidence import Evidence, Observation
+from punching_fist.agent.first_message import unexplained
+from punching_fist.agent.memory import PastIncident, Recollection
 from punching_fist.agent.replies import final_tool
 from punching_fist.agent.result import (
     CAUSE_CHARS,
@@ -23,6 +28,8 @@ from punching_fist.agent.result import (
     Conclusion,
     complete_result,
 )
+from punching_fist.agent.runbook import RunbookBrief
+from punching_fist.resources.workflow import AgentStep
 from punching_fist.secret_refs import EnvResolver, SecretResolver
 from tests.agent.kit import (
     kubectl_stand_in,
@@ -221,6 +228,48 @@ async def test_a_cause_named_from_evidence_that_shows_no_why_is_inconclusive(
     assert "Checked:" in results[0]["escalation_notes"]
     assert results[1]["inconclusive"] is False
     assert results[1]["root_cause"] == "The container crashed due to an error."
+
+
+def _silent_request(**knowledge: Any) -> tuple[AgentRequest, Evidence]:
+    workflow = resources_from_yaml(workflow_yaml("http://127.0.0.1:9")).workflows["wf"]
+    settings = workflow.spec.steps[0]
+    assert isinstance(settings, AgentStep)
+    request = AgentRequest(
+        run_id=uuid.uuid4(),
+        step_name="investigate",
+        settings=settings,
+        goal="Why does web-1 crash?",
+        workflow=workflow,
+        context={"source": {"data": {"alert": alert(labels={"pod": "web-1"})}}},
+        **knowledge,
+    )
+    observed = tuple(Observation(command=c, output=o, full=o) for c, o, _ in SILENT_CRASH[:3])
+    return request, Evidence(observations=observed)
+
+
+def _past(**fields: Any) -> PastIncident:
+    defaults: dict[str, Any] = {
+        "id": "k-1",
+        "title": "web-1 crash",
+        "root_cause": "",
+        "fix": "",
+        "outcome": "resolved",
+        "score": 1.0,
+    }
+    return PastIncident(**(defaults | fields))
+
+
+def test_a_runbook_or_a_past_cause_can_explain_what_silent_evidence_does_not() -> None:
+    """Knowledge the evidence lacks (a runbook, a past incident's cause or fix) can explain a
+    crash the evidence only shows failing, so the model's cause stands; a past incident
+    without a cause, or one people marked wrong, explains nothing."""
+    assert unexplained(*_silent_request())
+    brief = RunbookBrief(path="runbooks/web.md", commit=None, section="web needs DB_URL")
+    assert not unexplained(*_silent_request(runbook=brief))
+    for knows in (_past(root_cause="DB_URL was unset"), _past(resolution="set DB_URL")):
+        assert not unexplained(*_silent_request(memory=Recollection(similar=(knows,))))
+    for blank in (_past(), _past(root_cause="DB_URL was unset", correct="no")):
+        assert unexplained(*_silent_request(memory=Recollection(similar=(blank,))))
 
 
 async def test_templates_and_sinks_can_branch_on_inconclusive(

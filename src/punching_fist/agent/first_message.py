@@ -16,7 +16,7 @@ from punching_fist.agent.evidence import Evidence, gather
 from punching_fist.agent.evidence_facts import evidence_facts
 from punching_fist.agent.evidence_plan import plan_evidence
 from punching_fist.agent.key_lines import key_lines, say_why
-from punching_fist.agent.memory import memory_section
+from punching_fist.agent.memory import PastIncident, memory_section
 from punching_fist.agent.prompt import first_message
 from punching_fist.agent.runbook import run_tool_reads, with_runbook_reads
 from punching_fist.agent.tools.base import AgentTool
@@ -91,10 +91,23 @@ def first_message_for(request: AgentRequest, evidence: Evidence) -> str:
 
 
 def unexplained(request: AgentRequest, evidence: Evidence) -> bool:
-    """Whether the evidence shows that something fails and nothing of why: its failure
-    lines are only the generic signs of a crash loop, and no rule found a fact."""
+    """Whether the first message shows that something fails and nothing of why: its
+    failure lines are only the generic signs of a crash loop, no rule found a fact, and no
+    runbook or past incident brings knowledge the evidence lacks (a runbook that says which
+    key the API needs explains a config map that lacks it, where no rule could)."""
+    if request.runbook is not None or any(_knows_why(p) for p in _similar(request)):
+        return False
     lines = key_lines((o.command, o.output) for o in evidence.observations)
     return bool(lines) and not say_why(lines) and not facts_for(request, evidence)
+
+
+def _similar(request: AgentRequest) -> Sequence[PastIncident]:
+    return request.memory.similar if request.memory else ()
+
+
+def _knows_why(incident: PastIncident) -> bool:
+    """A past incident with a cause nobody marked wrong, or a fix people reported."""
+    return bool((incident.root_cause and incident.correct != "no") or incident.resolution)
 
 
 def facts_for(request: AgentRequest, evidence: Evidence) -> list[str]:
