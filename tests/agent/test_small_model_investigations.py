@@ -99,6 +99,17 @@ def test_the_summary_is_the_cause_s_first_sentence_unless_a_provider_sends_one()
     assert unknown.summary == "The investigation did not find the cause."
 
 
+def test_nothing_wrong_said_in_findings_is_the_diagnosis_not_an_empty_cause() -> None:
+    healthy = "Nothing is wrong: Watchdog is a heartbeat alert."
+    result = complete_result(Conclusion(findings=["firing", healthy], confidence=1.0))
+    assert (result.root_cause, result.inconclusive) == (healthy, False)
+    assert result.summary == "Nothing is wrong: Watchdog is a heartbeat alert."
+    # Said inconclusive, or with a cause of its own: the model's fields stand.
+    assert complete_result(Conclusion(findings=[healthy], inconclusive=True)).root_cause == ""
+    stated = complete_result(Conclusion(findings=[healthy], root_cause="web-1 ran out of memory"))
+    assert stated.root_cause == "web-1 ran out of memory"
+
+
 def test_an_answer_from_an_unconstrained_provider_is_cut_to_the_same_bounds() -> None:
     rambling = Conclusion(
         findings=[f"line {i}" for i in range(30)] + ["line 1"],

@@ -143,6 +143,8 @@ INCONCLUSIVE_CONFIDENCE = 0.3
 """The most confidence an inconclusive answer may claim."""
 UNEXPLAINED_SUMMARY = "The evidence shows that it fails, but not why."
 NO_CAUSE_SUMMARY = "The investigation did not find the cause."
+HEALTHY = "nothing is wrong"
+"""How a diagnosis of a healthy system starts (the prompt asks for it; facts lead with it)."""
 
 
 def first_sentence(text: str, limit: int) -> str:
@@ -167,7 +169,7 @@ def complete_result(
     ``unexplained``: all the model read shows only that something fails, not why (the
     generic signs of a crash loop), so a cause it names is a restatement, not a diagnosis.
     """
-    conclusion = conclusion.bounded()
+    conclusion = _healthy_said_in_findings(conclusion.bounded())
     actions = list(executed_actions)
     actions += [a for a in conclusion.actions_taken if a not in actions]
     fields = conclusion.model_dump()
@@ -192,6 +194,18 @@ def complete_result(
         if not conclusion.escalation_notes:
             fields["escalation_notes"] = _next_steps(conclusion, checked)
     return AgentResult(**fields)
+
+
+def _healthy_said_in_findings(conclusion: Conclusion) -> Conclusion:
+    """A conclusive answer whose finding, not its root cause, says nothing is wrong.
+
+    A small model copies the heartbeat or recovered fact ("Nothing is wrong: ...") into
+    ``findings`` and leaves ``root_cause`` empty; that is its diagnosis, in the wrong field.
+    """
+    if conclusion.inconclusive or conclusion.root_cause.strip():
+        return conclusion
+    said = next((f for f in conclusion.findings if f.lower().startswith(HEALTHY)), None)
+    return conclusion.model_copy(update={"root_cause": said}) if said else conclusion
 
 
 def _next_steps(conclusion: Conclusion, checked: Sequence[str]) -> str:
