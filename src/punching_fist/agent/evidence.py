@@ -37,7 +37,7 @@ Status = Literal["ok", "failed", "error", "timed out", "skipped"]
 
 DEFAULT_BUDGET_SECONDS = 15.0
 DEFAULT_PER_COMMAND_CHARS = 4_000
-DEFAULT_RENDER_CHARS = 3_000
+DEFAULT_RENDER_CHARS = 2_700
 """~850 tokens: on two cores a small model reads ~65 prompt tokens a second, so each
 thousand characters costs an investigation ~4 s; the key lines and facts are read from the
 whole output, so what the cut drops is context, not the failure."""

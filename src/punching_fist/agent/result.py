@@ -21,7 +21,7 @@ from pydantic.json_schema import SkipJsonSchema
 SUMMARY_CHARS = 160
 CAUSE_CHARS = 240
 ITEM_CHARS = 160
-FINDINGS = 3
+FINDINGS = 2
 RECOMMENDATIONS = 2
 """Bounds on what the model writes. They go into the JSON schema, so a server that decodes
 under the schema (llama-server's grammar) cannot run on; answers from other providers are
