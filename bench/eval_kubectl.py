@@ -15,7 +15,9 @@ The command line is read as kubectl reads it (global and local flags anywhere, s
 groups, ``TYPE/NAME`` arguments, resource aliases), and answered from the recordings:
 tables are filtered by name, ``-l`` (labels come from the recorded ``describe`` output or the
 scenario's ``labels``) and ``--field-selector``; ``-A`` merges namespaces; a wide table
-answers the plain ``get`` too; ``-L`` adds label columns; ``logs`` honours ``--tail``, and
+answers the plain ``get`` too; ``-L`` adds label columns; ``logs`` honours ``--tail``, takes
+``-c`` for init containers too, answers ``--all-containers`` from its own recording when there
+is one (an init container's log, then the waiting app container's error), and
 ``logs TYPE/NAME`` picks the owner's pod as kubectl does; anything unrecorded answers as a
 cluster would (``NotFound``, ``No resources found in X namespace.``), on stderr with
 kubectl's exit codes. Without ``-n`` the namespace is the kubeconfig's, ``default``.
@@ -340,13 +342,15 @@ def labels_in(describe: str) -> dict[str, str] | None:
     return None
 
 
-def containers_in(describe: str) -> list[str]:
-    """Container names in ``kubectl describe pod`` output (app containers, in order)."""
+def containers_in(describe: str, *, init: bool = False) -> list[str]:
+    """Container names in ``kubectl describe pod`` output, in order: the app containers, or
+    with ``init`` the init containers."""
     names: list[str] = []
     section = False
+    wanted = "Init Containers:" if init else "Containers:"
     for line in describe.splitlines():
         if line in ("Containers:", "Init Containers:"):
-            section = line == "Containers:"
+            section = line == wanted
         elif line and not line.startswith(" "):
             section = False
         elif section and re.fullmatch(r"  [a-z0-9][-a-z0-9.]*:", line):
@@ -384,6 +388,7 @@ _PHASES = {
     "Pending": "Pending", "ContainerCreating": "Pending", "PodInitializing": "Pending",
     "ImagePullBackOff": "Pending", "ErrImagePull": "Pending", "InvalidImageName": "Pending",
     "CreateContainerConfigError": "Pending", "Init:0/1": "Pending", "Completed": "Succeeded",
+    "Init:CrashLoopBackOff": "Pending", "Init:Error": "Pending",
     "Error": "Failed", "Evicted": "Failed", "OutOfcpu": "Failed", "OutOfmemory": "Failed",
 }  # fmt: skip
 
@@ -508,6 +513,8 @@ def key_of(command: Command, home: str) -> Key:
     if verb == "logs":
         name = words[1] if len(words) > 1 else ""
         container = command.flag("container") or (words[2] if len(words) > 2 else "")
+        if not container and command.on("all-containers"):
+            container = "--all-containers"  # its own recording, else the pod's
         return ("logs", name, namespace, "previous" if command.on("previous") else "", container)
     if verb in ("get", "describe", "top") and len(words) > 1:
         try:
@@ -915,16 +922,20 @@ class Cluster:
         container = command.flag("container") or positional or ""
         described = self.describe_text(POD, namespace, pod)
         containers = containers_in(described) if described is not None else []
-        recording = self.recordings.get(("logs", pod, namespace, previous, container))
+        inits = containers_in(described, init=True) if described is not None else []
+        every = command.on("all-containers") and not container
+        recording = self.recordings.get(
+            ("logs", pod, namespace, previous, "--all-containers" if every else container)
+        )
         if recording is None:
             recording = self.recordings.get(("logs", pod, namespace, previous, ""))
         if recording is None and not self.exists(POD, namespace, pod):
             raise KubectlError(f'Error from server (NotFound): pods "{pod}" not found')
-        if container and containers and container not in containers:
+        if container and containers and container not in containers + inits:
             raise KubectlError(f"error: container {container} is not valid for pod {pod}")
         chosen = container or (containers[0] if containers else pod.rsplit("-", 2)[0])
-        if not container and len(containers) > 1 and not command.on("all-containers"):
-            others = ", ".join(containers)
+        if not container and len(containers) + len(inits) > 1 and not every:
+            others = ", ".join([*containers, *(f"{name} (init)" for name in inits)])
             answer.err(f'Defaulted container "{chosen}" out of: {others}', fail=False)
         if recording is None and previous:
             raise KubectlError(

@@ -315,3 +315,25 @@ def test_grading(scenarios: list[Scenario]) -> None:
     healthy = by_name["watchdog-heartbeat"]
     assert grade(healthy, {"root_cause": "Nothing is wrong: it is a heartbeat", "summary": ""})[0]
     assert not grade(healthy, {"root_cause": "Prometheus is down", "summary": "alert"})[0]
+
+
+def test_logs_of_a_pod_stuck_in_init(tmp_path: Path) -> None:
+    kubectl = Kubectl(tmp_path, load_scenario(SCENARIOS / "init-container-db-auth.yaml"))
+    pod = "orders-api-5c7f9d8b64-x2vkp"
+    # -c takes an init container; without it kubectl names the init containers it skipped.
+    assert "password authentication failed" in kubectl(f"logs {pod} -n orders -c migrate").stdout
+    plain = kubectl(f"logs {pod} -n orders")
+    assert plain.stderr.startswith(
+        'Defaulted container "orders-api" out of: orders-api, migrate (init)\n'
+    )
+    assert plain.exit == 1
+    # --all-containers: the init container's log, then the waiting app container's error.
+    every = kubectl(f"logs {pod} -n orders --all-containers=true --tail=40")
+    assert "password authentication failed" in every.stdout
+    assert "is waiting to start: PodInitializing" in every.stderr
+    assert (
+        kubectl("get pods -n orders --field-selector status.phase=Pending").stdout.count(
+            "Init:CrashLoopBackOff"
+        )
+        == 1
+    )
