@@ -29,7 +29,7 @@ KUBE_LABELS = {
 }  # fmt: skip
 # Labels kube-prometheus rules and Prometheus add besides the object's.
 OTHER_LABELS = {"alertname", "severity", "job", "reason", "condition", "status", "instance",
-                "prometheus"}  # fmt: skip
+                "prometheus", "endpoint"}  # fmt: skip
 
 
 @dataclass(frozen=True)
