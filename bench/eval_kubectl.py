@@ -308,7 +308,8 @@ def _tail(text: str, lines: int) -> str:
     """The last ``lines`` lines of ``text`` (all of them for a negative number)."""
     if lines < 0:
         return text
-    kept = text.splitlines()[len(text.splitlines()) - lines :] if lines else []
+    every = text.splitlines()
+    kept = every[max(len(every) - lines, 0) :] if lines else []
     return "\n".join(kept)
 
 

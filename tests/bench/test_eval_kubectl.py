@@ -337,3 +337,12 @@ def test_logs_of_a_pod_stuck_in_init(tmp_path: Path) -> None:
         )
         == 1
     )
+
+
+def test_tail_longer_than_the_log_prints_all_of_it(tmp_path: Path) -> None:
+    kubectl = Kubectl(tmp_path, load_scenario(SCENARIOS / "liveness-kills-slow-start.yaml"))
+    pod = "order-service-6f8d9c7b54-kx7vt"
+    whole = kubectl(f"logs {pod} -n fulfillment --previous").stdout
+    assert 20 < whole.count("\n") < 40
+    assert kubectl(f"logs {pod} -n fulfillment --previous --tail=40").stdout == whole
+    assert kubectl(f"logs {pod} -n fulfillment --tail=2").stdout.count("\n") == 2
