@@ -58,7 +58,7 @@ class Observation:
     tool: str = "kubectl"
     """The tool that ran it: ``kubectl``, or ``curl``/``promql`` for a runbook's reads."""
     full: str = ""
-    """The whole output, escapes removed, lines uncut: what ``evidence_facts`` reads."""
+    """The whole output, escapes removed, lines uncut: what ``agent.facts`` reads."""
 
 
 @dataclass(frozen=True, kw_only=True)

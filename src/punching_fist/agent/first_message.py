@@ -13,7 +13,7 @@ from typing import Any
 
 from punching_fist.agent.base import AgentRequest
 from punching_fist.agent.evidence import Evidence, gather
-from punching_fist.agent.evidence_facts import evidence_facts
+from punching_fist.agent.facts import evidence_facts
 from punching_fist.agent.evidence_plan import plan_evidence
 from punching_fist.agent.key_lines import key_lines, say_why
 from punching_fist.agent.memory import PastIncident, memory_section
@@ -111,7 +111,7 @@ def _knows_why(incident: PastIncident) -> bool:
 
 
 def facts_for(request: AgentRequest, evidence: Evidence) -> list[str]:
-    """What rules read off the triggering alert and the evidence (``agent.evidence_facts``)."""
+    """What rules read off the triggering alert and the evidence (``agent.facts``)."""
     observed = ((o.command, o.full or o.output) for o in evidence.observations)
     return evidence_facts(_alert(request), observed)
 

@@ -121,7 +121,7 @@ def first_message(
     ``key_lines`` of it that show a failure), then the goal. ``memory``: the similar past
     incidents section (``agent.memory``), after the alert and before the evidence, so what
     the cluster shows now is read after what was true before. ``facts``: what the rules of
-    ``agent.evidence_facts`` read off the alert and the evidence, last before the question.
+    ``agent.facts`` read off the alert and the evidence, last before the question.
 
     Each part is marked as data, as it comes from outside (the alert) or from the cluster.
     """

@@ -1,0 +1,89 @@
+"""Facts read off the application's own logs: credentials, files and certificates it fails on.
+
+Only ``kubectl logs`` output is read: the same words in an event or a describe are the
+cluster's, not the application's.
+"""
+
+from __future__ import annotations
+
+import re
+
+from punching_fist.agent.facts.base import Observed, log_lines
+
+_DB_AUTH = re.compile(
+    r'password authentication failed for user "?([\w.@-]+)"?'  # PostgreSQL
+    r"|Access denied for user '([^']+)'"  # MySQL, MariaDB
+    r"|(WRONGPASS|NOAUTH)\b"  # Redis
+    r"|(SASL authentication failed|Authentication failed\.?)",  # Kafka, MongoDB, AMQP
+    re.IGNORECASE,
+)
+
+
+def credentials_fact(observed: Observed) -> str | None:
+    """A service the application logs in to (a database, a broker) that refuses its credentials."""
+    for line in log_lines(observed):
+        if found := _DB_AUTH.search(line):
+            user = found[1] or found[2]
+            whose = f" of user {user}" if user else ""
+            return (
+                "A service the application logs in to (a database, a broker) refuses its"
+                f" credentials{whose}"
+                f' ("{found[0].rstrip(".")}"): the password in its Secret or the user is wrong.'
+            )
+    return None
+
+
+_READ_ONLY = re.compile(r"EROFS|Read-only file system", re.IGNORECASE)
+_DENIED = re.compile(r"Permission denied|EACCES", re.IGNORECASE)
+_PATH = re.compile(
+    r"""['"](/[^'"]+)['"]"""
+    r"|\b(?:open|stat|lstat|mkdir|create|write|read|access|unlink|rename|chmod|chown)\s+(/[^\s:,'\"]+)"
+)
+
+
+def file_access_fact(observed: Observed) -> str | None:
+    """The application cannot write a file: the file system is read-only, or access is denied."""
+    for line in log_lines(observed):
+        read_only = _READ_ONLY.search(line)
+        denied = None if read_only else _DENIED.search(line)
+        if not (read_only or denied):
+            continue
+        path = next((p[1] or p[2] for p in _PATH.finditer(line)), None)
+        if denied and path is None:
+            continue  # "permission denied for table orders" is the database's, not a file's
+        what = path or "a file"
+        if read_only:
+            return (
+                f"The application cannot write {what}: the file system there is read-only"
+                f' ("{read_only[0]}"), from readOnlyRootFilesystem or a read-only volume.'
+            )
+        assert denied is not None
+        return (
+            f'The application is denied access to {what} ("{denied[0]}"): the'
+            " file's owner or mode does not let the container's user (runAsUser, fsGroup)"
+            " use it."
+        )
+    return None
+
+
+_EXPIRED = re.compile(
+    r"certificate has expired|CERT_HAS_EXPIRED|certificate expired", re.IGNORECASE
+)
+_UNTRUSTED = re.compile(
+    r"certificate signed by unknown authority|unable to (?:get local issuer|verify the first)"
+    r" certificate|SELF_SIGNED_CERT_IN_CHAIN|PKIX path building failed",
+    re.IGNORECASE,
+)
+
+
+def certificate_fact(observed: Observed) -> str | None:
+    """A TLS connection the application makes fails on the peer's certificate."""
+    for line in log_lines(observed):
+        if found := _EXPIRED.search(line):
+            return f'A TLS certificate the application checks has expired ("{found[0]}").'
+        if found := _UNTRUSTED.search(line):
+            return (
+                f'The application does not trust a TLS certificate it is shown ("{found[0]}"):'
+                " its CA bundle lacks the issuer."
+            )
+    return None
