@@ -11,7 +11,13 @@ import pytest
 
 from punching_fist.agent.facts import evidence_facts
 from punching_fist.agent.facts.cluster import create_fact, node_fact
-from punching_fist.agent.facts.logs import certificate_fact, credentials_fact, file_access_fact
+from punching_fist.agent.facts.logs import (
+    certificate_fact,
+    config_file_fact,
+    credentials_fact,
+    environment_fact,
+    file_access_fact,
+)
 from punching_fist.agent.facts.pods import (
     command_fact,
     eviction_fact,
@@ -293,3 +299,81 @@ def test_the_application_s_words_in_the_cluster_s_output_are_not_read_as_its_log
     # A database's own "permission denied" names no file.
     table = "ERROR:  permission denied for table orders"
     assert file_access_fact([("logs api-1 -n shop", table)]) is None
+
+
+@pytest.mark.parametrize(
+    ("line", "name", "said"),
+    [
+        (
+            "2026-11-25T09:57:19.403Z FATAL config: required environment variable DATABASE_URL"
+            " is not set",
+            "DATABASE_URL",
+            "config: required environment variable DATABASE_URL is not set",
+        ),
+        ("KeyError: 'STRIPE_API_KEY'", "STRIPE_API_KEY", "KeyError: 'STRIPE_API_KEY'"),
+        (
+            "Error: Missing required env var: REDIS_URL",
+            "REDIS_URL",
+            "Error: Missing required env var: REDIS_URL",
+        ),
+        (
+            "panic: SMTP_HOST must be set",
+            "SMTP_HOST",
+            "panic: SMTP_HOST must be set",
+        ),
+    ],
+)
+def test_an_environment_variable_the_application_lacks_is_named(
+    line: str, name: str, said: str
+) -> None:
+    assert environment_fact([("logs api-1 -n shop --previous", line)]) == (
+        f"The application stops because environment variable {name} is missing or empty"
+        f' ("{said}"): set it in the container\'s env, or in the Secret or ConfigMap it comes'
+        " from."
+    )
+
+
+def test_capitals_that_name_no_missing_variable_say_nothing() -> None:
+    for line in (
+        "ERROR HTTP_PROXY in use: https://proxy:3128",  # no sign it is missing
+        "FATAL: database is not ready",  # a level, not a variable
+        "GET /health 200",
+    ):
+        assert environment_fact([("logs api-1 -n shop", line)]) is None
+
+
+@pytest.mark.parametrize(
+    ("line", "path", "said"),
+    [
+        (
+            'time="2026-11-25T09:58:30Z" level=fatal msg="cannot load configuration"'
+            ' error="/etc/gateway/config.yaml: yaml: line 25: mapping values are not allowed in'
+            ' this context"',
+            "/etc/gateway/config.yaml",
+            "yaml: line 25: mapping values are not allowed in this context",
+        ),
+        (
+            '2026/12/07 10:00:01 [emerg] 1#1: unknown directive "proxy_passs" in'
+            " /etc/nginx/conf.d/default.conf:14",
+            "/etc/nginx/conf.d/default.conf",
+            '2026/12/07 10:00:01 [emerg] 1#1: unknown directive "proxy_passs" in'
+            " /etc/nginx/conf.d/default.conf:14",
+        ),
+        (
+            "json.decoder.JSONDecodeError while parsing /app/config/settings.json: Expecting"
+            " ',' delimiter: line 7 column 3 (char 112)",
+            "/app/config/settings.json",
+            "json.decoder.JSONDecodeError while parsing /app/config/settings.json: Expecting"
+            " ',' delimiter: line 7 column 3 (char 112)",
+        ),
+    ],
+)
+def test_a_configuration_file_the_application_cannot_load_is_named(
+    line: str, path: str, said: str
+) -> None:
+    assert config_file_fact([("logs gw-1 -n edge --previous", line)]) == (
+        f'The application cannot load its configuration file {path} ("{said}"): the file'
+        " (often mounted from a ConfigMap) is not valid."
+    )
+    loaded = 'level=info msg="loading configuration" path=/etc/gateway/config.yaml'
+    assert config_file_fact([("logs gw-1 -n edge", loaded)]) is None

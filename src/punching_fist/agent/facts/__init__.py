@@ -17,7 +17,13 @@ from typing import Any
 from punching_fist.agent.facts.base import Observed
 from punching_fist.agent.facts.cluster import create_fact, node_fact
 from punching_fist.agent.facts.health import heartbeat_fact, recovered_fact
-from punching_fist.agent.facts.logs import certificate_fact, credentials_fact, file_access_fact
+from punching_fist.agent.facts.logs import (
+    certificate_fact,
+    config_file_fact,
+    credentials_fact,
+    environment_fact,
+    file_access_fact,
+)
 from punching_fist.agent.facts.network import dependency_fact, dns_fact, service_facts
 from punching_fist.agent.facts.pods import (
     command_fact,
@@ -47,6 +53,8 @@ _CHECKS: tuple[Callable[[Observed], str | list[str] | None], ...] = (
     create_fact,
     node_fact,
     # What the application says it fails on.
+    environment_fact,
+    config_file_fact,
     credentials_fact,
     file_access_fact,
     certificate_fact,

@@ -10,6 +10,72 @@ import re
 
 from punching_fist.agent.facts.base import Observed, log_lines
 
+_ENV_SAID = re.compile(
+    r"(?:environment|env)[ _-]?var(?:iable)?s?\b\W{0,3}([A-Z][A-Z0-9_]+)\b"  # "env var X ..."
+    r"|\bKeyError: ['\"]([A-Z][A-Z0-9_]+)['\"]"  # Python's os.environ["X"]
+    r"|\b([A-Z][A-Z0-9]*_[A-Z0-9_]+)\b['\"`]?:? (?:is |was )?(?:not set|unset|not defined"
+    r"|undefined|required|must be set|missing|empty)"
+    r"|\b(?:missing|unset|undefined)\b\W{1,3}([A-Z][A-Z0-9]*_[A-Z0-9_]+)\b"
+)
+_ENV_MISSING = re.compile(
+    r"not set|unset|not defined|undefined|required|must be set|missing|empty|not found"
+    r"|KeyError",
+    re.IGNORECASE,
+)
+
+
+def environment_fact(observed: Observed) -> str | None:
+    """An environment variable the application needs and does not have."""
+    for line in log_lines(observed):
+        found = _ENV_SAID.search(line)
+        if found and _ENV_MISSING.search(line):
+            name = next(group for group in found.groups() if group)
+            return (
+                f"The application stops because environment variable {name} is missing or"
+                f' empty ("{_message(line)}"): set it in the container\'s env, or in the'
+                " Secret or ConfigMap it comes from."
+            )
+    return None
+
+
+_CONFIG_FILE = re.compile(r"(/[\w./-]+\.(?:ya?ml|json|toml|conf|ini|properties|cfg|xml|hcl))\b")
+_UNPARSED = re.compile(
+    r"yaml:|json:|toml:|pars(?:e|ing)|syntax|invalid|unknown directive|unmarshal|malformed"
+    r"|not allowed|unexpected|(?:cannot|can't|could not|failed to|unable to) (?:load|read|open)",
+    re.IGNORECASE,
+)
+
+
+def config_file_fact(observed: Observed) -> str | None:
+    """A configuration file the application cannot load: not valid, or not there."""
+    for line in log_lines(observed):
+        path = _CONFIG_FILE.search(line)
+        if path and _UNPARSED.search(line):
+            # What follows the path is the parser's own complaint, when there is one.
+            after = line[path.end() :].strip(" :\"'")
+            said = (
+                _message(after) if _UNPARSED.search(after) and len(after) > 12 else _message(line)
+            )
+            return (
+                f"The application cannot load its configuration file {path[1]}"
+                f' ("{said}"): the file (often mounted from a ConfigMap) is not valid.'
+            )
+    return None
+
+
+_PREFIX = re.compile(
+    r'^(?:time="[^"]*"\s+level=\w+\s+msg=)?'  # logfmt
+    r"(?:\[?\d{4}-\d\d-\d\d[T ][\d:.,]+Z?\]?\s+)?"  # a timestamp
+    r"(?:\[?(?:INFO|WARN(?:ING)?|ERROR|FATAL|CRITICAL|emerg|error)\]?:?\s+)?",  # a level
+)
+
+
+def _message(line: str, limit: int = 160) -> str:
+    """A log line without its timestamp and level, whitespace collapsed, cut to ``limit``."""
+    text = " ".join(_PREFIX.sub("", line.strip(), count=1).split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
 _DB_AUTH = re.compile(
     r'password authentication failed for user "?([\w.@-]+)"?'  # PostgreSQL
     r"|Access denied for user '([^']+)'"  # MySQL, MariaDB
