@@ -377,3 +377,13 @@ def test_a_configuration_file_the_application_cannot_load_is_named(
     )
     loaded = 'level=info msg="loading configuration" path=/etc/gateway/config.yaml'
     assert config_file_fact([("logs gw-1 -n edge", loaded)]) is None
+
+
+def test_a_configuration_file_that_is_not_there_is_said_missing() -> None:
+    line = "Error: failed to open /etc/app/app.toml: no such file or directory"
+    assert config_file_fact([("logs a-1 -n x", line)]) == (
+        'The application cannot load its configuration file /etc/app/app.toml ("no such file'
+        ' or directory"): the file (often mounted from a ConfigMap) is missing.'
+    )
+    loaded = 'level=info msg="loading configuration" path=/etc/gateway/config.yaml'
+    assert config_file_fact([("logs gw-1 -n edge", loaded)]) is None

@@ -1,4 +1,5 @@
-"""Facts read off the application's own logs: credentials, files and certificates it fails on.
+"""Facts read off the application's own logs: the settings, files, credentials and
+certificates it fails on.
 
 Only ``kubectl logs`` output is read: the same words in an event or a describe are the
 cluster's, not the application's.
@@ -45,6 +46,8 @@ _UNPARSED = re.compile(
     re.IGNORECASE,
 )
 
+_ABSENT = re.compile(r"no such file|not found|ENOENT|does not exist", re.IGNORECASE)
+
 
 def config_file_fact(observed: Observed) -> str | None:
     """A configuration file the application cannot load: not valid, or not there."""
@@ -54,11 +57,14 @@ def config_file_fact(observed: Observed) -> str | None:
             # What follows the path is the parser's own complaint, when there is one.
             after = line[path.end() :].strip(" :\"'")
             said = (
-                _message(after) if _UNPARSED.search(after) and len(after) > 12 else _message(line)
+                _message(after)
+                if (_UNPARSED.search(after) or _ABSENT.search(after)) and len(after) > 12
+                else _message(line)
             )
+            state = "is missing" if _ABSENT.search(line) else "is not valid"
             return (
                 f"The application cannot load its configuration file {path[1]}"
-                f' ("{said}"): the file (often mounted from a ConfigMap) is not valid.'
+                f' ("{said}"): the file (often mounted from a ConfigMap) {state}.'
             )
     return None
 
