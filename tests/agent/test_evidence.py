@@ -495,10 +495,10 @@ async def test_refused_commands_are_recorded_and_bugs_propagate() -> None:
 async def test_failed_commands_are_one_line() -> None:
     answers = {
         "describe pod web-0 -n shop": 'Error from server (NotFound): pods "web-0" not found\n'
-        "[exit code 1]",
+        "more detail\n[exit code 1]",
         "logs web-0 -n shop --all-containers=true --tail=40": "\x1b[31mError from server "
         '(BadRequest): container "app" in pod "web-0" is waiting to start\x1b[0m\n'
-        "more detail\n[exit code 1]",
+        "[exit code 1]",
     }
     plan = plan_for(Target(kind="pod", name="web-0", namespace="shop"))
     evidence = await gather(plan, answering(answers))
@@ -511,6 +511,28 @@ async def test_failed_commands_are_one_line() -> None:
         'Error from server (BadRequest): container "app" in pod "web-0" is waiting to start'
         " [exit code 1]"
     )
+
+
+async def test_logs_printed_before_kubectl_fails_on_another_container_are_kept() -> None:
+    """``--all-containers`` prints a crash-looping init container's log, then fails on the
+    app container that has not started: the log is the evidence, the error a note."""
+    printed = (
+        "waiting for postgres.db.svc.cluster.local:5432\n"
+        'psql: error: connection to server at "postgres.db.svc.cluster.local" (10.96.7.12),'
+        ' port 5432 failed: FATAL:  password authentication failed for user "orders"\n'
+        'Error from server (BadRequest): container "api" in pod "api-0" is waiting to start:'
+        " PodInitializing\n[exit code 1]"
+    )
+    command = "logs api-0 -n shop --all-containers=true --tail=40"
+    evidence = await gather(custom_plan([command]), answering({command: printed}))
+    (observation,) = evidence.observations
+    assert observation.status == "failed"
+    assert observation.output.splitlines() == [
+        "waiting for postgres.db.svc.cluster.local:5432",
+        'psql: error: connection to server at "postgres.db.svc.cluster.local" (10.96.7.12),'
+        ' port 5432 failed: FATAL:  password authentication failed for user "orders"',
+        "(no logs: the container has not started; it is waiting: PodInitializing)",
+    ]
 
 
 async def test_a_log_that_starts_like_an_error_is_still_a_log() -> None:

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 
 from punching_fist.agent.evidence import gather
+from punching_fist.agent.evidence_plan import Target, plan_for
 from punching_fist.agent.facts import Observed, evidence_facts
 from punching_fist.agent.facts.health import heartbeat_fact
 from punching_fist.agent.facts.network import dependency_fact, dns_fact, service_facts
 from punching_fist.agent.facts.pods import pull_fact
-from punching_fist.agent.evidence_plan import Target, plan_for
 from punching_fist.agent.prompt import first_message
 
 WATCHDOG: dict[str, Any] = {

@@ -14,10 +14,12 @@ from punching_fist.agent.facts.cluster import create_fact, node_fact
 from punching_fist.agent.facts.logs import (
     certificate_fact,
     config_file_fact,
+    crash_fact,
     credentials_fact,
     environment_fact,
     file_access_fact,
 )
+from punching_fist.agent.facts.network import dependency_fact
 from punching_fist.agent.facts.pods import (
     command_fact,
     eviction_fact,
@@ -146,9 +148,13 @@ def test_a_liveness_probe_that_kills_a_slow_start_says_so() -> None:
         " failures x 10s), so it is killed while starting: add a startupProbe or raise"
         " initialDelaySeconds."
     )
-    # Started within what the probe allows: the probe or its endpoint is the problem.
+    # Started within what the probe allows, and the endpoint answers with an error: the
+    # probe or what it checks is the problem.
+    failing = DESCRIBE_LIVENESS.replace(
+        "connect: connection refused", "HTTP probe failed with statuscode: 500"
+    )
     quick = [
-        observed[0],
+        ("describe pod orders-1 -n shop", failing),
         ("logs orders-1 -n shop", "Started OrderServiceApplication in 8.1 seconds"),
     ]
     assert str(liveness_fact(quick)).endswith("the probe or the endpoint it checks is the problem.")
@@ -387,3 +393,92 @@ def test_a_configuration_file_that_is_not_there_is_said_missing() -> None:
     )
     loaded = 'level=info msg="loading configuration" path=/etc/gateway/config.yaml'
     assert config_file_fact([("logs gw-1 -n edge", loaded)]) is None
+
+
+GO_PANIC = """\
+2026/12/07 10:41:02 loading tenants from /etc/router/tenants
+panic: runtime error: invalid memory address or nil pointer dereference
+[signal SIGSEGV: segmentation violation code=0x1 addr=0x0 pc=0x8f3a21]
+
+goroutine 1 [running]:
+main.(*Server).loadTenants(0xc0001c2000, {0x1a3f2e8, 0xc00011a0f0})
+\t/src/cmd/router/tenants.go:88 +0x1a1
+"""
+
+TRACEBACK = """\
+Traceback (most recent call last):
+  File "/app/migrate.py", line 41, in <module>
+    upgrade()
+psycopg2.errors.DuplicateColumn: column "email_verified" of relation "users" already exists
+
+The above exception was the direct cause of the following exception:
+
+sqlalchemy.exc.ProgrammingError: (psycopg2.errors.DuplicateColumn) column "email_verified" already exists
+"""
+
+
+def test_the_error_an_application_dies_with_is_said_with_where() -> None:
+    assert crash_fact([("logs r-1 -n edge --previous", GO_PANIC)]) == (
+        "The application crashes: panic: runtime error: invalid memory address or nil pointer"
+        " dereference (in main.(*Server).loadTenants)."
+    )
+    # A traceback's last exception is the one it died with.
+    assert crash_fact([("logs m-1 -n db", TRACEBACK)]) == (
+        "The application fails with its own error: sqlalchemy.exc.ProgrammingError:"
+        ' (psycopg2.errors.DuplicateColumn) column "email_verified" already exists.'
+    )
+    java = 'Exception in thread "main" java.lang.IllegalStateException: no tenants configured'
+    assert crash_fact([("logs j-1 -n x", java)]) == (
+        f"The application fails with its own error: {java}."
+    )
+    assert crash_fact([("logs a-1 -n x", "INFO started\nGET /health 200")]) is None
+
+
+def test_the_crash_is_said_only_when_no_other_fact_explains_more() -> None:
+    env = "Traceback (most recent call last):\nKeyError: 'STRIPE_API_KEY'\n"
+    facts = evidence_facts({}, [("logs api-1 -n shop", env)])
+    assert len(facts) == 1
+    assert "environment variable STRIPE_API_KEY" in facts[0]
+    assert evidence_facts({}, [("logs r-1 -n edge", GO_PANIC)]) == [
+        crash_fact([("logs r-1 -n edge", GO_PANIC)])
+    ]
+
+
+def test_calls_that_get_no_answer_in_time_blame_a_slow_dependency() -> None:
+    line = (
+        'level=ERROR msg="charge failed" upstream=payments.shop.svc.cluster.local:8443'
+        ' err="POST /v1/charge: context deadline exceeded (Client.Timeout exceeded while'
+        ' awaiting headers)"'
+    )
+    assert dependency_fact([("logs checkout-1 -n shop", line)]) == (
+        "The application's calls to payments.shop.svc.cluster.local:8443 get no answer in time"
+        " (context deadline exceeded): what it depends on there is slow or overloaded. Look at"
+        " Service payments in namespace shop and its pods."
+    )
+
+
+def test_evictions_come_before_the_scheduling_they_cause() -> None:
+    output = "\n".join(
+        (
+            _warning("Evicted", "The node was low on resource: ephemeral-storage."),
+            "  Warning  FailedScheduling  1m  default-scheduler  0/3 nodes are available: 3"
+            " node(s) had untolerated taint {node.kubernetes.io/disk-pressure: }. preemption: 0/3"
+            " nodes are available: 3 Preemption is not helpful for scheduling.",
+        )
+    )
+    facts = evidence_facts({}, [("get events -n jobs", output)])
+    assert [fact.split(":")[0] for fact in facts] == [
+        "Pods were evicted",
+        "The scheduler finds no node for the pod (0 of 3 nodes fit)",
+    ]
+
+
+def test_a_liveness_probe_refused_says_nothing_listens_and_when_the_probe_gives_up() -> None:
+    fact = liveness_fact([("describe pod orders-1 -n shop", DESCRIBE_LIVENESS)])
+    assert fact is not None
+    assert fact.endswith(
+        "nothing listens on the probed port yet. The probe gives up 60 s after start (30s"
+        " delay + 3 failures x 10s): if the application takes longer to start, it is killed"
+        " while starting (add a startupProbe or raise initialDelaySeconds); else it listens on"
+        " another port."
+    )

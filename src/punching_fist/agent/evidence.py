@@ -21,6 +21,7 @@ from punching_fist.agent.evidence_text import (
     cut,
     failed,
     failure_line,
+    logs_before_failure,
     no_logs,
     one_line,
     plain,
@@ -171,8 +172,14 @@ def _skipped(commands: Sequence[str]) -> tuple[Observation, ...]:
 
 def _observe(command: str, text: str, limit: int) -> Observation:
     if failed(command, text):
-        line = failure_line(text)
-        return Observation(command=command, output=no_logs(line) or line, status="failed")
+        printed = logs_before_failure(command, text)
+        if printed is None:
+            line = failure_line(text)
+            return Observation(command=command, output=no_logs(line) or line, status="failed")
+        # `logs --all-containers` prints the containers that ran (a crash-looping init
+        # container), then fails on one that has not started: their lines are the evidence.
+        kept = cut(collapse(printed, near=True), limit, priority(command, printed))
+        return Observation(command=command, output="\n".join(kept), status="failed")
     lines = quiet_events(command, quiet(command, text.splitlines()))
     lines = collapse(lines, near=command.startswith("logs "))
     kept = cut(lines, limit, priority(command, lines))

@@ -158,6 +158,22 @@ def failure_line(text: str) -> str:
     return one_line(" ".join(part for part in (first, ending) if part))
 
 
+def logs_before_failure(command: str, text: str) -> list[str] | None:
+    """The log lines a failed ``logs`` printed before kubectl's errors, each error said
+    plainly after them; None when it printed no log line (or is no ``logs``)."""
+    if not command.startswith("logs "):
+        return None
+    printed: list[str] = []
+    errors: list[str] = []
+    for line in text.splitlines():
+        if _ENDING.fullmatch(line.strip()):
+            continue
+        (errors if line.startswith(_ERROR_START) else printed).append(line)
+    if not any(line.strip() for line in printed):
+        return None
+    return printed + [no_logs(error) or one_line(error) for error in errors]
+
+
 _NO_PREVIOUS = re.compile(r"previous terminated container .* not found")
 _WAITING = re.compile(r"is waiting to start: (.*?)(?: \[exit code -?\d+\])?$")
 

@@ -13,8 +13,8 @@ from typing import Any
 
 from punching_fist.agent.base import AgentRequest
 from punching_fist.agent.evidence import Evidence, gather
-from punching_fist.agent.facts import evidence_facts
 from punching_fist.agent.evidence_plan import plan_evidence
+from punching_fist.agent.facts import evidence_facts
 from punching_fist.agent.key_lines import key_lines, say_why
 from punching_fist.agent.memory import PastIncident, memory_section
 from punching_fist.agent.prompt import first_message

@@ -20,6 +20,7 @@ from punching_fist.agent.facts.health import heartbeat_fact, recovered_fact
 from punching_fist.agent.facts.logs import (
     certificate_fact,
     config_file_fact,
+    crash_fact,
     credentials_fact,
     environment_fact,
     file_access_fact,
@@ -46,9 +47,9 @@ _CHECKS: tuple[Callable[[Observed], str | list[str] | None], ...] = (
     mount_fact,
     command_fact,
     oom_fact,
+    eviction_fact,  # before scheduling: evictions taint the node its pods cannot return to
     scheduling_fact,
     storage_class_fact,
-    eviction_fact,
     liveness_fact,
     create_fact,
     node_fact,
@@ -77,4 +78,8 @@ def evidence_facts(alert: Mapping[str, Any], observed: Iterable[tuple[str, str]]
             facts.append(found)
         elif found:
             facts.extend(found)
+    # The error the application died with restates a log line: said only when nothing
+    # above explains more (a missing variable's KeyError is the environment fact's).
+    if not facts and (crash := crash_fact(pairs)):
+        facts.append(crash)
     return facts

@@ -159,3 +159,36 @@ def certificate_fact(observed: Observed) -> str | None:
                 " its CA bundle lacks the issuer."
             )
     return None
+
+
+_PANIC = re.compile(r"^(?:panic|fatal error): .+")  # Go
+_RAISED = re.compile(
+    r'^(?:Exception in thread "[^"]+" )?(?:Uncaught )?'  # Java's main thread, Node's uncaught
+    r"(?:[a-z_][\w]*\.)*[A-Z]\w*(?:Error|Exception)\b:? .+"  # Python's, Java's, Node's error
+)
+_RUNNING = re.compile(r"^goroutine \d+ \[running\]:")
+_FRAME = re.compile(r"^([\w./*()-]+)\(")
+
+
+def crash_fact(observed: Observed) -> str | None:
+    """The error the application died with: a Go panic (and where), or the last exception
+    a traceback ends with. Asked for only when no other rule explains more."""
+    raised: str | None = None
+    lines = list(log_lines(observed))
+    for number, line in enumerate(lines):
+        message = _message(line)
+        if _PANIC.match(message):
+            where = _panicked_in(lines[number + 1 :])
+            return f"The application crashes: {message}{where}."
+        if _RAISED.match(message):
+            raised = message  # a traceback's last exception is its outermost
+    return f"The application fails with its own error: {raised}." if raised else None
+
+
+def _panicked_in(after: list[str]) -> str:
+    """`` in FUNCTION``: the first frame under the running goroutine, when the trace shows it."""
+    for number, line in enumerate(after[:8]):
+        following = after[number + 1].strip() if number + 1 < len(after) else ""
+        if _RUNNING.match(line.strip()) and (frame := _FRAME.match(following)):
+            return f" (in {frame[1]})"
+    return ""

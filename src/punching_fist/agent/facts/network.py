@@ -46,6 +46,12 @@ _UNREACHED = re.compile(
     re.IGNORECASE,
 )
 _UNREACHED_VAGUELY = re.compile(r"\brefused\b|code = Unavailable", re.IGNORECASE)
+# A call that connected (or tried) and got no answer in time: slow more often than down.
+_NO_ANSWER = re.compile(
+    r"context deadline exceeded|Client\.Timeout exceeded|deadline exceeded|read timed? ?out"
+    r"|timeout exceeded|code = DeadlineExceeded",
+    re.IGNORECASE,
+)
 _ENDPOINT = re.compile(
     r"\b([A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)*):(\d{2,5})\b"
 )
@@ -56,7 +62,8 @@ _CLUSTER_NAME = re.compile(r"^([a-z0-9-]+)\.([a-z0-9-]+)\.svc\b")
 
 
 def dependency_fact(observed: Observed) -> str | None:
-    """The application's logs show it cannot connect to something it depends on.
+    """The application's logs show it cannot connect to something it depends on, or that
+    it gets no answer from it in time.
 
     Names beat addresses (a line often carries both: the configured host and the IP it
     dialled); a cluster name says which Service and namespace to look at next.
@@ -65,7 +72,11 @@ def dependency_fact(observed: Observed) -> str | None:
         if not command.startswith("logs "):
             continue
         for line in output.splitlines():
-            failure = _UNREACHED.search(line) or _UNREACHED_VAGUELY.search(line)
+            failure = (
+                _NO_ANSWER.search(line)
+                or _UNREACHED.search(line)
+                or _UNREACHED_VAGUELY.search(line)
+            )
             if failure is None or "lookup " in line:  # name lookups are dns_fact's
                 continue
             endpoints = [
@@ -88,6 +99,11 @@ def dependency_fact(observed: Observed) -> str | None:
                 if service
                 else ""
             )
+            if _NO_ANSWER.search(failure[0]):
+                return (
+                    f"The application's calls to {where} get no answer in time ({failure[0]}):"
+                    f" what it depends on there is slow or overloaded.{next_step}"
+                )
             return (
                 f"The application cannot connect to {where} ({failure[0]}): what it depends"
                 f" on there is down or not accepting connections.{next_step}"

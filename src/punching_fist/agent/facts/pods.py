@@ -166,12 +166,15 @@ def liveness_fact(observed: Observed) -> str | None:
             said = " ".join(found[1].split())[:160]
             return (
                 f"The liveness probe fails ({said}), so the kubelet kills and restarts the"
-                f" container: {_probe_blame(observed)}"
+                f" container: {_probe_blame(observed, said)}"
             )
     return None
 
 
-def _probe_blame(observed: Observed) -> str:
+_NOTHING_LISTENS = re.compile(r"connection refused", re.IGNORECASE)
+
+
+def _probe_blame(observed: Observed, probe_error: str) -> str:
     settings = next((m for _, output in observed if (m := _LIVENESS_SETTINGS.search(output))), None)
     started = next((m for line in log_lines(observed) if (m := _STARTED_IN.search(line))), None)
     if settings and started:
@@ -183,6 +186,15 @@ def _probe_blame(observed: Observed) -> str:
                 f" ({delay}s delay + {failures} failures x {period}s), so it is killed while"
                 " starting: add a startupProbe or raise initialDelaySeconds."
             )
+    if settings and _NOTHING_LISTENS.search(probe_error):
+        delay, period, failures = (int(settings[i]) for i in (1, 2, 3))
+        return (
+            "nothing listens on the probed port yet. The probe gives up"
+            f" {delay + period * failures} s after start ({delay}s delay + {failures} failures"
+            f" x {period}s): if the application takes longer to start, it is killed while"
+            " starting (add a startupProbe or raise initialDelaySeconds); else it listens on"
+            " another port."
+        )
     return "the probe or the endpoint it checks is the problem."
 
 
