@@ -176,24 +176,23 @@ _NOTHING_LISTENS = re.compile(r"connection refused", re.IGNORECASE)
 
 def _probe_blame(observed: Observed, probe_error: str) -> str:
     settings = next((m for _, output in observed if (m := _LIVENESS_SETTINGS.search(output))), None)
+    if settings is None:
+        return "the probe or the endpoint it checks is the problem."
+    delay, period, failures = (int(settings[i]) for i in (1, 2, 3))
+    waits = f"{delay}s delay + {failures} failures x {period}s"
     started = next((m for line in log_lines(observed) if (m := _STARTED_IN.search(line))), None)
-    if settings and started:
-        delay, period, failures = (int(settings[i]) for i in (1, 2, 3))
-        allowed = delay + period * failures
-        if float(started[1]) > allowed:
-            return (
-                f"the application needs {started[1]} s to start, longer than the probe allows"
-                f" ({delay}s delay + {failures} failures x {period}s), so it is killed while"
-                " starting: add a startupProbe or raise initialDelaySeconds."
-            )
-    if settings and _NOTHING_LISTENS.search(probe_error):
-        delay, period, failures = (int(settings[i]) for i in (1, 2, 3))
+    if started and float(started[1]) > delay + period * failures:
+        return (
+            f"the application needs {started[1]} s to start, longer than the probe allows"
+            f" ({waits}), so it is killed while starting: add a startupProbe or raise"
+            " initialDelaySeconds."
+        )
+    if _NOTHING_LISTENS.search(probe_error):
         return (
             "nothing listens on the probed port yet. The probe gives up"
-            f" {delay + period * failures} s after start ({delay}s delay + {failures} failures"
-            f" x {period}s): if the application takes longer to start, it is killed while"
-            " starting (add a startupProbe or raise initialDelaySeconds); else it listens on"
-            " another port."
+            f" {delay + period * failures} s after start ({waits}): if the application takes"
+            " longer to start, it is killed while starting (add a startupProbe or raise"
+            " initialDelaySeconds); else it listens on another port."
         )
     return "the probe or the endpoint it checks is the problem."
 
