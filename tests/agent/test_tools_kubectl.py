@@ -25,7 +25,7 @@ from punching_fist.errors import CommandRejected
 from punching_fist.kube.credentials import KubeCredentials, MissingCredentials
 from punching_fist.secret_refs import SecretResolver
 from tests.harness.k8s import K8sApiServer
-from tests.support.tools_helpers import context, process_alive, read_pid, write_executable
+from tests.support.tools_helpers import context, ends, read_pid, write_executable
 
 
 def kubectl_tool(**kwargs: Any) -> KubectlTool:
@@ -165,7 +165,7 @@ async def test_time_limit_kills_the_whole_process_group(tmp_path: Path) -> None:
     assert output.exit_code is None
     assert "started" in output.text
     assert "killed after the 2s time limit" in output.text
-    assert not process_alive(read_pid(pidfile))
+    assert await ends(read_pid(pidfile))
 
 
 async def test_huge_output_keeps_head_and_tail_within_the_limit(tmp_path: Path) -> None:

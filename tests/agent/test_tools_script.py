@@ -14,7 +14,7 @@ from punching_fist.agent.tools.script import ScriptArguments, ScriptTool
 from punching_fist.errors import CommandRejected, ConfigurationError
 from punching_fist.kube.credentials import KubeCredentials
 from punching_fist.secret_refs import EnvResolver, SecretResolver
-from tests.support.tools_helpers import context, process_alive, read_pid, write_executable
+from tests.support.tools_helpers import context, ends, read_pid, write_executable
 
 PRINT_ARGS = 'for word in "$@"; do echo "[$word]"; done'
 
@@ -107,7 +107,7 @@ async def test_failure_timeout_and_size_limits(tmp_path: Path) -> None:
     assert time.monotonic() - started < 10
     assert output.exit_code is None
     assert "killed after the 0.5s time limit" in output.text
-    assert not process_alive(read_pid(pidfile))
+    assert await ends(read_pid(pidfile))
 
     chatty = write_executable(tmp_path, "chatty.sh", "seq 1 100000")
     output = await script(chatty).call(run_line(""), context(output_limit=500))
@@ -165,9 +165,4 @@ async def test_cancelled_call_kills_the_script(tmp_path: Path) -> None:
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    child = read_pid(pidfile)
-    for _ in range(100):
-        if not process_alive(child):
-            break
-        await asyncio.sleep(0.02)
-    assert not process_alive(child)
+    assert await ends(read_pid(pidfile))

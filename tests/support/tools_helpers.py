@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,17 @@ def process_alive(pid: int) -> bool:
     except (FileNotFoundError, ProcessLookupError):
         return False
     return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+async def ends(pid: int, within: float = 5.0) -> bool:
+    """Whether ``pid`` is gone within ``within`` seconds. A process group's SIGKILL is
+    delivered when each member next runs: on a busy machine a grandchild still shows as
+    sleeping just after ``killpg`` returns, so the tests poll rather than look once."""
+    for _ in range(int(within / 0.02)):
+        if not process_alive(pid):
+            return True
+        await asyncio.sleep(0.02)
+    return not process_alive(pid)
 
 
 def read_pid(path: Path) -> int:
