@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from punching_fist.agent.facts.base import Observed
+from punching_fist.agent.facts.base import Observed, log_lines
 
 _LOOKUP = re.compile(
     r"lookup (?P<host>[A-Za-z0-9_.-]+)(?: on (?P<server>[\w.\[\]]+(?::\d+)?))?:.*?"
@@ -19,25 +19,22 @@ _RESOLVE = re.compile(
 
 def dns_fact(observed: Observed) -> str | None:
     """A name lookup that fails in the application's logs."""
-    for command, output in observed:
-        if not command.startswith("logs "):
-            continue
-        for line in output.splitlines():
-            if found := _LOOKUP.search(line):
-                host, server, error = found["host"], found["server"], found["error"]
-                if error == "no such host":
-                    return (
-                        f"DNS lookup of {host} fails: no such host (the name is wrong or what"
-                        " it names does not exist)."
-                    )
-                at = f" at {server}" if server else ""
+    for line in log_lines(observed):
+        if found := _LOOKUP.search(line):
+            host, server, error = found["host"], found["server"], found["error"]
+            if error == "no such host":
                 return (
-                    f"DNS lookup of {host} fails: the DNS server{at} does not answer"
-                    f" ({error}), so name resolution fails. Check egress NetworkPolicies"
-                    " (DNS needs UDP/TCP port 53 to kube-dns) and CoreDNS."
+                    f"DNS lookup of {host} fails: no such host (the name is wrong or what"
+                    " it names does not exist)."
                 )
-            if found := _RESOLVE.search(line):
-                return f'DNS name resolution fails in the application\'s logs ("{found[0]}").'
+            at = f" at {server}" if server else ""
+            return (
+                f"DNS lookup of {host} fails: the DNS server{at} does not answer"
+                f" ({error}), so name resolution fails. Check egress NetworkPolicies"
+                " (DNS needs UDP/TCP port 53 to kube-dns) and CoreDNS."
+            )
+        if found := _RESOLVE.search(line):
+            return f'DNS name resolution fails in the application\'s logs ("{found[0]}").'
     return None
 
 
@@ -68,46 +65,41 @@ def dependency_fact(observed: Observed) -> str | None:
     Names beat addresses (a line often carries both: the configured host and the IP it
     dialled); a cluster name says which Service and namespace to look at next.
     """
-    for command, output in observed:
-        if not command.startswith("logs "):
+    for line in log_lines(observed):
+        failure = (
+            _NO_ANSWER.search(line) or _UNREACHED.search(line) or _UNREACHED_VAGUELY.search(line)
+        )
+        if failure is None or "lookup " in line:  # name lookups are dns_fact's
             continue
-        for line in output.splitlines():
-            failure = (
-                _NO_ANSWER.search(line)
-                or _UNREACHED.search(line)
-                or _UNREACHED_VAGUELY.search(line)
-            )
-            if failure is None or "lookup " in line:  # name lookups are dns_fact's
-                continue
-            endpoints = [
-                m
-                for m in _ENDPOINT.finditer(line)
-                if not (m[1].isdigit() or _DATE.match(m[1]) or _SOURCE_FILE.search(m[1]))
-            ]
-            # A Service's cluster name first, then any other name, then an address.
-            ranked = sorted(
-                endpoints,
-                key=lambda m: 0 if _CLUSTER_NAME.match(m[1]) else 2 if _IP.match(m[1]) else 1,
-            )
-            chosen = ranked[0] if ranked else None
-            if chosen is None:
-                continue
-            where = f"{chosen[1]}:{chosen[2]}"
-            service = _CLUSTER_NAME.match(chosen[1])
-            next_step = (
-                f" Look at Service {service[1]} in namespace {service[2]} and its pods."
-                if service
-                else ""
-            )
-            if _NO_ANSWER.search(failure[0]):
-                return (
-                    f"The application's calls to {where} get no answer in time ({failure[0]}):"
-                    f" what it depends on there is slow or overloaded.{next_step}"
-                )
+        endpoints = [
+            m
+            for m in _ENDPOINT.finditer(line)
+            if not (m[1].isdigit() or _DATE.match(m[1]) or _SOURCE_FILE.search(m[1]))
+        ]
+        # A Service's cluster name first, then any other name, then an address.
+        ranked = sorted(
+            endpoints,
+            key=lambda m: 0 if _CLUSTER_NAME.match(m[1]) else 2 if _IP.match(m[1]) else 1,
+        )
+        chosen = ranked[0] if ranked else None
+        if chosen is None:
+            continue
+        where = f"{chosen[1]}:{chosen[2]}"
+        service = _CLUSTER_NAME.match(chosen[1])
+        next_step = (
+            f" Look at Service {service[1]} in namespace {service[2]} and its pods."
+            if service
+            else ""
+        )
+        if _NO_ANSWER.search(failure[0]):
             return (
-                f"The application cannot connect to {where} ({failure[0]}): what it depends"
-                f" on there is down or not accepting connections.{next_step}"
+                f"The application's calls to {where} get no answer in time ({failure[0]}):"
+                f" what it depends on there is slow or overloaded.{next_step}"
             )
+        return (
+            f"The application cannot connect to {where} ({failure[0]}): what it depends"
+            f" on there is down or not accepting connections.{next_step}"
+        )
     return None
 
 
