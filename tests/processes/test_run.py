@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from punching_fist import processes
-from tests.support.tools_helpers import process_alive, read_pid, write_executable
+from tests.support.tools_helpers import ends, read_pid, write_executable
 
 pytestmark = pytest.mark.usefixtures("spawn_path")
 
@@ -135,11 +135,7 @@ async def test_the_deadline_kills_the_whole_group_and_keeps_what_was_printed(
     assert done.stdout.decode() == "started\n"
     child, grandchild = map(int, pids.read_text().split())
     assert gone(child)
-    for _ in range(100):  # the grandchild is reaped by init, not us
-        if not process_alive(grandchild):
-            break
-        await asyncio.sleep(0.01)
-    assert not process_alive(grandchild)
+    assert await ends(grandchild, within=1.0)  # the grandchild is reaped by init, not us
 
 
 async def test_a_background_grandchild_holding_the_output_runs_until_the_deadline(
@@ -150,11 +146,7 @@ async def test_a_background_grandchild_holding_the_output_runs_until_the_deadlin
     assert done.timed_out
     assert done.stdout.decode() == "bye\n"
     grandchild = read_pid(pid_file)
-    for _ in range(100):
-        if not process_alive(grandchild):
-            break
-        await asyncio.sleep(0.01)
-    assert not process_alive(grandchild)
+    assert await ends(grandchild, within=1.0)
 
 
 async def test_cancelling_kills_the_group_and_reaps_the_child(tmp_path: Path) -> None:
@@ -166,11 +158,7 @@ async def test_cancelling_kills_the_group_and_reaps_the_child(tmp_path: Path) ->
         await task
     child, grandchild = map(int, pids.read_text().split())
     assert gone(child)
-    for _ in range(100):
-        if not process_alive(grandchild):
-            break
-        await asyncio.sleep(0.01)
-    assert not process_alive(grandchild)
+    assert await ends(grandchild, within=1.0)
 
 
 def open_fds() -> int:
